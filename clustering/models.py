@@ -1,0 +1,67 @@
+from django.conf import settings
+from django.db import models
+
+
+class TrainingRun(models.Model):
+    """One fit of the clustering pipeline: a versioned model."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    algorithm = models.CharField(max_length=32, default="kmeans")
+    params = models.JSONField(default=dict, blank=True)
+    features = models.JSONField(default=list, blank=True)
+    scaler = models.CharField(max_length=32, default="standard")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(max_length=32, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    n_songs = models.IntegerField(null=True, blank=True)
+    n_clusters = models.IntegerField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    k_scan = models.JSONField(default=list, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    sklearn_version = models.CharField(max_length=32, blank=True)
+    artifact_path = models.CharField(max_length=512, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    is_active = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Exactly one active run, and at most one run training at a time,
+            # enforced by the database.
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_run"),
+            models.UniqueConstraint(fields=["status"], condition=models.Q(status="running"), name="one_running_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk} {self.algorithm} ({self.status})"
+
+
+class Cluster(models.Model):
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="clusters")
+    label = models.IntegerField(help_text="The model's label for this cluster (-1 is noise).")
+    name = models.CharField(max_length=128)
+    name_is_custom = models.BooleanField(default=False, help_text="Renamed by an admin; carried over on retrain.")
+    description = models.TextField(blank=True)
+    size = models.IntegerField(default=0)
+    profile = models.JSONField(default=dict, blank=True)
+    # Stable identity across retrains: clusters matched to one of the
+    # previous run share its lineage.
+    lineage = models.UUIDField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["run", "label"]
+        constraints = [models.UniqueConstraint(fields=["run", "label"], name="unique_label_per_run")]
+
+    def __str__(self) -> str:
+        return self.name

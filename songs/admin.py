@@ -1,0 +1,94 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils.html import format_html, format_html_join
+
+from .importing import FORMATS
+from .models import Artist, ImportJob, Song
+
+
+@admin.register(Artist)
+class ArtistAdmin(admin.ModelAdmin):
+    list_display = ("name", "external_id", "followers", "popularity")
+    search_fields = ("name", "external_id")
+    show_full_result_count = False
+
+
+@admin.register(Song)
+class SongAdmin(admin.ModelAdmin):
+    list_display = ("name", "artist", "external_id", "release_year", "cluster", "energy", "danceability", "tempo")
+    list_select_related = ("artist", "cluster")
+    search_fields = ("name", "external_id", "artist__name")
+    raw_id_fields = ("artist", "cluster")
+    show_full_result_count = False
+
+
+class ImportUploadForm(forms.ModelForm):
+    upload = forms.FileField(label="CSV file", help_text="An Amazon/Spotify export or another Spotify-style CSV export.")
+    import_format = forms.ChoiceField(choices=[("auto", "auto-detect")] + [(f, f) for f in FORMATS], initial="auto", label="Format")
+
+    class Meta:
+        model = ImportJob
+        fields = ()
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "file_name", "status", "progress_bar", "format", "rows_read", "rows_created", "rows_updated", "rows_rejected", "created_at", "created_by")
+    list_filter = ("status", "format")
+    readonly_fields = (
+        "file_name", "sha256", "size_bytes", "format", "encoding", "status", "stage", "progress_bar",
+        "rows_total_estimate", "rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_duplicate",
+        "rows_rejected", "rejected_table", "error", "timings", "created_by", "created_at", "started_at", "finished_at",
+    )
+    exclude = ("file", "rejected_rows")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ImportUploadForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("upload", "import_format")
+        return self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        from . import services
+        from .tasks import import_songs_task
+
+        upload = form.cleaned_data["upload"]
+        fmt = form.cleaned_data["import_format"]
+        job = services.import_job_create(file_name=upload.name, fmt=fmt, user=request.user, uploaded_file=upload)
+        obj.pk = job.pk
+        obj.refresh_from_db()
+        transaction.on_commit(lambda: import_songs_task.delay(job.pk, fmt))
+        messages.info(request, f"Import #{job.pk} of {upload.name} is queued; this page shows its progress.")
+
+    @admin.display(description="Progress")
+    def progress_bar(self, obj):
+        return format_html(
+            '<progress max="100" value="{}" aria-label="import progress">{}%</progress> {}% {}',
+            obj.progress_percent, obj.progress_percent, obj.progress_percent, obj.stage,
+        )
+
+    @admin.display(description="Rejected rows (first ones)")
+    def rejected_table(self, obj):
+        if not obj.rejected_rows:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((r["line"], r["column"], r.get("value", ""), r["reason"]) for r in obj.rejected_rows),
+        )
+        return format_html(
+            "<table><thead><tr><th>Line</th><th>Column</th><th>Value</th><th>Reason</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )

@@ -1,0 +1,131 @@
+from django.conf import settings
+from django.db import models
+
+from .features import FEATURE_NAMES
+
+
+class Artist(models.Model):
+    external_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=512)
+    genres = models.JSONField(default=list, blank=True)
+    followers = models.BigIntegerField(null=True, blank=True)
+    popularity = models.SmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Song(models.Model):
+    """One track of the catalog, addressed by its external_id.
+
+    external_id is the source's track id, or a stable id derived from artist
+    and title when the source has none (see songs.importing.derived_id).
+    """
+
+    external_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=512)
+    artist = models.ForeignKey(Artist, on_delete=models.PROTECT, related_name="songs")
+    album = models.CharField(max_length=512, null=True, blank=True)
+    # Genre labels of the song (the artist's genres in the flagship format,
+    # the playlist or track genre in other exports).
+    genres = models.JSONField(default=list, blank=True)
+    popularity = models.SmallIntegerField(null=True, blank=True)
+    explicit = models.BooleanField(null=True, blank=True)
+    release_date = models.DateField(null=True, blank=True)
+    release_year = models.SmallIntegerField(null=True, blank=True)
+
+    # The ten clustering features.
+    danceability = models.FloatField()
+    energy = models.FloatField()
+    loudness = models.FloatField(help_text="dB")
+    speechiness = models.FloatField()
+    acousticness = models.FloatField()
+    instrumentalness = models.FloatField()
+    liveness = models.FloatField()
+    valence = models.FloatField()
+    tempo = models.FloatField(help_text="BPM")
+    duration_ms = models.IntegerField()
+
+    key = models.SmallIntegerField(null=True, blank=True)
+    mode = models.SmallIntegerField(null=True, blank=True)
+    time_signature = models.SmallIntegerField(null=True, blank=True)
+
+    # Filled by the clustering engine when a run is activated.
+    cluster = models.ForeignKey(
+        "clustering.Cluster", null=True, blank=True, on_delete=models.SET_NULL, related_name="songs"
+    )
+    map_x = models.FloatField(null=True, blank=True)
+    map_y = models.FloatField(null=True, blank=True)
+
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    FEATURES = FEATURE_NAMES
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} — {self.artist.name}" if self.artist_id else self.name
+
+
+class ImportJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    file = models.FileField(upload_to="imports/%Y/%m/", null=True, blank=True)
+    file_name = models.CharField(max_length=512)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    format = models.CharField(max_length=32, blank=True, help_text="Detected or requested input format.")
+    encoding = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(max_length=32, blank=True)
+    rows_total_estimate = models.BigIntegerField(null=True, blank=True)
+    rows_read = models.BigIntegerField(default=0)
+    rows_created = models.BigIntegerField(default=0)
+    rows_updated = models.BigIntegerField(default=0)
+    rows_unchanged = models.BigIntegerField(default=0)
+    rows_rejected = models.BigIntegerField(default=0)
+    rows_duplicate = models.BigIntegerField(
+        default=0, help_text="Rows whose id appeared again later in the same file (the last one wins)."
+    )
+    rejected_rows = models.JSONField(
+        default=list, blank=True, help_text="The first rejected rows: line, column, value and reason."
+    )
+    error = models.TextField(blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds spent per stage.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} {self.file_name} ({self.status})"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.rows_total_estimate:
+            return 0
+        return min(99, int(100 * self.rows_read / self.rows_total_estimate))
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None

@@ -1,0 +1,317 @@
+"""Catalog services: importing CSV files into the song catalog.
+
+An import runs in two steps so that the catalog only ever changes in one
+short transaction:
+1. stream the file in chunks into a per-job staging table (COPY on
+   Postgres, executemany on SQLite), committing each chunk so the job's
+   progress is visible to other processes;
+2. merge the staging table into artists and songs with two
+   `INSERT … SELECT … ON CONFLICT DO UPDATE` statements in one transaction.
+A whole-file rejection before or during step 2 leaves the catalog as it was.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .features import FEATURE_NAMES
+from .importing import STAGE_COLUMNS, Batch, CatalogReader, FileInfo, ImportRejected, file_inspect
+from .models import Artist, ImportJob, Song
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[ImportJob], None]
+
+# Serialises imports (and, later, label write-back) on Postgres.
+CATALOG_LOCK_ID = 7_240_001
+
+_STAGE_TYPES = {
+    "line": "integer",
+    "artist_followers": "bigint",
+    "artist_popularity": "integer",
+    "popularity": "integer",
+    "explicit": "boolean",
+    "release_date": "date",
+    "release_year": "integer",
+    "duration_ms": "integer",
+    "key": "integer",
+    "mode": "integer",
+    "time_signature": "integer",
+    **{name: "double precision" for name in FEATURE_NAMES if name != "duration_ms"},
+}
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+class _Stage:
+    """The per-job staging table."""
+
+    def __init__(self, job_id: int):
+        self.table = f"songs_import_stage_{int(job_id)}"
+
+    def create(self) -> None:
+        pg = _is_postgres()
+        cols = ", ".join(f"{c} {_STAGE_TYPES.get(c, 'text')}" for c in STAGE_COLUMNS)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            # Unlogged: the staging data is rebuilt from the file if lost.
+            cursor.execute(f"CREATE {'UNLOGGED ' if pg else ''}TABLE {self.table} ({cols})")
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+    def write(self, batch: Batch) -> None:
+        if not len(batch):
+            return
+        if _is_postgres():
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows(batch.rows())
+            with connection.cursor() as cursor:
+                with cursor.copy(f"COPY {self.table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy:
+                    copy.write(buf.getvalue())
+        else:
+            placeholders = ", ".join(["%s"] * len(STAGE_COLUMNS))
+            rows = [
+                tuple(v.isoformat() if hasattr(v, "isoformat") else v for v in row) for row in batch.rows()
+            ]
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {self.table} ({', '.join(STAGE_COLUMNS)}) VALUES ({placeholders})", rows
+                )
+
+
+def _upsert_sql(*, table: str, stage: str, columns: list[tuple[str, str]], stage_key: str, join: str = "") -> str:
+    """INSERT … SELECT the last staged row per key … ON CONFLICT DO UPDATE.
+
+    `columns` pairs each target column with its staged expression. Rows
+    whose values did not change are left alone (and not counted as updated).
+    """
+    target = ", ".join(c for c, _ in columns)
+    exprs = ", ".join(e for _, e in columns)
+    compared = [c for c, _ in columns if c not in ("external_id", "created_at", "updated_at")]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in compared + ["updated_at"])
+    changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c in compared)
+    # Duplicate ids within a file: the last row (highest line) wins.
+    return (
+        f"INSERT INTO {table} ({target}) "
+        f"SELECT {exprs} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {stage_key} ORDER BY line DESC) AS rn "
+        f"FROM {stage}) s {join} WHERE s.rn = 1 "
+        f"ON CONFLICT (external_id) DO UPDATE SET {updates} WHERE {changed}"
+    )
+
+
+def _merge(stage: str) -> dict[str, int]:
+    """Merge the staging table into the catalog; the caller holds a transaction."""
+    pg = _is_postgres()
+    json_cast = "::jsonb" if pg else ""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        if pg:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_ID])
+            # The dedup sort of a million staged rows wants more than 4 MB.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute(f"SELECT count(*), count(DISTINCT external_id) FROM {stage}")
+        staged, distinct = cursor.fetchone()
+        cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
+        before = cursor.fetchone()[0]
+
+        artist_cols = [
+            ("external_id", "s.artist_external_id"),
+            ("name", "s.artist_name"),
+            ("genres", f"s.artist_genres{json_cast}"),
+            ("followers", "s.artist_followers"),
+            ("popularity", "s.artist_popularity"),
+            ("created_at", "%s"),
+            ("updated_at", "%s"),
+        ]
+        cursor.execute(
+            _upsert_sql(table=Artist._meta.db_table, stage=stage, columns=artist_cols, stage_key="artist_external_id"), [now, now]
+        )
+        song_cols = [
+            ("external_id", "s.external_id"),
+            ("name", "s.name"),
+            ("album", "s.album"),
+            ("artist_id", "a.id"),
+            ("genres", f"s.genres{json_cast}"),
+            ("popularity", "s.popularity"),
+            ("explicit", "s.explicit"),
+            ("release_date", "s.release_date"),
+            ("release_year", "s.release_year"),
+            *[(name, f"s.{name}") for name in FEATURE_NAMES],
+            ("key", "s.key"),
+            ("mode", "s.mode"),
+            ("time_signature", "s.time_signature"),
+            ("created_at", "%s"),
+            ("updated_at", "%s"),
+        ]
+        cursor.execute(
+            _upsert_sql(
+                table=Song._meta.db_table,
+                stage=stage,
+                columns=song_cols,
+                stage_key="external_id",
+                join=f"JOIN {Artist._meta.db_table} a ON a.external_id = s.artist_external_id",
+            ),
+            [now, now],
+        )
+        written = cursor.rowcount
+        cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
+        after = cursor.fetchone()[0]
+    created = after - before
+    updated = written - created
+    return {
+        "created": created,
+        "updated": updated,
+        "unchanged": distinct - created - updated,
+        "duplicates": staged - distinct,
+    }
+
+
+def import_job_create(
+    *, file_name: str, fmt: str = "auto", user=None, uploaded_file=None
+) -> ImportJob:
+    job = ImportJob(file_name=file_name[:512], format=fmt if fmt != "auto" else "", created_by=user)
+    if uploaded_file is not None:
+        job.file.save(Path(file_name).name, uploaded_file, save=False)
+    job.save()
+    return job
+
+
+def import_job_claim(*, job_id: int) -> bool:
+    """Move a queued job to running; False when someone else has it."""
+    return bool(
+        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+            status=ImportJob.Status.RUNNING, started_at=timezone.now(), stage="inspecting"
+        )
+    )
+
+
+def import_job_run(
+    *,
+    job: ImportJob,
+    path: Path,
+    fmt: str = "auto",
+    max_rejected_share: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportJob:
+    """Import `path` for a claimed (running) job; the job row records the outcome.
+
+    Never raises for a bad file: the job ends failed with the reason.
+    """
+    share_limit = settings.IMPORT_MAX_REJECTED_SHARE if max_rejected_share is None else max_rejected_share
+    timings: dict[str, float] = {}
+    stage = _Stage(job.pk)
+    job.status = ImportJob.Status.RUNNING
+    job.started_at = job.started_at or timezone.now()
+    t0 = time.perf_counter()
+    try:
+        info: FileInfo = file_inspect(Path(path))
+        job.sha256, job.size_bytes, job.encoding = info.sha256, info.size, info.encoding
+        job.rows_total_estimate = max(info.line_count - 1, 0)
+        timings["inspect"] = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        reader = CatalogReader(Path(path), info, fmt=fmt, chunk_rows=settings.IMPORT_CHUNK_ROWS)
+        stage.create()
+        rejected_sample: list[dict] = []
+        rows_read = rejected = 0
+        job.stage = "reading"
+        for batch in reader.batches():
+            if job.format != reader.format:
+                job.format = reader.format
+            stage.write(batch)
+            rows_read += batch.rows_read
+            rejected += len(batch.rejections)
+            room = settings.IMPORT_REJECTED_SAMPLE - len(rejected_sample)
+            if room > 0:
+                rejected_sample.extend(r.as_dict() for r in batch.rejections[:room])
+            job.rows_read, job.rows_rejected, job.rejected_rows = rows_read, rejected, rejected_sample
+            _job_progress(job, progress)
+        timings["read_and_stage"] = time.perf_counter() - t1
+
+        if rows_read and rejected / rows_read > share_limit:
+            first = "; ".join(f"line {r['line']} {r['column']}: {r['reason']}" for r in rejected_sample[:3])
+            raise ImportRejected(
+                f"{rejected:,} of {rows_read:,} rows ({rejected / rows_read:.0%}) are invalid, more than the "
+                f"{share_limit:.0%} allowed; nothing was imported. First problems: {first}."
+            )
+        if rows_read == rejected:
+            raise ImportRejected("No valid row in the file; nothing was imported.")
+
+        t2 = time.perf_counter()
+        job.stage = "merging"
+        _job_progress(job, progress)
+        with transaction.atomic():
+            counts = _merge(stage.table)
+        timings["merge"] = time.perf_counter() - t2
+        job.rows_created = counts["created"]
+        job.rows_updated = counts["updated"]
+        job.rows_unchanged = counts["unchanged"]
+        job.rows_duplicate = counts["duplicates"]
+        job.status = ImportJob.Status.SUCCEEDED
+        job.stage = "done"
+    except ImportRejected as exc:
+        job.status = ImportJob.Status.FAILED
+        job.error = str(exc)
+        job.stage = "rejected"
+    except Exception as exc:  # a crash must still end the job, with its reason
+        logger.exception("import job %s crashed", job.pk)
+        job.status = ImportJob.Status.FAILED
+        job.error = f"Internal error: {exc.__class__.__name__}: {exc}"
+        job.stage = "error"
+    finally:
+        try:
+            stage.drop()
+        except Exception:  # never mask the import's own outcome
+            logger.exception("could not drop %s", stage.table)
+    timings["total"] = time.perf_counter() - t0
+    job.timings = {k: round(v, 3) for k, v in timings.items()}
+    job.finished_at = timezone.now()
+    job.save()
+    if progress:
+        progress(job)
+    return job
+
+
+def _job_progress(job: ImportJob, progress: ProgressCallback | None) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=job.status,
+        stage=job.stage,
+        format=job.format,
+        sha256=job.sha256,
+        size_bytes=job.size_bytes,
+        encoding=job.encoding,
+        rows_total_estimate=job.rows_total_estimate,
+        rows_read=job.rows_read,
+        rows_rejected=job.rows_rejected,
+        rejected_rows=job.rejected_rows,
+        started_at=job.started_at,
+    )
+    if progress:
+        progress(job)
+
+
+def songs_import_file(
+    *,
+    path: Path,
+    fmt: str = "auto",
+    user=None,
+    max_rejected_share: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportJob:
+    """Create a job for a file on disk and import it in this process."""
+    job = import_job_create(file_name=str(path), fmt=fmt, user=user)
+    import_job_claim(job_id=job.pk)
+    job.refresh_from_db()
+    return import_job_run(job=job, path=path, fmt=fmt, max_rejected_share=max_rejected_share, progress=progress)
