@@ -96,6 +96,7 @@ WSGI_APPLICATION = "musiccluster.wsgi.application"
 if EMBEDDED:
     # The embedded database lives here; create it on first use.
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    (VAR_DIR / "static").mkdir(exist_ok=True)
 
 DATABASES = {
     "default": dj_database_url.parse(

@@ -311,7 +311,7 @@ def songs_import_file(
     progress: ProgressCallback | None = None,
 ) -> ImportJob:
     """Create a job for a file on disk and import it in this process."""
-    job = import_job_create(file_name=str(path), fmt=fmt, user=user)
+    job = import_job_create(file_name=Path(path).name, fmt=fmt, user=user)
     import_job_claim(job_id=job.pk)
     job.refresh_from_db()
     return import_job_run(job=job, path=path, fmt=fmt, max_rejected_share=max_rejected_share, progress=progress)

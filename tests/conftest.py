@@ -159,3 +159,13 @@ def wait_for(predicate, timeout=60.0, interval=0.2):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    # The production manifest storage needs `collectstatic` first; pages
+    # under test only need the files to resolve.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
