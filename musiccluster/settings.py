@@ -166,7 +166,6 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"
 # --- Import -----------------------------------------------------------------
 # A file with a larger share of bad rows is rejected whole.
 IMPORT_MAX_REJECTED_SHARE = float(os.environ.get("IMPORT_MAX_REJECTED_SHARE", "0.1"))
-IMPORT_CHUNK_ROWS = int(os.environ.get("IMPORT_CHUNK_ROWS", "20000"))
 # How many rejected rows an ImportJob keeps with their reasons.
 IMPORT_REJECTED_SAMPLE = int(os.environ.get("IMPORT_REJECTED_SAMPLE", "100"))
 

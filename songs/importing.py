@@ -1,8 +1,8 @@
 """Reading and validating catalog CSVs, with no Django in sight.
 
-The importer streams a file in chunks: each chunk is parsed by the csv
-module, its feature columns are validated with vectorised numpy checks, and
-the good rows come out as `Batch`es of canonical columns that the service
+The importer streams a file in blocks: each block is parsed by Arrow's CSV
+reader, its columns are validated with vectorised checks, and the good rows
+come out as `Batch`es (Arrow tables of canonical columns) that the service
 writes into a staging table. Whole-file problems raise `ImportRejected`.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import codecs
 import csv
 import datetime as dt
 import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from .features import FEATURE_NAMES, FEATURES
 
@@ -116,17 +119,14 @@ class Rejection:
 
 @dataclass
 class Batch:
-    """Good rows of one chunk, column-wise, in STAGE_COLUMNS order."""
+    """Good rows of one chunk as an Arrow table in STAGE_COLUMNS order."""
 
-    columns: dict[str, list]
+    table: pa.Table
     rows_read: int
     rejections: list[Rejection] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.columns["line"])
-
-    def rows(self) -> Iterator[tuple]:
-        return zip(*(self.columns[c] for c in STAGE_COLUMNS))
+        return self.table.num_rows
 
 
 # --- file level ---------------------------------------------------------
@@ -320,214 +320,272 @@ def parse_bool(value: str) -> bool | None:
     return None
 
 
-def _memo(fn):
-    cache: dict = {}
-
-    def wrapper(value):
-        try:
-            return cache[value]
-        except KeyError:
-            if len(cache) > 200_000:  # bound memory on files with many distinct values
-                cache.clear()
-            result = cache[value] = fn(value)
-            return result
-
-    return wrapper
+def _per_value(column: pa.Array, fn, out_type: pa.DataType) -> pa.Array:
+    """Apply a Python parser to each distinct value only (dates, genre lists
+    and ids repeat a lot), then expand back to the column."""
+    encoded = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) else pc.dictionary_encode(column)
+    mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], type=out_type)
+    return mapped.take(encoded.indices)
 
 
-def _to_numbers(values: list[str]) -> np.ndarray:
-    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
+_NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 
 
-def _optional_ints(values: list[str], low: float, high: float) -> list:
+def _to_float(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Strings -> float64 (NaN where not a plain decimal number), and the trimmed strings."""
+    trimmed = pc.utf8_trim_whitespace(column)
+    numeric = pc.match_substring_regex(trimmed, _NUMBER)
+    values = pc.cast(pc.if_else(numeric, trimmed, pa.scalar(None, pa.string())), pa.float64())
+    return values.to_numpy(zero_copy_only=False), trimmed
+
+
+def _optional_int(column: pa.Array | None, n: int, low: float, high: float) -> pa.Array:
     """Optional integer columns: anything missing or out of range becomes NULL."""
-    numbers = _to_numbers(values)
+    if column is None:
+        return pa.nulls(n, pa.int64())
+    numbers, _ = _to_float(column)
     ok = np.isfinite(numbers) & (numbers >= low) & (numbers <= high)
-    rounded = np.where(ok, np.rint(numbers), 0).astype(np.int64).tolist()
-    return [r if good else None for r, good in zip(rounded, ok.tolist())]
+    return pa.array(np.rint(np.where(ok, numbers, 0)).astype(np.int64), mask=~ok)
 
 
 _NON_FINITE = {"nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"}
 
 
-# --- rows ---------------------------------------------------------------
+def _genres_json(value: str) -> str:
+    return json.dumps(parse_genres(value), ensure_ascii=False)
+
+
+def _release_date(value: str) -> dt.date | None:
+    return parse_release(value)[0]
+
+
+def _release_year(value: str) -> int | None:
+    return parse_release(value)[1]
 
 
 class CatalogReader:
     """Streams a CSV file as validated Batches.
 
+    Parsing is Arrow's streaming CSV reader (C++); checks are vectorised.
+    Python only touches distinct values (dates, genre lists) and the rows
+    it rejects. Lines are counted one per record, header = line 1.
+
     >>> reader = CatalogReader(path, info)
     >>> for batch in reader.batches(): ...
     """
 
-    def __init__(self, path: Path, info: FileInfo, *, fmt: str = "auto", chunk_rows: int = 20_000):
+    def __init__(self, path: Path, info: FileInfo, *, fmt: str = "auto", block_bytes: int = 4 << 20):
         self.path = Path(path)
         self.info = info
         self.requested_format = fmt
-        self.chunk_rows = chunk_rows
+        self.block_bytes = block_bytes
         self.format: str | None = None
         self.index: dict[str, int] = {}
-        self.width = 0
+        self.header: list[str] = []
+        self._bad_lines: list[int] = []  # lines of rows with the wrong number of fields
+        self._bad_rejections: list[Rejection] = []
 
-    def batches(self) -> Iterator[Batch]:
+    def _read_header(self) -> list[str]:
         with open(self.path, encoding=self.info.encoding, newline="") as fh:
-            reader = csv.reader(fh, strict=False)
             try:
-                header = next(reader)
+                header = next(csv.reader(fh))
             except StopIteration:
                 raise ImportRejected("The file is empty.") from None
             except csv.Error as exc:
                 raise ImportRejected(f"The header is not valid CSV: {exc}.") from None
-            if not any(h.strip() for h in header):
-                raise ImportRejected("The first line is empty: expected a header row with column names.")
-            self.format, self.index = detect_format(header, self.requested_format)
-            self.width = len(header)
-            chunk: list[list[str]] = []
-            lines: list[int] = []
-            seen_rows = 0
+        if not any(h.strip() for h in header):
+            raise ImportRejected("The first line is empty: expected a header row with column names.")
+        return header
+
+    def _on_invalid_row(self, row) -> str:
+        kind = "too many" if row.actual_columns > row.expected_columns else "too few"
+        line = row.number or 0
+        self._bad_lines.append(line)
+        self._bad_rejections.append(
+            Rejection(line, "*", row.text[:80], f"{kind} fields: {row.actual_columns} where the header has {row.expected_columns}")
+        )
+        return "skip"
+
+    def batches(self) -> Iterator[Batch]:
+        self.header = self._read_header()
+        self.format, self.index = detect_format(self.header, self.requested_format)
+        # Unique placeholder names: Arrow needs them, and headers may repeat.
+        names = [f"c{i}" for i in range(len(self.header))]
+        try:
+            reader = pacsv.open_csv(
+                self.path,
+                read_options=pacsv.ReadOptions(
+                    use_threads=False,  # keeps row numbers for rejected rows
+                    block_size=self.block_bytes,
+                    skip_rows=1,
+                    column_names=names,
+                    encoding="utf8" if self.info.encoding.startswith("utf-8") else self.info.encoding,
+                ),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=self._on_invalid_row),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            raise ImportRejected(f"The file is not valid CSV: {exc}.") from None
+        good_rows = 0
+        rows_read = 0
+        reported_bad = 0
+        while True:
             try:
-                for row in reader:
-                    if not row:
-                        continue  # blank line
-                    chunk.append(row)
-                    lines.append(reader.line_num)
-                    if len(chunk) >= self.chunk_rows:
-                        seen_rows += len(chunk)
-                        yield self._validate(chunk, lines)
-                        chunk, lines = [], []
-            except csv.Error as exc:
-                raise ImportRejected(f"Line {reader.line_num}: the file is not valid CSV ({exc}).") from None
-            if chunk:
-                seen_rows += len(chunk)
-                yield self._validate(chunk, lines)
-            if seen_rows == 0:
-                raise ImportRejected("The file has a header but no data rows.")
+                record_batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except pa.ArrowInvalid as exc:
+                raise ImportRejected(f"The file is not valid CSV: {exc}.") from None
+            framing = self._bad_rejections[reported_bad:]
+            reported_bad = len(self._bad_rejections)
+            batch = self._validate(record_batch, first_row=good_rows)
+            batch.rejections[:0] = framing
+            batch.rows_read += len(framing)
+            good_rows += record_batch.num_rows
+            rows_read += batch.rows_read
+            yield batch
+        if reported_bad < len(self._bad_rejections):
+            framing = self._bad_rejections[reported_bad:]
+            rows_read += len(framing)
+            yield Batch(pa.table({c: [] for c in STAGE_COLUMNS}), rows_read=len(framing), rejections=framing)
+        if rows_read == 0:
+            raise ImportRejected("The file has a header but no data rows.")
 
-    def _validate(self, rows: list[list[str]], lines: list[int]) -> Batch:
-        rejections: list[Rejection] = []
-        width = self.width
-        # Rows with the wrong number of fields cannot be trusted column-wise.
-        good_rows: list[list[str]] = []
-        good_lines: list[int] = []
-        for row, line in zip(rows, lines):
-            if len(row) == width:
-                good_rows.append(row)
-                good_lines.append(line)
-            else:
-                kind = "too many" if len(row) > width else "too few"
-                rejections.append(
-                    Rejection(line, "*", ",".join(row)[:80], f"{kind} fields: {len(row)} where the header has {width}")
-                )
-        n = len(good_rows)
-        if n == 0:
-            return Batch({c: [] for c in STAGE_COLUMNS}, rows_read=len(rows), rejections=rejections)
-        raw = list(zip(*good_rows))  # column-wise tuples of strings
-        get = lambda canonical: raw[self.index[canonical]] if canonical in self.index else None  # noqa: E731
+    def _lines(self, positions: np.ndarray) -> np.ndarray:
+        """File lines of well-formed rows, given their 0-based positions among them."""
+        lines = positions + 2
+        if self._bad_lines:
+            bad = np.sort(np.asarray(self._bad_lines))
+            shifted = bad - np.arange(len(bad))  # where each skipped row sat among good rows
+            lines = lines + np.searchsorted(shifted, lines, side="right")
+        return lines
 
+    def _validate(self, rb: pa.RecordBatch, *, first_row: int) -> Batch:
+        n = rb.num_rows
+        col = lambda canonical: rb.column(self.index[canonical]) if canonical in self.index else None  # noqa: E731
         valid = np.ones(n, dtype=bool)
-        reasons: list[tuple[int, Rejection]] = []
+        problems: list[tuple[int, str, str, str]] = []  # (row, column, value, reason)
         features: dict[str, np.ndarray] = {}
         for feat in FEATURES:
-            strings = get(feat.name)
-            numbers = _to_numbers(list(strings))
-            finite = np.isfinite(numbers)
-            if feat.low_inclusive:
-                in_range = (numbers >= feat.low) & (numbers <= feat.high)
-            else:
-                in_range = (numbers > feat.low) & (numbers < feat.high)
-            bad = ~(finite & in_range)
-            for i in np.flatnonzero(bad & valid).tolist():
-                value = strings[i].strip()
-                if not value:
-                    reason = "missing value"
-                elif value.lower() in _NON_FINITE:
-                    reason = f"not a finite number ({value})"
-                elif not finite[i]:
-                    reason = f"not a number ({value!r})"
+            numbers, trimmed = _to_float(col(feat.name))
+            with np.errstate(invalid="ignore"):
+                if feat.low_inclusive:
+                    good = (numbers >= feat.low) & (numbers <= feat.high)
                 else:
-                    interval = (
-                        f"{feat.low:g} to {feat.high:g}" if feat.low_inclusive else f"above {feat.low:g} and below {feat.high:g}"
-                    )
-                    reason = f"out of range ({value}); expected {interval}{' ' + feat.unit if feat.unit else ''}"
-                reasons.append((i, Rejection(good_lines[i], feat.name, value, reason)))
-            valid &= ~bad
+                    good = (numbers > feat.low) & (numbers < feat.high)
+            bad = np.flatnonzero(~good & valid)
+            if len(bad):
+                values = trimmed.take(pa.array(bad)).to_pylist()
+                for i, value in zip(bad.tolist(), values):
+                    if not value:
+                        reason = "missing value"
+                    elif value.lower() in _NON_FINITE:
+                        reason = f"not a finite number ({value})"
+                    elif np.isnan(numbers[i]):
+                        reason = f"not a number ({value!r})"
+                    else:
+                        interval = (
+                            f"{feat.low:g} to {feat.high:g}" if feat.low_inclusive
+                            else f"above {feat.low:g} and below {feat.high:g}"
+                        )
+                        reason = f"out of range ({value}); expected {interval}{' ' + feat.unit if feat.unit else ''}"
+                    problems.append((i, feat.name, value, reason))
+                valid[bad] = False
             features[feat.name] = numbers
 
-        names = [s.strip() for s in get("name")]
-        artist_names_raw = get("artist_name")
-        artist_names = [s.strip() for s in artist_names_raw] if artist_names_raw else [""] * n
+        names = pc.utf8_trim_whitespace(col("name"))
+        artist_col = col("artist_name")
+        artist_names = pc.utf8_trim_whitespace(artist_col) if artist_col is not None else pa.array([""] * n)
         if self.format == FLAGSHIP:
-            ext_ids = [s.strip() for s in get("external_id")]
-            artist_ids = [parse_artist_id(s) for s in get("artist_external_id")]
+            ext_ids = pc.utf8_trim_whitespace(col("external_id"))
         else:
-            ext_col = get("external_id")
-            ext_ids = [s.strip() for s in ext_col] if ext_col else [""] * n
-            art_col = get("artist_external_id")
-            artist_ids = [parse_artist_id(s) for s in art_col] if art_col else [""] * n
-        for i in range(n):
-            if not valid[i]:
-                continue
-            problem = None
-            if not names[i]:
-                problem = ("name", "", "missing title")
-            elif self.format == FLAGSHIP and not ext_ids[i]:
-                problem = ("id_songs", "", "missing song id")
-            elif not artist_names[i] and not artist_ids[i]:
-                problem = ("artist", "", "missing artist")
-            elif len(ext_ids[i]) > 64:
-                problem = ("external_id", ext_ids[i], "id longer than 64 characters")
-            if problem:
-                valid[i] = False
-                reasons.append((i, Rejection(good_lines[i], *problem)))
-            else:
-                if not ext_ids[i]:
-                    ext_ids[i] = derived_id(artist_names[i], names[i])
-                if not artist_ids[i]:
-                    artist_ids[i] = derived_id(artist_names[i])
-                elif len(artist_ids[i]) > 64:
-                    artist_ids[i] = derived_id(artist_ids[i])
-                if not artist_names[i]:
-                    artist_names[i] = "Unknown artist"
-        reasons.sort(key=lambda item: item[0])
-        rejections.extend(r for _, r in reasons)
+            ext_col = col("external_id")
+            ext_ids = pc.utf8_trim_whitespace(ext_col) if ext_col is not None else pa.array([""] * n)
+        art_col = col("artist_external_id")
+        artist_ids = (
+            _per_value(art_col, parse_artist_id, pa.string()) if art_col is not None else pa.array([""] * n)
+        )
+        checks = [
+            ("name", names, lambda lengths: lengths == 0, "missing title"),
+            ("external_id", ext_ids, lambda lengths: lengths > 64, "id longer than 64 characters"),
+        ]
+        if self.format == FLAGSHIP:
+            checks.append(("id_songs", ext_ids, lambda lengths: lengths == 0, "missing song id"))
+        for column, values, test, reason in checks:
+            bad = np.flatnonzero(test(pc.utf8_length(values).to_numpy(zero_copy_only=False)) & valid)
+            for i in bad.tolist():
+                problems.append((i, column, values[i].as_py(), reason))
+            valid[bad] = False
+        no_artist = np.flatnonzero(
+            (pc.utf8_length(artist_names).to_numpy(zero_copy_only=False) == 0)
+            & (pc.utf8_length(artist_ids).to_numpy(zero_copy_only=False) == 0)
+            & valid
+        )
+        for i in no_artist.tolist():
+            problems.append((i, "artist", "", "missing artist"))
+        valid[no_artist] = False
 
-        keep = np.flatnonzero(valid)
-        take = keep.tolist()
-        pick = lambda seq: [seq[i] for i in take]  # noqa: E731
+        rejections = []
+        if problems:
+            problems.sort(key=lambda p: p[0])
+            lines = self._lines(first_row + np.array([p[0] for p in problems]))
+            rejections = [Rejection(int(line), c, v or "", r) for line, (_, c, v, r) in zip(lines, problems)]
 
-        genres_col = get("genres")
-        genres_json = [_genres_json(genres_col[i]) for i in take] if genres_col else ["[]"] * len(take)
-        release_col = get("release_date")
-        dates: list = []
-        years: list = []
-        if release_col:
-            for i in take:
-                d, y = _release(release_col[i])
-                dates.append(d)
-                years.append(y)
+        keep = pa.array(np.flatnonzero(valid))
+        take = lambda arr: arr.take(keep)  # noqa: E731
+        m = len(keep)
+        names, artist_names, ext_ids, artist_ids = take(names), take(artist_names), take(ext_ids), take(artist_ids)
+        if self.format != FLAGSHIP:
+            # Sources without ids: stable ids from the names.
+            name_list, artist_list = names.to_pylist(), artist_names.to_pylist()
+            ids = ext_ids.to_pylist()
+            ext_ids = pa.array([i or derived_id(a, t) for i, a, t in zip(ids, artist_list, name_list)])
+            aids = artist_ids.to_pylist()
+            artist_ids = pa.array([i if i and len(i) <= 64 else derived_id(i or a) for i, a in zip(aids, artist_list)])
         else:
-            dates = years = [None] * len(take)
+            long_ids = pc.greater(pc.utf8_length(artist_ids), 64)
+            if pc.any(long_ids).as_py():
+                artist_ids = pa.array([derived_id(i) if len(i) > 64 else i for i in artist_ids.to_pylist()])
+        artist_names = pc.if_else(pc.equal(pc.utf8_length(artist_names), 0), "Unknown artist", artist_names)
 
-        def optional(canonical: str, low: float, high: float) -> list:
-            col = get(canonical)
-            return _optional_ints(pick(col), low, high) if col else [None] * len(take)
+        genres_col = col("genres")
+        genres = _per_value(take(genres_col), _genres_json, pa.string()) if genres_col is not None else pa.array(["[]"] * m)
+        release_col = col("release_date")
+        if release_col is not None:
+            release = take(release_col)
+            dates = _per_value(release, _release_date, pa.date32())
+            years = _per_value(release, _release_year, pa.int64())
+        else:
+            dates, years = pa.nulls(m, pa.date32()), pa.nulls(m, pa.int64())
+        explicit_col = col("explicit")
+        album_col = col("album")
+        if album_col is not None:
+            album = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(take(album_col)), 0, 512)
+            album = pc.if_else(pc.equal(pc.utf8_length(album), 0), pa.scalar(None, pa.string()), album)
+        else:
+            album = pa.nulls(m, pa.string())
 
-        explicit_col = get("explicit")
-        album_col = get("album")
-        columns: dict[str, list] = {
-            "line": pick(good_lines),
-            "external_id": pick(ext_ids),
-            "name": [v[:512] for v in pick(names)],
-            "album": [v.strip()[:512] or None for v in pick(album_col)] if album_col else [None] * len(take),
-            "artist_external_id": pick(artist_ids),
-            "artist_name": [v[:512] for v in pick(artist_names)],
+        def optional(canonical: str, low: float, high: float) -> pa.Array:
+            c = col(canonical)
+            return _optional_int(take(c) if c is not None else None, m, low, high)
+
+        kept = np.flatnonzero(valid)
+        columns = {
+            "line": pa.array(self._lines(first_row + kept).astype(np.int64)),
+            "external_id": ext_ids,
+            "name": pc.utf8_slice_codeunits(names, 0, 512),
+            "album": album,
+            "artist_external_id": artist_ids,
+            "artist_name": pc.utf8_slice_codeunits(artist_names, 0, 512),
             # In the flagship export the genres describe the artist.
-            "artist_genres": genres_json if self.format == FLAGSHIP else ["[]"] * len(take),
+            "artist_genres": genres if self.format == FLAGSHIP else pa.array(["[]"] * m),
             "artist_followers": optional("artist_followers", 0, 9e15),
             "artist_popularity": optional("artist_popularity", 0, 100),
-            "genres": genres_json,
+            "genres": genres,
             "popularity": optional("popularity", 0, 100),
-            "explicit": [_bool(explicit_col[i]) for i in take] if explicit_col else [None] * len(take),
+            "explicit": _per_value(take(explicit_col), parse_bool, pa.bool_()) if explicit_col is not None else pa.nulls(m, pa.bool_()),
             "release_date": dates,
             "release_year": years,
             "key": optional("key", 0, 11),
@@ -535,17 +593,7 @@ class CatalogReader:
             "time_signature": optional("time_signature", 0, 12),
         }
         for name in FEATURE_NAMES:
-            values = features[name][keep]
-            columns[name] = np.rint(values).astype(np.int64).tolist() if name == "duration_ms" else values.tolist()
-        return Batch(columns, rows_read=len(rows), rejections=rejections)
-
-
-@_memo
-def _genres_json(value: str) -> str:
-    import json
-
-    return json.dumps(parse_genres(value), ensure_ascii=False)
-
-
-_release = _memo(parse_release)
-_bool = _memo(parse_bool)
+            values = features[name][kept]
+            columns[name] = pa.array(np.rint(values).astype(np.int64) if name == "duration_ms" else values)
+        table = pa.table({c: columns[c] for c in STAGE_COLUMNS})
+        return Batch(table, rows_read=n, rejections=rejections)

@@ -5,7 +5,7 @@ from .features import FEATURE_NAMES
 
 
 class Artist(models.Model):
-    external_id = models.CharField(max_length=64, unique=True)
+    external_id = models.CharField(max_length=64)
     name = models.CharField(max_length=512)
     genres = models.JSONField(default=list, blank=True)
     followers = models.BigIntegerField(null=True, blank=True)
@@ -15,7 +15,9 @@ class Artist(models.Model):
 
     class Meta:
         ordering = ["name"]
-        indexes = [models.Index(fields=["name"])]
+        # A constraint rather than unique=True: on Postgres the latter adds a
+        # second (LIKE) index that every import would pay for.
+        constraints = [models.UniqueConstraint(fields=["external_id"], name="artist_external_id_unique")]
 
     def __str__(self) -> str:
         return self.name
@@ -28,7 +30,7 @@ class Song(models.Model):
     and title when the source has none (see songs.importing.derived_id).
     """
 
-    external_id = models.CharField(max_length=64, unique=True)
+    external_id = models.CharField(max_length=64)
     name = models.CharField(max_length=512)
     artist = models.ForeignKey(Artist, on_delete=models.PROTECT, related_name="songs")
     album = models.CharField(max_length=512, null=True, blank=True)
@@ -70,7 +72,9 @@ class Song(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["name"])]
+        # Every index slows the import; title search is a substring match that
+        # a b-tree on name would not serve anyway.
+        constraints = [models.UniqueConstraint(fields=["external_id"], name="song_external_id_unique")]
 
     def __str__(self) -> str:
         return f"{self.name} — {self.artist.name}" if self.artist_id else self.name

@@ -11,13 +11,15 @@ A whole-file rejection before or during step 2 leaves the catalog as it was.
 """
 from __future__ import annotations
 
-import csv
+import datetime as dt
 import io
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pyarrow.csv as pacsv
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -75,54 +77,71 @@ class _Stage:
         if not len(batch):
             return
         if _is_postgres():
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerows(batch.rows())
+            # Arrow writes the CSV in C++; nulls become empty unquoted fields,
+            # which COPY reads as NULL.
+            buf = io.BytesIO()
+            pacsv.write_csv(batch.table, buf, write_options=pacsv.WriteOptions(include_header=False))
             with connection.cursor() as cursor:
                 with cursor.copy(f"COPY {self.table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy:
-                    copy.write(buf.getvalue())
+                    copy.write(buf.getbuffer())
         else:
             placeholders = ", ".join(["%s"] * len(STAGE_COLUMNS))
-            rows = [
-                tuple(v.isoformat() if hasattr(v, "isoformat") else v for v in row) for row in batch.rows()
-            ]
+            columns = [batch.table.column(c).to_pylist() for c in STAGE_COLUMNS]
+            rows = [tuple(v.isoformat() if isinstance(v, dt.date) else v for v in row) for row in zip(*columns)]
             with connection.cursor() as cursor:
                 cursor.executemany(
                     f"INSERT INTO {self.table} ({', '.join(STAGE_COLUMNS)}) VALUES ({placeholders})", rows
                 )
 
 
-def _upsert_sql(*, table: str, stage: str, columns: list[tuple[str, str]], stage_key: str, join: str = "") -> str:
-    """INSERT … SELECT the last staged row per key … ON CONFLICT DO UPDATE.
+def _upsert_sql(
+    *, table: str, stage: str, columns: list[tuple[str, str]], stage_key: str, dedupe: bool, join: str = ""
+) -> str:
+    """INSERT … SELECT from the staging table … ON CONFLICT DO UPDATE.
 
-    `columns` pairs each target column with its staged expression. Rows
-    whose values did not change are left alone (and not counted as updated).
+    `columns` pairs each target column with its staged expression (`s.<col>`).
+    With `dedupe`, only the last staged row per key is taken (duplicate ids
+    within a file: the last one wins); without, the sort is skipped. Rows
+    whose values did not change are left alone and not counted as updated.
     """
     target = ", ".join(c for c, _ in columns)
     exprs = ", ".join(e for _, e in columns)
     compared = [c for c, _ in columns if c not in ("external_id", "created_at", "updated_at")]
     updates = ", ".join(f"{c} = excluded.{c}" for c in compared + ["updated_at"])
     changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c in compared)
-    # Duplicate ids within a file: the last row (highest line) wins.
+    if dedupe:
+        # Only the staged columns the statement reads (and joins on): a narrower sort.
+        staged = sorted({e[2:].split("::")[0] for _, e in columns if e.startswith("s.")} | {stage_key, "artist_external_id"})
+        source = (
+            f"(SELECT {', '.join(staged)}, ROW_NUMBER() OVER (PARTITION BY {stage_key} ORDER BY line DESC) AS rn "
+            f"FROM {stage}) s {join} WHERE s.rn = 1"
+        )
+    else:
+        source = f"{stage} s {join} WHERE true"  # WHERE: SQLite's upsert-after-SELECT parsing rule
     return (
-        f"INSERT INTO {table} ({target}) "
-        f"SELECT {exprs} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {stage_key} ORDER BY line DESC) AS rn "
-        f"FROM {stage}) s {join} WHERE s.rn = 1 "
+        f"INSERT INTO {table} ({target}) SELECT {exprs} FROM {source} "
         f"ON CONFLICT (external_id) DO UPDATE SET {updates} WHERE {changed}"
     )
 
 
-def _merge(stage: str) -> dict[str, int]:
-    """Merge the staging table into the catalog; the caller holds a transaction."""
+def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]:
+    """Merge the staging table into the catalog; the caller holds a transaction.
+
+    `maybe_duplicates` is False when the reader proved every staged id
+    distinct, which spares a sort of the whole staging table.
+    """
     pg = _is_postgres()
     json_cast = "::jsonb" if pg else ""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         if pg:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_ID])
-            # The dedup sort of a million staged rows wants more than 4 MB.
+            # Sorting a million staged rows wants more than the default 4 MB.
             cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute(f"SELECT count(*), count(DISTINCT external_id) FROM {stage}")
-        staged, distinct = cursor.fetchone()
+        distinct = staged
+        if maybe_duplicates:
+            cursor.execute(f"SELECT count(DISTINCT external_id) FROM {stage}")
+            distinct = cursor.fetchone()[0]
         cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
         before = cursor.fetchone()[0]
 
@@ -136,7 +155,10 @@ def _merge(stage: str) -> dict[str, int]:
             ("updated_at", "%s"),
         ]
         cursor.execute(
-            _upsert_sql(table=Artist._meta.db_table, stage=stage, columns=artist_cols, stage_key="artist_external_id"), [now, now]
+            _upsert_sql(
+                table=Artist._meta.db_table, stage=stage, columns=artist_cols, stage_key="artist_external_id", dedupe=True
+            ),
+            [now, now],
         )
         song_cols = [
             ("external_id", "s.external_id"),
@@ -161,6 +183,7 @@ def _merge(stage: str) -> dict[str, int]:
                 stage=stage,
                 columns=song_cols,
                 stage_key="external_id",
+                dedupe=distinct != staged,
                 join=f"JOIN {Artist._meta.db_table} a ON a.external_id = s.artist_external_id",
             ),
             [now, now],
@@ -222,15 +245,20 @@ def import_job_run(
         timings["inspect"] = time.perf_counter() - t0
 
         t1 = time.perf_counter()
-        reader = CatalogReader(Path(path), info, fmt=fmt, chunk_rows=settings.IMPORT_CHUNK_ROWS)
+        reader = CatalogReader(Path(path), info, fmt=fmt)
         stage.create()
         rejected_sample: list[dict] = []
-        rows_read = rejected = 0
+        rows_read = rejected = staged = 0
+        # Hashes of the staged ids: equal hashes flag possible duplicates.
+        id_hashes: list[np.ndarray] = []
         job.stage = "reading"
         for batch in reader.batches():
             if job.format != reader.format:
                 job.format = reader.format
             stage.write(batch)
+            staged += len(batch)
+            ids = batch.table.column("external_id").to_pylist()
+            id_hashes.append(np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)))
             rows_read += batch.rows_read
             rejected += len(batch.rejections)
             room = settings.IMPORT_REJECTED_SAMPLE - len(rejected_sample)
@@ -252,8 +280,11 @@ def import_job_run(
         t2 = time.perf_counter()
         job.stage = "merging"
         _job_progress(job, progress)
+        all_hashes = np.concatenate(id_hashes) if id_hashes else np.empty(0, np.int64)
+        maybe_duplicates = len(np.unique(all_hashes)) < len(all_hashes)
+        del id_hashes, all_hashes
         with transaction.atomic():
-            counts = _merge(stage.table)
+            counts = _merge(stage.table, staged=staged, maybe_duplicates=maybe_duplicates)
         timings["merge"] = time.perf_counter() - t2
         job.rows_created = counts["created"]
         job.rows_updated = counts["updated"]
