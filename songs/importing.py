@@ -324,7 +324,10 @@ def _per_value(column: pa.Array, fn, out_type: pa.DataType) -> pa.Array:
     """Apply a Python parser to each distinct value only (dates, genre lists
     and ids repeat a lot), then expand back to the column."""
     encoded = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) else pc.dictionary_encode(column)
-    mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], type=out_type)
+    values = [fn(v) for v in encoded.dictionary.to_pylist()]
+    if pa.types.is_struct(out_type):
+        values = [dict(zip(out_type.names, v)) for v in values]
+    mapped = pa.array(values, type=out_type)
     return mapped.take(encoded.indices)
 
 
@@ -355,12 +358,25 @@ def _genres_json(value: str) -> str:
     return json.dumps(parse_genres(value), ensure_ascii=False)
 
 
-def _release_date(value: str) -> dt.date | None:
-    return parse_release(value)[0]
+_YEAR = r"^\d{4}$"
 
 
-def _release_year(value: str) -> int | None:
-    return parse_release(value)[1]
+def _release(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Release dates and years: ISO dates and bare years vectorised, the
+    other spellings through parse_release, once per distinct value."""
+    trimmed = pc.utf8_trim_whitespace(column)
+    iso = pc.cast(pc.strptime(pc.utf8_slice_codeunits(trimmed, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+    is_year = pc.match_substring_regex(trimmed, _YEAR)
+    bare_year = pc.cast(pc.if_else(is_year, trimmed, pa.scalar(None, pa.string())), pa.int64())
+    dates, years = iso, pc.coalesce(pc.year(iso), bare_year)
+    other = pc.and_(pc.and_(pc.is_null(iso), pc.invert(is_year)), pc.greater(pc.utf8_length(trimmed), 0))
+    if pc.any(other).as_py():
+        parsed = _per_value(trimmed, parse_release, pa.struct([("date", pa.date32()), ("year", pa.int64())]))
+        dates = pc.if_else(other, parsed.field("date"), dates)
+        years = pc.if_else(other, parsed.field("year"), years)
+    # Years outside what a release can be are dropped, as parse_release does.
+    plausible = pc.and_(pc.greater_equal(years, 1800), pc.less_equal(years, 2200))
+    return pc.if_else(plausible, dates, pa.scalar(None, pa.date32())), pc.if_else(plausible, years, pa.scalar(None, pa.int64()))
 
 
 class CatalogReader:
@@ -554,9 +570,7 @@ class CatalogReader:
         genres = _per_value(take(genres_col), _genres_json, pa.string()) if genres_col is not None else pa.array(["[]"] * m)
         release_col = col("release_date")
         if release_col is not None:
-            release = take(release_col)
-            dates = _per_value(release, _release_date, pa.date32())
-            years = _per_value(release, _release_year, pa.int64())
+            dates, years = _release(take(release_col))
         else:
             dates, years = pa.nulls(m, pa.date32()), pa.nulls(m, pa.int64())
         explicit_col = col("explicit")

@@ -142,8 +142,9 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
         if maybe_duplicates:
             cursor.execute(f"SELECT count(DISTINCT external_id) FROM {stage}")
             distinct = cursor.fetchone()[0]
-        cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
-        before = cursor.fetchone()[0]
+        if not pg:
+            cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
+            before = cursor.fetchone()[0]
 
         artist_cols = [
             ("external_id", "s.artist_external_id"),
@@ -154,12 +155,14 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
             ("created_at", "%s"),
             ("updated_at", "%s"),
         ]
+        t0 = time.perf_counter()
         cursor.execute(
             _upsert_sql(
                 table=Artist._meta.db_table, stage=stage, columns=artist_cols, stage_key="artist_external_id", dedupe=True
             ),
             [now, now],
         )
+        t1 = time.perf_counter()
         song_cols = [
             ("external_id", "s.external_id"),
             ("name", "s.name"),
@@ -177,27 +180,35 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
             ("created_at", "%s"),
             ("updated_at", "%s"),
         ]
-        cursor.execute(
-            _upsert_sql(
-                table=Song._meta.db_table,
-                stage=stage,
-                columns=song_cols,
-                stage_key="external_id",
-                dedupe=distinct != staged,
-                join=f"JOIN {Artist._meta.db_table} a ON a.external_id = s.artist_external_id",
-            ),
-            [now, now],
+        upsert = _upsert_sql(
+            table=Song._meta.db_table,
+            stage=stage,
+            columns=song_cols,
+            stage_key="external_id",
+            dedupe=distinct != staged,
+            join=f"JOIN {Artist._meta.db_table} a ON a.external_id = s.artist_external_id",
         )
-        written = cursor.rowcount
-        cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
-        after = cursor.fetchone()[0]
-    created = after - before
+        if pg:
+            # xmax = 0 marks a freshly inserted row: counts without scanning the table.
+            cursor.execute(
+                f"WITH w AS ({upsert} RETURNING (xmax = 0) AS created) "
+                "SELECT count(*) FILTER (WHERE created), count(*) FROM w",
+                [now, now],
+            )
+            created, written = cursor.fetchone()
+        else:
+            cursor.execute(upsert, [now, now])
+            written = cursor.rowcount
+            cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
+            created = cursor.fetchone()[0] - before
+        t2 = time.perf_counter()
     updated = written - created
     return {
         "created": created,
         "updated": updated,
         "unchanged": distinct - created - updated,
         "duplicates": staged - distinct,
+        "timings": {"merge_artists": t1 - t0, "merge_songs": t2 - t1},
     }
 
 
@@ -285,7 +296,8 @@ def import_job_run(
         del id_hashes, all_hashes
         with transaction.atomic():
             counts = _merge(stage.table, staged=staged, maybe_duplicates=maybe_duplicates)
-        timings["merge"] = time.perf_counter() - t2
+        timings.update(counts.pop("timings"))
+        timings["merge"] = time.perf_counter() - t2  # including the commit
         job.rows_created = counts["created"]
         job.rows_updated = counts["updated"]
         job.rows_unchanged = counts["unchanged"]

@@ -398,8 +398,9 @@ class ClusterModel(BaseEstimator):
             raise NotFittedError("ClusterModel is not fitted yet; call fit(X) first")
 
     def __getstate__(self):
-        # Per-row outputs belong in the database, not in the artifact.
-        state = super().__getstate__()
+        # Per-row outputs belong in the database, not in the artifact. Copy:
+        # object.__getstate__ may hand back the live __dict__ itself.
+        state = dict(super().__getstate__())
         for attr in PER_ROW_ATTRIBUTES:
             state.pop(attr, None)
         return state

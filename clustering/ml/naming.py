@@ -33,6 +33,7 @@ TRAITS: dict[str, tuple[str | None, str | None]] = {
     "speechiness": ("Wordy", None),
 }
 TRAIT_MIN_Z = 0.2
+STRONG_TRAIT_Z = 0.5
 
 
 class Candidate(NamedTuple):
@@ -116,7 +117,8 @@ def _candidates(p: ClusterProfile) -> list[Candidate]:
     return out
 
 
-def _traits(p: ClusterProfile, exclude: Sequence[str], name: str) -> list[str]:
+def _traits(p: ClusterProfile, exclude: Sequence[str], name: str) -> list[tuple[str, float]]:
+    """(word, |z|) for features not already expressed by ``name``, strongest first."""
     z = p["z"]
     words = []
     for f in sorted(TRAITS, key=lambda f: -abs(z.get(f, 0.0))):
@@ -125,7 +127,7 @@ def _traits(p: ClusterProfile, exclude: Sequence[str], name: str) -> list[str]:
             continue
         word = TRAITS[f][0 if v > 0 else 1]
         if word and word.lower() not in name.lower():
-            words.append(word)
+            words.append((word, abs(v)))
     return words
 
 
@@ -133,10 +135,11 @@ def name_clusters(profiles: Sequence[ClusterProfile]) -> dict[int, str]:
     """Return a unique, descriptive name per profile label.
 
     Noise (-1) is "Unclustered / Noise". Clusters claim names strongest
-    first; a cluster whose best name is taken uses a close alternative
-    (score >= 80 % of its best) or its best name plus its strongest
-    remaining trait ("Party Tracks · Fast"), then two traits, and only
-    then a number.
+    first; a cluster whose best name is taken gets, in order of preference:
+    that name plus a clear trait (|z| >= 0.5) the name does not already
+    express ("Party Tracks · Fast"); a close alternative name (score >=
+    80 % of its best); the name plus a weaker trait, then two traits; and
+    only when nothing else is left a number ("Mainstream Mix (2)").
     """
     names: dict[int, str] = {}
     used: set[str] = set()
@@ -156,17 +159,22 @@ def _pick(p: ClusterProfile, cands: list[Candidate], used: set[str]) -> str:
     best = cands[0]
     if best.name not in used:
         return best.name
+    traits = _traits(p, best.defining, best.name)
+    # A clear trait says best how this cluster differs from its namesake.
+    for word, strength in traits:
+        if strength >= STRONG_TRAIT_Z and f"{best.name} · {word}" not in used:
+            return f"{best.name} · {word}"
     for alt in cands[1:]:
         if alt.name not in used and alt.score >= 0.8 * best.score and alt.name != FALLBACK_NAME:
             return alt.name
-    traits = _traits(p, best.defining, best.name)
-    for t in traits:
-        if f"{best.name} · {t}" not in used:
-            return f"{best.name} · {t}"
-    for i, t in enumerate(traits):
-        for t2 in traits[i + 1:]:
-            if f"{best.name} · {t} & {t2}" not in used:
-                return f"{best.name} · {t} & {t2}"
+    words = [w for w, _ in traits]
+    for w in words:
+        if f"{best.name} · {w}" not in used:
+            return f"{best.name} · {w}"
+    for i, w in enumerate(words):
+        for w2 in words[i + 1:]:
+            if f"{best.name} · {w} & {w2}" not in used:
+                return f"{best.name} · {w} & {w2}"
     n = 2
     while f"{best.name} ({n})" in used:
         n += 1

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.preprocessing import StandardScaler
+
+from clustering.ml import FEATURES, FeaturePreparer
+
+from .synth import catalog, four_centers
+
+
+@pytest.fixture
+def X():
+    return catalog(four_centers(), n_per=50)[0]
+
+
+def test_standard_scaler_gives_zscores(X):
+    Z = FeaturePreparer().fit_transform(X)
+    assert Z.shape == (200, 10)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(Z.std(axis=0), 1, atol=1e-9)
+
+
+def test_scaler_choice_changes_output(X):
+    out = {s: FeaturePreparer(scaler=s).fit_transform(X) for s in ("standard", "robust", "quantile")}
+    assert not np.allclose(out["standard"], out["robust"])
+    assert not np.allclose(out["standard"], out["quantile"])
+    assert not np.allclose(out["robust"], out["quantile"])
+
+
+def test_fit_transform_equals_fit_then_transform(X):
+    prep = FeaturePreparer(scaler="quantile")
+    np.testing.assert_allclose(prep.fit_transform(X), prep.transform(X))
+
+
+def test_subset_selection(X):
+    prep = FeaturePreparer(features=["tempo", "energy"])
+    Z = prep.fit_transform(X)
+    assert Z.shape == (200, 2)
+    assert prep.features_ == ["tempo", "energy"]
+    cols = [FEATURES.index("tempo"), FEATURES.index("energy")]
+    np.testing.assert_allclose(Z, StandardScaler().fit_transform(X[:, cols]))
+    np.testing.assert_allclose(prep.feature_mean_, X[:, cols].mean(axis=0))
+    np.testing.assert_allclose(prep.feature_std_, X[:, cols].std(axis=0))
+    assert list(prep.get_feature_names_out()) == ["tempo", "energy"]
+
+
+def test_real_unit_round_trip_and_zscores(X):
+    prep = FeaturePreparer(features=["loudness", "duration_ms"])
+    Z = prep.fit_transform(X)
+    raw = X[:, [2, 9]]
+    np.testing.assert_allclose(prep.inverse_transform(Z), raw)
+    np.testing.assert_allclose(prep.transform_selected(raw), Z)
+    np.testing.assert_allclose(prep.zscores(raw), Z)  # standard scaler: z-scores in real units
+
+
+def test_unknown_feature_is_named(X):
+    with pytest.raises(ValueError, match="unknown feature.*bpm.*mood"):
+        FeaturePreparer(features=["energy", "bpm", "mood"]).fit(X)
+
+
+def test_duplicate_feature_rejected(X):
+    with pytest.raises(ValueError, match="twice.*energy"):
+        FeaturePreparer(features=["energy", "energy"]).fit(X)
+
+
+def test_unknown_scaler_rejected(X):
+    with pytest.raises(ValueError, match="scaler"):
+        FeaturePreparer(scaler="minmax").fit(X)
+
+
+def test_nan_and_inf_are_rejected_with_column_names(X):
+    X = X.copy()
+    X[3, 2] = np.nan
+    X[5, 9] = np.inf
+    with pytest.raises(ValueError, match=r"NaN or infinite.*loudness \(1 rows\).*duration_ms \(1 rows\)"):
+        FeaturePreparer().fit(X)
+    good = catalog(four_centers(), n_per=5)[0]
+    prep = FeaturePreparer().fit(good)
+    with pytest.raises(ValueError, match="loudness"):
+        prep.transform(X)
+
+
+def test_wrong_shape_rejected(X):
+    with pytest.raises(ValueError, match="9 columns, expected 10"):
+        FeaturePreparer().fit(X[:, :9])
+    with pytest.raises(ValueError, match="2-D"):
+        FeaturePreparer().fit(X[0])
+
+
+def test_transform_before_fit():
+    with pytest.raises(NotFittedError):
+        FeaturePreparer().transform(np.zeros((1, 10)))
