@@ -11,6 +11,7 @@ import ast
 import codecs
 import csv
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -256,6 +257,7 @@ def derived_id(*parts: str) -> str:
 _LIST_ID = re.compile(r"[A-Za-z0-9_\-:.]+")
 
 
+@functools.lru_cache(maxsize=262_144)
 def parse_artist_id(value: str) -> str:
     """'abc', "['abc', 'def']" -> the first id."""
     value = value.strip()
@@ -335,7 +337,16 @@ _NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 
 
 def _to_float(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """Strings -> float64 (NaN where not a plain decimal number), and the trimmed strings."""
+    """Strings -> float64 (NaN where not a plain decimal number), and the strings.
+
+    Clean columns take one C++ cast; a column with anything odd in it (blanks,
+    words, padding) goes through a regular expression first.
+    """
+    try:
+        values = pc.cast(column, pa.float64())
+        return values.to_numpy(zero_copy_only=False), column
+    except pa.ArrowInvalid:
+        pass
     trimmed = pc.utf8_trim_whitespace(column)
     numeric = pc.match_substring_regex(trimmed, _NUMBER)
     values = pc.cast(pc.if_else(numeric, trimmed, pa.scalar(None, pa.string())), pa.float64())
@@ -354,6 +365,7 @@ def _optional_int(column: pa.Array | None, n: int, low: float, high: float) -> p
 _NON_FINITE = {"nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"}
 
 
+@functools.lru_cache(maxsize=262_144)  # artists' genre lists repeat across blocks
 def _genres_json(value: str) -> str:
     return json.dumps(parse_genres(value), ensure_ascii=False)
 
