@@ -367,7 +367,8 @@ _NON_FINITE = {"nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity
 
 @functools.lru_cache(maxsize=262_144)  # artists' genre lists repeat across blocks
 def _genres_json(value: str) -> str:
-    return json.dumps(parse_genres(value), ensure_ascii=False)
+    # The same text Django's JSONField writes, so unchanged rows compare equal on SQLite too.
+    return json.dumps(parse_genres(value))
 
 
 _YEAR = r"^\d{4}$"

@@ -11,17 +11,19 @@ A whole-file rejection before or during step 2 leaves the catalog as it was.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow.csv as pacsv
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from .features import FEATURE_NAMES
@@ -73,53 +75,68 @@ class _Stage:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
 
-    def write(self, batch: Batch) -> None:
-        if not len(batch):
-            return
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Callable[[Batch], None]]:
+        """A function that appends a Batch to the staging table.
+
+        On Postgres the whole file goes through one COPY, so the server
+        ingests a block while Arrow parses the next (two cores at work).
+        """
+        columns = ", ".join(STAGE_COLUMNS)
         if _is_postgres():
-            # Arrow writes the CSV in C++; nulls become empty unquoted fields,
-            # which COPY reads as NULL.
-            buf = io.BytesIO()
-            pacsv.write_csv(batch.table, buf, write_options=pacsv.WriteOptions(include_header=False))
             with connection.cursor() as cursor:
-                with cursor.copy(f"COPY {self.table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy:
-                    copy.write(buf.getbuffer())
+                with cursor.copy(f"COPY {self.table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+
+                    def write(batch: Batch) -> None:
+                        # Arrow writes the CSV in C++; nulls become empty
+                        # unquoted fields, which COPY reads as NULL.
+                        buf = io.BytesIO()
+                        pacsv.write_csv(batch.table, buf, write_options=pacsv.WriteOptions(include_header=False))
+                        copy.write(buf.getbuffer())
+
+                    yield write
         else:
             placeholders = ", ".join(["%s"] * len(STAGE_COLUMNS))
-            columns = [batch.table.column(c).to_pylist() for c in STAGE_COLUMNS]
-            rows = [tuple(v.isoformat() if isinstance(v, dt.date) else v for v in row) for row in zip(*columns)]
-            with connection.cursor() as cursor:
-                cursor.executemany(
-                    f"INSERT INTO {self.table} ({', '.join(STAGE_COLUMNS)}) VALUES ({placeholders})", rows
-                )
+
+            def write(batch: Batch) -> None:
+                values = [batch.table.column(c).to_pylist() for c in STAGE_COLUMNS]
+                rows = [tuple(v.isoformat() if isinstance(v, dt.date) else v for v in row) for row in zip(*values)]
+                with connection.cursor() as cursor:
+                    cursor.executemany(f"INSERT INTO {self.table} ({columns}) VALUES ({placeholders})", rows)
+
+            yield write
 
 
 def _upsert_sql(
-    *, table: str, stage: str, columns: list[tuple[str, str]], stage_key: str, dedupe: bool, join: str = ""
+    *, table: str, stage: str, columns: list[tuple[str, str]], key: str, dedupe: bool, join: str = ""
 ) -> str:
     """INSERT … SELECT from the staging table … ON CONFLICT DO UPDATE.
 
-    `columns` pairs each target column with its staged expression (`s.<col>`).
-    With `dedupe`, only the last staged row per key is taken (duplicate ids
-    within a file: the last one wins); without, the sort is skipped. Rows
-    whose values did not change are left alone and not counted as updated.
+    `columns` pairs each target column with its staged expression (`s.<col>`,
+    `a.id`). With `dedupe`, only the last staged row per `key` is taken
+    (duplicate ids within a file: the last one wins), found by a hash
+    aggregate rather than a sort. Rows identical to what is stored are
+    filtered out before the upsert: ON CONFLICT would lock (and log) every
+    conflicting row before looking at its WHERE clause. Rows come sorted by
+    key, which keeps the unique index's pages hot.
     """
     target = ", ".join(c for c, _ in columns)
     exprs = ", ".join(e for _, e in columns)
-    compared = [c for c, _ in columns if c not in ("external_id", "created_at", "updated_at")]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in compared + ["updated_at"])
-    changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c in compared)
+    compared = [(c, e) for c, e in columns if c not in ("external_id", "created_at", "updated_at")]
+    updates = ", ".join(f"{c} = excluded.{c}" for c, _ in compared + [("updated_at", "")])
+    changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c, _ in compared)
+    identical = " AND ".join(f"t.{c} IS NOT DISTINCT FROM {e}" for c, e in compared)
     if dedupe:
-        # Only the staged columns the statement reads (and joins on): a narrower sort.
-        staged = sorted({e[2:].split("::")[0] for _, e in columns if e.startswith("s.")} | {stage_key, "artist_external_id"})
         source = (
-            f"(SELECT {', '.join(staged)}, ROW_NUMBER() OVER (PARTITION BY {stage_key} ORDER BY line DESC) AS rn "
-            f"FROM {stage}) s {join} WHERE s.rn = 1"
+            f"(SELECT {key}, max(line) AS line FROM {stage} GROUP BY {key}) m "
+            f"JOIN {stage} s ON s.{key} = m.{key} AND s.line = m.line"
         )
     else:
-        source = f"{stage} s {join} WHERE true"  # WHERE: SQLite's upsert-after-SELECT parsing rule
+        source = f"{stage} s"
     return (
-        f"INSERT INTO {table} ({target}) SELECT {exprs} FROM {source} "
+        f"INSERT INTO {table} ({target}) SELECT {exprs} FROM {source} {join} "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.external_id = s.{key} AND {identical}) "
+        f"ORDER BY s.{key} "
         f"ON CONFLICT (external_id) DO UPDATE SET {updates} WHERE {changed}"
     )
 
@@ -136,8 +153,8 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
     with connection.cursor() as cursor:
         if pg:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_ID])
-            # Sorting a million staged rows wants more than the default 4 MB.
-            cursor.execute("SET LOCAL work_mem = '256MB'")
+            # Hashing and sorting a million staged rows wants more than the default 4 MB.
+            cursor.execute("SET LOCAL work_mem = '512MB'")
         distinct = staged
         if maybe_duplicates:
             cursor.execute(f"SELECT count(DISTINCT external_id) FROM {stage}")
@@ -158,7 +175,7 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
         t0 = time.perf_counter()
         cursor.execute(
             _upsert_sql(
-                table=Artist._meta.db_table, stage=stage, columns=artist_cols, stage_key="artist_external_id", dedupe=True
+                table=Artist._meta.db_table, stage=stage, columns=artist_cols, key="artist_external_id", dedupe=True
             ),
             [now, now],
         )
@@ -184,7 +201,7 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
             table=Song._meta.db_table,
             stage=stage,
             columns=song_cols,
-            stage_key="external_id",
+            key="external_id",
             dedupe=distinct != staged,
             join=f"JOIN {Artist._meta.db_table} a ON a.external_id = s.artist_external_id",
         )
@@ -249,6 +266,7 @@ def import_job_run(
     job.status = ImportJob.Status.RUNNING
     job.started_at = job.started_at or timezone.now()
     t0 = time.perf_counter()
+    reporter = _ProgressReporter(job, progress)
     try:
         info: FileInfo = file_inspect(Path(path))
         job.sha256, job.size_bytes, job.encoding = info.sha256, info.size, info.encoding
@@ -263,20 +281,22 @@ def import_job_run(
         # Hashes of the staged ids: equal hashes flag possible duplicates.
         id_hashes: list[np.ndarray] = []
         job.stage = "reading"
-        for batch in reader.batches():
-            if job.format != reader.format:
+        # atomic: a COPY aborted by a rejected file must not poison a caller's
+        # transaction (a savepoint there; one short transaction otherwise).
+        with transaction.atomic(), stage.writer() as write_batch:
+            for batch in reader.batches():
                 job.format = reader.format
-            stage.write(batch)
-            staged += len(batch)
-            ids = batch.table.column("external_id").to_pylist()
-            id_hashes.append(np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)))
-            rows_read += batch.rows_read
-            rejected += len(batch.rejections)
-            room = settings.IMPORT_REJECTED_SAMPLE - len(rejected_sample)
-            if room > 0:
-                rejected_sample.extend(r.as_dict() for r in batch.rejections[:room])
-            job.rows_read, job.rows_rejected, job.rejected_rows = rows_read, rejected, rejected_sample
-            _job_progress(job, progress)
+                write_batch(batch)
+                staged += len(batch)
+                ids = batch.table.column("external_id").to_pylist()
+                id_hashes.append(np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)))
+                rows_read += batch.rows_read
+                rejected += len(batch.rejections)
+                room = settings.IMPORT_REJECTED_SAMPLE - len(rejected_sample)
+                if room > 0:
+                    rejected_sample.extend(r.as_dict() for r in batch.rejections[:room])
+                job.rows_read, job.rows_rejected, job.rejected_rows = rows_read, rejected, rejected_sample
+                reporter.report()
         timings["read_and_stage"] = time.perf_counter() - t1
 
         if rows_read and rejected / rows_read > share_limit:
@@ -290,7 +310,7 @@ def import_job_run(
 
         t2 = time.perf_counter()
         job.stage = "merging"
-        _job_progress(job, progress)
+        reporter.report(force=True)
         all_hashes = np.concatenate(id_hashes) if id_hashes else np.empty(0, np.int64)
         maybe_duplicates = len(np.unique(all_hashes)) < len(all_hashes)
         del id_hashes, all_hashes
@@ -314,6 +334,7 @@ def import_job_run(
         job.error = f"Internal error: {exc.__class__.__name__}: {exc}"
         job.stage = "error"
     finally:
+        reporter.close()
         try:
             stage.drop()
         except Exception:  # never mask the import's own outcome
@@ -327,22 +348,41 @@ def import_job_run(
     return job
 
 
-def _job_progress(job: ImportJob, progress: ProgressCallback | None) -> None:
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=job.status,
-        stage=job.stage,
-        format=job.format,
-        sha256=job.sha256,
-        size_bytes=job.size_bytes,
-        encoding=job.encoding,
-        rows_total_estimate=job.rows_total_estimate,
-        rows_read=job.rows_read,
-        rows_rejected=job.rows_rejected,
-        rejected_rows=job.rejected_rows,
-        started_at=job.started_at,
-    )
-    if progress:
-        progress(job)
+class _ProgressReporter:
+    """Writes a running job's progress to its row, at most twice a second.
+
+    While the staging COPY holds the main connection, Postgres progress goes
+    through a second connection of its own.
+    """
+
+    FIELDS = ("status", "stage", "format", "sha256", "size_bytes", "encoding", "rows_total_estimate",
+              "rows_read", "rows_rejected", "rejected_rows", "started_at")
+
+    def __init__(self, job: ImportJob, callback: ProgressCallback | None):
+        self.job = job
+        self.callback = callback
+        self.last = 0.0
+        self.side = connections.create_connection(DEFAULT_DB_ALIAS) if _is_postgres() else None
+
+    def report(self, *, force: bool = False) -> None:
+        if self.callback:
+            self.callback(self.job)
+        now = time.monotonic()
+        if not force and now - self.last < 0.5:
+            return
+        self.last = now
+        if self.side is None:
+            ImportJob.objects.filter(pk=self.job.pk).update(**{f: getattr(self.job, f) for f in self.FIELDS})
+            return
+        values = [getattr(self.job, f) for f in self.FIELDS]
+        values[self.FIELDS.index("rejected_rows")] = json.dumps(self.job.rejected_rows)
+        assignments = ", ".join(f"{f} = %s" + ("::jsonb" if f == "rejected_rows" else "") for f in self.FIELDS)
+        with self.side.cursor() as cursor:
+            cursor.execute(f"UPDATE {ImportJob._meta.db_table} SET {assignments} WHERE id = %s", [*values, self.job.pk])
+
+    def close(self) -> None:
+        if self.side is not None:
+            self.side.close()
 
 
 def songs_import_file(
