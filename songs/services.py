@@ -155,6 +155,12 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_ID])
             # Hashing and sorting a million staged rows wants more than the default 4 MB.
             cursor.execute("SET LOCAL work_mem = '512MB'")
+        if not pg:
+            # SQLite would join the dedup aggregate back to the staging table
+            # by nested loops; Postgres hashes.
+            cursor.execute(f"CREATE INDEX {stage}_artist ON {stage} (artist_external_id, line)")
+            if maybe_duplicates:
+                cursor.execute(f"CREATE INDEX {stage}_song ON {stage} (external_id, line)")
         distinct = staged
         if maybe_duplicates:
             cursor.execute(f"SELECT count(DISTINCT external_id) FROM {stage}")
