@@ -169,6 +169,12 @@ IMPORT_MAX_REJECTED_SHARE = float(os.environ.get("IMPORT_MAX_REJECTED_SHARE", "0
 # How many rejected rows an ImportJob keeps with their reasons.
 IMPORT_REJECTED_SAMPLE = int(os.environ.get("IMPORT_REJECTED_SAMPLE", "100"))
 
+# --- Training ---------------------------------------------------------------
+TRAIN_SOFT_TIME_LIMIT = int(os.environ.get("TRAIN_SOFT_TIME_LIMIT", "3600"))
+# A running run without a heartbeat for this long is marked failed.
+TRAIN_STALE_SECONDS = int(os.environ.get("TRAIN_STALE_SECONDS", "600"))
+TRAIN_BUSY_RETRY_SECONDS = int(os.environ.get("TRAIN_BUSY_RETRY_SECONDS", "5"))
+
 # --- REST framework ---------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

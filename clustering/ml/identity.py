@@ -7,11 +7,13 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 # Recommended cut-off, in scaled (standard-score) units of the clustering
-# features: Euclidean distance over all selected dimensions. Measured on a
-# realistic 10-feature catalog, k=8: the same cluster found again after a
-# retrain (new seed, 5 % of songs replaced) moves 0.01-0.3 units, while
-# nearest *different* centroids sit 1.4-2.5 units apart. 1.0 keeps
-# every re-found cluster and rejects any genuinely new one.
+# features: Euclidean distance over all selected dimensions. Measured with
+# k = 4, 8, 12 on the real 1,686-song playlist file and a 200k synthetic
+# catalog, refitting with another seed on 95 % of the songs: clusters that
+# are found again move 0.02-0.6 units (rarely up to ~1.0), clusters that
+# really changed (split / merged) move 1.1-5 units, and distinct centroids
+# of one run sit >= 1.8 units apart. 1.0, about half the smallest
+# centroid spacing, keeps the re-found ones and calls the rest new.
 DEFAULT_MAX_MATCH_DISTANCE = 1.0
 
 

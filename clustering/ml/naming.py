@@ -1,11 +1,13 @@
 """Human names for clusters, from their profiles.
 
 Rules read two things: absolute levels where Spotify documents a meaning
-(speechiness > 0.33 is mostly spoken, liveness > 0.8 likely live,
-instrumentalness > 0.5 mostly instrumental) and z-scores against the
-catalog for everything relative ("more danceable than usual"). Each rule
-that fires proposes a name with a score; the strongest wins. Duplicates
-within a run get a second trait ("Party Tracks · Fast").
+(per track, speechiness > 0.66 is spoken word and 0.33-0.66 rap-like,
+liveness > 0.8 likely live, instrumentalness > 0.5 instrumental; rules use
+the cluster *mean*, so lower bars: speechiness >= 0.25, liveness >= 0.5)
+and z-scores against the catalog for everything relative ("more
+danceable than usual"). Each rule that fires proposes a name with a
+score; the strongest wins. Duplicates within a run get a second trait
+("Party Tracks · Fast").
 """
 
 from __future__ import annotations

@@ -10,12 +10,40 @@ DEMO_CATALOG = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
 
 
 class Command(BaseCommand):
-    help = "Import the demo catalog from fixtures/ when the catalog is empty (used by `make run`)."
+    help = (
+        "Import the demo catalog from fixtures/ when the catalog is empty, and train and activate a model "
+        "when none is active (used by `make run`)."
+    )
 
     def handle(self, *args, **options):
         if Song.objects.exists():
             self.stdout.write(f"Catalog has {Song.objects.count():,} songs; demo import skipped.")
+        else:
+            self._import()
+        self._train()
+
+    def _train(self):
+        from clustering import services
+        from clustering.models import TrainingRun
+
+        if TrainingRun.objects.filter(is_active=True).exists():
             return
+        started = time.perf_counter()
+        # Silhouette alone prefers 2 broad clusters; a browsing demo wants more.
+        run = services.training_run_create(k="auto", scan_k_range=(5, 12), enqueue=False)
+        services.training_run_claim(run_id=run.pk)
+        try:
+            run = services.training_run_execute(run_id=run.pk)
+        except services.TrainingError as exc:
+            services.training_run_fail(run_id=run.pk, error=str(exc))
+            raise CommandError(f"training the demo model failed: {exc}") from None
+        names = ", ".join(run.clusters.order_by("label").values_list("name", flat=True))
+        self.stdout.write(
+            f"Trained run #{run.pk}: {run.algorithm}, k={run.n_clusters}, silhouette "
+            f"{run.metrics.get('silhouette', 0):.3f} in {time.perf_counter() - started:.1f} s — {names}."
+        )
+
+    def _import(self):
         started = time.perf_counter()
         job = songs_import_file(path=DEMO_CATALOG)
         if job.status != ImportJob.Status.SUCCEEDED:

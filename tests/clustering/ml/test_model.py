@@ -1,4 +1,5 @@
 import io
+import json
 
 import joblib
 import numpy as np
@@ -58,6 +59,8 @@ def test_fitted_attributes(kmeans4, X4):
     assert set(m.descriptions_) == {0, 1, 2, 3}
     np.testing.assert_allclose(m.centroids_real_, m.preparer_.inverse_transform(m.centroids_), rtol=1e-9)
     assert m.summary()["n_clusters"] == 4
+    json.dumps(m.summary())  # stored as-is on the run row
+    json.dumps(m.profiles_)
 
 
 def test_predict_details(kmeans4, X4):
@@ -118,10 +121,16 @@ def test_dbscan_eps_given_and_chosen(X4):
     assert given.metrics_["noise_share"] > 0.9  # tiny eps: nearly everything is noise
 
 
-def test_density_fit_on_a_sample_labels_every_row(X4):
-    m = ClusterModel(algorithm="dbscan", fit_sample_size=200, random_state=0).fit(X4)
-    assert m.metrics_["n_songs_fit"] == 200 and len(m.labels_) == len(X4)
+@pytest.mark.parametrize("algorithm", ["dbscan", "hdbscan"])
+def test_density_fit_on_a_sample_labels_every_row(algorithm):
+    X, y = catalog(four_centers(), n_per=400, noise=0.04)
+    m = ClusterModel(algorithm=algorithm, fit_sample_size=300, random_state=0).fit(X)
+    assert m.metrics_["n_songs_fit"] == 300 and len(m.labels_) == len(X)
     assert m.n_clusters_ == 4 and m.metrics_["noise_share"] < 0.1
+    # Rows outside the fit sample land in their true blob (labels are a permutation).
+    clustered = m.labels_ >= 0
+    pairs = set(zip(m.labels_[clustered].tolist(), y[clustered].tolist()))
+    assert len(pairs) == 4
 
 
 def test_joblib_round_trip_keeps_predictions_and_drops_per_row_data(kmeans4, X4):
@@ -205,3 +214,16 @@ def test_nan_rejected(X4):
     X[10, 4] = np.nan
     with pytest.raises(ValueError, match="acousticness"):
         ClusterModel(k=4).fit(X)
+
+
+def test_density_model_that_finds_no_cluster_still_works():
+    rng = np.random.default_rng(0)
+    X = to_real(rng.uniform(0, 1, size=(300, 10)))  # no density structure at all
+    m = ClusterModel(algorithm="hdbscan", algorithm_params={"min_cluster_size": 100}).fit(X)
+    assert m.n_clusters_ == 0 and m.metrics_["noise_share"] == 1.0
+    assert m.metrics_["silhouette"] is None
+    assert m.names_ == {-1: "Unclustered / Noise"}
+    assert (m.predict(X) == -1).all()
+    assert m.predict_details(X[:3])["distances"].shape == (3, 0)
+    buf = io.BytesIO()
+    joblib.dump(m, buf)

@@ -8,7 +8,7 @@ from .synth import catalog, four_centers
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = catalog(four_centers(), n_per=[50][0], noise=0.03)
+    X, y = catalog(four_centers(), n_per=50, noise=0.03)
     y = y.copy()
     y[:5] = -1  # a little noise
     return X, y

@@ -1,0 +1,460 @@
+"""Clustering services: training runs, artifacts, activation and prediction.
+
+A run goes queued → running → succeeded / failed. Training fits the pure ML
+core (`clustering.ml`) on the catalog's feature matrix, writes the model
+artifact (joblib, `*.part` then rename, sha256 in the row) and activates
+the run: every song's cluster and map position are written and the active
+flag flips in one transaction, so a reader sees the old labelling or the
+new one, never a mix.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from songs.features import FEATURE_NAMES
+from songs.models import Song
+
+from .ml import ALGORITHMS, SCALERS, ClusterModel, match_models
+from .models import Cluster, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+# Serialises label write-back with imports on Postgres (see songs.services).
+CATALOG_LOCK_ID = 7_240_001
+
+
+class TrainingError(Exception):
+    """A run cannot train or activate; the message says why."""
+
+
+class RunBusy(Exception):
+    """Another run is training; the database allows one at a time."""
+
+
+class ArtifactError(Exception):
+    """A model artifact is missing, altered or from another scikit-learn."""
+
+
+# --- creating and claiming runs ------------------------------------------
+
+
+def training_run_create(
+    *,
+    user=None,
+    algorithm: str = "kmeans",
+    k: int | str = 8,
+    scaler: str = "standard",
+    features: list[str] | None = None,
+    scan_sample_size: int = 10_000,
+    scan_k_range: tuple[int, int] = (2, 12),
+    random_state: int = 0,
+    algorithm_params: dict | None = None,
+    activate: bool = True,
+    enqueue: bool = True,
+) -> TrainingRun:
+    """Validate the parameters, store a queued run and enqueue its task after commit."""
+    if algorithm not in ALGORITHMS:
+        raise TrainingError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    if scaler not in SCALERS:
+        raise TrainingError(f"unknown scaler {scaler!r}; choose one of {', '.join(SCALERS)}")
+    if k != "auto":
+        try:
+            k = int(k)
+        except (TypeError, ValueError):
+            raise TrainingError(f"k must be a whole number or 'auto', not {k!r}") from None
+        if not 2 <= k <= 100:
+            raise TrainingError(f"k must be between 2 and 100, not {k}")
+    features = list(features or FEATURE_NAMES)
+    unknown = [f for f in features if f not in FEATURE_NAMES]
+    if unknown:
+        raise TrainingError(f"unknown feature(s) {', '.join(unknown)}; choose from {', '.join(FEATURE_NAMES)}")
+    if len(features) < 2:
+        raise TrainingError("choose at least two features")
+    k_min, k_max = scan_k_range
+    if not 2 <= k_min <= k_max <= 50:
+        raise TrainingError(f"the k scan range must satisfy 2 <= min <= max <= 50, not {k_min}-{k_max}")
+    if not 100 <= scan_sample_size <= 1_000_000:
+        raise TrainingError("scan_sample_size must be between 100 and 1,000,000")
+    run = TrainingRun.objects.create(
+        algorithm=algorithm,
+        scaler=scaler,
+        features=features,
+        params={
+            "k": k,
+            "random_state": random_state,
+            "scan_sample_size": scan_sample_size,
+            "scan_k_range": [k_min, k_max],
+            "algorithm_params": algorithm_params or {},
+            "activate": activate,
+        },
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    if enqueue:
+        from .tasks import train_run_task
+
+        transaction.on_commit(lambda: train_run_task.delay(run.pk))
+    return run
+
+
+def training_run_claim(*, run_id: int) -> bool:
+    """queued → running. False if the run is not queued; RunBusy if another runs.
+
+    The partial unique index `one_running_run` makes two running runs
+    impossible, whatever the number of workers.
+    """
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return bool(
+                TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
+                    status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now, stage="starting", progress=0
+                )
+            )
+    except IntegrityError:
+        raise RunBusy("another training run is in progress") from None
+
+
+def training_run_fail(*, run_id: int, error: str) -> None:
+    TrainingRun.objects.filter(pk=run_id, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]).update(
+        status=TrainingRun.Status.FAILED, error=error[:5000], finished_at=timezone.now()
+    )
+
+
+def training_runs_fail_stale(*, older_than: float | None = None) -> int:
+    """Mark runs whose worker stopped sending heartbeats as failed."""
+    seconds = settings.TRAIN_STALE_SECONDS if older_than is None else older_than
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    return TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+        status=TrainingRun.Status.FAILED,
+        error=f"The worker stopped responding (no heartbeat for {seconds:.0f} s); the run was abandoned.",
+        finished_at=timezone.now(),
+    )
+
+
+class _RunProgress:
+    """Stage, percent and heartbeat of a running run, written at most once a second."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.last = 0.0
+
+    def __call__(self, stage: str, percent: int, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 1.0:
+            return
+        self.last = now
+        TrainingRun.objects.filter(pk=self.run_id, status=TrainingRun.Status.RUNNING).update(
+            stage=stage[:32], progress=max(0, min(100, int(percent))), heartbeat_at=timezone.now()
+        )
+
+
+# --- the catalog as a matrix ----------------------------------------------
+
+
+def song_feature_matrix() -> tuple[np.ndarray, np.ndarray]:
+    """(ids, X): every song's id and its ten features in FEATURE_NAMES order."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, {', '.join(FEATURE_NAMES)} FROM {Song._meta.db_table} ORDER BY id")
+        rows = cursor.fetchall()
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty((0, len(FEATURE_NAMES)))
+    data = np.asarray(rows, dtype=np.float64)
+    return data[:, 0].astype(np.int64), data[:, 1:]
+
+
+# --- artifacts ----------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def artifact_write(*, model: ClusterModel, run_id: int) -> tuple[str, str]:
+    """Write the model to MODEL_DIR via a `.part` file; return (path, sha256)."""
+    model_dir = Path(settings.MODEL_DIR)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    final = model_dir / f"run-{run_id}.joblib"
+    part = final.with_suffix(".joblib.part")
+    with open(part, "wb") as fh:
+        joblib.dump(model, fh, compress=3)
+        fh.flush()
+        os.fsync(fh.fileno())
+    digest = _sha256(part)
+    os.replace(part, final)
+    return str(final), digest
+
+
+_MODEL_CACHE: dict[tuple[int, str], ClusterModel] = {}
+
+
+def artifact_load(run: TrainingRun) -> ClusterModel:
+    """The run's model, loaded once per process and cached by (run id, sha256).
+
+    Refuses an artifact whose hash or scikit-learn version does not match.
+    """
+    key = (run.pk, run.artifact_sha256)
+    if key in _MODEL_CACHE:
+        return _MODEL_CACHE[key]
+    path = Path(run.artifact_path)
+    if not run.artifact_path or not path.is_file():
+        raise ArtifactError(f"the model file of run #{run.pk} is missing ({run.artifact_path or 'no path'})")
+    digest = _sha256(path)
+    if digest != run.artifact_sha256:
+        raise ArtifactError(
+            f"the model file of run #{run.pk} was altered: sha256 {digest[:12]}… but the run recorded "
+            f"{run.artifact_sha256[:12]}…"
+        )
+    if run.sklearn_version and run.sklearn_version != sklearn.__version__:
+        raise ArtifactError(
+            f"run #{run.pk} was trained with scikit-learn {run.sklearn_version}, this process has "
+            f"{sklearn.__version__}; retrain or install the matching version"
+        )
+    with open(path, "rb") as fh:
+        model = joblib.load(fh)
+    _MODEL_CACHE.clear()  # one active model per process is enough
+    _MODEL_CACHE[key] = model
+    return model
+
+
+# --- training -----------------------------------------------------------------
+
+
+def training_run_execute(*, run_id: int) -> TrainingRun:
+    """Train a claimed run, store its clusters and (by default) activate it."""
+    run = TrainingRun.objects.get(pk=run_id)
+    progress = _RunProgress(run.pk)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    progress("reading", 1, force=True)
+    ids, X = song_feature_matrix()
+    timings["read"] = time.perf_counter() - t0
+    k = run.params.get("k", 8)
+    if len(ids) < 10 or (k != "auto" and len(ids) < 2 * int(k)):
+        raise TrainingError(f"the catalog has {len(ids):,} songs: too few to train (import a catalog first)")
+    model = ClusterModel(
+        algorithm=run.algorithm,
+        k=k,
+        scaler=run.scaler,
+        features=run.features,
+        random_state=run.params.get("random_state", 0),
+        scan_sample_size=run.params.get("scan_sample_size", 10_000),
+        scan_k_values=tuple(range(run.params.get("scan_k_range", [2, 12])[0], run.params.get("scan_k_range", [2, 12])[1] + 1)),
+        algorithm_params=run.params.get("algorithm_params") or None,
+    )
+    try:
+        model.fit(X, progress=lambda stage, pct: progress(stage, 5 + int(pct * 0.75)))
+    except ValueError as exc:
+        raise TrainingError(f"the model could not be fitted: {exc}") from None
+    outputs = model.pop_training_outputs()
+    progress("saving", 82, force=True)
+    t1 = time.perf_counter()
+    path, digest = artifact_write(model=model, run_id=run.pk)
+    timings["save"] = time.perf_counter() - t1
+    summary = model.summary()
+    with transaction.atomic():
+        run.algorithm = summary["algorithm"]
+        run.params = {**run.params, "effective": summary["params"], "k_chosen": summary["k"]}
+        run.n_songs = len(ids)
+        run.n_clusters = summary["n_clusters"]
+        run.metrics = {**summary["metrics"], "map_explained_variance": summary["map_explained_variance"]}
+        run.k_scan = summary["k_scan"] or []
+        run.sklearn_version = summary["sklearn_version"]
+        run.artifact_path, run.artifact_sha256 = path, digest
+        run.save()
+        _clusters_create(run=run, model=model, ids=ids)
+    timings["fit"] = summary["timings"]
+    if run.params.get("activate", True):
+        progress("activating", 88, force=True)
+        t2 = time.perf_counter()
+        training_run_activate(run=run, ids=ids, labels=outputs["labels"], embedding=outputs["embedding"], model=model)
+        timings["activate"] = time.perf_counter() - t2
+    timings["total"] = time.perf_counter() - t0
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.Status.SUCCEEDED,
+        stage="done",
+        progress=100,
+        finished_at=timezone.now(),
+        timings=_round(timings),
+    )
+    run.refresh_from_db()
+    return run
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: _round(v) for k, v in value.items()}
+    return value
+
+
+def _clusters_create(*, run: TrainingRun, model: ClusterModel, ids: np.ndarray) -> None:
+    clusters = []
+    for profile in model.profiles_:
+        label = int(profile["label"])
+        stored = {k: v for k, v in profile.items() if k != "representatives"}
+        stored["representative_song_ids"] = [int(ids[i]) for i in profile.get("representatives", [])]
+        clusters.append(
+            Cluster(
+                run=run,
+                label=label,
+                name=model.names_[label][:128],
+                description=model.descriptions_.get(label, ""),
+                size=int(profile["size"]),
+                profile=stored,
+            )
+        )
+    Cluster.objects.bulk_create(clusters)
+
+
+# --- activation -----------------------------------------------------------------
+
+
+def active_run() -> TrainingRun | None:
+    return TrainingRun.objects.filter(is_active=True).first()
+
+
+def _carry_identity(*, run: TrainingRun, model: ClusterModel, previous: TrainingRun | None) -> None:
+    """Match the new clusters to the previous active run's: lineage and admin names carry over."""
+    clusters = {c.label: c for c in run.clusters.all()}
+    mapping: dict[int, int] = {}
+    if previous is not None and previous.pk != run.pk:
+        try:
+            mapping = match_models(artifact_load(previous), model)
+        except (ArtifactError, ValueError) as exc:
+            logger.warning("no cluster matching with run %s: %s", previous.pk, exc)
+    old = {c.label: c for c in previous.clusters.all()} if previous is not None else {}
+    taken = {c.name for c in clusters.values()}
+    for label, cluster in clusters.items():
+        match = old.get(mapping.get(label)) if label in mapping else None
+        if match is not None:
+            cluster.lineage = match.lineage or uuid.uuid4()
+            if match.name_is_custom and match.name != cluster.name:
+                # An admin's name wins; a generated name it collides with gives way.
+                for other in clusters.values():
+                    if other is not cluster and other.name == match.name:
+                        other.name = f"{other.name} ({other.label})"
+                taken.discard(cluster.name)
+                cluster.name, cluster.name_is_custom = match.name, True
+                taken.add(cluster.name)
+        elif cluster.lineage is None:
+            cluster.lineage = uuid.uuid4()
+    Cluster.objects.bulk_update(list(clusters.values()), ["lineage", "name", "name_is_custom"])
+
+
+def training_run_activate(
+    *,
+    run: TrainingRun,
+    ids: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    embedding: np.ndarray | None = None,
+    model: ClusterModel | None = None,
+) -> TrainingRun:
+    """Make `run` the active model: labels and map positions of every song and
+    the active flag change in one transaction. Without labels (rolling back
+    to an older run) the run's model labels the current catalog."""
+    if run.status != TrainingRun.Status.SUCCEEDED and not (labels is not None and run.status == TrainingRun.Status.RUNNING):
+        raise TrainingError(f"run #{run.pk} is {run.status}; only a successful run can be activated")
+    model = model or artifact_load(run)
+    if labels is None:
+        ids, X = song_feature_matrix()
+        labels = model.predict(X) if len(ids) else np.empty(0, dtype=np.int64)
+        embedding = model.transform_map(X) if len(ids) else np.empty((0, 2))
+    previous = active_run()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_ID])
+        _carry_identity(run=run, model=model, previous=previous)
+        cluster_ids = dict(run.clusters.values_list("label", "id"))
+        lookup = np.array([cluster_ids.get(int(label)) for label in labels], dtype=object)
+        _write_labels(ids=ids, cluster_ids=lookup, embedding=embedding)
+        TrainingRun.objects.filter(is_active=True).exclude(pk=run.pk).update(is_active=False)
+        TrainingRun.objects.filter(pk=run.pk).update(is_active=True)
+    run.refresh_from_db()
+    return run
+
+
+def _write_labels(*, ids: np.ndarray, cluster_ids: np.ndarray, embedding: np.ndarray) -> None:
+    """Write cluster and map position per song; songs not listed lose theirs."""
+    table = Song._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE TEMP TABLE song_labels (id bigint PRIMARY KEY, cluster_id bigint, map_x float8, map_y float8) "
+                "ON COMMIT DROP"
+            )
+            buf = io.StringIO()
+            for song_id, cluster_id, (x, y) in zip(ids.tolist(), cluster_ids.tolist(), embedding.tolist()):
+                buf.write(f"{song_id}\t{'' if cluster_id is None else cluster_id}\t{x!r}\t{y!r}\n")
+            with cursor.copy("COPY song_labels (id, cluster_id, map_x, map_y) FROM STDIN WITH (FORMAT csv, DELIMITER E'\\t')") as copy:
+                copy.write(buf.getvalue())
+            cursor.execute(
+                f"UPDATE {table} s SET cluster_id = l.cluster_id, map_x = l.map_x, map_y = l.map_y "
+                "FROM song_labels l WHERE s.id = l.id"
+            )
+            cursor.execute(
+                f"UPDATE {table} s SET cluster_id = NULL, map_x = NULL, map_y = NULL "
+                "WHERE s.cluster_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM song_labels l WHERE l.id = s.id)"
+            )
+        else:
+            cursor.execute(f"UPDATE {table} SET cluster_id = NULL, map_x = NULL, map_y = NULL")
+            cursor.executemany(
+                f"UPDATE {table} SET cluster_id = %s, map_x = %s, map_y = %s WHERE id = %s",
+                [(c, x, y, i) for i, c, (x, y) in zip(ids.tolist(), cluster_ids.tolist(), embedding.tolist())],
+            )
+
+
+# --- prediction -----------------------------------------------------------------
+
+
+def cluster_predict(*, X: np.ndarray, run: TrainingRun | None = None) -> list[dict]:
+    """For each feature vector (FEATURE_NAMES order, real units): its cluster
+    (id, label, name), distances to every centroid or probabilities (mixture),
+    and its 2-D map position. DBSCAN / HDBSCAN: the nearest core sample within
+    reach decides, else noise (cluster None, label -1)."""
+    run = run or active_run()
+    if run is None:
+        raise TrainingError("no model is active yet: train one first")
+    model = artifact_load(run)
+    X = np.asarray(X, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
+    details = model.predict_details(X)
+    clusters = {c.label: c for c in run.clusters.all()}
+    results = []
+    distances = details.get("distances")
+    probabilities = details.get("probabilities")
+    for i, label in enumerate(details["labels"].tolist()):
+        cluster = clusters.get(int(label))
+        item = {
+            "cluster": None if cluster is None or label < 0 else {"id": cluster.pk, "label": label, "name": cluster.name},
+            "map": {"x": float(details["map"][i, 0]), "y": float(details["map"][i, 1])},
+        }
+        if distances is not None:
+            item["distances"] = {
+                clusters[j].name if j in clusters else str(j): float(d) for j, d in enumerate(distances[i].tolist())
+            }
+        if probabilities is not None:
+            item["probabilities"] = {
+                clusters[j].name if j in clusters else str(j): float(p) for j, p in enumerate(probabilities[i].tolist())
+            }
+        results.append(item)
+    return results
