@@ -399,6 +399,8 @@ def _write_labels(*, ids: np.ndarray, cluster_ids: np.ndarray, embedding: np.nda
     table = Song._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # ON COMMIT DROP ends it; inside a caller's outer transaction it may still be here.
+            cursor.execute("DROP TABLE IF EXISTS pg_temp.song_labels")
             cursor.execute(
                 "CREATE TEMP TABLE song_labels (id bigint PRIMARY KEY, cluster_id bigint, map_x float8, map_y float8) "
                 "ON COMMIT DROP"
