@@ -164,8 +164,8 @@ def test_altered_or_foreign_artifacts_are_refused(demo_catalog):
 
 
 @pytest.mark.django_db(transaction=True)  # the command enqueues on commit
-def test_train_command_waits_and_prints_json(demo_catalog, capsys):
-    call_command("train", "--k", "3", "--wait")
+def test_train_command_waits_and_prints_json(demo_catalog, capsys, task_runner):
+    call_command("train", "--k", "3", "--wait", "--timeout", "120")
     last = capsys.readouterr().out.strip().splitlines()[-1]
     payload = json.loads(last)
     assert payload["status"] == "succeeded" and payload["n_clusters"] == 3

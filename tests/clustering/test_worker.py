@@ -1,0 +1,110 @@
+"""Retraining through Celery: eagerly in the embedded mode, through a real
+worker process with Redis and Postgres (see tests/conftest.py)."""
+import threading
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connections
+
+from clustering import services
+from clustering.models import TrainingRun
+from songs.models import Song
+from songs.services import songs_import_file
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
+
+
+@pytest.fixture
+def staff_client(client):
+    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-123456789")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def catalog():
+    assert songs_import_file(path=DEMO).status == "succeeded"
+
+
+def finished(run_id):
+    return TrainingRun.objects.filter(pk=run_id, status__in=["succeeded", "failed"]).first()
+
+
+def test_retrain_queued_from_admin_runs_to_success(staff_client, catalog, task_runner):
+    form = staff_client.get("/admin/clustering/trainingrun/retrain/")
+    assert form.status_code == 200 and b"Queue training run" in form.content
+    response = staff_client.post(
+        "/admin/clustering/trainingrun/retrain/",
+        {"algorithm": "kmeans", "k": "5", "scan_k_min": 2, "scan_k_max": 12, "scaler": "standard",
+         "features": list(Song.FEATURES), "scan_sample_size": 2000, "activate": "on"},
+    )
+    assert response.status_code == 302, response.content[:3000]
+    run = TrainingRun.objects.get()
+    run = wait_for(lambda: finished(run.pk), timeout=120)
+    assert run.status == "succeeded", run.error
+    assert run.is_active and run.n_clusters == 5 and run.created_by.username == "ops"
+    assert not Song.objects.filter(cluster__isnull=True).exists()
+    page = staff_client.get(f"/admin/clustering/trainingrun/{run.pk}/change/").content.decode()
+    assert "<progress" in page and "silhouette" in page and run.clusters.first().name in page
+
+
+def test_admin_retrain_form_rejects_bad_k(staff_client):
+    response = staff_client.post(
+        "/admin/clustering/trainingrun/retrain/",
+        {"algorithm": "kmeans", "k": "zero", "scan_k_min": 2, "scan_k_max": 12, "scaler": "standard",
+         "features": list(Song.FEATURES), "scan_sample_size": 2000},
+    )
+    assert response.status_code == 200 and b"Enter a whole number from 2 to 100" in response.content
+    assert not TrainingRun.objects.exists()
+
+
+def test_two_retrains_never_run_alongside(catalog, task_runner):
+    first = services.training_run_create(k="auto")
+    second = services.training_run_create(k=4)
+    runs = [wait_for(lambda r=r: finished(r.pk), timeout=180) for r in (first, second)]
+    if task_runner == "worker":
+        # The worker has two processes; the database let one train at a time.
+        assert all(r.status == "succeeded" for r in runs), [r.error for r in runs]
+        a, b = sorted(runs, key=lambda r: r.started_at)
+        assert a.finished_at <= b.started_at
+    assert TrainingRun.objects.filter(is_active=True).count() == 1
+
+
+@pytest.mark.skipif(not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="needs MVCC readers (Postgres)")
+def test_readers_never_see_a_mix_of_two_labellings(catalog):
+    first = services.training_run_create(k=3, enqueue=False)
+    services.training_run_claim(run_id=first.pk)
+    first = services.training_run_execute(run_id=first.pk)
+    second = services.training_run_create(k=7, enqueue=False, activate=False)
+    services.training_run_claim(run_id=second.pk)
+    second = services.training_run_execute(run_id=second.pk)
+    assert first.is_active and not second.is_active
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def poll():
+        conn = connections.create_connection("default")
+        try:
+            while not stop.is_set():
+                with conn.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT count(DISTINCT c.run_id) FROM songs_song s JOIN clustering_cluster c ON c.id = s.cluster_id"
+                    )
+                    seen.append(cursor.fetchone()[0])
+        finally:
+            conn.close()
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        for run in (second, first, second, first):
+            services.training_run_activate(run=run)
+    finally:
+        stop.set()
+        reader.join()
+    assert len(seen) > 5
+    assert set(seen) == {1}
