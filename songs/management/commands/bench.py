@@ -27,15 +27,17 @@ _TEXT_COLUMNS = {"id_songs", "name_song", "id_artists", "release_date", "genres"
 
 
 def _run_child(args: list[str], env: dict) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run a command; return (seconds, peak RSS in MB, result)."""
+    """Run a command; return (seconds, its own peak RSS in MB, result)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate()
-    seconds = time.perf_counter() - started
-    # RUSAGE_CHILDREN is a maximum over the waited-for children so far; the
-    # import is the largest child this command starts.
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return seconds, peak_mb, subprocess.CompletedProcess(args, proc.returncode, out, err)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(args, proc.returncode, out.read().decode(), err.read().decode())
+    return seconds, usage.ru_maxrss / 1024, result
 
 
 class Command(BaseCommand):
@@ -68,6 +70,7 @@ class Command(BaseCommand):
             try:
                 call_command("migrate", verbosity=0)
                 self._bench_import(csv_path, env)
+                self._bench_retrain(env)
             finally:
                 self._drop_scratch(keep_db)
 
@@ -102,6 +105,37 @@ class Command(BaseCommand):
         if result.returncode != 0:
             raise CommandError(f"re-import failed: {result.stderr.strip()}")
         self._phase("reimport_unchanged", seconds=seconds, rows_per_second=rows / seconds)
+
+    def _bench_retrain(self, env: dict) -> None:
+        """Retrain k=8 and the k scan in a child process (in-process tasks),
+        against the bare scikit-learn pipeline on the same matrix."""
+        import numpy as np
+        from sklearn.cluster import KMeans
+        from sklearn.preprocessing import StandardScaler
+
+        from clustering.services import song_feature_matrix
+
+        child_env = {k: v for k, v in env.items() if k != "CELERY_BROKER_URL"}
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        for phase, extra in (("retrain_k8", ["--k", "8"]), ("k_scan_2_12", ["--k", "auto", "--no-activate"])):
+            seconds, peak_mb, result = _run_child([*manage, "train", *extra, "--wait"], child_env)
+            if result.returncode != 0:
+                raise CommandError(f"{phase} failed: {result.stderr.strip()[-2000:]}")
+            run = json.loads(result.stdout.strip().splitlines()[-1])
+            values = {"seconds": seconds, "peak_rss_mb": peak_mb, "k": run["n_clusters"],
+                      "silhouette": run["metrics"].get("silhouette"), "run_timings": run["timings"]}
+            if phase == "retrain_k8":
+                # The same work with nothing around it: read once, scale, fit, predict.
+                t = time.perf_counter()
+                _, X = song_feature_matrix()
+                read = time.perf_counter() - t
+                t = time.perf_counter()
+                Z = StandardScaler().fit_transform(X)
+                KMeans(n_clusters=8, n_init=3, random_state=0).fit(Z).predict(Z)
+                bare = time.perf_counter() - t
+                values.update(bare_sklearn_seconds=bare, bare_read_seconds=read, ratio_to_bare_sklearn=seconds / bare)
+                del X, Z
+            self._phase(phase, **values)
 
     def _psql_copy(self, csv_path: Path, env: dict) -> float:
         columns = ", ".join(f"{c} {'text' if c in _TEXT_COLUMNS else 'double precision'}" for c in FLAGSHIP_HEADER)
