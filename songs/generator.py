@@ -36,6 +36,9 @@ from typing import Callable, TextIO
 
 import numpy as np
 
+from .features import FEATURE_NAMES
+from .importing import FLAGSHIP_HEADER
+
 __all__ = [
     "ARCHETYPES",
     "Archetype",
@@ -44,45 +47,8 @@ __all__ = [
     "generate_catalog",
 ]
 
-FLAGSHIP_HEADER: tuple[str, ...] = (
-    "id_songs",
-    "name_song",
-    "popularity_songs",
-    "duration_ms",
-    "explicit",
-    "id_artists",
-    "release_date",
-    "danceability",
-    "energy",
-    "key",
-    "loudness",
-    "mode",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-    "time_signature",
-    "followers",
-    "genres",
-    "name_artists",
-    "popularity_artists",
-)
-
-# The ten clustering features (same order as songs.features.FEATURE_NAMES).
-FEATURE_COLUMNS: tuple[str, ...] = (
-    "danceability",
-    "energy",
-    "loudness",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-    "duration_ms",
-)
+# The header and feature order are the import's: one definition serves both.
+FEATURE_COLUMNS: tuple[str, ...] = FEATURE_NAMES
 
 # Realistic ranges the generator clips to; all inside the import ranges of
 # songs.features (0-1, loudness -60..5 dB, tempo 0..300, duration > 0).

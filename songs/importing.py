@@ -39,11 +39,11 @@ FLAGSHIP = "flagship"
 SPOTIFY = "spotify"
 FORMATS = (FLAGSHIP, SPOTIFY)
 
-FLAGSHIP_HEADER = (
+FLAGSHIP_HEADER: tuple[str, ...] = tuple(
     "id_songs,name_song,popularity_songs,duration_ms,explicit,id_artists,release_date,danceability,energy,key,"
     "loudness,mode,speechiness,acousticness,instrumentalness,liveness,valence,tempo,time_signature,followers,"
-    "genres,name_artists,popularity_artists"
-).split(",")
+    "genres,name_artists,popularity_artists".split(",")
+)
 
 # Canonical column -> the header names that carry it, per format. The first
 # name found wins. Features share their names across every known export.
