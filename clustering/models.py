@@ -65,3 +65,20 @@ class Cluster(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SongLabel(models.Model):
+    """Labels a chunk task computed for a run, before the atomic write-back.
+
+    Workers fill it by id range, each chunk in its own transaction; the
+    chord's final step copies it onto the songs in one transaction.
+    """
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="+")
+    song_id = models.BigIntegerField()
+    cluster_id = models.BigIntegerField(null=True)
+    map_x = models.FloatField()
+    map_y = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "song_id"], name="songlabel_run_song")]

@@ -30,7 +30,7 @@ from songs.features import FEATURE_NAMES
 from songs.models import Song
 
 from .ml import ALGORITHMS, SCALERS, ClusterModel, match_models
-from .models import Cluster, TrainingRun
+from .models import Cluster, SongLabel, TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ def training_run_create(
     random_state: int = 0,
     algorithm_params: dict | None = None,
     activate: bool = True,
+    activation_chunk_songs: int = 0,
     enqueue: bool = True,
 ) -> TrainingRun:
     """Validate the parameters, store a queued run and enqueue its task after commit."""
@@ -101,6 +102,7 @@ def training_run_create(
             "scan_k_range": [k_min, k_max],
             "algorithm_params": algorithm_params or {},
             "activate": activate,
+            "activation_chunk_songs": int(activation_chunk_songs),
         },
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
@@ -282,6 +284,15 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
         run.save()
         _clusters_create(run=run, model=model, ids=ids)
     timings["fit"] = summary["timings"]
+    chunk = activation_chunk_size(run=run, n_songs=len(ids))
+    if run.params.get("activate", True) and chunk:
+        # Labelling and write-back are shared out by the task (a chord of id
+        # ranges); the run succeeds when the last step has written the labels.
+        progress("labelling", 88, force=True)
+        timings["total_before_labelling"] = time.perf_counter() - t0
+        TrainingRun.objects.filter(pk=run.pk).update(timings=_round(timings))
+        run.refresh_from_db()
+        return run
     if run.params.get("activate", True):
         progress("activating", 88, force=True)
         t2 = time.perf_counter()
@@ -380,18 +391,26 @@ def training_run_activate(
         labels = model.predict(X) if len(ids) else np.empty(0, dtype=np.int64)
         embedding = model.transform_map(X) if len(ids) else np.empty((0, 2))
     previous = active_run()
+    cluster_ids = dict(run.clusters.values_list("label", "id"))
+    lookup = np.array([cluster_ids.get(int(label)) for label in labels], dtype=object)
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_ID])
-        _carry_identity(run=run, model=model, previous=previous)
-        cluster_ids = dict(run.clusters.values_list("label", "id"))
-        lookup = np.array([cluster_ids.get(int(label)) for label in labels], dtype=object)
-        _write_labels(ids=ids, cluster_ids=lookup, embedding=embedding)
-        TrainingRun.objects.filter(is_active=True).exclude(pk=run.pk).update(is_active=False)
-        TrainingRun.objects.filter(pk=run.pk).update(is_active=True)
+        _activate_locked(run=run, model=model, previous=previous, ids=ids, cluster_ids=lookup, embedding=embedding)
     run.refresh_from_db()
     return run
+
+
+def _activate_locked(
+    *, run: TrainingRun, model: ClusterModel, previous: TrainingRun | None, ids: np.ndarray,
+    cluster_ids: np.ndarray, embedding: np.ndarray,
+) -> None:
+    """Identity carry-over, label write-back and the active flag; the caller holds a transaction."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_ID])
+    _carry_identity(run=run, model=model, previous=previous)
+    _write_labels(ids=ids, cluster_ids=cluster_ids, embedding=embedding)
+    TrainingRun.objects.filter(is_active=True).exclude(pk=run.pk).update(is_active=False)
+    TrainingRun.objects.filter(pk=run.pk).update(is_active=True)
 
 
 def _write_labels(*, ids: np.ndarray, cluster_ids: np.ndarray, embedding: np.ndarray) -> None:
@@ -424,6 +443,81 @@ def _write_labels(*, ids: np.ndarray, cluster_ids: np.ndarray, embedding: np.nda
                 f"UPDATE {table} SET cluster_id = %s, map_x = %s, map_y = %s WHERE id = %s",
                 [(c, x, y, i) for i, c, (x, y) in zip(ids.tolist(), cluster_ids.tolist(), embedding.tolist())],
             )
+
+
+# --- activation split over workers ----------------------------------------------
+
+
+def activation_chunk_size(*, run: TrainingRun, n_songs: int) -> int:
+    """Songs per labelling chunk when activation is shared out, else 0.
+
+    Only with a real broker: in-process tasks gain nothing from chunks.
+    """
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return 0
+    requested = int(run.params.get("activation_chunk_songs") or 0)
+    if requested:
+        return requested
+    return settings.ACTIVATION_CHUNK_SONGS if n_songs > settings.ACTIVATION_SPLIT_SONGS else 0
+
+
+def activation_id_ranges(*, chunk_songs: int) -> list[tuple[int, int]]:
+    """Inclusive song id ranges of about `chunk_songs` songs each."""
+    ids = Song.objects.order_by("id").values_list("id", flat=True)
+    bounds = list(ids[::chunk_songs])
+    if not bounds:
+        return []
+    last = Song.objects.order_by("-id").values_list("id", flat=True).first()
+    return [(lo, (bounds[i + 1] - 1) if i + 1 < len(bounds) else last) for i, lo in enumerate(bounds)]
+
+
+def song_labels_stage(*, run_id: int, lo: int, hi: int) -> int:
+    """Label the songs with ids in [lo, hi] with the run's model; idempotent."""
+    run = TrainingRun.objects.get(pk=run_id)
+    model = artifact_load(run)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, {', '.join(FEATURE_NAMES)} FROM {Song._meta.db_table} WHERE id BETWEEN %s AND %s ORDER BY id",
+            [lo, hi],
+        )
+        rows = cursor.fetchall()
+    cluster_ids = dict(run.clusters.values_list("label", "id"))
+    with transaction.atomic():
+        SongLabel.objects.filter(run_id=run_id, song_id__gte=lo, song_id__lte=hi).delete()
+        if rows:
+            data = np.asarray(rows, dtype=np.float64)
+            ids, X = data[:, 0].astype(np.int64), data[:, 1:]
+            labels, embedding = model.predict(X), model.transform_map(X)
+            SongLabel.objects.bulk_create(
+                [
+                    SongLabel(run_id=run_id, song_id=i, cluster_id=cluster_ids.get(int(label)), map_x=x, map_y=y)
+                    for i, label, (x, y) in zip(ids.tolist(), labels.tolist(), embedding.tolist())
+                ],
+                batch_size=5000,
+            )
+    TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(heartbeat_at=timezone.now())
+    return len(rows)
+
+
+def training_run_activate_staged(*, run_id: int, chunks: int) -> TrainingRun:
+    """The chord's last step: staged labels onto the songs and the flip, in one transaction."""
+    run = TrainingRun.objects.get(pk=run_id)
+    staged = SongLabel.objects.filter(run_id=run_id).order_by("song_id")
+    ids = np.fromiter(staged.values_list("song_id", flat=True), dtype=np.int64)
+    cluster_ids = np.array(list(staged.values_list("cluster_id", flat=True)), dtype=object)
+    embedding = np.array(list(staged.values_list("map_x", "map_y")), dtype=np.float64).reshape(-1, 2)
+    model = artifact_load(run)
+    previous = active_run()
+    t0 = time.perf_counter()
+    with transaction.atomic():
+        _activate_locked(run=run, model=model, previous=previous, ids=ids, cluster_ids=cluster_ids, embedding=embedding)
+        SongLabel.objects.filter(run_id=run_id).delete()
+    timings = {**run.timings, "activate": round(time.perf_counter() - t0, 3), "activation_chunks": chunks}
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.Status.SUCCEEDED, stage="done", progress=100, finished_at=timezone.now(), timings=timings
+    )
+    run.refresh_from_db()
+    return run
 
 
 # --- prediction -----------------------------------------------------------------

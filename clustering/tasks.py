@@ -1,7 +1,7 @@
 """Celery tasks of the clustering engine: they take ids and call one service."""
 import logging
 
-from celery import shared_task
+from celery import chord, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
@@ -30,7 +30,14 @@ def train_run_task(self, run_id: int) -> str:
     if not claimed:  # redelivered, or already taken: nothing to do
         return "skipped"
     try:
-        services.training_run_execute(run_id=run_id)
+        run = services.training_run_execute(run_id=run_id)
+        if run.status == run.Status.RUNNING and run.stage == "labelling":
+            ranges = services.activation_id_ranges(chunk_songs=services.activation_chunk_size(run=run, n_songs=run.n_songs))
+            # Workers label id ranges side by side; the last step writes them back atomically.
+            chord(label_chunk_task.si(run_id, lo, hi) for lo, hi in ranges)(
+                activate_staged_task.si(run_id, len(ranges)).on_error(fail_run_task.si(run_id))
+            )
+            return "labelling"
     except SoftTimeLimitExceeded:
         services.training_run_fail(
             run_id=run_id, error=f"Stopped at the time limit ({settings.TRAIN_SOFT_TIME_LIMIT} s); the previous model stays active."
@@ -44,3 +51,24 @@ def train_run_task(self, run_id: int) -> str:
         services.training_run_fail(run_id=run_id, error=f"Internal error: {exc.__class__.__name__}: {exc}")
         return "failed"
     return "succeeded"
+
+
+@shared_task(acks_late=True, soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT, time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60)
+def label_chunk_task(run_id: int, lo: int, hi: int) -> int:
+    return services.song_labels_stage(run_id=run_id, lo=lo, hi=hi)
+
+
+@shared_task(acks_late=True, soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT, time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60)
+def activate_staged_task(run_id: int, chunks: int) -> str:
+    try:
+        services.training_run_activate_staged(run_id=run_id, chunks=chunks)
+    except Exception as exc:  # the previous model stays active
+        logger.exception("activation of run %s failed", run_id)
+        services.training_run_fail(run_id=run_id, error=f"Activation failed: {exc.__class__.__name__}: {exc}")
+        return "failed"
+    return "succeeded"
+
+
+@shared_task
+def fail_run_task(run_id: int) -> None:
+    services.training_run_fail(run_id=run_id, error="A labelling chunk failed; the previous model stays active.")

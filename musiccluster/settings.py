@@ -174,6 +174,10 @@ TRAIN_SOFT_TIME_LIMIT = int(os.environ.get("TRAIN_SOFT_TIME_LIMIT", "3600"))
 # A running run without a heartbeat for this long is marked failed.
 TRAIN_STALE_SECONDS = int(os.environ.get("TRAIN_STALE_SECONDS", "600"))
 TRAIN_BUSY_RETRY_SECONDS = int(os.environ.get("TRAIN_BUSY_RETRY_SECONDS", "5"))
+# Past this many songs, activation labels id ranges of ACTIVATION_CHUNK_SONGS
+# in parallel tasks (a chord) so workers on several machines share the work.
+ACTIVATION_SPLIT_SONGS = int(os.environ.get("ACTIVATION_SPLIT_SONGS", "500000"))
+ACTIVATION_CHUNK_SONGS = int(os.environ.get("ACTIVATION_CHUNK_SONGS", "200000"))
 
 # --- REST framework ---------------------------------------------------------
 REST_FRAMEWORK = {

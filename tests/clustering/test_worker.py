@@ -108,3 +108,23 @@ def test_readers_never_see_a_mix_of_two_labellings(catalog):
         reader.join()
     assert len(seen) > 5
     assert set(seen) == {1}
+
+
+def test_activation_split_over_worker_processes(catalog, task_runner):
+    """Labels computed by id-range chunks (a chord over the worker's two
+    processes) end up exactly as an in-process activation would write them."""
+    from clustering.models import SongLabel
+
+    run = services.training_run_create(k=4, activation_chunk_songs=700)
+    run = wait_for(lambda: finished(run.pk), timeout=180)
+    assert run.status == "succeeded", run.error
+    assert run.is_active
+    if task_runner == "worker":
+        assert run.timings["activation_chunks"] == 5  # 3,000 songs in chunks of 700
+    assert not SongLabel.objects.exists()
+    model = services.artifact_load(run)
+    ids, X = services.song_feature_matrix()
+    expected = model.predict(X).tolist()
+    stored = list(Song.objects.order_by("id").values_list("cluster__label", flat=True))
+    assert stored == expected
+    assert not Song.objects.filter(map_x__isnull=True).exists()
