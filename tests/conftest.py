@@ -88,9 +88,11 @@ def _require(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real `celery worker` subprocess bound to the test database."""
+def start_worker(queue: str, *, concurrency: int = 2) -> subprocess.Popen:
+    """A real `celery worker` subprocess on `queue`, bound to the test database.
+
+    It runs in its own session so a test can kill it whole (os.killpg).
+    """
     from django.conf import settings
     from django.db import connection
 
@@ -104,40 +106,52 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
     env["MODEL_DIR"] = str(settings.MODEL_DIR)
     env.setdefault("SECRET_KEY", settings.SECRET_KEY)
-    # A private queue keeps this worker off tasks of anything else on the broker.
-    queue = f"test-{os.getpid()}"
     env["CELERY_TASK_DEFAULT_QUEUE"] = queue
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
     proc = subprocess.Popen(
-        [celery, "-A", "musiccluster", "worker", "--loglevel=INFO", "--concurrency=2", "--pool=prefork",
+        [celery, "-A", "musiccluster", "worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork",
          "-Q", queue, "--without-gossip", "--without-mingle", "-n", f"{queue}@%h"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     from musiccluster.celery import app
 
-    previous_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"celery worker exited early:\n{proc.stdout.read()}")
-        replies = app.control.ping(timeout=1, destination=[f"{queue}@{os.uname().nodename}"])
-        if replies:
-            break
-    else:
+        if app.control.ping(timeout=1, destination=[f"{queue}@{os.uname().nodename}"]):
+            return proc
+    stop_worker(proc)
+    raise RuntimeError("celery worker did not answer a ping within 60 s")
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
         proc.terminate()
-        raise RuntimeError("celery worker did not answer a ping within 60 s")
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """The shared worker of the suite, on a private queue of this test run."""
+    from musiccluster.celery import app
+
+    queue = f"test-{os.getpid()}"
+    proc = start_worker(queue)
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
     yield proc
     app.conf.task_default_queue = previous_queue
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_worker(proc)
 
 
 @pytest.fixture

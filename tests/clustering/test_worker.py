@@ -128,3 +128,55 @@ def test_activation_split_over_worker_processes(catalog, task_runner):
     stored = list(Song.objects.order_by("id").values_list("cluster__label", flat=True))
     assert stored == expected
     assert not Song.objects.filter(map_x__isnull=True).exists()
+
+
+def test_a_worker_killed_mid_run_leaves_a_failed_run_and_the_old_model(tmp_path, task_runner):
+    """SIGKILL the whole worker while it scans k on 60,000 songs: the run it
+    held is detected (no heartbeat) and marked failed; the old model stays."""
+    import os
+    import signal
+    import time
+
+    from clustering.tasks import train_run_task
+    from songs.generator import generate_catalog
+    from tests.conftest import start_worker, stop_worker
+
+    if task_runner != "worker":
+        pytest.skip("needs a real worker process to kill")
+    path = tmp_path / "big.csv"
+    generate_catalog(songs=60_000, seed=5, out=path)
+    assert songs_import_file(path=path).status == "succeeded"
+    old = services.training_run_create(k=3, enqueue=False)
+    services.training_run_claim(run_id=old.pk)
+    old = services.training_run_execute(run_id=old.pk)
+    labels_before = list(Song.objects.order_by("id").values_list("cluster_id", flat=True)[:2000])
+
+    queue = f"doomed-{os.getpid()}"
+    worker = start_worker(queue, concurrency=1)
+    try:
+        run = services.training_run_create(k="auto", scan_sample_size=20_000, enqueue=False)
+        train_run_task.apply_async(args=[run.pk], queue=queue)
+        wait_for(lambda: TrainingRun.objects.filter(pk=run.pk, status="running", stage="scan").exists(), timeout=120)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=20)
+    finally:
+        stop_worker(worker)
+    time.sleep(2.5)
+    assert TrainingRun.objects.get(pk=run.pk).status == "running"  # nobody knows yet
+    assert services.training_runs_fail_stale(older_than=2) == 1
+    run.refresh_from_db()
+    assert run.status == "failed" and "stopped responding" in run.error
+    assert TrainingRun.objects.filter(is_active=True).get() == old
+    assert list(Song.objects.order_by("id").values_list("cluster_id", flat=True)[:2000]) == labels_before
+
+
+def test_a_failing_run_in_the_worker_keeps_the_old_model_and_labels(catalog, task_runner):
+    good = services.training_run_create(k=4)
+    good = wait_for(lambda: finished(good.pk), timeout=120)
+    assert good.status == "succeeded", good.error
+    before = list(Song.objects.order_by("id").values_list("cluster_id", "map_x", "map_y"))
+    bad = services.training_run_create(algorithm="dbscan", algorithm_params={"eps": -1})
+    bad = wait_for(lambda: finished(bad.pk), timeout=120)
+    assert bad.status == "failed" and "eps" in bad.error
+    assert TrainingRun.objects.filter(is_active=True).get() == good
+    assert list(Song.objects.order_by("id").values_list("cluster_id", "map_x", "map_y")) == before
