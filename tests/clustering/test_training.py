@@ -12,7 +12,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from clustering import services
-from clustering.models import Cluster, TrainingRun
+from clustering.models import TrainingRun
 from songs.models import Song
 from songs.services import songs_import_file
 
@@ -192,3 +192,41 @@ def test_export_songs_has_labels_and_defuses_formulas(catalog_csv, tmp_path):
     assert by_id[rows[1]["id_songs"]]["name_artists"] == "'@evil"
     assert all(r["cluster_name"] for r in exported)
     assert by_id[rows[2]["id_songs"]]["loudness"] == "-6.4"  # numbers are not escaped
+
+
+def test_soft_time_limit_fails_the_run_and_keeps_the_old_model(demo_catalog, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from clustering.tasks import train_run_task
+
+    good = train(k=3)
+    run = services.training_run_create(enqueue=False)
+
+    def too_slow(**kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(services, "training_run_execute", too_slow)
+    assert train_run_task.apply(args=[run.pk]).get() == "failed"
+    run.refresh_from_db()
+    assert run.status == "failed" and "time limit" in run.error
+    assert TrainingRun.objects.filter(is_active=True).get() == good
+
+
+def test_admin_activate_action_rolls_back_and_rename_sticks(demo_catalog, admin_client):
+    old = train(k=3)
+    new = train(k=5)
+    response = admin_client.post(
+        "/admin/clustering/trainingrun/",
+        {"action": "activate_run", "_selected_action": [old.pk]},
+        follow=True,
+    )
+    assert f"Run #{old.pk} is now active".encode() in response.content
+    assert TrainingRun.objects.get(is_active=True) == old
+    assert set(Song.objects.values_list("cluster__run", flat=True)) == {old.pk}
+    cluster = old.clusters.order_by("label").first()
+    page = admin_client.get(f"/admin/clustering/cluster/{cluster.pk}/change/")
+    assert page.status_code == 200
+    admin_client.post(f"/admin/clustering/cluster/{cluster.pk}/change/", {"name": "Sunday Morning"})
+    cluster.refresh_from_db()
+    assert cluster.name == "Sunday Morning" and cluster.name_is_custom
+    assert new.pk != old.pk

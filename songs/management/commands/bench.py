@@ -8,7 +8,6 @@ what the performance targets are stated in; machines are noisy):
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -109,7 +108,6 @@ class Command(BaseCommand):
     def _bench_retrain(self, env: dict) -> None:
         """Retrain k=8 and the k scan in a child process (in-process tasks),
         against the bare scikit-learn pipeline on the same matrix."""
-        import numpy as np
         from sklearn.cluster import KMeans
         from sklearn.preprocessing import StandardScaler
 
