@@ -28,14 +28,12 @@ from django.utils import timezone
 
 from songs.features import FEATURE_NAMES
 from songs.models import Song
+from songs.services import CATALOG_LOCK_ID
 
 from .ml import ALGORITHMS, SCALERS, ClusterModel, match_models
 from .models import Cluster, SongLabel, TrainingRun
 
 logger = logging.getLogger(__name__)
-
-# Serialises label write-back with imports on Postgres (see songs.services).
-CATALOG_LOCK_ID = 7_240_001
 
 
 class TrainingError(Exception):
@@ -168,10 +166,12 @@ class _RunProgress:
 # --- the catalog as a matrix ----------------------------------------------
 
 
-def song_feature_matrix() -> tuple[np.ndarray, np.ndarray]:
-    """(ids, X): every song's id and its ten features in FEATURE_NAMES order."""
+def song_feature_matrix(*, id_range: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, X): the songs' ids and their ten features in FEATURE_NAMES order,
+    for the whole catalog or the ids in an inclusive range."""
+    where, params = ("WHERE id BETWEEN %s AND %s", list(id_range)) if id_range else ("", [])
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, {', '.join(FEATURE_NAMES)} FROM {Song._meta.db_table} ORDER BY id")
+        cursor.execute(f"SELECT id, {', '.join(FEATURE_NAMES)} FROM {Song._meta.db_table} {where} ORDER BY id", params)
         rows = cursor.fetchall()
     if not rows:
         return np.empty(0, dtype=np.int64), np.empty((0, len(FEATURE_NAMES)))
@@ -475,18 +475,11 @@ def song_labels_stage(*, run_id: int, lo: int, hi: int) -> int:
     """Label the songs with ids in [lo, hi] with the run's model; idempotent."""
     run = TrainingRun.objects.get(pk=run_id)
     model = artifact_load(run)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, {', '.join(FEATURE_NAMES)} FROM {Song._meta.db_table} WHERE id BETWEEN %s AND %s ORDER BY id",
-            [lo, hi],
-        )
-        rows = cursor.fetchall()
+    ids, X = song_feature_matrix(id_range=(lo, hi))
     cluster_ids = dict(run.clusters.values_list("label", "id"))
     with transaction.atomic():
         SongLabel.objects.filter(run_id=run_id, song_id__gte=lo, song_id__lte=hi).delete()
-        if rows:
-            data = np.asarray(rows, dtype=np.float64)
-            ids, X = data[:, 0].astype(np.int64), data[:, 1:]
+        if len(ids):
             labels, embedding = model.predict(X), model.transform_map(X)
             SongLabel.objects.bulk_create(
                 [
@@ -496,7 +489,7 @@ def song_labels_stage(*, run_id: int, lo: int, hi: int) -> int:
                 batch_size=5000,
             )
     TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(heartbeat_at=timezone.now())
-    return len(rows)
+    return len(ids)
 
 
 def training_run_activate_staged(*, run_id: int, chunks: int) -> TrainingRun:

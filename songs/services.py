@@ -2,9 +2,9 @@
 
 An import runs in two steps so that the catalog only ever changes in one
 short transaction:
-1. stream the file in chunks into a per-job staging table (COPY on
-   Postgres, executemany on SQLite), committing each chunk so the job's
-   progress is visible to other processes;
+1. stream the file into a per-job staging table (one COPY on Postgres, an
+   executemany per block on SQLite); on Postgres the job's progress goes
+   through a second connection, so other processes see it as it grows;
 2. merge the staging table into artists and songs with two
    `INSERT … SELECT … ON CONFLICT DO UPDATE` statements in one transaction.
 A whole-file rejection before or during step 2 leaves the catalog as it was.
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[ImportJob], None]
 
-# Serialises imports (and, later, label write-back) on Postgres.
+# Serialises imports and label write-back (clustering.services) on Postgres.
 CATALOG_LOCK_ID = 7_240_001
 
 _STAGE_TYPES = {
