@@ -88,7 +88,7 @@ def _require(reason: str):
     pytest.skip(reason)
 
 
-def start_worker(queue: str, *, concurrency: int = 2) -> subprocess.Popen:
+def start_worker(queue: str, *, concurrency: int = 2, name: str | None = None) -> subprocess.Popen:
     """A real `celery worker` subprocess on `queue`, bound to the test database.
 
     It runs in its own session so a test can kill it whole (os.killpg).
@@ -108,9 +108,10 @@ def start_worker(queue: str, *, concurrency: int = 2) -> subprocess.Popen:
     env.setdefault("SECRET_KEY", settings.SECRET_KEY)
     env["CELERY_TASK_DEFAULT_QUEUE"] = queue
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
+    name = name or queue
     proc = subprocess.Popen(
         [celery, "-A", "musiccluster", "worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork",
-         "-Q", queue, "--without-gossip", "--without-mingle", "-n", f"{queue}@%h"],
+         "-Q", queue, "--without-gossip", "--without-mingle", "-n", f"{name}@%h"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -124,7 +125,7 @@ def start_worker(queue: str, *, concurrency: int = 2) -> subprocess.Popen:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"celery worker exited early:\n{proc.stdout.read()}")
-        if app.control.ping(timeout=1, destination=[f"{queue}@{os.uname().nodename}"]):
+        if app.control.ping(timeout=1, destination=[f"{name}@{os.uname().nodename}"]):
             return proc
     stop_worker(proc)
     raise RuntimeError("celery worker did not answer a ping within 60 s")

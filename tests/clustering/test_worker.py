@@ -110,13 +110,20 @@ def test_readers_never_see_a_mix_of_two_labellings(catalog):
     assert set(seen) == {1}
 
 
-def test_activation_split_over_worker_processes(catalog, task_runner):
-    """Labels computed by id-range chunks (a chord over the worker's two
+def test_activation_split_over_two_workers(catalog, task_runner):
+    """Labels computed by id-range chunks (a chord shared by two worker
     processes) end up exactly as an in-process activation would write them."""
     from clustering.models import SongLabel
+    from musiccluster.celery import app
+    from tests.conftest import start_worker, stop_worker
 
-    run = services.training_run_create(k=4, activation_chunk_songs=700)
-    run = wait_for(lambda: finished(run.pk), timeout=180)
+    second = start_worker(app.conf.task_default_queue, concurrency=1, name="second") if task_runner == "worker" else None
+    try:
+        run = services.training_run_create(k=4, activation_chunk_songs=700)
+        run = wait_for(lambda: finished(run.pk), timeout=180)
+    finally:
+        if second is not None:
+            stop_worker(second)
     assert run.status == "succeeded", run.error
     assert run.is_active
     if task_runner == "worker":
