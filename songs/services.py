@@ -254,6 +254,11 @@ def import_job_claim(*, job_id: int) -> bool:
     )
 
 
+def import_job_fail(*, job: ImportJob, error: str) -> None:
+    job.status, job.stage, job.error, job.finished_at = ImportJob.Status.FAILED, "error", error, timezone.now()
+    job.save(update_fields=["status", "stage", "error", "finished_at"])
+
+
 def import_job_run(
     *,
     job: ImportJob,

@@ -65,3 +65,16 @@ def test_redelivered_task_is_a_no_op(tmp_path):
     assert services.import_job_claim(job_id=job.pk) is True
     assert services.import_job_claim(job_id=job.pk) is False
     assert import_songs_task.apply(args=[job.pk]).get() == "skipped"
+
+
+def test_upload_missing_on_the_worker_fails_with_a_clear_reason(tmp_path):
+    from django.core.files.base import ContentFile
+
+    from songs import services
+    from songs.tasks import import_songs_task
+
+    job = services.import_job_create(file_name="gone.csv", uploaded_file=ContentFile(b"x", name="gone.csv"))
+    job.file.delete(save=False)
+    assert import_songs_task.apply(args=[job.pk]).get() == "failed"
+    job.refresh_from_db()
+    assert "MEDIA_ROOT must be storage the workers share" in job.error
