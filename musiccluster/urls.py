@@ -6,5 +6,6 @@ from .health import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("musiccluster.api_urls")),
     path("", include("songs.urls")),
 ]

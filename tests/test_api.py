@@ -1,0 +1,123 @@
+"""The REST API so far: songs, clusters, runs, predict, schema and docs."""
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from clustering import services
+from clustering.models import TrainingRun
+from songs.features import FEATURE_NAMES
+from songs.models import Song
+from songs.services import songs_import_file
+
+pytestmark = pytest.mark.django_db
+
+DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
+VECTOR = {"danceability": 0.8, "energy": 0.9, "loudness": -5.0, "speechiness": 0.05, "acousticness": 0.05,
+          "instrumentalness": 0.0, "liveness": 0.1, "valence": 0.8, "tempo": 124.0, "duration_ms": 210000}
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def trained(tmp_path, settings):
+    settings.MODEL_DIR = tmp_path / "models"
+    services._MODEL_CACHE.clear()
+    assert songs_import_file(path=DEMO).status == "succeeded"
+    run = services.training_run_create(k=4, enqueue=False)
+    services.training_run_claim(run_id=run.pk)
+    return services.training_run_execute(run_id=run.pk)
+
+
+def test_songs_list_search_filters_and_detail(api, trained):
+    body = api.get("/api/songs/", {"page_size": 5}).json()
+    assert body["count"] == 3000 and len(body["results"]) == 5
+    song = Song.objects.select_related("artist").order_by("id")[10]
+    found = api.get("/api/songs/", {"search": song.name}).json()["results"]
+    assert song.external_id in [s["id"] for s in found]
+    energetic = api.get("/api/songs/", {"energy__gte": 0.9, "page_size": 500}).json()["results"]
+    assert energetic and all(s["energy"] >= 0.9 for s in energetic)
+    cluster = trained.clusters.order_by("label").first()
+    in_cluster = api.get("/api/songs/", {"cluster": cluster.pk}).json()
+    assert in_cluster["count"] == cluster.size
+    detail = api.get(f"/api/songs/{song.external_id}/").json()
+    assert detail["id"] == song.external_id and detail["artist"] == song.artist.name
+    assert detail["cluster"]["id"] == song.cluster_id
+    assert set(FEATURE_NAMES) <= set(detail)
+
+
+def test_unknown_ids_are_404_json(api, trained):
+    for url in ("/api/songs/nope/", "/api/clusters/999999/", "/api/runs/999999/"):
+        response = api.get(url)
+        assert response.status_code == 404 and "detail" in response.json()
+
+
+def test_clusters_of_the_active_run_and_their_songs(api, trained):
+    clusters = api.get("/api/clusters/").json()["results"]
+    assert len(clusters) == 4 and all(c["run"] == trained.pk for c in clusters)
+    first = clusters[0]
+    detail = api.get(f"/api/clusters/{first['id']}/").json()
+    assert detail["profile"]["size"] == detail["size"] and detail["name"]
+    songs = api.get(f"/api/clusters/{first['id']}/songs/").json()
+    assert songs["count"] == first["size"]
+
+
+def test_runs_read_open_write_staff_only(api, trained):
+    assert api.get("/api/runs/").json()["results"][0]["id"] == trained.pk
+    assert api.post("/api/runs/", {"k": 3}, format="json").status_code in (401, 403)
+    staff = get_user_model().objects.create_user("staff", password="pw-123456789", is_staff=True)
+    api.force_authenticate(staff)
+    bad = api.post("/api/runs/", {"k": "zero"}, format="json")
+    assert bad.status_code == 400 and "k must be a whole number" in bad.json()["detail"]
+    ok = api.post("/api/runs/", {"k": 3}, format="json")
+    assert ok.status_code == 202 and ok.json()["status"] == "queued"
+    assert TrainingRun.objects.count() == 2
+
+
+def test_predict_one_and_many(api, trained):
+    one = api.post("/api/predict/", VECTOR, format="json")
+    assert one.status_code == 200, one.content
+    body = one.json()
+    assert body["cluster"]["id"] in set(trained.clusters.values_list("id", flat=True))
+    assert len(body["distances"]) == 4 and {"x", "y"} == set(body["map"])
+    many = api.post("/api/predict/", [VECTOR, dict(VECTOR, energy=0.1, acousticness=0.9)], format="json").json()
+    assert len(many["results"]) == 2
+
+
+@pytest.mark.parametrize(
+    "payload, status, message",
+    [
+        ({k: v for k, v in VECTOR.items() if k != "tempo"}, 400, "tempo"),
+        (dict(VECTOR, energy="loud"), 400, "energy"),
+        (dict(VECTOR, valence=1.5), 400, "valence"),
+        (dict(VECTOR, duration_ms=-1), 400, "duration_ms"),
+        ([], 400, "non-empty list"),
+        ("energy", 400, "JSON object"),
+        ([VECTOR] * 10_001, 400, "At most 10,000"),
+    ],
+)
+def test_predict_rejects_bad_input_with_clear_messages(api, trained, payload, status, message):
+    response = api.post("/api/predict/", payload, format="json")
+    assert response.status_code == status
+    assert message in response.content.decode()
+
+
+def test_predict_rejects_nan(api, trained):
+    body = '{"danceability": NaN, "energy": 0.5}'
+    response = api.post("/api/predict/", body, content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_predict_without_a_model_is_503(api):
+    response = api.post("/api/predict/", VECTOR, format="json")
+    assert response.status_code == 503 and "no model is active" in response.json()["detail"]
+
+
+def test_schema_and_offline_docs(api):
+    schema = api.get("/api/schema/")
+    assert schema.status_code == 200 and b"/api/predict/" in schema.content
+    docs = api.get("/api/docs/").content.decode()
+    assert "swagger" in docs.lower() and "cdn" not in docs.lower() and "jsdelivr" not in docs.lower()
