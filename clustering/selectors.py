@@ -1,5 +1,5 @@
 """Read queries of the clustering engine."""
-from .models import Cluster, TrainingRun
+from .models import TrainingRun
 
 
 def training_run_json(run: TrainingRun) -> dict:
@@ -27,6 +27,3 @@ def training_run_json(run: TrainingRun) -> dict:
         ],
     }
 
-
-def cluster_list_active() -> list[Cluster]:
-    return list(Cluster.objects.filter(run__is_active=True).order_by("label"))

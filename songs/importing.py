@@ -325,7 +325,7 @@ def parse_bool(value: str) -> bool | None:
 def _per_value(column: pa.Array, fn, out_type: pa.DataType) -> pa.Array:
     """Apply a Python parser to each distinct value only (dates, genre lists
     and ids repeat a lot), then expand back to the column."""
-    encoded = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) else pc.dictionary_encode(column)
+    encoded = pc.dictionary_encode(column)
     values = [fn(v) for v in encoded.dictionary.to_pylist()]
     if pa.types.is_struct(out_type):
         values = [dict(zip(out_type.names, v)) for v in values]
