@@ -27,6 +27,9 @@ class TrainingRun(models.Model):
     sklearn_version = models.CharField(max_length=32, blank=True)
     artifact_path = models.CharField(max_length=512, blank=True)
     artifact_sha256 = models.CharField(max_length=64, blank=True)
+    # The similar-song index built with the model (clustering.ml.similarity).
+    index_path = models.CharField(max_length=512, blank=True)
+    index_sha256 = models.CharField(max_length=64, blank=True)
     is_active = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
