@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -85,3 +87,51 @@ class SongLabel(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["run", "song_id"], name="songlabel_run_song")]
+
+
+class Playlist(models.Model):
+    """A saved, ordered list of songs.
+
+    Items point at songs, not clusters, so a playlist keeps its songs across
+    retrains; the share id lets anyone holding the link read it.
+    """
+
+    class Source(models.TextChoices):
+        MANUAL = "manual"
+        RADIO = "radio"
+        RECOMMENDATIONS = "recommendations"
+        CLUSTER = "cluster"
+        PATH = "path"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="playlists")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    is_public = models.BooleanField(default=False)
+    # Random, not derived from the primary key: knowing one link reveals no other.
+    share_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    source = models.CharField(max_length=32, choices=Source.choices, default=Source.MANUAL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["is_public"], name="playlist_public_idx", condition=models.Q(is_public=True))]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlaylistItem(models.Model):
+    playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="items")
+    # A song removed from the catalog leaves the playlists it was in.
+    song = models.ForeignKey("songs.Song", on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["playlist", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["playlist", "position"], name="unique_position_per_playlist")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.playlist_id}#{self.position}"
