@@ -1,16 +1,58 @@
-"""REST API of the clustering engine: clusters, training runs, prediction."""
+"""REST API of the clustering engine: clusters, training runs, prediction,
+similar songs, recommendations, song paths and generated playlists."""
 import numpy as np
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from songs.api import SongSerializer
 from songs.features import FEATURES
+from songs.models import Song
 
-from . import services
+from . import services, similarity
 from .models import Cluster, TrainingRun
+from .playlists import playlist_export
+
+EXPORT_FORMATS = ("json", "m3u", "csv", "xspf")
+
+
+class ModelUnavailable(APIException):
+    status_code = 503
+    default_detail = "The active model is not available."
+    default_code = "model_unavailable"
+
+
+class GeneratedPlaylistQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(default=50, min_value=1, max_value=500, help_text="Songs (1-500).")
+    max_per_artist = serializers.IntegerField(default=2, min_value=1, max_value=100,
+                                              help_text="At most this many songs per artist.")
+    fmt = serializers.ChoiceField(choices=EXPORT_FORMATS, default="json",
+                                  help_text="json (API response), or a file: m3u, csv, xspf.")
+
+
+_GENERATED_PARAMETERS = [
+    OpenApiParameter("limit", int, description="Songs (1-500, default 50; radio 25)."),
+    OpenApiParameter("fmt", str, enum=list(EXPORT_FORMATS), description="json, or a file: m3u, csv, xspf."),
+]
+
+
+def _model_call(fn, *args, **kwargs):
+    """Run a service; a missing model or a broken artifact becomes a 503 with
+    the reason, a request the index cannot answer a 400."""
+    try:
+        return fn(*args, **kwargs)
+    except services.TrainingError as exc:
+        raise ModelUnavailable(str(exc)) from None
+    except services.ArtifactError as exc:
+        raise ModelUnavailable(f"The active model cannot be loaded: {exc}") from None
+    except similarity.SimilarityError as exc:
+        raise ValidationError({"detail": str(exc)}) from None
 
 MAX_PREDICT = 10_000
 
@@ -61,6 +103,26 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
         cluster = self.get_object()
         page = self.paginate_queryset(cluster.songs.select_related("artist", "cluster").order_by("id"))
         return self.get_paginated_response(SongSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[*_GENERATED_PARAMETERS,
+                    OpenApiParameter("max_per_artist", int, description="At most this many songs per artist.")],
+        responses={200: inline_serializer("ClusterPlaylist", {"title": serializers.CharField(),
+                                                              "songs": SongSerializer(many=True)})},
+    )
+    @action(detail=True)
+    def playlist(self, request, pk=None):
+        """Representative songs of the cluster (nearest its centre), as JSON or a playlist file."""
+        cluster = self.get_object()
+        query = GeneratedPlaylistQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        songs = _model_call(similarity.cluster_playlist, cluster=cluster, limit=data["limit"],
+                            max_per_artist=data["max_per_artist"])
+        title = f"{cluster.name} (run #{cluster.run_id})"
+        if data["fmt"] != "json":
+            return _playlist_response(request, title=title, songs=songs, fmt=data["fmt"])
+        return Response({"title": title, "songs": SongSerializer(songs, many=True).data})
 
 
 class IsStaffOrReadOnly(permissions.BasePermission):
@@ -132,3 +194,270 @@ class PredictView(APIView):
         return Response({"results": results} if many else results[0])
 
 
+
+
+# --- similar songs, recommendations, paths, generated playlists ------------------
+
+
+def _attribute_help(name: str, kind: str) -> str:
+    low, high = similarity.ATTRIBUTE_RANGES[name]
+    what = {"min": "Hard floor", "max": "Hard ceiling", "target": "Preferred value"}[kind]
+    return f"{what} for {name} ({low:g} to {high:g})."
+
+
+class _BoundsMixin(serializers.Serializer):
+    """min_<attribute> / max_<attribute> (and target_ when TARGETS) query parameters."""
+
+    TARGETS = False
+
+    def get_fields(self):
+        fields = super().get_fields()
+        kinds = ("min", "max", "target") if self.TARGETS else ("min", "max")
+        for name, (low, high) in similarity.ATTRIBUTE_RANGES.items():
+            for kind in kinds:
+                fields[f"{kind}_{name}"] = serializers.FloatField(
+                    required=False, min_value=low, max_value=high, help_text=_attribute_help(name, kind)
+                )
+        return fields
+
+    def validate(self, data):
+        problems = {}
+        for name in similarity.ATTRIBUTE_RANGES:
+            low, high = data.get(f"min_{name}"), data.get(f"max_{name}")
+            if low is not None and high is not None and low > high:
+                problems[f"min_{name}"] = f"min_{name} ({low:g}) is greater than max_{name} ({high:g})."
+        if problems:
+            raise ValidationError(problems)
+        return data
+
+    def bounds(self) -> dict:
+        data = self.validated_data
+        return {
+            name: (data.get(f"min_{name}"), data.get(f"max_{name}"))
+            for name in similarity.ATTRIBUTE_RANGES
+            if data.get(f"min_{name}") is not None or data.get(f"max_{name}") is not None
+        }
+
+    def targets(self) -> dict:
+        data = self.validated_data
+        return {name: data[f"target_{name}"] for name in similarity.ATTRIBUTE_RANGES if f"target_{name}" in data}
+
+
+class SimilarQuerySerializer(_BoundsMixin):
+    limit = serializers.IntegerField(default=10, min_value=1, max_value=100, help_text="Songs to return (1-100).")
+    same_cluster = serializers.BooleanField(default=False, help_text="Only songs of the seed's cluster.")
+    max_per_artist = serializers.IntegerField(
+        required=False, min_value=1, max_value=100, help_text="At most this many songs of one artist (diversity cap)."
+    )
+    exclude_artist = serializers.BooleanField(default=False, help_text="Leave out the seed's artist.")
+
+
+class ExplanationSerializer(serializers.Serializer):
+    closest = serializers.ListField(child=serializers.CharField(), help_text="Features closest to the seed's.")
+    furthest = serializers.ListField(child=serializers.CharField(), help_text="Features furthest from the seed's.")
+    text = serializers.CharField()
+
+
+class SimilarSongSerializer(serializers.Serializer):
+    song = SongSerializer()
+    similarity = serializers.FloatField(help_text="1 for the same sound, 0.5 at a typical 10th-neighbour distance.")
+    distance = serializers.FloatField(help_text="Euclidean distance in the similarity space.")
+    explanation = ExplanationSerializer()
+
+
+class SimilarResponseSerializer(serializers.Serializer):
+    seed = SongSerializer()
+    run = serializers.IntegerField(help_text="The active training run that answered.")
+    results = SimilarSongSerializer(many=True)
+
+
+def _bounds_parameters(targets: bool = False) -> list[OpenApiParameter]:
+    kinds = ("min", "max", "target") if targets else ("min", "max")
+    return [
+        OpenApiParameter(f"{kind}_{name}", OpenApiTypes.NUMBER, description=_attribute_help(name, kind))
+        for name in similarity.ATTRIBUTE_RANGES for kind in kinds
+    ]
+
+
+def _song_or_404(external_id: str) -> Song:
+    return get_object_or_404(Song.objects.select_related("artist", "cluster"), external_id=external_id)
+
+
+class SimilarSongsView(APIView):
+    """Nearest songs to one song in the active model's similarity index."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, description="Songs to return (1-100, default 10)."),
+            OpenApiParameter("same_cluster", bool, description="Only songs of the seed's cluster."),
+            OpenApiParameter("max_per_artist", int, description="At most this many songs of one artist."),
+            OpenApiParameter("exclude_artist", bool, description="Leave out the seed's artist."),
+            *_bounds_parameters(),
+        ],
+        responses={200: SimilarResponseSerializer},
+    )
+    def get(self, request, external_id: str):
+        query = SimilarQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        song = _song_or_404(external_id)
+        data = query.validated_data
+        result = _model_call(
+            similarity.song_similar, song=song, limit=data["limit"], same_cluster=data["same_cluster"],
+            max_per_artist=data.get("max_per_artist"), exclude_artist=data["exclude_artist"], bounds=query.bounds(),
+        )
+        return Response(SimilarResponseSerializer({"seed": song, **result}).data)
+
+
+def _id_list(value: str, name: str) -> list[str]:
+    items = [item.strip() for item in value.split(",")] if value else []
+    if any(not item for item in items):
+        raise ValidationError({name: f"{name} has an empty item; give comma-separated ids."})
+    return items
+
+
+class RecommendationsQuerySerializer(_BoundsMixin):
+    TARGETS = True
+    seed_songs = serializers.CharField(required=False, default="", allow_blank=True,
+                                       help_text="Comma-separated song ids (external ids).")
+    seed_artists = serializers.CharField(required=False, default="", allow_blank=True,
+                                         help_text="Comma-separated artist ids (or exact names).")
+    seed_genres = serializers.CharField(required=False, default="", allow_blank=True,
+                                        help_text="Comma-separated genres (see /api/recommendations/genres/).")
+    limit = serializers.IntegerField(default=20, min_value=1, max_value=100, help_text="Tracks to return (1-100).")
+
+    def validate(self, data):
+        data = super().validate(data)
+        for name in ("seed_songs", "seed_artists", "seed_genres"):
+            data[name] = _id_list(data.get(name, ""), name)
+        total = sum(len(data[name]) for name in ("seed_songs", "seed_artists", "seed_genres"))
+        if total == 0:
+            raise ValidationError({"seed_songs": "Give at least one seed in seed_songs, seed_artists or seed_genres."})
+        if total > similarity.MAX_SEEDS:
+            raise ValidationError({"seed_songs": f"At most {similarity.MAX_SEEDS} seeds in all; got {total}."})
+        return data
+
+
+class RecommendationSeedSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.CharField(help_text="SONG, ARTIST or GENRE.")
+    href = serializers.CharField(allow_null=True)
+    initialPoolSize = serializers.IntegerField(help_text="Songs near this seed considered before the filters.")
+    afterFilteringSize = serializers.IntegerField(help_text="Of those, how many pass every min/max filter.")
+
+
+class RecommendationsResponseSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    seeds = RecommendationSeedSerializer(many=True)
+    tracks = SongSerializer(many=True)
+
+
+class RecommendationsView(APIView):
+    """Spotify-style recommendations: up to 5 seeds in all, hard min/max
+    filters and preferred targets for the audio attributes."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("seed_songs", str, description="Comma-separated song ids."),
+            OpenApiParameter("seed_artists", str, description="Comma-separated artist ids (or exact names)."),
+            OpenApiParameter("seed_genres", str, description="Comma-separated genres."),
+            OpenApiParameter("limit", int, description="Tracks to return (1-100, default 20)."),
+            *_bounds_parameters(targets=True),
+        ],
+        responses={200: RecommendationsResponseSerializer},
+    )
+    def get(self, request):
+        query = RecommendationsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        result = _model_call(
+            similarity.recommendations_get, seed_songs=data["seed_songs"], seed_artists=data["seed_artists"],
+            seed_genres=data["seed_genres"], limit=data["limit"], bounds=query.bounds(), targets=query.targets(),
+        )
+        return Response(RecommendationsResponseSerializer(result).data)
+
+
+class GenreSeedsView(APIView):
+    """Genres usable as seed_genres, with their song counts, from the active model's index."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={200: inline_serializer("GenreSeeds", {"genres": serializers.DictField(
+        child=serializers.IntegerField())})})
+    def get(self, request):
+        _, index = _model_call(similarity.active_index)
+        return Response({"genres": dict(zip(index.genres_.tolist(), index.genre_sizes_.tolist()))})
+
+
+class PathQuerySerializer(serializers.Serializer):
+    length = serializers.IntegerField(default=10, min_value=similarity.PATH_LENGTH[0],
+                                      max_value=similarity.PATH_LENGTH[1],
+                                      help_text="Songs in the path, both ends included.")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # "from" is a Python keyword: declared here rather than as an attribute.
+        fields["from"] = serializers.CharField(help_text="Id of the first song.")
+        fields["to"] = serializers.CharField(help_text="Id of the last song.")
+        return fields
+
+
+class PathResponseSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    songs = SongSerializer(many=True)
+    steps = serializers.ListField(child=serializers.FloatField(),
+                                  help_text="Distance of each step, in typical neighbour distances.")
+
+
+class SongPathView(APIView):
+    """A sequence of songs moving smoothly from one song to another (no song
+    twice, no artist twice in a row, each artist at most once in between)."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", str, required=True, description="Id of the first song."),
+            OpenApiParameter("to", str, required=True, description="Id of the last song."),
+            OpenApiParameter("length", int, description="Songs in the path, ends included (3-50, default 10)."),
+        ],
+        responses={200: PathResponseSerializer},
+    )
+    def get(self, request):
+        query = PathQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        source, target = _song_or_404(data["from"]), _song_or_404(data["to"])
+        result = _model_call(similarity.song_path, source=source, target=target, length=data["length"])
+        return Response(PathResponseSerializer(result).data)
+
+
+def _playlist_response(request, *, title: str, songs: list, fmt: str):
+    content, content_type, filename = playlist_export(
+        title=title, songs=songs, fmt=fmt, base_url=request.build_absolute_uri("/").rstrip("/")
+    )
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class SongRadioView(APIView):
+    """Radio from a seed song: the seed, then similar songs, one per other artist."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=_GENERATED_PARAMETERS,
+                   responses={200: inline_serializer("Radio", {"title": serializers.CharField(),
+                                                               "songs": SongSerializer(many=True)})})
+    def get(self, request, external_id: str):
+        query = GeneratedPlaylistQuerySerializer(data={"limit": 25, **request.query_params.dict()})
+        query.is_valid(raise_exception=True)
+        song = _song_or_404(external_id)
+        songs = _model_call(similarity.song_radio, song=song, limit=query.validated_data["limit"])
+        title = f"Radio: {song.name} — {song.artist.name}"
+        if query.validated_data["fmt"] != "json":
+            return _playlist_response(request, title=title, songs=songs, fmt=query.validated_data["fmt"])
+        return Response({"title": title, "songs": SongSerializer(songs, many=True).data})

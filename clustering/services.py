@@ -271,6 +271,12 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
     t1 = time.perf_counter()
     path, digest = artifact_write(model=model, run_id=run.pk)
     timings["save"] = time.perf_counter() - t1
+    progress("indexing", 84, force=True)
+    t1 = time.perf_counter()
+    from .similarity import similarity_index_build  # it imports this module
+
+    index_path, index_digest, _ = similarity_index_build(run_id=run.pk, ids=ids, X=X, labels=outputs["labels"])
+    timings["index"] = time.perf_counter() - t1
     summary = model.summary()
     with transaction.atomic():
         run.algorithm = summary["algorithm"]
@@ -281,6 +287,7 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
         run.k_scan = summary["k_scan"] or []
         run.sklearn_version = summary["sklearn_version"]
         run.artifact_path, run.artifact_sha256 = path, digest
+        run.index_path, run.index_sha256 = index_path, index_digest
         run.save()
         _clusters_create(run=run, model=model, ids=ids)
     timings["fit"] = summary["timings"]

@@ -1,0 +1,400 @@
+"""Similar songs, recommendations, song paths and generated playlists.
+
+The index (clustering.ml.similarity) is built when a run trains, saved
+beside the model artifact (numpy arrays, `*.part` then rename, sha256 on
+the run) and loaded once per process, cached by (run id, sha256) like the
+model: activating another run is picked up by the next request of every
+web process. Songs imported after the run trained are not in its index
+until the next retrain; as seeds they are embedded from their own data.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import connection
+
+from songs.features import FEATURE_NAMES
+from songs.models import Song
+
+from .ml.similarity import ATTRIBUTES, SimilarityIndex
+from .models import Cluster, TrainingRun
+from .services import ArtifactError, TrainingError, _sha256, active_run
+
+# Attribute bounds accepted by similar songs and recommendations, in Spotify's
+# units (duration in ms, loudness in dB, tempo in BPM, popularity 0-100).
+ATTRIBUTE_RANGES: dict[str, tuple[float, float]] = {
+    "acousticness": (0, 1), "danceability": (0, 1), "energy": (0, 1), "instrumentalness": (0, 1),
+    "liveness": (0, 1), "loudness": (-60, 5), "speechiness": (0, 1), "tempo": (0, 300), "valence": (0, 1),
+    "duration_ms": (0, 3_600_000), "key": (0, 11), "mode": (0, 1), "popularity": (0, 100),
+    "time_signature": (0, 11),
+}
+assert set(ATTRIBUTE_RANGES) == set(ATTRIBUTES)
+
+MAX_SEEDS = 5
+PATH_LENGTH = (3, 50)
+
+
+class SimilarityError(Exception):
+    """A request the index cannot answer as asked (message says why)."""
+
+
+# --- building and loading ------------------------------------------------------
+
+
+def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
+    """Per-song data the index needs beyond the ten features, aligned to ``ids``
+    (sorted); songs deleted since the features were read are marked missing."""
+    n = len(ids)
+    out = {
+        "found": np.zeros(n, dtype=bool), "artist": np.zeros(n, dtype=np.int64),
+        "year": np.full(n, np.nan), "extra": np.full((n, 4), np.nan), "dup": np.zeros(n, dtype=np.int64),
+    }
+    genre_rows: list[np.ndarray] = []
+    genre_names: list[np.ndarray] = []
+    table = Song._meta.db_table
+    sql = (f"SELECT id, artist_id, name, release_year, popularity, key, mode, time_signature, genres "
+           f"FROM {table} ORDER BY id")
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(100_000):
+            frame = pd.DataFrame(rows, columns=["id", "artist", "name", "year", "popularity", "key", "mode",
+                                                "time_signature", "genres"])
+            pos = np.searchsorted(ids, frame["id"].to_numpy(np.int64))
+            pos_c = np.clip(pos, 0, max(n - 1, 0))
+            hit = (pos < n) & (ids[pos_c] == frame["id"].to_numpy(np.int64)) if n else np.zeros(len(frame), bool)
+            frame, pos = frame[hit], pos[hit]
+            if not len(frame):
+                continue
+            out["found"][pos] = True
+            artist = frame["artist"].to_numpy(np.int64)
+            out["artist"][pos] = artist
+            out["year"][pos] = frame["year"].to_numpy(np.float64, na_value=np.nan)
+            for j, col in enumerate(["key", "mode", "popularity", "time_signature"]):
+                out["extra"][pos, j] = frame[col].to_numpy(np.float64, na_value=np.nan)
+            # Exact duplicates: same artist and the same title up to case and spaces.
+            title = frame["name"].astype(str).str.strip().str.casefold().to_numpy(dtype=object)
+            out["dup"][pos] = (pd.util.hash_array(title).astype(np.int64) ^ (artist * 0x9E3779B1)).astype(np.int64)
+            genres = frame["genres"].map(lambda g: json.loads(g) if isinstance(g, str) else (g or []))
+            exploded = genres.explode().dropna()
+            if len(exploded):
+                where = pd.Series(pos, index=frame.index)
+                genre_rows.append(where.loc[exploded.index].to_numpy(np.int64))
+                genre_names.append(exploded.astype(str).str.strip().str.casefold().to_numpy(dtype=object))
+    out["genre_rows"] = np.concatenate(genre_rows) if genre_rows else np.empty(0, dtype=np.int64)
+    out["genre_names"] = np.concatenate(genre_names) if genre_names else np.empty(0, dtype=object)
+    return out
+
+
+def similarity_index_build(*, run_id: int, ids: np.ndarray, X: np.ndarray, labels: np.ndarray) -> tuple[str, str, dict]:
+    """Build and save the similar-song index of a run over the songs it trained on.
+
+    ``ids`` sorted, ``X`` their ten features, ``labels`` their clusters.
+    Returns (path, sha256, timings).
+    """
+    t0 = time.perf_counter()
+    data = _catalog_attributes(ids)
+    keep = data["found"]
+    remap = np.cumsum(keep) - 1  # genre rows follow the kept songs
+    genre_keep = keep[data["genre_rows"]] if len(data["genre_rows"]) else np.zeros(0, dtype=bool)
+    t1 = time.perf_counter()
+    index = SimilarityIndex().fit(
+        ids=ids[keep], X=X[keep], year=data["year"][keep], popularity=data["extra"][keep, 2],
+        artist=data["artist"][keep], dup_keys=data["dup"][keep], extra=data["extra"][keep], labels=labels[keep],
+        genre_rows=remap[data["genre_rows"][genre_keep]], genre_names=data["genre_names"][genre_keep],
+    )
+    t2 = time.perf_counter()
+    model_dir = Path(settings.MODEL_DIR)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    final = model_dir / f"run-{run_id}.index.npz"
+    part = model_dir / f"run-{run_id}.index.npz.part"
+    with open(part, "wb") as fh:
+        np.savez(fh, **index.to_arrays())
+        fh.flush()
+        os.fsync(fh.fileno())
+    digest = _sha256(part)
+    os.replace(part, final)
+    timings = {"read": t1 - t0, "fit": t2 - t1, "save": time.perf_counter() - t2}
+    return str(final), digest, timings
+
+
+_INDEX_CACHE: dict[tuple[int, str], SimilarityIndex] = {}
+
+
+def similarity_index_load(run: TrainingRun) -> SimilarityIndex:
+    """The run's index, loaded once per process and cached by (run id, sha256)."""
+    key = (run.pk, run.index_sha256)
+    if key in _INDEX_CACHE:
+        return _INDEX_CACHE[key]
+    path = Path(run.index_path) if run.index_path else None
+    if path is None or not path.is_file():
+        raise ArtifactError(
+            f"the similar-song index of run #{run.pk} is missing ({run.index_path or 'never built'}); retrain"
+        )
+    digest = _sha256(path)
+    if digest != run.index_sha256:
+        raise ArtifactError(
+            f"the similar-song index of run #{run.pk} was altered: sha256 {digest[:12]}… but the run "
+            f"recorded {run.index_sha256[:12]}…"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            index = SimilarityIndex.from_arrays(arrays)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"the similar-song index of run #{run.pk} cannot be read: {exc}") from None
+    _INDEX_CACHE.clear()  # one active index per process
+    _INDEX_CACHE[key] = index
+    return index
+
+
+def active_index() -> tuple[TrainingRun, SimilarityIndex]:
+    """The active run and its index; TrainingError without a model, ArtifactError when unreadable."""
+    run = active_run()
+    if run is None:
+        raise TrainingError("no model is active yet: train one first")
+    return run, similarity_index_load(run)
+
+
+# --- seeds -----------------------------------------------------------------------
+
+
+@dataclass
+class Seed:
+    kind: str  # song | artist | genre
+    id: str
+    vector: np.ndarray
+    attributes: np.ndarray | None = None
+    row: int = -1
+    dup_key: int | None = None
+
+
+def _song_seed(index: SimilarityIndex, song: Song) -> Seed:
+    row = int(index.rows_of([song.pk])[0])
+    if row >= 0:
+        return Seed("song", song.external_id, index.vectors_[row], index.attributes_[row], row,
+                    int(index.dup_keys_[row]))
+    # Imported after the run trained: embed it from its own data.
+    X = np.array([[getattr(song, f) for f in FEATURE_NAMES]], dtype=np.float64)
+    vector = index.embed(X=X, year=[song.release_year if song.release_year is not None else np.nan],
+                         popularity=[song.popularity if song.popularity is not None else np.nan],
+                         artist=[song.artist_id])[0]
+    extra = [song.key, song.mode, song.popularity, song.time_signature]
+    attributes = np.array([*X[0], *[np.nan if v is None else v for v in extra]], dtype=np.float32)
+    return Seed("song", song.external_id, vector, attributes)
+
+
+def seeds_resolve(*, index: SimilarityIndex, songs: list[str] = (), artists: list[str] = (),
+                  genres: list[str] = ()) -> list[Seed]:
+    """Seeds from external song ids, external artist ids (or exact artist names)
+    and genre names; SimilarityError naming every unknown one."""
+    from songs.models import Artist
+
+    seeds: list[Seed] = []
+    unknown: list[str] = []
+    found = {s.external_id: s for s in Song.objects.select_related("artist").filter(external_id__in=list(songs))}
+    for sid in songs:
+        if sid in found:
+            seeds.append(_song_seed(index, found[sid]))
+        else:
+            unknown.append(f"song {sid!r}")
+    for aid in artists:
+        artist = Artist.objects.filter(external_id=aid).first() or Artist.objects.filter(name=aid).first()
+        rows = np.flatnonzero(index.artists_ == artist.pk) if artist is not None else np.empty(0)
+        if artist is None or not len(rows):
+            unknown.append(f"artist {aid!r}" + ("" if artist is None else " (no songs in the active model)"))
+            continue
+        seeds.append(Seed("artist", aid, index.vectors_[rows].mean(axis=0)))
+    for genre in genres:
+        vector = index.genre_vector(genre.strip().casefold())
+        if vector is None:
+            unknown.append(f"genre {genre!r}")
+        else:
+            seeds.append(Seed("genre", genre, vector))
+    if unknown:
+        raise SimilarityError(f"unknown seed(s): {', '.join(unknown)}")
+    return seeds
+
+
+# --- results ---------------------------------------------------------------------
+
+
+def _songs_by_row(index: SimilarityIndex, rows: np.ndarray) -> dict[int, Song]:
+    ids = index.ids_[rows].tolist()
+    songs = Song.objects.select_related("artist", "cluster").in_bulk(ids)
+    return {int(r): songs[i] for r, i in zip(rows.tolist(), ids) if i in songs}
+
+
+def _mask(index: SimilarityIndex, bounds: dict[str, tuple[float | None, float | None]], *,
+          cluster_label: int | None = None, exclude_artist: int | None = None) -> np.ndarray | None:
+    mask = index.attribute_mask(bounds)
+    if cluster_label is not None:
+        same = index.labels_ == cluster_label
+        mask = same if mask is None else mask & same
+    if exclude_artist is not None:
+        other = index.artists_ != exclude_artist
+        mask = other if mask is None else mask & other
+    return mask
+
+
+def song_similar(*, song: Song, limit: int = 10, same_cluster: bool = False, max_per_artist: int | None = None,
+                 exclude_artist: bool = False, bounds: dict | None = None) -> dict[str, Any]:
+    """The songs nearest to ``song`` in the active model's index, with a
+    similarity in (0, 1] and the features closest to / furthest from it.
+    Never the song itself nor an exact duplicate (same artist and title)."""
+    run, index = active_index()
+    seed = _song_seed(index, song)
+    label = None
+    if same_cluster:
+        label = int(index.labels_[seed.row]) if seed.row >= 0 else None
+        if label is None:
+            cluster = song.cluster if song.cluster_id else None
+            label = cluster.label if cluster is not None and cluster.run_id == run.pk else -2
+    mask = _mask(index, bounds or {}, cluster_label=label, exclude_artist=song.artist_id if exclude_artist else None)
+    keys = [seed.dup_key] if seed.dup_key is not None else []
+    rows, dist = index.query(seed.vector, k=limit + 5, mask=mask, exclude_rows=[seed.row] if seed.row >= 0 else [],
+                             exclude_keys=keys, max_per_artist=max_per_artist)
+    by_row = _songs_by_row(index, rows)
+    # A duplicate of a song not in the index has no key there: compare by data.
+    title = song.name.strip().casefold()
+    pairs = [(r, d) for r, d in zip(rows.tolist(), dist.tolist()) if r in by_row and not (
+        by_row[r].artist_id == song.artist_id and by_row[r].name.strip().casefold() == title)][:limit]
+    explanations = index.explain(seed.attributes, [r for r, _ in pairs]) if pairs else []
+    similarity = index.similarity([d for _, d in pairs])
+    return {
+        "run": run.pk,
+        "results": [
+            {"song": by_row[r], "similarity": round(float(s), 4), "distance": round(float(d), 4), "explanation": e}
+            for (r, d), s, e in zip(pairs, similarity, explanations)
+        ],
+    }
+
+
+def recommendations_get(*, seed_songs: list[str] = (), seed_artists: list[str] = (), seed_genres: list[str] = (),
+                        limit: int = 20, bounds: dict | None = None, targets: dict[str, float] | None = None,
+                        max_per_artist: int | None = 3) -> dict[str, Any]:
+    """Spotify-style recommendations: songs near the seeds that satisfy every
+    min/max bound, ranked by closeness to the nearest seed plus the mean
+    distance to the targets (each target weighed equally, in catalog
+    standard deviations). Seeds are never returned."""
+    n_seeds = len(seed_songs) + len(seed_artists) + len(seed_genres)
+    if not 1 <= n_seeds <= MAX_SEEDS:
+        raise SimilarityError(f"give between 1 and {MAX_SEEDS} seeds in all (seed_songs, seed_artists, "
+                              f"seed_genres); got {n_seeds}")
+    run, index = active_index()
+    seeds = seeds_resolve(index=index, songs=list(seed_songs), artists=list(seed_artists), genres=list(seed_genres))
+    mask = _mask(index, bounds or {})
+    exclude_rows = [s.row for s in seeds if s.row >= 0]
+    exclude_keys = [s.dup_key for s in seeds if s.dup_key is not None]
+    pool = max(100, 5 * limit)
+    candidates: dict[int, float] = {}
+    seed_info = []
+    for seed in seeds:
+        near, _ = index.search(seed.vector, k=pool)
+        passing = near if mask is None else near[mask[near]]
+        seed_info.append({"id": seed.id, "type": seed.kind.upper(), "href": None,
+                          "initialPoolSize": int(len(near)), "afterFilteringSize": int(len(passing))})
+        rows, dist = index.query(seed.vector, k=pool, mask=mask, exclude_rows=exclude_rows, exclude_keys=exclude_keys)
+        for r, d in zip(rows.tolist(), dist.tolist()):
+            candidates[r] = min(candidates.get(r, np.inf), d / index.distance_scale_)
+    if not candidates:
+        return {"run": run.pk, "seeds": seed_info, "tracks": []}
+    rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+    score = np.fromiter(candidates.values(), dtype=np.float64, count=len(candidates))
+    if targets:
+        cols = [ATTRIBUTES.index(name) for name in targets]
+        want = np.array(list(targets.values()), dtype=np.float64)
+        values = index.attributes_[rows][:, cols].astype(np.float64)
+        gap = np.abs(values - want) / index.attribute_std_[cols]
+        score = score + np.nanmean(np.where(np.isfinite(gap), gap, 3.0), axis=1)
+    order = np.argsort(score, kind="stable")
+    chosen: list[int] = []
+    per_artist: dict[int, int] = {}
+    seen = set(exclude_keys)
+    for r in rows[order].tolist():
+        key, artist = int(index.dup_keys_[r]), int(index.artists_[r])
+        if key in seen or (max_per_artist and per_artist.get(artist, 0) >= max_per_artist):
+            continue
+        seen.add(key)
+        per_artist[artist] = per_artist.get(artist, 0) + 1
+        chosen.append(r)
+        if len(chosen) >= limit + 5:
+            break
+    by_row = _songs_by_row(index, np.asarray(chosen, dtype=np.int64))
+    seed_ids = set(seed_songs)
+    tracks = [by_row[r] for r in chosen if r in by_row and by_row[r].external_id not in seed_ids][:limit]
+    return {"run": run.pk, "seeds": seed_info, "tracks": tracks}
+
+
+def song_path(*, source: Song, target: Song, length: int = 10, max_per_artist: int = 1) -> dict[str, Any]:
+    """Songs moving smoothly from ``source`` to ``target``: the nearest unused
+    song to evenly spaced points on the line between them, no song (or exact
+    duplicate) twice, an artist at most ``max_per_artist`` times between the
+    two ends and never twice in a row."""
+    low, high = PATH_LENGTH
+    if not low <= length <= high:
+        raise SimilarityError(f"length must be between {low} and {high}, got {length}")
+    if source.pk == target.pk:
+        raise SimilarityError("from and to are the same song")
+    run, index = active_index()
+    a, b = _song_seed(index, source), _song_seed(index, target)
+    used_rows = [r for r in (a.row, b.row) if r >= 0]
+    used_keys = [k for k in (a.dup_key, b.dup_key) if k is not None]
+    artist_count: dict[int, int] = {}
+    previous_artist = source.artist_id
+    steps: list[int] = []
+    for i in range(1, length - 1):
+        point = a.vector + (b.vector - a.vector) * (i / (length - 1))
+        rows, _ = index.query(point, k=30, exclude_rows=used_rows, exclude_keys=used_keys)
+        pick = None
+        for r in rows.tolist():
+            artist = int(index.artists_[r])
+            if artist == previous_artist or artist_count.get(artist, 0) >= max_per_artist:
+                continue
+            if i == length - 2 and artist == target.artist_id:
+                continue
+            pick = r
+            break
+        if pick is None and len(rows):
+            pick = int(rows[0])
+        if pick is None:
+            break
+        steps.append(pick)
+        used_rows.append(pick)
+        used_keys.append(int(index.dup_keys_[pick]))
+        artist = int(index.artists_[pick])
+        artist_count[artist] = artist_count.get(artist, 0) + 1
+        previous_artist = artist
+    by_row = _songs_by_row(index, np.asarray(steps, dtype=np.int64))
+    middle = [by_row[r] for r in steps if r in by_row]
+    vectors = [a.vector] + [index.vectors_[r] for r in steps if r in by_row] + [b.vector]
+    gaps = [float(np.linalg.norm(vectors[i + 1] - vectors[i])) / index.distance_scale_ for i in range(len(vectors) - 1)]
+    return {"run": run.pk, "songs": [source, *middle, target], "steps": [round(g, 3) for g in gaps]}
+
+
+def cluster_playlist(*, cluster: Cluster, limit: int = 50, max_per_artist: int = 2) -> list[Song]:
+    """Representative songs of a cluster: nearest to its centre (the mean of
+    its songs' vectors), at most ``max_per_artist`` per artist."""
+    run, index = active_index()
+    if cluster.run_id != run.pk:
+        raise SimilarityError(f"cluster {cluster.pk} belongs to run #{cluster.run_id}, not the active run #{run.pk}")
+    mask = index.labels_ == cluster.label
+    if not mask.any():
+        return []
+    centre = index.vectors_[mask].mean(axis=0)
+    rows, _ = index.query(centre, k=limit + 5, mask=mask, max_per_artist=max_per_artist)
+    by_row = _songs_by_row(index, rows)
+    return [by_row[r] for r in rows.tolist() if r in by_row][:limit]
+
+
+def song_radio(*, song: Song, limit: int = 25) -> list[Song]:
+    """A radio from a seed song: the seed, then similar songs with one song per
+    artist apart from the seed's own (variety over sameness)."""
+    similar = song_similar(song=song, limit=limit - 1, max_per_artist=1)
+    return [song, *[item["song"] for item in similar["results"]]]

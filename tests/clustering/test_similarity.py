@@ -1,0 +1,310 @@
+"""Similar songs, recommendations, song paths and generated playlists over the API."""
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from clustering import services, similarity
+from clustering.models import TrainingRun
+from songs.features import FEATURE_NAMES
+from songs.models import Song
+from songs.services import songs_import_file
+
+pytestmark = pytest.mark.django_db
+
+DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
+BOUNDED = ("acousticness", "danceability", "energy", "instrumentalness", "liveness", "loudness", "speechiness",
+           "tempo", "valence", "duration_ms", "key", "mode", "popularity", "time_signature")
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def _train(k=4):
+    run = services.training_run_create(k=k, enqueue=False)
+    services.training_run_claim(run_id=run.pk)
+    return services.training_run_execute(run_id=run.pk)
+
+
+def _twin(song: Song, external_id: str, **changes) -> Song:
+    """A copy of `song` under another id (same artist and title unless changed)."""
+    now = timezone.now()
+    fields = {f.attname: getattr(song, f.attname) for f in Song._meta.concrete_fields if f.attname != "id"}
+    fields.update(external_id=external_id, created_at=now, updated_at=now, **changes)
+    return Song.objects.create(**fields)
+
+
+@pytest.fixture
+def catalog(tmp_path, settings):
+    settings.MODEL_DIR = tmp_path / "models"
+    services._MODEL_CACHE.clear()
+    similarity._INDEX_CACHE.clear()
+    assert songs_import_file(path=DEMO).status == "succeeded"
+    seed = Song.objects.select_related("artist").order_by("id")[7]
+    # Exact duplicates of the seed (same artist and title, other ids, one in other case):
+    # the nearest possible neighbours, which must never be returned.
+    _twin(seed, "dup-1")
+    _twin(seed, "dup-2", name=f"  {seed.name.upper()} ")
+    run = _train()
+    return {"run": run, "seed": Song.objects.select_related("artist", "cluster").get(pk=seed.pk)}
+
+
+def _ids(results):
+    return [r["song"]["id"] for r in results]
+
+
+def test_similar_songs_are_ranked_explained_and_never_duplicates(api, catalog):
+    seed = catalog["seed"]
+    body = api.get(f"/api/songs/{seed.external_id}/similar/", {"limit": 20}).json()
+    results = body["results"]
+    assert body["seed"]["id"] == seed.external_id and body["run"] == catalog["run"].pk
+    assert len(results) == 20
+    ids = _ids(results)
+    assert seed.external_id not in ids and "dup-1" not in ids and "dup-2" not in ids
+    pairs = {(r["song"]["artist"], r["song"]["name"].strip().casefold()) for r in results}
+    assert len(pairs) == 20 and (seed.artist.name, seed.name.casefold()) not in pairs
+    sims = [r["similarity"] for r in results]
+    assert all(0 < s <= 1 for s in sims) and sims == sorted(sims, reverse=True)
+    for r in results:
+        explanation = r["explanation"]
+        assert set(explanation["closest"]) <= set(FEATURE_NAMES) and explanation["furthest"][0] in FEATURE_NAMES
+        assert explanation["furthest"][0] not in explanation["closest"] and explanation["text"]
+    # The explanation is true: the closest feature is nearer the seed (in catalog std units) than the furthest.
+    first = Song.objects.get(external_id=ids[0])
+    std = {f: np.std(list(Song.objects.values_list(f, flat=True))) for f in FEATURE_NAMES}
+    gap = {f: abs(getattr(first, f) - getattr(seed, f)) / std[f] for f in FEATURE_NAMES}
+    assert gap[results[0]["explanation"]["closest"][0]] <= gap[results[0]["explanation"]["furthest"][0]]
+
+
+def test_similar_songs_beat_a_random_song_on_feature_distance(api, catalog):
+    seed = catalog["seed"]
+    results = api.get(f"/api/songs/{seed.external_id}/similar/", {"limit": 10}).json()["results"]
+    X = np.array(list(Song.objects.values_list(*FEATURE_NAMES)), dtype=float)
+    std = X.std(axis=0)
+    here = np.array([getattr(seed, f) for f in FEATURE_NAMES])
+    near = [np.linalg.norm((np.array([r["song"][f] for f in FEATURE_NAMES]) - here) / std) for r in results]
+    typical = np.median(np.linalg.norm((X - here) / std, axis=1))
+    assert np.mean(near) < 0.75 * typical  # the embedding also weighs year, popularity and artist
+
+
+def test_similar_options_filter_and_diversify(api, catalog):
+    seed = catalog["seed"]
+    url = f"/api/songs/{seed.external_id}/similar/"
+    same = api.get(url, {"limit": 30, "same_cluster": "true"}).json()["results"]
+    assert same and all(r["song"]["cluster"]["id"] == seed.cluster_id for r in same)
+    capped = api.get(url, {"limit": 30, "max_per_artist": 1}).json()["results"]
+    artists = [r["song"]["artist_id"] for r in capped]
+    assert len(artists) == len(set(artists)) == 30
+    other = api.get(url, {"limit": 30, "exclude_artist": "true"}).json()["results"]
+    assert other and all(r["song"]["artist_id"] != seed.artist.external_id for r in other)
+    bounded = api.get(url, {"limit": 50, "min_energy": 0.7, "max_tempo": 125, "min_popularity": 40}).json()["results"]
+    assert bounded
+    assert all(r["song"]["energy"] >= 0.7 and r["song"]["tempo"] <= 125 and r["song"]["popularity"] >= 40
+               for r in bounded)
+
+
+def test_recommendations_respect_every_bound(api, catalog):
+    seed = catalog["seed"]
+    other = Song.objects.exclude(artist=seed.artist).order_by("id")[100]
+    bounds = {"min_energy": 0.5, "max_energy": 0.95, "min_danceability": 0.4, "max_loudness": -3,
+              "min_tempo": 90, "max_tempo": 160, "max_speechiness": 0.3, "min_duration_ms": 120000,
+              "max_acousticness": 0.6, "min_valence": 0.2, "max_liveness": 0.5, "max_instrumentalness": 0.5,
+              "min_popularity": 10, "max_key": 9, "min_mode": 0, "max_time_signature": 5}
+    body = api.get("/api/recommendations/", {"seed_songs": f"{seed.external_id},{other.external_id}",
+                                               "limit": 40, **bounds}).json()
+    tracks = body["tracks"]
+    assert 0 < len(tracks) <= 40
+    for track in tracks:
+        for name, value in bounds.items():
+            kind, attribute = name.split("_", 1)
+            assert track[attribute] is not None
+            assert (track[attribute] >= value) if kind == "min" else (track[attribute] <= value), (name, track)
+    ids = {t["id"] for t in tracks}
+    assert seed.external_id not in ids and other.external_id not in ids and "dup-1" not in ids
+    assert [s["type"] for s in body["seeds"]] == ["SONG", "SONG"]
+    for s in body["seeds"]:
+        assert s["initialPoolSize"] >= s["afterFilteringSize"] >= 0
+
+
+def test_raising_target_energy_raises_the_mean_energy(api, catalog):
+    seed = catalog["seed"]
+    means = []
+    for target in (0.2, 0.5, 0.9):
+        tracks = api.get("/api/recommendations/", {"seed_songs": seed.external_id, "seed_genres": "rock",
+                                                     "limit": 30, "target_energy": target}).json()["tracks"]
+        assert len(tracks) == 30
+        means.append(np.mean([t["energy"] for t in tracks]))
+    assert means[0] < means[1] < means[2]
+
+
+def test_recommendations_from_artists_and_genres_and_fewer_when_filters_leave_fewer(api, catalog):
+    seed = catalog["seed"]
+    genres = api.get("/api/recommendations/genres/").json()["genres"]
+    genre = max(genres, key=genres.get)
+    body = api.get("/api/recommendations/", {"seed_artists": seed.artist.external_id, "seed_genres": genre,
+                                               "limit": 10}).json()
+    assert [s["type"] for s in body["seeds"]] == ["ARTIST", "GENRE"] and len(body["tracks"]) == 10
+    # Only a handful of songs exceed this floor: the answer holds exactly those, not padding.
+    floor = sorted(Song.objects.values_list("energy", flat=True))[-4]
+    strict = api.get("/api/recommendations/", {"seed_genres": genre, "limit": 50, "min_energy": floor}).json()
+    expected = Song.objects.filter(energy__gte=floor).count()
+    assert 0 < len(strict["tracks"]) <= expected < 50
+    assert all(t["energy"] >= floor for t in strict["tracks"])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({}, "at least one seed"),
+        ({"seed_genres": "a,b,c,d,e,f"}, "At most 5 seeds"),
+        ({"seed_songs": "x,y,z", "seed_genres": "a,b,c"}, "At most 5 seeds"),
+        ({"seed_genres": "rock", "limit": 0}, "limit"),
+        ({"seed_genres": "rock", "limit": 101}, "limit"),
+        ({"seed_genres": "rock", "limit": "ten"}, "limit"),
+        ({"seed_genres": "rock", "min_energy": "NaN"}, "min_energy"),
+        ({"seed_genres": "rock", "target_tempo": "inf"}, "target_tempo"),
+        ({"seed_genres": "rock", "min_energy": 2}, "min_energy"),
+        ({"seed_genres": "rock", "min_energy": 0.9, "max_energy": 0.1}, "min_energy"),
+        ({"seed_genres": "rock,,pop"}, "seed_genres"),
+        ({"seed_songs": "no-such-song"}, "no-such-song"),
+        ({"seed_artists": "no-such-artist"}, "no-such-artist"),
+        ({"seed_genres": "no-such-genre"}, "no-such-genre"),
+    ],
+)
+def test_recommendations_reject_bad_input(api, catalog, params, message):
+    response = api.get("/api/recommendations/", params)
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"limit": "x"}, "limit"),
+     ({"max_per_artist": 0}, "max_per_artist"), ({"same_cluster": "maybe"}, "same_cluster"),
+     ({"min_tempo": "nan"}, "min_tempo"), ({"max_loudness": 99}, "max_loudness")],
+)
+def test_similar_rejects_bad_input(api, catalog, params, message):
+    response = api.get(f"/api/songs/{catalog['seed'].external_id}/similar/", params)
+    assert response.status_code == 400 and message in response.json()["detail"]
+
+
+def test_unknown_ids_are_404(api, catalog):
+    seed = catalog["seed"]
+    for url in ("/api/songs/nope/similar/", "/api/songs/nope/radio/", "/api/clusters/999999/playlist/",
+                f"/api/path/?from=nope&to={seed.external_id}", f"/api/path/?from={seed.external_id}&to=nope"):
+        response = api.get(url)
+        assert response.status_code == 404, url
+        assert response.json()["detail"]
+
+
+def test_song_path_moves_smoothly_without_repeats(api, catalog):
+    songs = list(Song.objects.select_related("artist").order_by("id"))
+    source = catalog["seed"]
+    X = np.array([[getattr(s, f) for f in FEATURE_NAMES] for s in songs])
+    Z = (X - X.mean(0)) / X.std(0)
+    far = songs[int(np.argmax(np.linalg.norm(Z - Z[songs.index(source)], axis=1)))]
+    body = api.get("/api/path/", {"from": source.external_id, "to": far.external_id, "length": 12}).json()
+    path = body["songs"]
+    assert len(path) == 12 and path[0]["id"] == source.external_id and path[-1]["id"] == far.external_id
+    ids = [s["id"] for s in path]
+    assert len(set(ids)) == 12 and "dup-1" not in ids and "dup-2" not in ids
+    artists = [s["artist_id"] for s in path]
+    assert all(a != b for a, b in zip(artists, artists[1:]))
+    middle = artists[1:-1]
+    assert len(middle) == len(set(middle))
+    # Smooth: no step is a jump across the whole path.
+    start = np.array([path[0][f] for f in FEATURE_NAMES])
+    end = np.array([path[-1][f] for f in FEATURE_NAMES])
+    total = np.linalg.norm((end - start) / X.std(0))
+    steps = [np.linalg.norm((np.array([b[f] for f in FEATURE_NAMES]) - np.array([a[f] for f in FEATURE_NAMES]))
+                            / X.std(0)) for a, b in zip(path, path[1:])]
+    assert max(steps) < 0.6 * total
+    assert len(body["steps"]) == 11
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"length": 2}, "length"), ({"length": 51}, "length"), ({"length": "x"}, "length"), ({}, "from"),
+])
+def test_song_path_rejects_bad_input(api, catalog, params, message):
+    seed = catalog["seed"]
+    base = {"from": seed.external_id, "to": Song.objects.order_by("-id")[0].external_id}
+    if params == {}:
+        base.pop("from")
+    response = api.get("/api/path/", {**base, **params})
+    assert response.status_code == 400 and message in response.json()["detail"]
+    same = api.get("/api/path/", {"from": seed.external_id, "to": seed.external_id})
+    assert same.status_code == 400 and "same song" in same.json()["detail"]
+
+
+def test_cluster_playlist_and_radio_exports(api, catalog):
+    cluster = catalog["run"].clusters.order_by("-size").first()
+    body = api.get(f"/api/clusters/{cluster.pk}/playlist/", {"limit": 20, "max_per_artist": 2}).json()
+    songs = body["songs"]
+    assert len(songs) == 20 and all(s["cluster"]["id"] == cluster.pk for s in songs)
+    artists = [s["artist_id"] for s in songs]
+    assert max(artists.count(a) for a in artists) <= 2
+    m3u = api.get(f"/api/clusters/{cluster.pk}/playlist/", {"limit": 5, "fmt": "m3u"})
+    assert m3u.status_code == 200 and "attachment" in m3u["Content-Disposition"]
+    lines = m3u.content.decode().splitlines()
+    assert lines[0] == "#EXTM3U" and sum(line.startswith("#EXTINF:") for line in lines) == 5
+    rows = list(csv.DictReader(io.StringIO(api.get(f"/api/clusters/{cluster.pk}/playlist/",
+                                                   {"limit": 5, "fmt": "csv"}).content.decode())))
+    assert [r["id"] for r in rows] == [s["id"] for s in songs[:5]]
+    seed = catalog["seed"]
+    radio = api.get(f"/api/songs/{seed.external_id}/radio/", {"limit": 10}).json()
+    assert radio["songs"][0]["id"] == seed.external_id and len(radio["songs"]) == 10
+    others = [s["artist_id"] for s in radio["songs"][1:] if s["artist_id"] != seed.artist.external_id]
+    assert len(others) == len(set(others))
+    assert api.get(f"/api/songs/{seed.external_id}/radio/", {"fmt": "xml"}).status_code == 400
+
+
+def test_a_song_imported_after_training_can_seed_but_is_not_returned(api, catalog):
+    seed = catalog["seed"]
+    late = _twin(seed, "late-1", name="A brand new song")
+    body = api.get(f"/api/songs/{late.external_id}/similar/", {"limit": 5}).json()
+    assert len(body["results"]) == 5 and "late-1" not in _ids(body["results"])
+    assert "late-1" not in _ids(api.get(f"/api/songs/{seed.external_id}/similar/").json()["results"])
+
+
+def test_missing_or_altered_index_is_a_clear_503(api, catalog):
+    run = catalog["run"]
+    url = f"/api/songs/{catalog['seed'].external_id}/similar/"
+    similarity._INDEX_CACHE.clear()
+    with open(run.index_path, "ab") as fh:
+        fh.write(b"tampered")
+    response = api.get(url)
+    assert response.status_code == 503 and "altered" in response.json()["detail"]
+    import os
+
+    os.remove(run.index_path)
+    response = api.get(url)
+    assert response.status_code == 503 and "missing" in response.json()["detail"]
+    assert api.get("/api/recommendations/", {"seed_genres": "rock"}).status_code == 503
+
+
+def test_no_model_is_a_503(api, tmp_path, settings):
+    settings.MODEL_DIR = tmp_path
+    assert songs_import_file(path=DEMO).status == "succeeded"
+    song = Song.objects.first()
+    response = api.get(f"/api/songs/{song.external_id}/similar/")
+    assert response.status_code == 503 and "no model is active" in response.json()["detail"]
+
+
+def test_activating_another_run_switches_the_index_without_restart(api, catalog):
+    seed = catalog["seed"]
+    url = f"/api/songs/{seed.external_id}/similar/"
+    first = catalog["run"]
+    assert api.get(url).json()["run"] == first.pk
+    second = _train(k=3)
+    assert TrainingRun.objects.get(is_active=True).pk == second.pk
+    assert api.get(url).json()["run"] == second.pk  # the process picked up the new index on its own
+    services.training_run_activate(run=first)
+    assert api.get(url).json()["run"] == first.pk
+    assert json.loads(api.get(url).content)["results"]
