@@ -8,7 +8,7 @@ import logging
 
 from django.conf import settings
 from django.core.signals import got_request_exception
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -18,6 +18,15 @@ logger = logging.getLogger("musiccluster.api")
 
 # A list of 10,000 bad vectors must not make a 10,000-part sentence.
 MAX_MESSAGES = 10
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    """The body of every API error (for the OpenAPI schema)."""
+
+    detail = serializers.CharField(help_text="What went wrong, naming the field: 'limit: Ensure this value is …'.")
+    errors = serializers.JSONField(
+        required=False, help_text="Validation errors only: the messages per field, as DRF reports them."
+    )
 
 
 def _messages(data, path: str = ""):

@@ -1,11 +1,19 @@
-"""REST API of the catalog: songs, searchable and filterable."""
+"""REST API of the catalog: songs, searchable and filterable; CSV imports (staff)."""
 import django_filters
+from django.db import transaction
 from django.db.models import Q
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
 
+from musiccluster.api_errors import ApiErrorSerializer
+
+from . import services
 from .features import FEATURES
-from .models import Song
+from .importing import FORMATS
+from .models import ImportJob, Song
 
 
 class SongSerializer(serializers.ModelSerializer):
@@ -54,3 +62,60 @@ class SongViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "external_id"
     lookup_value_regex = "[^/]+"
     queryset = Song.objects.select_related("artist", "cluster").order_by("id")
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    progress = serializers.IntegerField(source="progress_percent", read_only=True, help_text="Percent done (0-100).")
+    created_by = serializers.CharField(source="created_by.get_username", read_only=True, default=None)
+    rejected_rows = serializers.JSONField(
+        read_only=True, help_text="The first rejected rows, each with its line, column, value and reason."
+    )
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id", "file_name", "status", "stage", "progress", "format", "encoding", "sha256", "size_bytes",
+            "rows_total_estimate", "rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_duplicate",
+            "rows_rejected", "rejected_rows", "error", "timings", "created_by", "created_at", "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The CSV: an Amazon Music / Spotify export or another Spotify-style export.")
+    format = serializers.ChoiceField(
+        choices=["auto", *FORMATS], default="auto", help_text="The input format; 'auto' detects it from the header."
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Import jobs, newest first (staff)"),
+    retrieve=extend_schema(summary="One import job: status, counts, progress, rejected rows (staff)"),
+    create=extend_schema(
+        summary="Upload a CSV to import (staff)",
+        request={"multipart/form-data": ImportUploadSerializer},
+        responses={202: ImportJobSerializer, 400: ApiErrorSerializer, 401: ApiErrorSerializer, 403: ApiErrorSerializer},
+    ),
+)
+class ImportJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """CSV imports, as the admin upload runs them: a job row and a Celery task."""
+
+    queryset = ImportJob.objects.select_related("created_by").order_by("-created_at", "-id")
+    serializer_class = ImportJobSerializer
+    permission_classes = [permissions.IsAdminUser]
+    parser_classes = [MultiPartParser, FormParser]
+
+    def create(self, request, *args, **kwargs):
+        from .tasks import import_songs_task
+
+        upload = ImportUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        file, fmt = upload.validated_data["file"], upload.validated_data["format"]
+        # The same steps as the admin upload (songs.admin.ImportJobAdmin.save_model).
+        with transaction.atomic():
+            job = services.import_job_create(file_name=file.name, fmt=fmt, user=request.user, uploaded_file=file)
+            transaction.on_commit(lambda: import_songs_task.delay(job.pk, fmt))
+        # Without a broker the task has already run; with one, the job is queued.
+        job.refresh_from_db()
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
