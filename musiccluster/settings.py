@@ -6,6 +6,7 @@ Two runtime modes, chosen by the environment:
 - production: DATABASE_URL=postgres://..., CELERY_BROKER_URL=redis://...,
   SECRET_KEY set, DEBUG off.
 """
+import importlib.util
 import os
 from pathlib import Path
 
@@ -127,7 +128,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Plotly's browser bundle is served from the pinned Python package (no copy in
+# the repository, no CDN): /static/vendor/plotly/plotly.min.js.
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/plotly", Path(importlib.util.find_spec("plotly").submodule_search_locations[0]) / "package_data"),
+]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

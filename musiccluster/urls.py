@@ -8,4 +8,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("musiccluster.api_urls")),
     path("", include("songs.urls")),
+    path("", include("clustering.urls")),
 ]

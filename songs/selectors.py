@@ -1,21 +1,244 @@
-"""Read queries of the catalog."""
-from django.db.models import QuerySet
+"""Read queries of the catalog and of the pages that browse it.
 
-from .models import ImportJob, Song
+Everything here stays fast on a million songs: no COUNT(*) over the whole
+table (cluster sizes and run sizes are stored), no OFFSET scans (keyset
+pagination), and the map reads a bounded sample by primary key.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Max, Min, Q, QuerySet
+
+from .features import FEATURE_NAMES
+from .models import Artist, ImportJob, Song
+
+PAGE_SIZE = 50
+MAP_SAMPLE_SIZE = 5_000
+MAP_SAMPLE_SECONDS = 600
+# Columns a song table may be sorted by: never null, so keyset comparisons
+# need no NULL handling. Sorting by a feature walks the cluster's rows (no
+# index per feature: every index would slow the import).
+SORTS: dict[str, str] = {"id": "catalog order", "name": "title", **{f: f for f in FEATURE_NAMES}}
 
 
 def song_list(*, search: str = "") -> QuerySet[Song]:
+    """Songs whose title or artist name contains ``search``, in catalog order."""
     qs = Song.objects.select_related("artist", "cluster")
     if search:
-        qs = qs.filter(name__icontains=search) | qs.filter(artist__name__icontains=search)
+        # Artists first, then songs by artist id: an OR across a join would
+        # join every song to its artist before filtering.
+        artist_ids = Artist.objects.filter(name__icontains=search).values("id")
+        qs = qs.filter(Q(name__icontains=search) | Q(artist_id__in=artist_ids))
     return qs.order_by("id")
 
 
-def catalog_counts() -> dict:
-    from .models import Artist
+def catalog_has_songs() -> bool:
+    return Song.objects.exists()
 
+
+def catalog_counts() -> dict:
     return {"songs": Song.objects.count(), "artists": Artist.objects.count()}
 
 
 def import_job_latest() -> ImportJob | None:
     return ImportJob.objects.order_by("-created_at").first()
+
+
+def song_get(*, external_id: str) -> Song | None:
+    return Song.objects.select_related("artist", "cluster", "cluster__run").filter(external_id=external_id).first()
+
+
+def songs_by_ids(ids: list[int]) -> list[Song]:
+    """Songs with these primary keys, in the order given (missing ones dropped)."""
+    found = Song.objects.select_related("artist").in_bulk(ids)
+    return [found[i] for i in ids if i in found]
+
+
+# --- keyset pagination ---------------------------------------------------------
+
+
+@dataclass
+class KeysetPage:
+    items: list[Song]
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    sort: str = "id"
+    desc: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_other_pages(self) -> bool:
+        return bool(self.next_cursor or self.prev_cursor)
+
+
+def _encode_cursor(song: Song, sort: str) -> str:
+    key = [song.pk] if sort == "id" else [getattr(song, sort), song.pk]
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None, sort: str) -> tuple[Any, int] | None:
+    """(sort value, id) of a cursor, or None for a missing or malformed one."""
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(key, list) or not key or not isinstance(key[-1], int) or isinstance(key[-1], bool):
+        return None
+    if sort == "id":
+        return (key[0], key[0]) if len(key) == 1 else None
+    if len(key) != 2:
+        return None
+    value = key[0]
+    if sort == "name" and not isinstance(value, str):
+        return None
+    if sort != "name" and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+        return None
+    return value, key[1]
+
+
+def keyset_page(
+    qs: QuerySet[Song], *, sort: str = "id", desc: bool = False, after: str | None = None,
+    before: str | None = None, size: int = PAGE_SIZE,
+) -> KeysetPage:
+    """One page of ``qs`` ordered by (sort, id), after or before a cursor.
+
+    Reads size + 1 rows through the ordering: no COUNT(*), no OFFSET, so the
+    thousandth page costs what the first does.
+    """
+    if sort not in SORTS:
+        sort = "id"
+    after_key, before_key = _decode_cursor(after, sort), _decode_cursor(before, sort)
+    backwards = before_key is not None and after_key is None
+    key = before_key if backwards else after_key
+    # Walking backwards reads the reversed order and flips the rows after.
+    descending = desc != backwards
+    if key is not None:
+        value, pk = key
+        op = "lt" if descending else "gt"
+        if sort == "id":
+            qs = qs.filter(**{f"id__{op}": pk})
+        else:
+            qs = qs.filter(Q(**{f"{sort}__{op}": value}) | Q(**{sort: value, f"id__{op}": pk}))
+    order = ["-id"] if sort == "id" else [f"-{sort}", "-id"]
+    if not descending:
+        order = [o.lstrip("-") for o in order]
+    rows = list(qs.order_by(*order)[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    page = KeysetPage(items=rows, sort=sort, desc=desc)
+    if rows:
+        if backwards:
+            # The cursor row itself comes after this page.
+            page.next_cursor = _encode_cursor(rows[-1], sort)
+            page.prev_cursor = _encode_cursor(rows[0], sort) if more else None
+        else:
+            page.next_cursor = _encode_cursor(rows[-1], sort) if more else None
+            page.prev_cursor = _encode_cursor(rows[0], sort) if key is not None else None
+    return page
+
+
+def song_search_page(*, search: str = "", after: str | None = None, before: str | None = None,
+                     size: int = PAGE_SIZE) -> KeysetPage:
+    return keyset_page(song_list(search=search), after=after, before=before, size=size)
+
+
+def cluster_songs_page(*, cluster_id: int, search: str = "", sort: str = "id", desc: bool = False,
+                       after: str | None = None, before: str | None = None, size: int = PAGE_SIZE) -> KeysetPage:
+    qs = Song.objects.select_related("artist").filter(cluster_id=cluster_id)
+    if search:
+        artist_ids = Artist.objects.filter(name__icontains=search).values("id")
+        qs = qs.filter(Q(name__icontains=search) | Q(artist_id__in=artist_ids))
+    return keyset_page(qs, sort=sort, desc=desc, after=after, before=before, size=size)
+
+
+def song_suggestions(*, search: str, limit: int = 10) -> list[dict]:
+    """A few songs matching ``search`` (title or artist), for pickers."""
+    if not search:
+        return []
+    rows = song_list(search=search).values_list("external_id", "name", "artist__name")[:limit]
+    return [{"id": ext, "name": name, "artist": artist} for ext, name, artist in rows]
+
+
+# --- statistics derived from the active run --------------------------------------
+
+
+def catalog_feature_stats(clusters) -> dict[str, dict[str, float | None]]:
+    """Catalog mean and standard deviation per feature, as the run saw them.
+
+    Derived from the clusters' stored profiles instead of scanning the songs:
+    the mean is the size-weighted mean of the centroids (the clusters, noise
+    included, partition the catalog), and the deviation follows from a
+    cluster's z-score, z = (centroid − mean) / std, taking the cluster with
+    the largest |z| so the rounding of z matters least.
+    """
+    clusters = [c for c in clusters if c.size and (c.profile or {}).get("centroid")]
+    total = sum(c.size for c in clusters)
+    stats: dict[str, dict[str, float | None]] = {}
+    for f in FEATURE_NAMES:
+        if not total:
+            stats[f] = {"mean": None, "std": None}
+            continue
+        mean = sum(c.size * c.profile["centroid"].get(f, 0.0) for c in clusters) / total
+        best = max(clusters, key=lambda c: abs(c.profile.get("z", {}).get(f, 0.0)))
+        z = best.profile.get("z", {}).get(f, 0.0)
+        std = (best.profile["centroid"][f] - mean) / z if abs(z) >= 0.01 else None
+        stats[f] = {"mean": mean, "std": abs(std) if std else None}
+    return stats
+
+
+def map_sample(*, run, size: int = MAP_SAMPLE_SIZE) -> dict:
+    """A bounded random sample of the labelled catalog for the 2-D map.
+
+    Columnar JSON (x, y, cluster id, external id, title, artist). Songs are
+    drawn by random primary keys between the smallest and largest id (two
+    index look-ups and ≤ ``size`` key look-ups, no ORDER BY random()), with
+    a seed per run so every process draws the same sample; cached per run.
+    """
+    key = f"map-sample:{run.pk}:{run.artifact_sha256[:16]}:{size}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    columns = ("map_x", "map_y", "cluster_id", "external_id", "name", "artist__name")
+    labelled = Song.objects.filter(map_x__isnull=False, cluster__isnull=False)
+    bounds = Song.objects.aggregate(lo=Min("id"), hi=Max("id"))
+    rows: list[tuple] = []
+    if bounds["lo"] is not None:
+        lo, hi = bounds["lo"], bounds["hi"]
+        if hi - lo + 1 <= size:
+            rows = list(labelled.order_by("id").values_list(*columns))
+        else:
+            rng = random.Random(run.pk)
+            seen: set[int] = set()
+            # Ids have gaps (deleted songs, unlabelled new ones): draw again
+            # for the misses a few times rather than scan.
+            for _ in range(4):
+                want = size - len(rows)
+                if want <= 0:
+                    break
+                candidates = [i for i in rng.sample(range(lo, hi + 1), min(hi - lo + 1, want + want // 4 + 10)) if i not in seen]
+                seen.update(candidates)
+                for start in range(0, len(candidates), 900):  # SQLite's parameter limit
+                    rows.extend(labelled.filter(id__in=candidates[start:start + 900]).values_list(*columns))
+            rows = rows[:size]
+    data = {
+        "run": run.pk,
+        "x": [round(r[0], 4) for r in rows],
+        "y": [round(r[1], 4) for r in rows],
+        "cluster": [r[2] for r in rows],
+        "id": [r[3] for r in rows],
+        "name": [r[4] for r in rows],
+        "artist": [r[5] for r in rows],
+    }
+    cache.set(key, data, MAP_SAMPLE_SECONDS)
+    return data

@@ -1,0 +1,184 @@
+/* Helpers shared by the pages: page data, escaping, fetch with CSRF, the catalog map.
+ *
+ * Catalog text (titles, artists, cluster names) only ever reaches the DOM
+ * through textContent; Plotly renders labels as a subset of HTML, so text
+ * given to it goes through MC.esc first.
+ */
+(function () {
+  "use strict";
+  var MC = (window.MC = {});
+
+  MC.pageData = function () {
+    var el = document.getElementById("page-data");
+    return el ? JSON.parse(el.textContent) : {};
+  };
+
+  // For Plotly labels and hover text: it renders <br>, <b>, <a>… itself and
+  // decodes entities, so escaped text shows literally.
+  MC.esc = function (value) {
+    return String(value === null || value === undefined ? "" : value)
+      .replace(/&/g, "&amp;")
+      .replace(/</g, "&lt;")
+      .replace(/>/g, "&gt;");
+  };
+
+  MC.csrf = function () {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta && meta.content) return meta.content;
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  };
+
+  MC.debounce = function (fn, ms) {
+    var timer = null;
+    return function () {
+      var args = arguments, self = this;
+      clearTimeout(timer);
+      timer = setTimeout(function () { fn.apply(self, args); }, ms);
+    };
+  };
+
+  // fetch → {status, ok, data}; data is the parsed JSON body or null.
+  MC.request = function (url, options) {
+    options = options || {};
+    var headers = { Accept: "application/json" };
+    if (options.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      headers["X-CSRFToken"] = MC.csrf();
+    }
+    return fetch(url, {
+      method: options.method || (options.body !== undefined ? "POST" : "GET"),
+      headers: headers,
+      body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+      credentials: "same-origin",
+      signal: options.signal,
+    }).then(function (response) {
+      return response.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        return { status: response.status, ok: response.ok, data: data };
+      });
+    });
+  };
+
+  // A DOM element with text content only (never HTML).
+  MC.el = function (tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, attrs[key]); });
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  };
+
+  MC.songUrl = function (id) { return "/songs/" + encodeURIComponent(id) + "/"; };
+  MC.clusterUrl = function (id) { return "/clusters/" + encodeURIComponent(id) + "/"; };
+
+  MC.plotConfig = {
+    responsive: true,
+    displaylogo: false,
+    modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
+  };
+  MC.staticConfig = { staticPlot: true, responsive: true };
+
+  MC.fontLayout = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1d1f23" };
+
+  MC.FEATURE_SHORT = {
+    danceability: "dance", energy: "energy", loudness: "loud", speechiness: "speech", acousticness: "acoustic",
+    instrumentalness: "instr.", liveness: "live", valence: "valence", tempo: "tempo", duration_ms: "length",
+  };
+
+  MC.formatFeature = function (name, value) {
+    if (value === null || value === undefined) return "—";
+    if (name === "duration_ms") {
+      var s = Math.round(value / 1000);
+      return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+    }
+    if (name === "loudness") return value.toFixed(1) + " dB";
+    if (name === "tempo") return value.toFixed(0) + " BPM";
+    return Number(value).toFixed(2);
+  };
+
+  var webgl = null;
+  MC.hasWebGL = function () {
+    if (webgl === null) {
+      try {
+        var canvas = document.createElement("canvas");
+        webgl = !!(window.WebGLRenderingContext && (canvas.getContext("webgl") || canvas.getContext("experimental-webgl")));
+      } catch (e) {
+        webgl = false;
+      }
+    }
+    return webgl;
+  };
+  // Thousands of points draw fastest with WebGL; without it (some locked-down
+  // or headless browsers) SVG still copes with a 5,000-point sample.
+  MC.scatterType = function () { return MC.hasWebGL() ? "scattergl" : "scatter"; };
+
+  var mapPromise = null;
+  MC.loadMap = function () {
+    if (!mapPromise) {
+      mapPromise = MC.request("/map.json").then(function (r) {
+        if (!r.ok) throw new Error((r.data && r.data.detail) || "the map could not be loaded (" + r.status + ")");
+        return r.data;
+      });
+    }
+    return mapPromise;
+  };
+
+  /* Draw the map sample into `el`: one trace per cluster (legend = clusters),
+   * hover = title, artist and cluster, click = open the song.
+   * opts.extra: traces drawn on top (a highlighted song, the predicted point).
+   */
+  MC.drawMap = function (el, data, opts) {
+    opts = opts || {};
+    var type = MC.scatterType();
+    var byId = {};
+    data.clusters.forEach(function (c, i) {
+      byId[c.id] = { cluster: c, x: [], y: [], ids: [], text: [] };
+    });
+    for (var i = 0; i < data.x.length; i++) {
+      var group = byId[data.cluster[i]];
+      if (!group) continue;
+      group.x.push(data.x[i]);
+      group.y.push(data.y[i]);
+      group.ids.push(data.id[i]);
+      group.text.push(
+        "<b>" + MC.esc(data.name[i]) + "</b><br>" + MC.esc(data.artist[i]) + "<br>" + MC.esc(group.cluster.name)
+      );
+    }
+    var traces = data.clusters.map(function (c) {
+      var g = byId[c.id];
+      return {
+        type: type, mode: "markers", name: MC.esc(c.name), x: g.x, y: g.y, customdata: g.ids, text: g.text,
+        hovertemplate: "%{text}<extra></extra>",
+        marker: { color: c.colour, size: opts.small ? 4 : 5, opacity: opts.dim ? 0.45 : 0.75 },
+      };
+    });
+    (opts.extra || []).forEach(function (t) { t.type = t.type || type; traces.push(t); });
+    var layout = {
+      margin: { l: 10, r: 10, t: 10, b: 10 },
+      height: opts.height || 480,
+      hovermode: "closest",
+      font: MC.fontLayout,
+      paper_bgcolor: "rgba(0,0,0,0)",
+      plot_bgcolor: "#fff",
+      xaxis: { showticklabels: false, zeroline: false, showgrid: false, title: { text: "" } },
+      yaxis: { showticklabels: false, zeroline: false, showgrid: false, scaleanchor: opts.equal ? "x" : undefined },
+      showlegend: !opts.small,
+      legend: { orientation: "h", y: -0.02, yanchor: "top" },
+    };
+    el.textContent = "";
+    return Plotly.newPlot(el, traces, layout, MC.plotConfig).then(function (gd) {
+      gd.on("plotly_click", function (event) {
+        var point = event && event.points && event.points[0];
+        if (point && typeof point.customdata === "string") window.location.href = MC.songUrl(point.customdata);
+      });
+      el.dataset.ready = "1";
+      return gd;
+    });
+  };
+
+  MC.mapError = function (el, error) {
+    el.textContent = "";
+    el.appendChild(MC.el("p", { class: "empty" }, "The map is not available: " + (error && error.message ? error.message : error)));
+  };
+})();
