@@ -85,7 +85,10 @@ class ImportJobSerializer(serializers.ModelSerializer):
 class ImportUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The CSV: an Amazon Music / Spotify export or another Spotify-style export.")
     format = serializers.ChoiceField(
-        choices=["auto", *FORMATS], default="auto", help_text="The input format; 'auto' detects it from the header."
+        choices=["auto", *FORMATS],
+        default="auto",
+        help_text="The input format; 'auto' detects it from the header.",
+        error_messages={"invalid_choice": f'"{{input}}" is not a format; choose one of {", ".join(["auto", *FORMATS])}.'},
     )
 
 
