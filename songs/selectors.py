@@ -220,16 +220,22 @@ def map_sample(*, run, size: int = MAP_SAMPLE_SIZE) -> dict:
         else:
             rng = random.Random(run.pk)
             seen: set[int] = set()
+            hit_rate = 1.0
             # Ids have gaps (deleted songs, unlabelled new ones): draw again
-            # for the misses a few times rather than scan.
-            for _ in range(4):
+            # for the misses, scaled by the hit rate so far, rather than scan.
+            span = hi - lo + 1
+            for _ in range(8):
                 want = size - len(rows)
-                if want <= 0:
+                if want <= 0 or len(seen) >= span:
                     break
-                candidates = [i for i in rng.sample(range(lo, hi + 1), min(hi - lo + 1, want + want // 4 + 10)) if i not in seen]
+                fresh = 1 - len(seen) / span  # draws that were already tried come back as duplicates
+                draw = min(int(want / max(hit_rate * fresh, 0.05) * 1.2) + 10, 4 * size)
+                candidates = [i for i in rng.sample(range(lo, hi + 1), min(span, draw)) if i not in seen]
                 seen.update(candidates)
+                before = len(rows)
                 for start in range(0, len(candidates), 900):  # SQLite's parameter limit
                     rows.extend(labelled.filter(id__in=candidates[start:start + 900]).values_list(*columns))
+                hit_rate = (len(rows) - before) / max(len(candidates), 1)
             rows = rows[:size]
     data = {
         "run": run.pk,

@@ -1,25 +1,339 @@
-import pytest
+"""The server-rendered pages through Django's test client: status, content,
+empty states, escaping and the queries they make (no COUNT(*), no OFFSET)."""
+import json
+import re
 
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from clustering import services
+from clustering.models import Cluster, TrainingRun
+from songs import selectors
+from songs.features import FEATURE_NAMES
+from songs.models import Song
 from songs.services import songs_import_file
 from tests.conftest import flagship_rows
 
 pytestmark = pytest.mark.django_db
 
-
-def test_home_lists_catalog_and_escapes_names(client, catalog_csv):
-    rows = flagship_rows(3)
-    rows[0]["name_song"] = "<script>alert(1)</script>"
-    songs_import_file(path=catalog_csv(rows))
-    html = client.get("/").content.decode()
-    assert "3 songs by" in html
-    assert "Synthetic Song 2" in html
-    assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
+XSS = "<script>alert(1)</script>"
+XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+PAGES = ["/", "/search/", "/predict/", "/runs/", "/recommend/", "/path/", "/playlists/"]
 
 
-def test_home_search_and_empty_state(client, catalog_csv):
-    assert "The catalog is empty" in client.get("/").content.decode()
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()  # the map sample is cached per run id, and ids repeat across tests
+    yield
+    cache.clear()
+
+
+def train(k=4, **kwargs) -> TrainingRun:
+    run = services.training_run_create(k=k, enqueue=False, **kwargs)
+    services.training_run_claim(run_id=run.pk)
+    return services.training_run_execute(run_id=run.pk)
+
+
+@pytest.fixture
+def trained(tmp_path, settings, catalog_csv):
+    """The demo catalog plus a song whose title is a script tag, clustered with k=4."""
+    settings.MODEL_DIR = tmp_path / "models"
+    services._MODEL_CACHE.clear()
+    assert songs_import_file(path=DEMO).status == "succeeded"
+    rows = flagship_rows(1, start=9001, name_song=XSS, name_artists="Mallory <b>&</b> Co")
+    assert songs_import_file(path=catalog_csv(rows)).status == "succeeded"
+    return train(k=4)
+
+
+def xss_song() -> Song:
+    return Song.objects.select_related("cluster").get(name=XSS)
+
+
+def html_of(response) -> str:
+    assert response.status_code == 200, response.content[:500]
+    return response.content.decode()
+
+
+def assert_escaped(html: str) -> None:
+    assert XSS not in html
+    assert XSS_ESCAPED in html or "\\u003Cscript\\u003E" in html
+
+
+def page_data(html: str) -> dict:
+    match = re.search(r'<script id="page-data" type="application/json">(.*?)</script>', html, re.S)
+    assert match, "page has no page-data"
+    return json.loads(match.group(1))
+
+
+# --- empty states ------------------------------------------------------------------
+
+
+def test_every_page_answers_on_an_empty_catalog(client):
+    for url in PAGES:
+        assert client.get(url).status_code == 200, url
+    assert "No songs yet" in html_of(client.get("/"))
+    assert "No songs yet" in html_of(client.get("/search/"))
+    assert "No model yet" in html_of(client.get("/predict/"))
+    assert "No training run yet" in html_of(client.get("/runs/"))
+    assert client.get("/map.json").status_code == 404
+    assert client.get("/songs/nope/").status_code == 404
+    assert client.get("/clusters/999/").status_code == 404
+
+
+def test_songs_without_a_model(client, catalog_csv):
     songs_import_file(path=catalog_csv(flagship_rows(3)))
-    html = client.get("/?q=Song 2").content.decode()
-    assert "Synthetic Song 2" in html and "Synthetic Song 3" not in html
-    assert "No song or artist matches" in client.get("/?q=zzzz").content.decode()
+    html = html_of(client.get("/"))
+    assert "No model yet" in html and "No songs yet" not in html
+    assert 'id="map"' not in html
+    song = html_of(client.get(f"/songs/{Song.objects.first().external_id}/"))
+    assert "No model is active yet" in song and "Start radio from this song" in song
+    assert "no model is active" in song and "data-url" not in song  # similar songs: nothing to fetch
+
+
+def test_placeholders_say_what_comes(client):
+    for url, words in (("/recommend/", "seed songs"), ("/path/", "start song"), ("/playlists/", "M3U")):
+        html = html_of(client.get(url))
+        assert words in html and "next phase" in html
+
+
+# --- dashboard -----------------------------------------------------------------------
+
+
+def test_dashboard_shows_the_active_model_cards_and_charts(client, trained):
+    html = html_of(client.get("/"))
+    line = re.search(r'<p class="model-line".*?</p>', html, re.S).group(0)
+    assert "K-Means" in line and "k = 4" in line and "3,001 songs" in line
+    assert f"{trained.metrics['silhouette']:.3f}" in line and "trained" in line
+    clusters = list(trained.clusters.order_by("label"))
+    for c in clusters:
+        assert f'href="/clusters/{c.pk}/"' in html and c.name.replace("&", "&amp;") in html
+    assert html.count('class="mini-chart"') == 4
+    data = page_data(html)
+    assert [c["id"] for c in data["clusters"]] == [c.pk for c in clusters]
+    assert set(data["clusters"][0]["z"]) == set(FEATURE_NAMES)
+    # k was fixed: no scan, and the page says so.
+    assert data["k_scan"] == [] and "did not scan k" in html
+    assert 'src="/static/vendor/plotly/plotly.min.js"' in html
+
+
+def test_dashboard_k_scan_charts_when_k_was_scanned(client, trained):
+    run = train(k="auto", scan_k_range=(2, 5), scan_sample_size=500)
+    assert run.is_active and len(run.k_scan) == 4
+    html = html_of(client.get("/"))
+    assert 'id="elbow"' in html and 'id="silhouette"' in html and "did not scan k" not in html
+    assert [r["k"] for r in page_data(html)["k_scan"]] == [2, 3, 4, 5]
+
+
+def test_plotly_is_served_from_the_pinned_package_not_the_repository():
+    from pathlib import Path
+
+    import plotly
+    from django.contrib.staticfiles import finders
+
+    found = Path(finders.find("vendor/plotly/plotly.min.js"))
+    assert found == Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert "site-packages" in found.parts  # installed with the package, not copied into the repository
+    assert b"plotly.js v" in found.read_bytes()[:2000]
+
+
+def test_map_json_is_a_bounded_sample_of_the_labelled_catalog(client, trained):
+    data = client.get("/map.json").json()
+    assert data["run"] == trained.pk
+    n = len(data["x"])
+    assert n == 3001  # a small catalog is drawn whole
+    assert len(data["y"]) == len(data["cluster"]) == len(data["id"]) == len(data["name"]) == len(data["artist"]) == n
+    assert set(data["cluster"]) == set(trained.clusters.values_list("id", flat=True))
+    assert [c["id"] for c in data["clusters"]] == list(trained.clusters.order_by("label").values_list("id", flat=True))
+    # A big catalog is sampled by random keys: bounded, distinct, labelled, the same for every process.
+    sample = selectors.map_sample(run=trained, size=200)
+    assert len(sample["id"]) == 200 and len(set(sample["id"])) == 200
+    cache.clear()
+    assert selectors.map_sample(run=trained, size=200)["id"] == sample["id"]
+    labelled = dict(Song.objects.filter(external_id__in=sample["id"]).values_list("external_id", "cluster_id"))
+    assert all(labelled[i] == c for i, c in zip(sample["id"], sample["cluster"]))
+
+
+def test_map_sample_tops_up_when_ids_have_gaps(trained):
+    # Every other song gone: the first draw hits about half; later draws fill up.
+    Song.objects.filter(id__in=list(Song.objects.values_list("id", flat=True)[::2])).delete()
+    sample = selectors.map_sample(run=trained, size=1000)
+    assert len(sample["id"]) == 1000 and len(set(sample["id"])) == 1000
+
+
+# --- search -------------------------------------------------------------------------
+
+
+def test_search_by_title_and_artist_escaped(client, trained):
+    html = html_of(client.get("/search/", {"q": "script"}))
+    assert_escaped(html)
+    assert "Mallory &lt;b&gt;&amp;&lt;/b&gt; Co" in html
+    song = xss_song()
+    assert f'href="/songs/{song.external_id}/"' in html
+    by_artist = html_of(client.get("/search/", {"q": "Mallory"}))
+    assert f'href="/songs/{song.external_id}/"' in by_artist
+    assert "No song or artist matches" in html_of(client.get("/search/", {"q": "zzzzqqq"}))
+
+
+def test_search_pages_by_keyset_without_count(client, trained):
+    with CaptureQueriesContext(connection) as queries:
+        first = html_of(client.get("/search/"))
+    sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
+    assert "COUNT(" not in sql and "OFFSET" not in sql
+    ids_first = re.findall(r'href="/songs/([^/"]+)/"', first)
+    assert len(ids_first) == 50
+    after = re.search(r'rel="next" href="\?after=([^"]+)"', first).group(1)
+    second = html_of(client.get("/search/", {"after": after}))
+    ids_second = re.findall(r'href="/songs/([^/"]+)/"', second)
+    expected = list(Song.objects.order_by("id").values_list("external_id", flat=True)[:100])
+    assert ids_first + ids_second == expected
+    before = re.search(r'rel="prev" href="\?before=([^"]+)"', second).group(1)
+    assert re.findall(r'href="/songs/([^/"]+)/"', html_of(client.get("/search/", {"before": before}))) == ids_first
+    # A tampered cursor is the first page, not an error.
+    assert re.findall(r'href="/songs/([^/"]+)/"', html_of(client.get("/search/", {"after": "!!garbage"}))) == ids_first
+
+
+# --- cluster page ---------------------------------------------------------------------
+
+
+def test_cluster_page_profile_representatives_exports(client, trained):
+    cluster = trained.clusters.order_by("-size").first()
+    html = html_of(client.get(f"/clusters/{cluster.pk}/"))
+    assert cluster.description.replace("+", "+") in html
+    assert f"{cluster.size:,} songs" in html
+    top = cluster.profile["top_features"][0]["feature"]
+    assert re.search(rf"★ {top}", html)
+    for fmt in ("m3u", "csv", "json"):
+        assert f'href="/api/clusters/{cluster.pk}/playlist/?fmt={fmt}"' in html
+    reps = Song.objects.filter(id__in=cluster.profile["representative_song_ids"])
+    assert reps and all(f'href="/songs/{s.external_id}/"' in html for s in reps)
+    assert set(page_data(html)["z"]) == set(FEATURE_NAMES)
+
+
+def table_songs(html: str) -> list[str]:
+    table = re.search(r'id="cluster-songs".*?<tbody>(.*?)</tbody>', html, re.S)
+    return re.findall(r'href="/songs/([^/"]+)/"', table.group(1)) if table else []
+
+
+def walk(client, url, params):
+    """Every song of every page, following the Next links."""
+    seen, cursor = [], None
+    while True:
+        html = html_of(client.get(url, {**params, **({"after": cursor} if cursor else {})}))
+        seen += table_songs(html)
+        match = re.search(r'rel="next" href="\?[^"]*after=([^"&]+)"', html)
+        if not match:
+            return seen
+        cursor = match.group(1)
+
+
+@pytest.mark.parametrize("sort,desc", [("energy", True), ("name", False), ("tempo", False)])
+def test_cluster_songs_sorted_paginated_complete(client, trained, sort, desc):
+    cluster = trained.clusters.order_by("-size").first()
+    url = f"/clusters/{cluster.pk}/"
+    seen = walk(client, url, {"sort": sort, "dir": "desc" if desc else "asc"})
+    order = [f"-{sort}", "-id"] if desc else [sort, "id"]
+    expected = list(Song.objects.filter(cluster=cluster).order_by(*order).values_list("external_id", flat=True))
+    assert len(expected) == cluster.size > 50
+    assert seen == expected  # ties (equal energies) neither repeat nor vanish across pages
+
+
+def test_cluster_page_search_sort_escaping_and_no_count(client, trained):
+    song = xss_song()
+    url = f"/clusters/{song.cluster_id}/"
+    with CaptureQueriesContext(connection) as queries:
+        html = html_of(client.get(url, {"sort": "name"}))
+    sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
+    assert "COUNT(" not in sql and "OFFSET" not in sql
+    assert_escaped(html)
+    assert table_songs(html)[0] == song.external_id  # "<" sorts first
+    assert table_songs(html_of(client.get(url, {"q": "alert"}))) == [song.external_id]
+    assert "No song of this cluster matches" in html_of(client.get(url, {"q": "zzzzqqq"}))
+    assert 'aria-sort="ascending"' in html
+    assert client.get(url, {"sort": "nonsense", "after": "bad"}).status_code == 200
+
+
+def test_cluster_without_songs_shows_an_empty_state(client, trained):
+    empty = Cluster.objects.create(run=trained, label=99, name="Nobody Here", size=0, profile={})
+    html = html_of(client.get(f"/clusters/{empty.pk}/"))
+    assert "This cluster has no songs" in html and "Nobody Here" in html
+    assert "playlist/?fmt=m3u" not in html
+
+
+def test_cluster_of_an_inactive_run_says_so(client, trained):
+    old = trained.clusters.first()
+    train(k=3)
+    html = html_of(client.get(f"/clusters/{old.pk}/"))
+    assert "not the active model" in html and "This cluster has no songs" in html
+
+
+# --- song page -----------------------------------------------------------------------
+
+
+def test_song_page_features_map_similar_radio(client, trained):
+    song = xss_song()
+    html = html_of(client.get(f"/songs/{song.external_id}/"))
+    assert_escaped(html)
+    assert "Mallory &lt;b&gt;&amp;&lt;/b&gt; Co" in html
+    assert f'href="/clusters/{song.cluster_id}/"' in html
+    assert f'href="/playlists/radio/{song.external_id}/"' in html
+    assert 'id="features-chart"' in html and 'id="song-map"' in html
+    assert '<section id="similar"' in html
+    data = page_data(html)
+    assert data["song"]["name"] == XSS and data["song"]["map"] == {"x": song.map_x, "y": song.map_y}
+    assert data["cluster"]["id"] == song.cluster_id
+    # Catalog statistics derived from the profiles match the songs'.
+    for f in ("energy", "tempo", "loudness"):
+        values = list(Song.objects.values_list(f, flat=True))
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+        assert data["stats"][f]["mean"] == pytest.approx(mean, rel=1e-9)
+        assert data["stats"][f]["std"] == pytest.approx(std, rel=1e-2)
+    if trained.index_path:
+        assert f'data-url="/api/songs/{song.external_id}/similar/?limit=10"' in html
+
+
+def test_song_added_after_training_has_no_cluster_yet(client, trained, catalog_csv):
+    songs_import_file(path=catalog_csv(flagship_rows(1, start=9500)))
+    song = Song.objects.get(external_id=flagship_rows(1, start=9500)[0]["id_songs"])
+    html = html_of(client.get(f"/songs/{song.external_id}/"))
+    assert "Not in a cluster yet" in html and 'id="song-map"' not in html
+
+
+# --- predict, runs ----------------------------------------------------------------------
+
+
+def test_predict_page_sliders_with_units_and_csrf(client, trained):
+    response = client.get("/predict/")
+    html = html_of(response)
+    assert "csrftoken" in response.cookies
+    for f in FEATURE_NAMES:
+        assert f'id="range-{f}"' in html and f'id="num-{f}"' in html and f'for="range-{f}"' in html
+    assert "(dB)" in html and "(BPM)" in html and "(ms)" in html
+    tempo = re.search(r'id="range-tempo"[^>]*value="([^"]+)"', html).group(1)
+    assert 40 <= float(tempo) <= 220
+    assert len(page_data(html)["clusters"]) == 4
+
+
+def test_runs_page_lists_runs_and_retrain_for_staff_only(client, trained):
+    html = html_of(client.get("/runs/"))
+    assert f"#{trained.pk}" in html and "succeeded" in html and "active" in html
+    assert f"{trained.metrics['silhouette']:.3f}" in html and "3,001" in html
+    assert 'id="retrain-form"' not in html
+    staff = get_user_model().objects.create_user("ops", password="pw-123456789", is_staff=True)
+    client.force_login(staff)
+    assert 'id="retrain-form"' in html_of(client.get("/runs/"))
+
+
+def test_pages_with_a_model_answer_and_escape(client, trained):
+    song = xss_song()
+    for url in PAGES + [f"/songs/{song.external_id}/", f"/clusters/{song.cluster_id}/?sort=name", "/search/?q=alert"]:
+        html = html_of(client.get(url))
+        assert XSS not in html, url
+    assert client.get("/search.json", {"q": "alert"}).json()["results"] == [
+        {"id": song.external_id, "name": XSS, "artist": "Mallory <b>&</b> Co"}
+    ]
