@@ -60,7 +60,10 @@ def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
     genre_rows: list[np.ndarray] = []
     genre_names: list[np.ndarray] = []
     table = Song._meta.db_table
-    sql = (f"SELECT id, artist_id, name, release_year, popularity, key, mode, time_signature, genres "
+    # Exact duplicates: same artist and the same title up to case and spaces.
+    # Postgres hashes the titles itself rather than shipping a million strings.
+    title = "hashtextextended(lower(btrim(name)), artist_id)" if connection.vendor == "postgresql" else "name"
+    sql = (f"SELECT id, artist_id, {title}, release_year, popularity, key, mode, time_signature, genres "
            f"FROM {table} ORDER BY id")
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql)
@@ -79,18 +82,35 @@ def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
             out["year"][pos] = frame["year"].to_numpy(np.float64, na_value=np.nan)
             for j, col in enumerate(["key", "mode", "popularity", "time_signature"]):
                 out["extra"][pos, j] = frame[col].to_numpy(np.float64, na_value=np.nan)
-            # Exact duplicates: same artist and the same title up to case and spaces.
-            title = frame["name"].astype(str).str.strip().str.casefold().to_numpy(dtype=object)
-            out["dup"][pos] = (pd.util.hash_array(title).astype(np.int64) ^ (artist * 0x9E3779B1)).astype(np.int64)
-            genres = frame["genres"].map(lambda g: json.loads(g) if isinstance(g, str) else (g or []))
-            exploded = genres.explode().dropna()
-            if len(exploded):
-                where = pd.Series(pos, index=frame.index)
-                genre_rows.append(where.loc[exploded.index].to_numpy(np.int64))
-                genre_names.append(exploded.astype(str).str.strip().str.casefold().to_numpy(dtype=object))
+            if connection.vendor == "postgresql":
+                out["dup"][pos] = frame["name"].to_numpy(np.int64)
+            else:
+                title = frame["name"].astype(str).str.strip().str.lower().to_numpy(dtype=object)
+                out["dup"][pos] = (pd.util.hash_array(title).astype(np.int64) ^ (artist * 0x9E3779B1)).astype(np.int64)
+            rows_, names_ = _genre_pairs(frame["genres"].to_numpy(dtype=object), pos)
+            genre_rows.append(rows_)
+            genre_names.append(names_)
     out["genre_rows"] = np.concatenate(genre_rows) if genre_rows else np.empty(0, dtype=np.int64)
     out["genre_names"] = np.concatenate(genre_names) if genre_names else np.empty(0, dtype=object)
     return out
+
+
+def _genre_pairs(genres: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, genre) pairs for songs at rows ``pos`` with genre lists ``genres``
+    (JSON text or lists). Songs share few distinct lists (an artist's genres),
+    so each distinct list is parsed once."""
+    keys = np.array([g if isinstance(g, str) else json.dumps(g or []) for g in genres], dtype=object)
+    codes, uniques = pd.factorize(keys)
+    lists = [[str(x).strip().lower() for x in json.loads(u)] for u in uniques]
+    lengths = np.array([len(item) for item in lists], dtype=np.int64)
+    flat = np.array([x for item in lists for x in item], dtype=object)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    per_song = lengths[codes]
+    total = int(per_song.sum())
+    if not total:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+    within = np.arange(total) - np.repeat(np.cumsum(per_song) - per_song, per_song)
+    return np.repeat(pos, per_song).astype(np.int64), flat[np.repeat(starts[codes], per_song) + within]
 
 
 def similarity_index_build(*, run_id: int, ids: np.ndarray, X: np.ndarray, labels: np.ndarray) -> tuple[str, str, dict]:
@@ -262,9 +282,9 @@ def song_similar(*, song: Song, limit: int = 10, same_cluster: bool = False, max
                              exclude_keys=keys, max_per_artist=max_per_artist)
     by_row = _songs_by_row(index, rows)
     # A duplicate of a song not in the index has no key there: compare by data.
-    title = song.name.strip().casefold()
+    title = song.name.strip().lower()
     pairs = [(r, d) for r, d in zip(rows.tolist(), dist.tolist()) if r in by_row and not (
-        by_row[r].artist_id == song.artist_id and by_row[r].name.strip().casefold() == title)][:limit]
+        by_row[r].artist_id == song.artist_id and by_row[r].name.strip().lower() == title)][:limit]
     explanations = index.explain(seed.attributes, [r for r, _ in pairs]) if pairs else []
     similarity = index.similarity([d for _, d in pairs])
     return {

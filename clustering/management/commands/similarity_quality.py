@@ -1,0 +1,97 @@
+"""Genre precision@10 of the similar-songs API path on a real catalog export.
+
+Imports the file with the real importer, trains with the real pipeline
+(which builds the similarity index), then asks `song_similar` — the
+function behind GET /api/songs/{id}/similar/ — for the 10 nearest songs of
+every song, and counts how many share its genre. The genre (`playlist_genre`
+in the Spotify-style exports, stored in Song.genres) is only the evaluation
+label: the index never reads it. Yardsticks measured in the same run: plain
+nearest neighbours on the ten standardised features, random songs of the
+same K-Means k=3 cluster (the original notebook), random songs.
+
+Needs an empty catalog, so run it on a scratch database, e.g.
+    VAR_DIR=$(mktemp -d) .venv/bin/python manage.py similarity_quality
+(`manage.py bench` does this itself when the file is present).
+"""
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from sklearn.cluster import KMeans
+from sklearn.preprocessing import StandardScaler
+
+from clustering import services, similarity
+from songs.features import FEATURE_NAMES
+from songs.models import Song
+from songs.services import songs_import_file
+
+DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "high_popularity_spotify_data.csv"
+K = 10
+
+
+class Command(BaseCommand):
+    help = "Genre precision@10 of similar songs on a real export (default ../shared/data/high_popularity_spotify_data.csv)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--data", default=str(DEFAULT_DATA), help="A Spotify-style CSV with playlist_genre")
+        parser.add_argument("--json", dest="json_path", help="Also write the figures as JSON to this path")
+
+    def handle(self, *args, data, json_path, **options):
+        path = Path(data)
+        if not path.is_file():
+            raise CommandError(f"{path} is not here; nothing to measure")
+        if Song.objects.exists():
+            raise CommandError("the catalog is not empty: run this on a scratch database "
+                               "(e.g. VAR_DIR=$(mktemp -d) manage.py similarity_quality)")
+        job = songs_import_file(path=path)
+        if job.status != "succeeded":
+            raise CommandError(f"import failed: {job.error}")
+        run = services.training_run_create(k=3, enqueue=False)
+        services.training_run_claim(run_id=run.pk)
+        run = services.training_run_execute(run_id=run.pk)
+
+        songs = list(Song.objects.select_related("artist").order_by("id"))
+        genre = {s.pk: (s.genres or [None])[0] for s in songs}
+        labelled = [s for s in songs if genre[s.pk]]
+        t = time.perf_counter()
+        hits = []
+        for song in labelled:
+            results = similarity.song_similar(song=song, limit=K)["results"]
+            hits.append(np.mean([genre[r["song"].pk] == genre[song.pk] for r in results]) if results else 0.0)
+        seconds = time.perf_counter() - t
+
+        # Yardsticks on the same songs.
+        y = np.array([genre[s.pk] for s in songs], dtype=object)
+        has = np.array([genre[s.pk] is not None for s in songs])
+        X = StandardScaler().fit_transform(np.array([[getattr(s, f) for f in FEATURE_NAMES] for s in songs]))
+        D = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+        np.fill_diagonal(D, np.inf)
+        nn = np.argsort(D, axis=1)[:, :K]
+        plain = np.mean([np.mean(y[nn[i]] == y[i]) for i in np.flatnonzero(has)])
+        rng = np.random.default_rng(0)
+        k3 = KMeans(n_clusters=3, n_init=10, random_state=0).fit_predict(X)
+        same_cluster, rand = [], []
+        for i in np.flatnonzero(has):
+            pool = np.flatnonzero(k3 == k3[i])
+            pool = pool[pool != i]
+            same_cluster.append(np.mean(y[rng.choice(pool, size=min(K, len(pool)), replace=False)] == y[i]))
+            others = np.delete(np.arange(len(songs)), i)
+            rand.append(np.mean(y[rng.choice(others, size=K, replace=False)] == y[i]))
+        figures = {
+            "data": path.name,
+            "songs": len(songs),
+            "queries": len(labelled),
+            "genre_precision_at_10": round(float(np.mean(hits)), 4),
+            "plain_knn_10_standardised_features": round(float(plain), 4),
+            "random_same_kmeans3_cluster": round(float(np.mean(same_cluster)), 4),
+            "random_songs": round(float(np.mean(rand)), 4),
+            "ms_per_query_in_process": round(1000 * seconds / max(len(labelled), 1), 3),
+            "run": run.pk,
+        }
+        line = json.dumps(figures)
+        if json_path:
+            Path(json_path).write_text(line + "\n")
+        self.stdout.write(line)
