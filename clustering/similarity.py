@@ -398,6 +398,23 @@ def song_path(*, source: Song, target: Song, length: int = 10, max_per_artist: i
     return {"run": run.pk, "songs": [source, *middle, target], "steps": [round(g, 3) for g in gaps]}
 
 
+def songs_nearest_features(*, X: np.ndarray, k: int) -> list[list[tuple[Song, float, float]]]:
+    """For each feature vector (FEATURE_NAMES order, real units; no artist,
+    year or popularity: those count as the catalog mean), the k nearest songs
+    of the index as (song, distance, similarity)."""
+    run, index = active_index()
+    n = len(X)
+    vectors = index.embed(X=X, year=np.full(n, np.nan), popularity=np.full(n, np.nan), artist=np.full(n, -1))
+    found = [index.query(v, k=k) for v in vectors]
+    rows = np.concatenate([r for r, _ in found]) if found else np.empty(0, dtype=np.int64)
+    by_row = _songs_by_row(index, rows)
+    return [
+        [(by_row[r], round(float(d), 4), round(float(index.similarity(d)), 4))
+         for r, d in zip(r_.tolist(), d_.tolist()) if r in by_row]
+        for r_, d_ in found
+    ]
+
+
 def cluster_playlist(*, cluster: Cluster, limit: int = 50, max_per_artist: int = 2) -> list[Song]:
     """Representative songs of a cluster: nearest to its centre (the mean of
     its songs' vectors), at most ``max_per_artist`` per artist."""
