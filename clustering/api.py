@@ -65,13 +65,23 @@ class ClusterSerializer(serializers.ModelSerializer):
         fields = ["id", "run", "label", "name", "description", "size", "profile", "lineage"]
 
 
+class RunClusterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Cluster
+        fields = ["id", "label", "name", "size", "description"]
+
+
 class TrainingRunSerializer(serializers.ModelSerializer):
+    """A run as the API and `manage.py train --wait` show it."""
+
+    clusters = RunClusterSerializer(many=True, read_only=True)
+
     class Meta:
         model = TrainingRun
         fields = [
             "id", "status", "stage", "progress", "is_active", "algorithm", "scaler", "features", "params",
             "n_songs", "n_clusters", "metrics", "k_scan", "timings", "sklearn_version", "artifact_sha256",
-            "error", "created_at", "started_at", "finished_at",
+            "index_sha256", "error", "created_at", "started_at", "finished_at", "clusters",
         ]
         read_only_fields = fields
 
@@ -133,7 +143,7 @@ class IsStaffOrReadOnly(permissions.BasePermission):
 class TrainingRunViewSet(viewsets.ModelViewSet):
     """Training runs; POST queues one (staff only)."""
 
-    queryset = TrainingRun.objects.order_by("-created_at")
+    queryset = TrainingRun.objects.order_by("-created_at").prefetch_related("clusters")
     serializer_class = TrainingRunSerializer
     permission_classes = [IsStaffOrReadOnly]
     http_method_names = ["get", "post", "head", "options"]

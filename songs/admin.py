@@ -1,6 +1,5 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.utils.html import format_html, format_html_join
 
 from .importing import FORMATS
@@ -61,14 +60,12 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         from . import services
-        from .tasks import import_songs_task
 
         upload = form.cleaned_data["upload"]
         fmt = form.cleaned_data["import_format"]
-        job = services.import_job_create(file_name=upload.name, fmt=fmt, user=request.user, uploaded_file=upload)
+        job = services.import_job_submit(file_name=upload.name, fmt=fmt, user=request.user, uploaded_file=upload)
         obj.pk = job.pk
         obj.refresh_from_db()
-        transaction.on_commit(lambda: import_songs_task.delay(job.pk, fmt))
         messages.info(request, f"Import #{job.pk} of {upload.name} is queued; this page shows its progress.")
 
     @admin.display(description="Progress")

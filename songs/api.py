@@ -1,6 +1,5 @@
 """REST API of the catalog: songs, searchable and filterable; CSV imports (staff)."""
 import django_filters
-from django.db import transaction
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -110,15 +109,10 @@ class ImportJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Re
     parser_classes = [MultiPartParser, FormParser]
 
     def create(self, request, *args, **kwargs):
-        from .tasks import import_songs_task
-
         upload = ImportUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         file, fmt = upload.validated_data["file"], upload.validated_data["format"]
-        # The same steps as the admin upload (songs.admin.ImportJobAdmin.save_model).
-        with transaction.atomic():
-            job = services.import_job_create(file_name=file.name, fmt=fmt, user=request.user, uploaded_file=file)
-            transaction.on_commit(lambda: import_songs_task.delay(job.pk, fmt))
+        job = services.import_job_submit(file_name=file.name, fmt=fmt, user=request.user, uploaded_file=file)
         # Without a broker the task has already run; with one, the job is queued.
         job.refresh_from_db()
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

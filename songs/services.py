@@ -245,6 +245,17 @@ def import_job_create(
     return job
 
 
+def import_job_submit(*, file_name: str, uploaded_file, fmt: str = "auto", user=None) -> ImportJob:
+    """Store an uploaded CSV as a queued job and hand it to a worker once the
+    job row is committed (the admin upload and POST /api/imports/)."""
+    from .tasks import import_songs_task  # the task module imports this one
+
+    with transaction.atomic():
+        job = import_job_create(file_name=file_name, fmt=fmt, user=user, uploaded_file=uploaded_file)
+        transaction.on_commit(lambda: import_songs_task.delay(job.pk, fmt))
+    return job
+
+
 def import_job_claim(*, job_id: int) -> bool:
     """Move a queued job to running; False when someone else has it."""
     return bool(

@@ -3,8 +3,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from rest_framework.renderers import JSONRenderer
 
-from clustering import selectors, services
+from clustering import services
+from clustering.api import TrainingRunSerializer
 from clustering.ml import ALGORITHMS, SCALERS
 from clustering.models import TrainingRun
 
@@ -53,7 +55,8 @@ class Command(BaseCommand):
             if time.monotonic() > deadline:
                 raise CommandError(f"run #{run.pk} did not finish within {o['timeout']:.0f} s (still {run.status})")
             time.sleep(0.5)
-        payload = selectors.training_run_json(run)
+        # The same shape as GET /api/runs/{id}/.
+        payload = json.loads(JSONRenderer().render(TrainingRunSerializer(run).data))
         if run.status == TrainingRun.Status.FAILED:
             self.stdout.write(json.dumps(payload))
             raise CommandError(f"run #{run.pk} failed: {run.error}")
