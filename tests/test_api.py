@@ -1,4 +1,5 @@
 """The REST API so far: songs, clusters, runs, predict, schema and docs."""
+import numpy as np
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -121,3 +122,59 @@ def test_schema_and_offline_docs(api):
     assert schema.status_code == 200 and b"/api/predict/" in schema.content
     docs = api.get("/api/docs/").content.decode()
     assert "swagger" in docs.lower() and "cdn" not in docs.lower() and "jsdelivr" not in docs.lower()
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ([VECTOR, dict(VECTOR, energy=True)], "[1].energy"),
+        ([VECTOR, VECTOR, {k: v for k, v in VECTOR.items() if k != "loudness"}], "[2].loudness"),
+        ([VECTOR, "x"], "[1]"),
+        ([dict(VECTOR, tempo=301.0)] + [VECTOR] * 3, "[0].tempo"),
+        (dict(VECTOR, duration_ms=0), "duration_ms"),
+    ],
+)
+def test_predict_errors_name_the_item_and_field(api, trained, payload, field):
+    response = api.post("/api/predict/", payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(field)
+
+
+def test_predict_batch_of_10000_matches_one_by_one(api, trained):
+    rng = np.random.default_rng(3)
+    batch = [dict(VECTOR, energy=float(e), acousticness=float(a)) for e, a in rng.uniform(0, 1, (10_000, 2))]
+    body = api.post("/api/predict/", batch, format="json").json()["results"]
+    assert len(body) == 10_000
+    for i in (0, 4321, 9999):
+        one = api.post("/api/predict/", batch[i], format="json").json()
+        assert one["cluster"] == body[i]["cluster"] and one["map"] == pytest.approx(body[i]["map"], rel=1e-9)
+
+
+def test_predict_nearest_songs_on_request(api, trained):
+    song = Song.objects.order_by("id")[42]
+    vector = {f: getattr(song, f) for f in FEATURE_NAMES}
+    body = api.post("/api/predict/?nearest=5", vector, format="json").json()
+    assert len(body["nearest"]) == 5 and body["nearest"][0]["distance"] <= body["nearest"][-1]["distance"]
+    assert all({"id", "name", "artist", "distance", "similarity"} <= set(n) for n in body["nearest"])
+    assert "nearest" not in api.post("/api/predict/", vector, format="json").json()
+    for bad in ("-1", "21", "many"):
+        response = api.post(f"/api/predict/?nearest={bad}", vector, format="json")
+        assert response.status_code == 400 and "nearest" in response.json()["detail"]
+    too_many = api.post("/api/predict/?nearest=3", [vector] * 1001, format="json")
+    assert too_many.status_code == 400 and "1,000" in too_many.json()["detail"]
+
+
+def test_anonymous_reads_are_throttled_per_ip(api, trained, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import AnonRateThrottle
+
+    # The rate is read when the throttle class is defined; patch it for this test only.
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "3/minute"})
+    cache.clear()
+    try:
+        codes = [api.get("/api/clusters/", REMOTE_ADDR="10.0.0.1").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        assert "throttled" in api.get("/api/clusters/", REMOTE_ADDR="10.0.0.1").json()["detail"].lower()
+        assert api.get("/api/clusters/", REMOTE_ADDR="10.0.0.2").status_code == 200  # another client
+    finally:
+        cache.clear()
