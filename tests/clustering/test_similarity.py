@@ -308,3 +308,16 @@ def test_activating_another_run_switches_the_index_without_restart(api, catalog)
     services.training_run_activate(run=first)
     assert api.get(url).json()["run"] == first.pk
     assert json.loads(api.get(url).content)["results"]
+
+
+def test_missing_model_file_is_a_503_for_predict_and_similar(api, catalog):
+    import os
+
+    run = catalog["run"]
+    services._MODEL_CACHE.clear()
+    os.remove(run.artifact_path)
+    vector = {f: getattr(catalog["seed"], f) for f in FEATURE_NAMES}
+    response = api.post("/api/predict/", vector, format="json")
+    assert response.status_code == 503 and "missing" in response.json()["detail"]
+    # The index is a separate file: similar songs still answer.
+    assert api.get(f"/api/songs/{catalog['seed'].external_id}/similar/").status_code == 200
