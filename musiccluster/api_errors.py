@@ -8,6 +8,8 @@ import logging
 
 from django.conf import settings
 from django.core.signals import got_request_exception
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -84,3 +86,10 @@ def exception_handler(exc, context):
         # Other API exceptions raised with a dict or list detail.
         response.data = {"detail": error_detail(response.data), "errors": response.data}
     return response
+
+
+def page_not_found(request, exception):
+    """Django's 404 page, but JSON under /api/ (an API client never gets HTML)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"No API endpoint at {request.path}; see /api/docs/."}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -10,3 +10,5 @@ urlpatterns = [
     path("", include("songs.urls")),
     path("", include("clustering.urls")),
 ]
+
+handler404 = "musiccluster.api_errors.page_not_found"

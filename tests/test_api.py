@@ -178,3 +178,11 @@ def test_anonymous_reads_are_throttled_per_ip(api, trained, monkeypatch):
         assert api.get("/api/clusters/", REMOTE_ADDR="10.0.0.2").status_code == 200  # another client
     finally:
         cache.clear()
+
+
+def test_unknown_api_addresses_are_json_404(api):
+    for url in ("/api/nope/", "/api/playlists/abc/", "/api/songs/x/y/z/"):
+        response = api.get(url)
+        assert response.status_code == 404 and response["Content-Type"].startswith("application/json"), url
+        assert "/api/docs/" in response.json()["detail"]
+    assert not api.get("/definitely-not-a-page/")["Content-Type"].startswith("application/json")
