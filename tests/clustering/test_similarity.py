@@ -321,3 +321,22 @@ def test_missing_model_file_is_a_503_for_predict_and_similar(api, catalog):
     assert response.status_code == 503 and "missing" in response.json()["detail"]
     # The index is a separate file: similar songs still answer.
     assert api.get(f"/api/songs/{catalog['seed'].external_id}/similar/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgres_the_index_builds_while_labels_are_written(api, tmp_path, settings):
+    from django.db import connection
+
+    from tests.conftest import _require
+
+    if connection.vendor != "postgresql":
+        _require("the overlapped index build is Postgres-only")
+    settings.MODEL_DIR = tmp_path / "models"
+    services._MODEL_CACHE.clear()
+    similarity._INDEX_CACHE.clear()
+    assert songs_import_file(path=DEMO).status == "succeeded"
+    run = _train()
+    assert run.status == "succeeded" and run.is_active and run.index_sha256 and run.timings["index"] > 0
+    song = Song.objects.order_by("id")[3]
+    body = api.get(f"/api/songs/{song.external_id}/similar/", {"limit": 5}).json()
+    assert body["run"] == run.pk and len(body["results"]) == 5
