@@ -9,6 +9,7 @@ urlpatterns = [
     path("songs/<str:external_id>/", views.song_detail, name="song"),
     path("map.json", views.map_json, name="map_json"),
     path("search.json", views.search_json, name="search_json"),
+    path("favicon.ico", views.favicon, name="favicon"),
     # Phase 2 of issue #5 builds these; until then the nav links explain what comes.
     path("recommend/", views.placeholder, name="recommend", kwargs={
         "nav": "recommend", "title": "Recommendations",

@@ -9,7 +9,8 @@ from __future__ import annotations
 from urllib.parse import quote, urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import Resolver404, resolve
 from django.views.decorators.http import require_GET
 
@@ -188,6 +189,11 @@ def similar_url(external_id: str) -> str | None:
     except Resolver404:
         return None
     return url + "?limit=10"
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every page without a <link rel=icon> (the admin's)."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 def placeholder(request: HttpRequest, *, nav: str, title: str, text: str) -> HttpResponse:

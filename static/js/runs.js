@@ -39,6 +39,15 @@
     }).then(function () { bar.remove(); }).catch(function () {});
   });
 
+  // The list as the server renders it now (our own escaped template, same origin).
+  function refreshList() {
+    return fetch("/runs/", { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("runs-list");
+      var current = document.getElementById("runs-list");
+      if (fresh && current) current.replaceWith(document.importNode(fresh, true));
+    }).catch(function () {});
+  }
+
   var form = document.getElementById("retrain-form");
   if (!form) return;
   var status = document.getElementById("retrain-status");
@@ -62,11 +71,8 @@
         text.textContent = describe(run);
       });
     }).then(function (run) {
-      status.dataset.state = run.status;
       button.disabled = false;
-      var reload = MC.el("a", { href: "/runs/" }, "Refresh the list");
-      text.appendChild(document.createTextNode(" "));
-      text.appendChild(reload);
+      return refreshList().then(function () { status.dataset.state = run.status; });
     }).catch(function (error) {
       status.dataset.state = "error";
       text.textContent = "The run could not be queued: " + error.message;

@@ -74,6 +74,8 @@
 
   MC.plotConfig = {
     responsive: true,
+    // On a phone the mode bar would cover the chart titles; pinch zoom remains.
+    displayModeBar: window.matchMedia && window.matchMedia("(max-width: 640px)").matches ? false : "hover",
     displaylogo: false,
     modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
   };

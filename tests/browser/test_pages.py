@@ -1,0 +1,339 @@
+"""The web pages in real headless Chromium: no console errors, live
+prediction, map click-through, escaping, retraining from admin and the runs
+page, phone layout. Screenshots land in test-output/screenshots/."""
+import re
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from clustering import services
+from clustering.models import TrainingRun
+from songs.models import Song
+from songs.services import songs_import_file
+from tests.browser.conftest import screenshot
+from tests.conftest import flagship_rows, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
+XSS = "<script>alert(1)</script>"
+PASSWORD = "pw-123456789"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(settings, tmp_path):
+    from django.core.cache import cache
+
+    settings.MODEL_DIR = tmp_path / "models"
+    services._MODEL_CACHE.clear()
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def catalog(catalog_csv):
+    assert songs_import_file(path=DEMO).status == "succeeded"
+    rows = flagship_rows(1, start=9001, name_song=XSS, name_artists="Mallory <b>&</b> Co")
+    assert songs_import_file(path=catalog_csv(rows)).status == "succeeded"
+
+
+@pytest.fixture
+def trained(catalog) -> TrainingRun:
+    run = services.training_run_create(k="auto", scan_k_range=(3, 6), scan_sample_size=1000, enqueue=False)
+    services.training_run_claim(run_id=run.pk)
+    run = services.training_run_execute(run_id=run.pk)
+    assert run.status == "succeeded" and run.is_active
+    return run
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_superuser("ops", "ops@example.com", PASSWORD)
+
+
+def log_in(page, base):
+    page.goto(base + "/admin/login/?next=/admin/")
+    page.get_by_label("Username").fill("ops")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/admin/")
+
+
+def visit(page, url, *, charts=0, maps=0):
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    if maps:
+        page.wait_for_function(f"document.querySelectorAll('[data-ready=\"1\"]').length >= {maps}")
+    if charts:
+        page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {charts}")
+
+
+def map_point_position(page, selector="#map", isolated=True):
+    """Pixel position and song id of a point on a Plotly map: the most
+    isolated point, so a click there cannot land on a neighbour."""
+    return page.evaluate(
+        """([selector, isolated]) => {
+          const gd = document.querySelector(selector);
+          const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+          const pts = [];
+          gd.data.forEach((t) => (t.customdata || []).forEach((id, i) => pts.push({
+            id, x: box.left + xa._offset + xa.l2p(t.x[i]), y: box.top + ya._offset + ya.l2p(t.y[i]), name: t.name })));
+          let best = pts[0], bestGap = -1;
+          if (isolated) for (const p of pts) {
+            let gap = Infinity;
+            for (const q of pts) if (q !== p) gap = Math.min(gap, Math.hypot(p.x - q.x, p.y - q.y));
+            // Stay inside the plot area, away from the legend.
+            const inside = p.x > box.left + xa._offset + 10 && p.x < box.left + xa._offset + xa._length - 10
+              && p.y > box.top + ya._offset + 10 && p.y < box.top + ya._offset + ya._length - 10;
+            if (inside && gap > bestGap) { best = p; bestGap = gap; }
+          }
+          return {...best, gap: bestGap};
+        }""",
+        [selector, isolated],
+    )
+
+
+# --- every page ------------------------------------------------------------------------
+
+
+def test_every_page_loads_without_console_errors(live_server, page, trained):
+    base = live_server.url
+    song = Song.objects.get(name=XSS)
+    cluster = trained.clusters.order_by("-size").first()
+    pages = [
+        ("dashboard", "/", {"maps": 1, "charts": 3}),
+        ("search", "/search/?q=Lantern", {}),
+        ("cluster", f"/clusters/{cluster.pk}/", {"charts": 1}),
+        ("song", f"/songs/{song.external_id}/", {"maps": 1, "charts": 2}),
+        ("predict", "/predict/", {"maps": 1, "charts": 2}),
+        ("runs", "/runs/", {}),
+        ("recommend", "/recommend/", {}),
+        ("path", "/path/", {}),
+        ("playlists", "/playlists/", {}),
+    ]
+    for name, url, waits in pages:
+        visit(page, base + url, **waits)
+        assert page.locator("h1").count() == 1, url
+        assert page.locator("nav[aria-label=Main] a").count() == 9
+        screenshot(page, f"page-{name}")
+        assert page.console_errors == [], (url, page.console_errors)
+    # The dashboard has a card per cluster and the k-scan charts.
+    visit(page, base + "/", maps=1, charts=3)
+    assert page.locator(".card").count() == trained.n_clusters
+    assert page.locator("#elbow .js-plotly-plot, #elbow.js-plotly-plot").count() == 1
+    assert page.locator("#silhouette.js-plotly-plot").count() == 1
+    # The song page loads its similar songs (or says quietly why not).
+    visit(page, base + f"/songs/{song.external_id}/", maps=1)
+    similar = page.locator("#similar")
+    if trained.index_path:
+        page.wait_for_function("document.querySelector('#similar').dataset.state")
+        assert similar.get_attribute("data-state") == "loaded", similar.inner_text()
+        assert page.locator("#similar li").count() == 10
+    else:
+        assert "not available" in similar.inner_text()
+    assert page.console_errors == [] and page.dialogs == []
+
+
+def test_pages_of_an_empty_site(live_server, page):
+    for url, text in (("/", "No songs yet"), ("/search/", "No songs yet"), ("/predict/", "No model yet"),
+                      ("/runs/", "No training run yet")):
+        visit(page, live_server.url + url)
+        assert page.get_by_text(text).count() >= 1, url
+    screenshot(page, "page-runs-empty")
+    assert page.console_errors == []
+
+
+def test_song_with_a_script_title_shows_as_text(live_server, page, trained):
+    song = Song.objects.get(name=XSS)
+    for url in ("/search/?q=alert", f"/clusters/{song.cluster_id}/?sort=name", f"/songs/{song.external_id}/",
+                f"/clusters/{song.cluster_id}/?q=alert"):
+        visit(page, live_server.url + url)
+        assert page.get_by_text(XSS, exact=True).count() >= 1, url
+        assert page.get_by_text("Mallory <b>&</b> Co").count() >= 1, url
+        assert page.locator("b", has_text="&").count() == 0  # the artist's <b> stayed text
+    visit(page, live_server.url + f"/songs/{song.external_id}/", maps=1)
+    assert page.locator("#song-title").inner_text() == XSS
+    # The predict page's song picker lists it as text too.
+    visit(page, live_server.url + "/predict/", maps=1)
+    page.get_by_label("Find a song by title or artist").fill("alert")
+    picker = page.locator("#preset-results button")
+    picker.first.wait_for()
+    assert picker.first.inner_text() == f"{XSS} — Mallory <b>&</b> Co"
+    screenshot(page, "escaping-predict-picker")
+    assert page.dialogs == [] and page.console_errors == []
+
+
+# --- predict ------------------------------------------------------------------------------
+
+
+def test_predict_slider_changes_prediction_and_moves_the_red_point(live_server, page, trained):
+    visit(page, live_server.url + "/predict/", maps=1)
+    page.wait_for_function("document.body.dataset.predictions >= 1")
+    page.evaluate("window.__sameDocument = 'still here'")
+    before = page.evaluate("""() => {
+        const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];
+        return {x: t.x[0], y: t.y[0], cluster: document.getElementById('prediction').dataset.cluster,
+                text: document.getElementById('prediction').innerText, n: +document.body.dataset.predictions};
+    }""")
+    assert before["x"] is not None and before["cluster"]
+    # Keyboard on the sliders: an ambient, acoustic, instrumental sound.
+    for feature, key in (("instrumentalness", "End"), ("acousticness", "End"), ("energy", "Home"),
+                         ("danceability", "Home"), ("loudness", "Home")):
+        page.locator(f"#range-{feature}").focus()
+        page.keyboard.press(key)
+    assert page.locator("#num-instrumentalness").input_value() == "1"
+    page.wait_for_function(
+        "([x, c]) => { const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];"
+        " return t.x[0] !== x && document.getElementById('prediction').dataset.cluster !== c; }",
+        arg=[before["x"], before["cluster"]],
+    )
+    after = page.evaluate("""() => {
+        const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];
+        return {x: t.x[0], y: t.y[0], cluster: document.getElementById('prediction').dataset.cluster,
+                text: document.getElementById('prediction').innerText, colour: t.marker.color,
+                marker: window.__sameDocument, n: +document.body.dataset.predictions};
+    }""")
+    assert after["marker"] == "still here"  # no reload
+    assert after["n"] > before["n"]
+    assert (after["x"], after["y"]) != (before["x"], before["y"])
+    assert after["cluster"] != before["cluster"] and after["text"] != before["text"]
+    assert after["colour"] == "#e00000"
+    # The predicted cluster is what the model says for these values.
+    values = {f: float(page.locator(f"#num-{f}").input_value()) for f in Song.FEATURES}
+    import numpy as np
+
+    expected = services.cluster_predict(X=np.array([[values[f] for f in Song.FEATURES]]))[0]
+    assert int(after["cluster"]) == expected["cluster"]["id"]
+    assert after["x"] == pytest.approx(expected["map"]["x"]) and after["y"] == pytest.approx(expected["map"]["y"])
+    # Distances: one bar per cluster.
+    assert page.evaluate("document.getElementById('distances').data[0].x.length") == trained.n_clusters
+    # An exact value typed in the number input moves the slider.
+    page.locator("#num-tempo").fill("150")
+    assert page.locator("#range-tempo").input_value() == "150"
+    screenshot(page, "predict-after-sliders")
+    assert page.console_errors == []
+
+
+def test_predict_start_from_a_song(live_server, page, trained):
+    song = Song.objects.exclude(name=XSS).select_related("artist").order_by("id")[5]
+    visit(page, live_server.url + "/predict/", maps=1)
+    page.get_by_label("Find a song by title or artist").fill(song.name)
+    button = page.locator("#preset-results button", has_text=song.name).first
+    button.click()
+    page.wait_for_function("document.getElementById('preset-status').textContent.startsWith('Sliders set')")
+    assert float(page.locator("#num-energy").input_value()) == pytest.approx(song.energy)
+    assert float(page.locator("#num-duration_ms").input_value()) == song.duration_ms
+    page.wait_for_function(f"document.getElementById('prediction').dataset.cluster === '{song.cluster_id}'")
+    assert page.console_errors == []
+
+
+# --- the map -------------------------------------------------------------------------------
+
+
+def test_clicking_a_point_on_the_dashboard_map_opens_that_song(live_server, page, trained):
+    visit(page, live_server.url + "/", maps=1)
+    point = map_point_position(page)
+    assert point["gap"] > 6, point  # far enough from its neighbours to be hit alone
+    page.mouse.move(point["x"], point["y"])
+    label = page.locator(".hoverlayer .hovertext")
+    label.wait_for()
+    song = Song.objects.select_related("artist", "cluster").get(external_id=point["id"])
+    hover = label.text_content()  # SVG: text of the tspans
+    assert song.name in hover and song.artist.name in hover and song.cluster.name in hover
+    page.mouse.click(point["x"], point["y"])
+    page.wait_for_url(f"**/songs/{point['id']}/")
+    assert page.locator("h1").inner_text() == song.name
+    assert page.console_errors == []
+
+
+# --- retraining -------------------------------------------------------------------------------
+
+
+def test_staff_retrains_from_admin_and_sees_it_complete(live_server, page, catalog, staff, task_runner):
+    """Through a real Celery worker when a broker and Postgres are configured
+    (tests/conftest.py), eagerly in-process in the embedded mode."""
+    log_in(page, live_server.url)
+    page.goto(live_server.url + "/admin/clustering/trainingrun/")
+    page.get_by_role("link", name="Retrain").click()
+    page.wait_for_url("**/trainingrun/retrain/")
+    page.get_by_label("K:").fill("3")
+    screenshot(page, "admin-retrain-form")
+    page.get_by_role("button", name="Queue training run").click()
+    page.wait_for_url(re.compile(r".*/admin/clustering/trainingrun/\d+/change/"))
+    run_id = int(re.search(r"/trainingrun/(\d+)/change/", page.url).group(1))
+    # The change page reloads itself while the run is queued or running.
+    page.wait_for_function(
+        "() => /succeeded|failed/i.test(document.querySelector('.field-status .readonly')?.innerText || '')",
+        timeout=180_000,
+    )
+    run = TrainingRun.objects.get(pk=run_id)
+    assert run.status == "succeeded", run.error
+    assert run.is_active and run.n_clusters == 3 and run.created_by.username == "ops"
+    assert page.locator("progress").first.get_attribute("value") == "100"
+    screenshot(page, "admin-retrain-done")
+    # The site shows the new model.
+    visit(page, live_server.url + "/", maps=1)
+    assert page.locator(".card").count() == 3
+    assert f"run #{run_id}" in page.locator("#model-line").inner_text()
+    if task_runner == "worker":
+        assert run.timings  # written by the worker process
+    assert page.console_errors == []
+
+
+def test_staff_retrains_from_the_runs_page_with_a_progress_bar(live_server, page, catalog, staff, task_runner):
+    log_in(page, live_server.url)
+    visit(page, live_server.url + "/runs/")
+    page.evaluate("window.__sameDocument = 'still here'")
+    page.get_by_label("Clusters (k)").select_option("4")
+    page.get_by_role("button", name="Retrain").click()
+    status = page.locator("#retrain-status")
+    status.wait_for()
+    page.wait_for_function(
+        "() => ['succeeded', 'failed', 'error'].includes(document.getElementById('retrain-status').dataset.state)",
+        timeout=180_000,
+    )
+    assert status.get_attribute("data-state") == "succeeded", page.locator("#retrain-text").inner_text()
+    assert page.locator("#retrain-progress").get_attribute("value") == "100"
+    assert "k = 4" in page.locator("#retrain-text").inner_text()
+    screenshot(page, "runs-retrained")
+    run = wait_for(lambda: TrainingRun.objects.filter(status="succeeded").first())
+    assert run.is_active and run.n_clusters == 4
+    # The list below was refreshed in place: the new run is there, active.
+    assert page.evaluate("window.__sameDocument") == "still here"
+    row = page.locator(f"tr[data-run='{run.pk}']")
+    assert "succeeded" in row.inner_text() and "active" in row.inner_text()
+    assert page.locator("#empty-runs").count() == 0
+    assert page.console_errors == []
+
+
+def test_anonymous_visitors_see_no_retrain_button(live_server, page, trained):
+    visit(page, live_server.url + "/runs/")
+    assert page.locator("#retrain-form").count() == 0
+    assert page.locator(f"tr[data-run='{trained.pk}']").count() == 1
+
+
+# --- phone ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/", "/predict/", "/search/?q=Lantern", "cluster"])
+def test_pages_fit_a_phone_screen(live_server, browser, trained, url):
+    if url == "cluster":
+        url = f"/clusters/{trained.clusters.order_by('-size').first().pk}/"
+    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    phone = context.new_page()
+    errors = []
+    phone.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    phone.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        phone.goto(live_server.url + url)
+        phone.wait_for_load_state("networkidle")
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{url} is {width}px wide on a 375px screen"
+        assert phone.locator("nav[aria-label=Main]").is_visible()
+        screenshot(phone, f"phone-{url.strip('/').split('/')[0].split('?')[0] or 'dashboard'}")
+    finally:
+        context.close()
+    assert errors == []
