@@ -3,7 +3,6 @@ similar songs, recommendations, song paths and generated playlists."""
 import numpy as np
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -29,17 +28,14 @@ class ModelUnavailable(APIException):
 
 
 class GeneratedPlaylistQuerySerializer(serializers.Serializer):
-    limit = serializers.IntegerField(default=50, min_value=1, max_value=500, help_text="Songs (1-500).")
+    limit = serializers.IntegerField(default=50, min_value=1, max_value=500,
+                                     help_text="Songs (1-500; default 50, radio 25).")
     max_per_artist = serializers.IntegerField(default=2, min_value=1, max_value=100,
                                               help_text="At most this many songs per artist.")
     fmt = serializers.ChoiceField(choices=EXPORT_FORMATS, default="json",
                                   help_text="json (API response), or a file: m3u, csv, xspf.")
 
 
-_GENERATED_PARAMETERS = [
-    OpenApiParameter("limit", int, description="Songs (1-500, default 50; radio 25)."),
-    OpenApiParameter("fmt", str, enum=list(EXPORT_FORMATS), description="json, or a file: m3u, csv, xspf."),
-]
 
 
 def _model_call(fn, *args, **kwargs):
@@ -115,8 +111,7 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
         return self.get_paginated_response(SongSerializer(page, many=True).data)
 
     @extend_schema(
-        parameters=[*_GENERATED_PARAMETERS,
-                    OpenApiParameter("max_per_artist", int, description="At most this many songs per artist.")],
+        parameters=[GeneratedPlaylistQuerySerializer],
         responses={200: inline_serializer("ClusterPlaylist", {"title": serializers.CharField(),
                                                               "songs": SongSerializer(many=True)})},
     )
@@ -340,14 +335,6 @@ class SimilarResponseSerializer(serializers.Serializer):
     results = SimilarSongSerializer(many=True)
 
 
-def _bounds_parameters(targets: bool = False) -> list[OpenApiParameter]:
-    kinds = ("min", "max", "target") if targets else ("min", "max")
-    return [
-        OpenApiParameter(f"{kind}_{name}", OpenApiTypes.NUMBER, description=_attribute_help(name, kind))
-        for name in similarity.ATTRIBUTE_RANGES for kind in kinds
-    ]
-
-
 def _song_or_404(external_id: str) -> Song:
     return get_object_or_404(Song.objects.select_related("artist", "cluster"), external_id=external_id)
 
@@ -358,13 +345,7 @@ class SimilarSongsView(APIView):
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("limit", int, description="Songs to return (1-100, default 10)."),
-            OpenApiParameter("same_cluster", bool, description="Only songs of the seed's cluster."),
-            OpenApiParameter("max_per_artist", int, description="At most this many songs of one artist."),
-            OpenApiParameter("exclude_artist", bool, description="Leave out the seed's artist."),
-            *_bounds_parameters(),
-        ],
+        parameters=[SimilarQuerySerializer],
         responses={200: SimilarResponseSerializer},
     )
     def get(self, request, external_id: str):
@@ -429,13 +410,7 @@ class RecommendationsView(APIView):
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("seed_songs", str, description="Comma-separated song ids."),
-            OpenApiParameter("seed_artists", str, description="Comma-separated artist ids (or exact names)."),
-            OpenApiParameter("seed_genres", str, description="Comma-separated genres."),
-            OpenApiParameter("limit", int, description="Tracks to return (1-100, default 20)."),
-            *_bounds_parameters(targets=True),
-        ],
+        parameters=[RecommendationsQuerySerializer],
         responses={200: RecommendationsResponseSerializer},
     )
     def get(self, request):
@@ -488,11 +463,7 @@ class SongPathView(APIView):
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("from", str, required=True, description="Id of the first song."),
-            OpenApiParameter("to", str, required=True, description="Id of the last song."),
-            OpenApiParameter("length", int, description="Songs in the path, ends included (3-50, default 10)."),
-        ],
+        parameters=[PathQuerySerializer],
         responses={200: PathResponseSerializer},
     )
     def get(self, request):
@@ -518,7 +489,7 @@ class SongRadioView(APIView):
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(parameters=_GENERATED_PARAMETERS,
+    @extend_schema(parameters=[GeneratedPlaylistQuerySerializer],
                    responses={200: inline_serializer("Radio", {"title": serializers.CharField(),
                                                                "songs": SongSerializer(many=True)})})
     def get(self, request, external_id: str):
