@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Max, Min, Q, QuerySet
 
 from .features import FEATURE_NAMES
@@ -209,10 +210,13 @@ def map_sample(*, run, size: int = MAP_SAMPLE_SIZE) -> dict:
     cached = cache.get(key)
     if cached is not None:
         return cached
-    columns = ("map_x", "map_y", "cluster_id", "external_id", "name", "artist__name")
+    # Artist names come in a second query by key: joining here makes Postgres
+    # hash the whole artist table for a few thousand rows.
+    columns = ("map_x", "map_y", "cluster_id", "external_id", "name", "artist_id")
     labelled = Song.objects.filter(map_x__isnull=False, cluster__isnull=False)
     bounds = Song.objects.aggregate(lo=Min("id"), hi=Max("id"))
     rows: list[tuple] = []
+    chunk = 900 if connection.vendor == "sqlite" else 10_000  # SQLite's parameter limit
     if bounds["lo"] is not None:
         lo, hi = bounds["lo"], bounds["hi"]
         if hi - lo + 1 <= size:
@@ -229,14 +233,18 @@ def map_sample(*, run, size: int = MAP_SAMPLE_SIZE) -> dict:
                 if want <= 0 or len(seen) >= span:
                     break
                 fresh = 1 - len(seen) / span  # draws that were already tried come back as duplicates
-                draw = min(int(want / max(hit_rate * fresh, 0.05) * 1.2) + 10, 4 * size)
+                draw = min(int(want / max(hit_rate * fresh, 0.05) * 1.05) + 10, 4 * size)
                 candidates = [i for i in rng.sample(range(lo, hi + 1), min(span, draw)) if i not in seen]
                 seen.update(candidates)
                 before = len(rows)
-                for start in range(0, len(candidates), 900):  # SQLite's parameter limit
-                    rows.extend(labelled.filter(id__in=candidates[start:start + 900]).values_list(*columns))
+                for start in range(0, len(candidates), chunk):
+                    rows.extend(labelled.filter(id__in=candidates[start:start + chunk]).values_list(*columns))
                 hit_rate = (len(rows) - before) / max(len(candidates), 1)
             rows = rows[:size]
+    artist_ids = sorted({r[5] for r in rows})
+    artists: dict[int, str] = {}
+    for start in range(0, len(artist_ids), chunk):
+        artists.update(Artist.objects.filter(id__in=artist_ids[start:start + chunk]).values_list("id", "name"))
     data = {
         "run": run.pk,
         "x": [round(r[0], 4) for r in rows],
@@ -244,7 +252,7 @@ def map_sample(*, run, size: int = MAP_SAMPLE_SIZE) -> dict:
         "cluster": [r[2] for r in rows],
         "id": [r[3] for r in rows],
         "name": [r[4] for r in rows],
-        "artist": [r[5] for r in rows],
+        "artist": [artists.get(r[5], "") for r in rows],
     }
     cache.set(key, data, MAP_SAMPLE_SECONDS)
     return data
