@@ -17,7 +17,7 @@ from .services import active_run
 # Slider ranges that cover real music; the number inputs accept the whole
 # range the API does (songs.features).
 SLIDER_RANGES = {"loudness": (-40.0, 2.0, 0.1), "tempo": (40.0, 220.0, 1.0), "duration_ms": (30_000.0, 600_000.0, 1000.0)}
-TABLE_FEATURES = ("danceability", "energy", "valence", "acousticness", "tempo")
+TABLE_FEATURES = selectors.SORTABLE_FEATURES
 EXPORT_FORMATS = (("m3u", "M3U"), ("csv", "CSV"), ("json", "JSON"))
 RUNS_SHOWN = 50
 

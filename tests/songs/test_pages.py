@@ -242,6 +242,15 @@ def test_cluster_songs_sorted_paginated_complete(client, trained, sort, desc):
     assert seen == expected  # ties (equal energies) neither repeat nor vanish across pages
 
 
+def test_cluster_sorts_only_by_the_columns_it_shows(client, trained):
+    cluster = trained.clusters.order_by("-size").first()
+    html = html_of(client.get(f"/clusters/{cluster.pk}/", {"sort": "loudness"}))
+    options = re.findall(r'<option value="([a-z_]+)"', re.search(r'<select id="sort".*?</select>', html, re.S).group(0))
+    assert options == ["id", "name", "danceability", "energy", "valence", "acousticness", "tempo"]
+    catalog_order = list(Song.objects.filter(cluster=cluster).order_by("id").values_list("external_id", flat=True)[:50])
+    assert table_songs(html) == catalog_order  # an unknown sort is catalog order
+
+
 def test_cluster_page_search_sort_escaping_and_no_count(client, trained):
     song = xss_song()
     url = f"/clusters/{song.cluster_id}/"
