@@ -22,7 +22,9 @@ from .models import Artist, ImportJob, Song
 
 PAGE_SIZE = 50
 MAP_SAMPLE_SIZE = 5_000
-MAP_SAMPLE_SECONDS = 600
+# The sample only changes with the active run (part of the key); new imports
+# show up within the hour.
+MAP_SAMPLE_SECONDS = 3600
 # Columns a cluster's song table may be sorted by: never null, so keyset
 # comparisons need no NULL handling. Kept to the columns the table shows:
 # each is fast at a million songs only with an index on (cluster, column, id),
