@@ -62,10 +62,18 @@
       number(name).value = String(v[name]);
       range(name).value = String(v[name]);
     });
+    showDuration();
     predict();
   }
 
-  var schedule = MC.debounce(predict, 200);
+  // Milliseconds are exact but hard to read: show minutes and seconds beside them.
+  var readout = document.getElementById("duration-readout");
+  function showDuration() {
+    if (readout) readout.textContent = "= " + MC.formatFeature("duration_ms", parseFloat(number("duration_ms").value) || 0);
+  }
+  showDuration();
+  var predictLater = MC.debounce(predict, 200);
+  function schedule() { showDuration(); predictLater(); }
 
   function predict() {
     var v = values();

@@ -155,6 +155,29 @@ def test_song_with_a_script_title_shows_as_text(live_server, page, trained):
         assert page.locator("b", has_text="&").count() == 0  # the artist's <b> stayed text
     visit(page, live_server.url + f"/songs/{song.external_id}/", maps=1)
     assert page.locator("#song-title").inner_text() == XSS
+    # Its hover label on the dashboard map is text too.
+    visit(page, live_server.url + "/", maps=1)
+    # Zoom in on it (as a user would) so no neighbour sits under the cursor.
+    page.locator("#map").scroll_into_view_if_needed()
+    point = page.evaluate("""async (id) => {
+        const gd = document.getElementById('map');
+        for (const t of gd.data) {
+          const i = (t.customdata || []).indexOf(id);
+          if (i < 0) continue;
+          const x = t.x[i], y = t.y[i], e = 0.002;
+          await Plotly.relayout(gd, {'xaxis.range': [x - e, x + e], 'yaxis.range': [y - e, y + e]});
+          const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+          return {x: box.left + xa._offset + xa.l2p(x), y: box.top + ya._offset + ya.l2p(y)};
+        }
+        return null;
+    }""", song.external_id)
+    assert point
+    page.mouse.move(point["x"] - 30, point["y"] - 30)
+    page.mouse.move(point["x"], point["y"], steps=5)
+    label = page.locator(".hoverlayer .hovertext")
+    label.wait_for()
+    assert XSS in label.text_content() and "Mallory <b>&</b> Co" in label.text_content()
+    assert page.locator(".hoverlayer script").count() == 0
     # The predict page's song picker lists it as text too.
     visit(page, live_server.url + "/predict/", maps=1)
     page.get_by_label("Find a song by title or artist").fill("alert")
@@ -184,6 +207,7 @@ def test_predict_slider_changes_prediction_and_moves_the_red_point(live_server, 
         page.locator(f"#range-{feature}").focus()
         page.keyboard.press(key)
     assert page.locator("#num-instrumentalness").input_value() == "1"
+    assert page.locator("#duration-readout").inner_text().startswith("= ")
     page.wait_for_function(
         "([x, c]) => { const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];"
         " return t.x[0] !== x && document.getElementById('prediction').dataset.cluster !== c; }",
@@ -234,6 +258,7 @@ def test_predict_start_from_a_song(live_server, page, trained):
 
 def test_clicking_a_point_on_the_dashboard_map_opens_that_song(live_server, page, trained):
     visit(page, live_server.url + "/", maps=1)
+    page.locator("#map").scroll_into_view_if_needed()
     point = map_point_position(page)
     assert point["gap"] > 6, point  # far enough from its neighbours to be hit alone
     page.mouse.move(point["x"], point["y"])
