@@ -2,17 +2,15 @@
 similar songs, recommendations, song paths and generated playlists."""
 import numpy as np
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from songs.api import SongSerializer
 from songs.features import FEATURES
-from songs.models import Song
 
 from . import services, similarity
 from .models import Cluster, TrainingRun
@@ -127,7 +125,7 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
         title = f"{cluster.name} (run #{cluster.run_id})"
         if data["fmt"] != "json":
             return _playlist_response(request, title=title, songs=songs, fmt=data["fmt"])
-        return Response({"title": title, "songs": SongSerializer(songs, many=True).data})
+        return Response({"title": title, "songs": songs})
 
 
 class IsStaffOrReadOnly(permissions.BasePermission):
@@ -253,7 +251,7 @@ class PredictView(APIView):
             neighbours = _model_call(similarity.songs_nearest_features, X=X, k=nearest)
             for item, songs in zip(results, neighbours):
                 item["nearest"] = [
-                    {"id": song.external_id, "name": song.name, "artist": song.artist.name, "distance": dist,
+                    {"id": song["id"], "name": song["name"], "artist": song["artist"], "distance": dist,
                      "similarity": sim}
                     for song, dist, sim in songs
                 ]
@@ -277,8 +275,14 @@ class _BoundsMixin(serializers.Serializer):
     def get_fields(self):
         fields = super().get_fields()
         kinds = ("min", "max", "target") if self.TARGETS else ("min", "max")
+        # With request data, only the parameters it holds (42 field objects
+        # per request are measurable on the similar-songs path); without,
+        # all of them (the schema).
+        given = getattr(self, "initial_data", None)
         for name, (low, high) in similarity.ATTRIBUTE_RANGES.items():
             for kind in kinds:
+                if given is not None and f"{kind}_{name}" not in given:
+                    continue
                 fields[f"{kind}_{name}"] = serializers.FloatField(
                     required=False, min_value=low, max_value=high, help_text=_attribute_help(name, kind)
                 )
@@ -335,8 +339,11 @@ class SimilarResponseSerializer(serializers.Serializer):
     results = SimilarSongSerializer(many=True)
 
 
-def _song_or_404(external_id: str) -> Song:
-    return get_object_or_404(Song.objects.select_related("artist", "cluster"), external_id=external_id)
+def _song_or_404(external_id: str) -> similarity.SongRecord:
+    record = similarity.song_record_get(external_id=external_id)
+    if record is None:
+        raise NotFound(f"No song with id {external_id!r}.")
+    return record
 
 
 class SimilarSongsView(APIView):
@@ -357,7 +364,8 @@ class SimilarSongsView(APIView):
             similarity.song_similar, song=song, limit=data["limit"], same_cluster=data["same_cluster"],
             max_per_artist=data.get("max_per_artist"), exclude_artist=data["exclude_artist"], bounds=query.bounds(),
         )
-        return Response(SimilarResponseSerializer({"seed": song, **result}).data)
+        # Records are already in the documented shape (SimilarResponseSerializer).
+        return Response({"seed": song, **result})
 
 
 def _id_list(value: str, name: str) -> list[str]:
@@ -421,7 +429,7 @@ class RecommendationsView(APIView):
             similarity.recommendations_get, seed_songs=data["seed_songs"], seed_artists=data["seed_artists"],
             seed_genres=data["seed_genres"], limit=data["limit"], bounds=query.bounds(), targets=query.targets(),
         )
-        return Response(RecommendationsResponseSerializer(result).data)
+        return Response(result)
 
 
 class GenreSeedsView(APIView):
@@ -472,12 +480,13 @@ class SongPathView(APIView):
         data = query.validated_data
         source, target = _song_or_404(data["from"]), _song_or_404(data["to"])
         result = _model_call(similarity.song_path, source=source, target=target, length=data["length"])
-        return Response(PathResponseSerializer(result).data)
+        return Response(result)
 
 
 def _playlist_response(request, *, title: str, songs: list, fmt: str):
     content, content_type, filename = playlist_export(
-        title=title, songs=songs, fmt=fmt, base_url=request.build_absolute_uri("/").rstrip("/")
+        title=title, songs=similarity.songs_for_export(songs), fmt=fmt,
+        base_url=request.build_absolute_uri("/").rstrip("/"),
     )
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -497,7 +506,7 @@ class SongRadioView(APIView):
         query.is_valid(raise_exception=True)
         song = _song_or_404(external_id)
         songs = _model_call(similarity.song_radio, song=song, limit=query.validated_data["limit"])
-        title = f"Radio: {song.name} — {song.artist.name}"
+        title = f"Radio: {song['name']} — {song['artist']}"
         if query.validated_data["fmt"] != "json":
             return _playlist_response(request, title=title, songs=songs, fmt=query.validated_data["fmt"])
-        return Response({"title": title, "songs": SongSerializer(songs, many=True).data})
+        return Response({"title": title, "songs": songs})

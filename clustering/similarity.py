@@ -182,6 +182,74 @@ def active_index() -> tuple[TrainingRun, SimilarityIndex]:
     return run, similarity_index_load(run)
 
 
+# --- songs as the API shows them -----------------------------------------------
+
+_FEATURES_SQL = ", ".join(f"s.{name}" for name in FEATURE_NAMES)
+
+
+class SongRecord(dict):
+    """A song in the API's shape (the fields of songs.api.SongSerializer), read
+    with one raw query; ``pk`` and ``artist_pk`` ride along. The similar-songs
+    path is latency-bound: model instances plus DRF serialisation cost more
+    than the search itself."""
+
+    __slots__ = ("pk", "artist_pk")
+
+    def feature_vector(self) -> list[float]:
+        return [self[name] for name in FEATURE_NAMES]
+
+
+def song_records(*, ids=None, external_ids=None) -> dict:
+    """{song id: SongRecord} for song ids, or {external id: SongRecord} for external ids."""
+    by_external = external_ids is not None
+    keys = list(external_ids if by_external else ids)
+    if not keys:
+        return {}
+    column = "s.external_id" if by_external else "s.id"
+    sql = (
+        f"SELECT s.id, s.artist_id, s.external_id, s.name, a.name, a.external_id, s.album, s.genres, s.popularity, "
+        f"s.explicit, s.release_date, s.release_year, {_FEATURES_SQL}, s.key, s.mode, s.time_signature, "
+        f"s.cluster_id, c.name, s.map_x, s.map_y "
+        f"FROM {Song._meta.db_table} s JOIN songs_artist a ON a.id = s.artist_id "
+        f"LEFT JOIN {Cluster._meta.db_table} c ON c.id = s.cluster_id "
+        f"WHERE {column} IN ({', '.join(['%s'] * len(keys))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [str(k) if by_external else int(k) for k in keys])
+        rows = cursor.fetchall()
+    out = {}
+    n_feat = len(FEATURE_NAMES)
+    for row in rows:
+        (pk, artist_pk, external_id, name, artist, artist_id, album, genres, popularity, explicit, released,
+         year) = row[:12]
+        features = row[12:12 + n_feat]
+        key, mode, time_signature, cluster_id, cluster_name, map_x, map_y = row[12 + n_feat:]
+        record = SongRecord(
+            id=external_id, name=name, artist=artist, artist_id=artist_id, album=album,
+            genres=json.loads(genres) if isinstance(genres, str) else (genres or []),
+            popularity=popularity, explicit=None if explicit is None else bool(explicit),
+            release_date=released if released is None or isinstance(released, str) else released.isoformat(),
+            release_year=year,
+        )
+        record.update(zip(FEATURE_NAMES, features))
+        record.update(key=key, mode=mode, time_signature=time_signature,
+                      cluster=None if cluster_id is None else {"id": cluster_id, "name": cluster_name},
+                      map_x=map_x, map_y=map_y)
+        record.pk, record.artist_pk = pk, artist_pk
+        out[external_id if by_external else pk] = record
+    return out
+
+
+def song_record_get(*, external_id: str) -> SongRecord | None:
+    return song_records(external_ids=[external_id]).get(external_id)
+
+
+def songs_for_export(records: list[SongRecord]) -> list[Song]:
+    """The Song objects (artist and cluster selected) behind records, in order: playlist files want models."""
+    songs = Song.objects.select_related("artist", "cluster").in_bulk([r.pk for r in records])
+    return [songs[r.pk] for r in records if r.pk in songs]
+
+
 # --- seeds -----------------------------------------------------------------------
 
 
@@ -195,19 +263,17 @@ class Seed:
     dup_key: int | None = None
 
 
-def _song_seed(index: SimilarityIndex, song: Song) -> Seed:
+def _song_seed(index: SimilarityIndex, song: SongRecord) -> Seed:
     row = int(index.rows_of([song.pk])[0])
     if row >= 0:
-        return Seed("song", song.external_id, index.vectors_[row], index.attributes_[row], row,
-                    int(index.dup_keys_[row]))
+        return Seed("song", song["id"], index.vectors_[row], index.attributes_[row], row, int(index.dup_keys_[row]))
     # Imported after the run trained: embed it from its own data.
-    X = np.array([[getattr(song, f) for f in FEATURE_NAMES]], dtype=np.float64)
-    vector = index.embed(X=X, year=[song.release_year if song.release_year is not None else np.nan],
-                         popularity=[song.popularity if song.popularity is not None else np.nan],
-                         artist=[song.artist_id])[0]
-    extra = [song.key, song.mode, song.popularity, song.time_signature]
+    X = np.array([song.feature_vector()], dtype=np.float64)
+    missing = [np.nan if song[name] is None else song[name] for name in ("release_year", "popularity")]
+    vector = index.embed(X=X, year=[missing[0]], popularity=[missing[1]], artist=[song.artist_pk])[0]
+    extra = [song[name] for name in ("key", "mode", "popularity", "time_signature")]
     attributes = np.array([*X[0], *[np.nan if v is None else v for v in extra]], dtype=np.float32)
-    return Seed("song", song.external_id, vector, attributes)
+    return Seed("song", song["id"], vector, attributes)
 
 
 def seeds_resolve(*, index: SimilarityIndex, songs: list[str] = (), artists: list[str] = (),
@@ -218,7 +284,7 @@ def seeds_resolve(*, index: SimilarityIndex, songs: list[str] = (), artists: lis
 
     seeds: list[Seed] = []
     unknown: list[str] = []
-    found = {s.external_id: s for s in Song.objects.select_related("artist").filter(external_id__in=list(songs))}
+    found = song_records(external_ids=list(songs))
     for sid in songs:
         if sid in found:
             seeds.append(_song_seed(index, found[sid]))
@@ -245,10 +311,11 @@ def seeds_resolve(*, index: SimilarityIndex, songs: list[str] = (), artists: lis
 # --- results ---------------------------------------------------------------------
 
 
-def _songs_by_row(index: SimilarityIndex, rows: np.ndarray) -> dict[int, Song]:
+def _songs_by_row(index: SimilarityIndex, rows: np.ndarray) -> dict[int, SongRecord]:
+    """{row: SongRecord} for index rows; songs deleted since the run trained are left out."""
     ids = index.ids_[rows].tolist()
-    songs = Song.objects.select_related("artist", "cluster").in_bulk(ids)
-    return {int(r): songs[i] for r, i in zip(rows.tolist(), ids) if i in songs}
+    records = song_records(ids=ids)
+    return {int(r): records[i] for r, i in zip(rows.tolist(), ids) if i in records}
 
 
 def _mask(index: SimilarityIndex, bounds: dict[str, tuple[float | None, float | None]], *,
@@ -263,8 +330,9 @@ def _mask(index: SimilarityIndex, bounds: dict[str, tuple[float | None, float | 
     return mask
 
 
-def song_similar(*, song: Song, limit: int = 10, same_cluster: bool = False, max_per_artist: int | None = None,
-                 exclude_artist: bool = False, bounds: dict | None = None) -> dict[str, Any]:
+def song_similar(*, song: SongRecord, limit: int = 10, same_cluster: bool = False,
+                 max_per_artist: int | None = None, exclude_artist: bool = False,
+                 bounds: dict | None = None) -> dict[str, Any]:
     """The songs nearest to ``song`` in the active model's index, with a
     similarity in (0, 1] and the features closest to / furthest from it.
     Never the song itself nor an exact duplicate (same artist and title)."""
@@ -274,17 +342,17 @@ def song_similar(*, song: Song, limit: int = 10, same_cluster: bool = False, max
     if same_cluster:
         label = int(index.labels_[seed.row]) if seed.row >= 0 else None
         if label is None:
-            cluster = song.cluster if song.cluster_id else None
+            cluster = Cluster.objects.filter(pk=song["cluster"]["id"]).first() if song["cluster"] else None
             label = cluster.label if cluster is not None and cluster.run_id == run.pk else -2
-    mask = _mask(index, bounds or {}, cluster_label=label, exclude_artist=song.artist_id if exclude_artist else None)
+    mask = _mask(index, bounds or {}, cluster_label=label, exclude_artist=song.artist_pk if exclude_artist else None)
     keys = [seed.dup_key] if seed.dup_key is not None else []
     rows, dist = index.query(seed.vector, k=limit + 5, mask=mask, exclude_rows=[seed.row] if seed.row >= 0 else [],
                              exclude_keys=keys, max_per_artist=max_per_artist)
     by_row = _songs_by_row(index, rows)
     # A duplicate of a song not in the index has no key there: compare by data.
-    title = song.name.strip().lower()
+    title = song["name"].strip().lower()
     pairs = [(r, d) for r, d in zip(rows.tolist(), dist.tolist()) if r in by_row and not (
-        by_row[r].artist_id == song.artist_id and by_row[r].name.strip().lower() == title)][:limit]
+        by_row[r].artist_pk == song.artist_pk and by_row[r]["name"].strip().lower() == title)][:limit]
     explanations = index.explain(seed.attributes, [r for r, _ in pairs]) if pairs else []
     similarity = index.similarity([d for _, d in pairs])
     return {
@@ -348,11 +416,11 @@ def recommendations_get(*, seed_songs: list[str] = (), seed_artists: list[str] =
             break
     by_row = _songs_by_row(index, np.asarray(chosen, dtype=np.int64))
     seed_ids = set(seed_songs)
-    tracks = [by_row[r] for r in chosen if r in by_row and by_row[r].external_id not in seed_ids][:limit]
+    tracks = [by_row[r] for r in chosen if r in by_row and by_row[r]["id"] not in seed_ids][:limit]
     return {"run": run.pk, "seeds": seed_info, "tracks": tracks}
 
 
-def song_path(*, source: Song, target: Song, length: int = 10, max_per_artist: int = 1) -> dict[str, Any]:
+def song_path(*, source: SongRecord, target: SongRecord, length: int = 10, max_per_artist: int = 1) -> dict[str, Any]:
     """Songs moving smoothly from ``source`` to ``target``: the nearest unused
     song to evenly spaced points on the line between them, no song (or exact
     duplicate) twice, an artist at most ``max_per_artist`` times between the
@@ -367,7 +435,7 @@ def song_path(*, source: Song, target: Song, length: int = 10, max_per_artist: i
     used_rows = [r for r in (a.row, b.row) if r >= 0]
     used_keys = [k for k in (a.dup_key, b.dup_key) if k is not None]
     artist_count: dict[int, int] = {}
-    previous_artist = source.artist_id
+    previous_artist = source.artist_pk
     steps: list[int] = []
     for i in range(1, length - 1):
         point = a.vector + (b.vector - a.vector) * (i / (length - 1))
@@ -377,7 +445,7 @@ def song_path(*, source: Song, target: Song, length: int = 10, max_per_artist: i
             artist = int(index.artists_[r])
             if artist == previous_artist or artist_count.get(artist, 0) >= max_per_artist:
                 continue
-            if i == length - 2 and artist == target.artist_id:
+            if i == length - 2 and artist == target.artist_pk:
                 continue
             pick = r
             break
@@ -398,7 +466,7 @@ def song_path(*, source: Song, target: Song, length: int = 10, max_per_artist: i
     return {"run": run.pk, "songs": [source, *middle, target], "steps": [round(g, 3) for g in gaps]}
 
 
-def songs_nearest_features(*, X: np.ndarray, k: int) -> list[list[tuple[Song, float, float]]]:
+def songs_nearest_features(*, X: np.ndarray, k: int) -> list[list[tuple[SongRecord, float, float]]]:
     """For each feature vector (FEATURE_NAMES order, real units; no artist,
     year or popularity: those count as the catalog mean), the k nearest songs
     of the index as (song, distance, similarity)."""
@@ -415,7 +483,7 @@ def songs_nearest_features(*, X: np.ndarray, k: int) -> list[list[tuple[Song, fl
     ]
 
 
-def cluster_playlist(*, cluster: Cluster, limit: int = 50, max_per_artist: int = 2) -> list[Song]:
+def cluster_playlist(*, cluster: Cluster, limit: int = 50, max_per_artist: int = 2) -> list[SongRecord]:
     """Representative songs of a cluster: nearest to its centre (the mean of
     its songs' vectors), at most ``max_per_artist`` per artist."""
     run, index = active_index()
@@ -430,7 +498,7 @@ def cluster_playlist(*, cluster: Cluster, limit: int = 50, max_per_artist: int =
     return [by_row[r] for r in rows.tolist() if r in by_row][:limit]
 
 
-def song_radio(*, song: Song, limit: int = 25) -> list[Song]:
+def song_radio(*, song: SongRecord, limit: int = 25) -> list[SongRecord]:
     """A radio from a seed song: the seed, then similar songs with one song per
     artist apart from the seed's own (variety over sameness)."""
     similar = song_similar(song=song, limit=limit - 1, max_per_artist=1)

@@ -340,3 +340,17 @@ def test_on_postgres_the_index_builds_while_labels_are_written(api, tmp_path, se
     song = Song.objects.order_by("id")[3]
     body = api.get(f"/api/songs/{song.external_id}/similar/", {"limit": 5}).json()
     assert body["run"] == run.pk and len(body["results"]) == 5
+
+
+def test_song_records_have_exactly_the_api_shape(api, catalog):
+    from songs.api import SongSerializer
+
+    late = _twin(catalog["seed"], "late-2", name="Unlabelled <b>", cluster_id=None, release_date=None, genres=[],
+                 explicit=None, popularity=None)
+    songs = [*Song.objects.select_related("artist", "cluster").order_by("id")[:5], late]
+    records = similarity.song_records(ids=[s.pk for s in songs])
+    for song in songs:
+        expected = json.loads(json.dumps(SongSerializer(song).data))
+        assert json.loads(json.dumps(records[song.pk])) == expected
+        assert records[song.pk].pk == song.pk and records[song.pk].artist_pk == song.artist_id
+    assert similarity.song_records(external_ids=["late-2"])["late-2"]["cluster"] is None
