@@ -3,17 +3,34 @@
 Each phase is compared with a baseline measured in the same run (ratios are
 what the performance targets are stated in; machines are noisy):
 - import: `manage.py import_songs` in a child process (peak RSS measured)
-  against `psql \\copy` of the same file into a bare table (Postgres only).
+  against `psql \\copy` of the same file into a bare table (Postgres only);
+- retrain_k8 / k_scan_2_12: `manage.py train` in a child process against the
+  bare scikit-learn pipeline on the same matrix (the run's own timings,
+  the similarity index build included, are recorded);
+- serve: a gunicorn server on loopback over the scratch database; latency
+  and throughput of similar songs and predict against the same server's
+  /healthz, batch predict of 10,000 vectors over HTTP against the same call
+  in-process, and the resident memory of each worker once the model and
+  its index are loaded;
+- similar_quality: `manage.py similarity_quality` on the real export in
+  ../shared/data (genre precision@10 against its yardsticks), in an embedded
+  SQLite scratch of its own.
 """
 import json
 import os
 import platform
+import random
+import resource
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -23,6 +40,13 @@ from songs.generator import generate_catalog
 from songs.importing import FLAGSHIP_HEADER
 
 _TEXT_COLUMNS = {"id_songs", "name_song", "id_artists", "release_date", "genres", "name_artists"}
+QUALITY_DATA = settings.BASE_DIR.parent / "shared" / "data" / "high_popularity_spotify_data.csv"
+# Anonymous reads are throttled per IP (1200/minute by default) and the load
+# generator is one IP: the benchmark lifts the limit but keeps the throttle in
+# the request path. A per-second window keeps DRF's per-IP history (a list
+# of timestamps pickled in and out of the cache on every request) as short
+# as it is in production, instead of a minute of benchmark traffic.
+BENCH_ANON_RATE = "1000000000/second"
 
 
 def _run_child(args: list[str], env: dict) -> tuple[float, float, subprocess.CompletedProcess]:
@@ -47,10 +71,21 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--json", dest="json_path", help="Also write the results as JSON to this path")
         parser.add_argument("--keep-db", action="store_true", help="Keep the scratch database afterwards")
+        parser.add_argument("--skip-serve", action="store_true", help="Skip the gunicorn serving phase")
+        parser.add_argument("--skip-quality", action="store_true",
+                            help="Skip the similar-song quality phase on the real export")
+        parser.add_argument("--serve-only", action="store_true",
+                            help="Only the serving phase, against the current database and its active run "
+                                 "(read-only; no scratch database, nothing generated)")
+        parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for the serving phase (default 2)")
+        parser.add_argument("--threads", type=int, default=1,
+                            help="gunicorn threads per worker (default 1: sync workers)")
 
-    def handle(self, *args, songs, seed, json_path, keep_db, **options):
+    def handle(self, *args, songs, seed, json_path, keep_db, skip_serve, skip_quality, serve_only, workers, threads,
+               **options):
         if not 1_000 <= songs <= 20_000_000:
             raise CommandError("--songs must be between 1,000 and 20,000,000.")
+        self.gunicorn = {"workers": workers, "threads": threads}
         self.results: dict = {
             "songs": songs,
             "database": connection.vendor,
@@ -60,18 +95,33 @@ class Command(BaseCommand):
         }
         with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
             tmp_path = Path(tmp)
-            csv_path = tmp_path / "catalog.csv"
-            t = time.perf_counter()
-            generate_catalog(songs=songs, seed=seed, out=csv_path)
-            self._phase("generate", seconds=time.perf_counter() - t, bytes=csv_path.stat().st_size)
+            if serve_only:
+                from songs.models import Song
 
-            env = self._scratch_database(tmp_path)
-            try:
-                call_command("migrate", verbosity=0)
-                self._bench_import(csv_path, env)
-                self._bench_retrain(env)
-            finally:
-                self._drop_scratch(keep_db)
+                self.results["songs"] = Song.objects.count()
+                self._bench_serve(dict(os.environ), tmp_path)
+            else:
+                csv_path = tmp_path / "catalog.csv"
+                t = time.perf_counter()
+                generate_catalog(songs=songs, seed=seed, out=csv_path)
+                self._phase("generate", seconds=time.perf_counter() - t, bytes=csv_path.stat().st_size)
+
+                env = self._scratch_database(tmp_path)
+                try:
+                    call_command("migrate", verbosity=0)
+                    self._bench_import(csv_path, env)
+                    csv_path.unlink()
+                    self._bench_retrain(env)
+                    if skip_serve:
+                        self.stderr.write("serve: skipped (--skip-serve)")
+                    else:
+                        self._bench_serve(env, tmp_path)
+                finally:
+                    self._drop_scratch(keep_db)
+                if skip_quality:
+                    self.stderr.write("similar_quality: skipped (--skip-quality)")
+                else:
+                    self._bench_quality(tmp_path)
 
         self.stdout.write(json.dumps(self.results, indent=2))
         if json_path:
@@ -121,7 +171,9 @@ class Command(BaseCommand):
                 raise CommandError(f"{phase} failed: {result.stderr.strip()[-2000:]}")
             run = json.loads(result.stdout.strip().splitlines()[-1])
             values = {"seconds": seconds, "peak_rss_mb": peak_mb, "k": run["n_clusters"],
-                      "silhouette": run["metrics"].get("silhouette"), "run_timings": run["timings"]}
+                      "silhouette": run["metrics"].get("silhouette"),
+                      # The similar-song index is built inside the run (stage "indexing").
+                      "index_seconds": run["timings"].get("index"), "run_timings": run["timings"]}
             if phase == "retrain_k8":
                 # The same work with nothing around it: read once, scale, fit, predict.
                 t = time.perf_counter()
@@ -134,6 +186,167 @@ class Command(BaseCommand):
                 values.update(bare_sklearn_seconds=bare, bare_read_seconds=read, ratio_to_bare_sklearn=seconds / bare)
                 del X, Z
             self._phase(phase, **values)
+
+    # --- serving --------------------------------------------------------------
+
+    def _bench_serve(self, env: dict, tmp_path: Path) -> None:
+        """gunicorn on loopback over the benchmarked database and its active run.
+
+        Sync workers, one per core by default: a request's work is Python
+        (Django, DRF, the index's numpy calls hold the GIL for most of a
+        lookup), so threads would not add CPU, and every extra process holds
+        its own copy of the model and index. The load generator runs in this
+        process and shares the same two cores; its CPU share is recorded.
+        """
+        from clustering import services
+        from songs.features import FEATURE_NAMES
+        from songs.models import Song
+
+        run = services.active_run()
+        if run is None:
+            raise CommandError("serve: no active run to serve")
+        port = _free_port()
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        server_env = {k: v for k, v in env.items() if k != "CELERY_BROKER_URL"}  # eager mode, as in the other phases
+        server_env.update(API_ANON_RATE=BENCH_ANON_RATE, DEBUG="0", LOG_LEVEL="WARNING")
+        workers, threads = self.gunicorn["workers"], self.gunicorn["threads"]
+        args = [str(gunicorn), "musiccluster.wsgi", "-b", f"127.0.0.1:{port}", "--workers", str(workers),
+                "--timeout", "120", "--log-level", "warning"]
+        if threads > 1:
+            args += ["--threads", str(threads)]  # gthread workers
+        log_path = tmp_path / "gunicorn.log"
+
+        # Requests: random songs of the catalog as seeds and feature vectors.
+        rows = list(Song.objects.order_by("?").values_list("external_id", *FEATURE_NAMES)[:12_000])
+        ids = [r[0] for r in rows]
+        vectors = [dict(zip(FEATURE_NAMES, r[1:])) for r in rows]
+        batch = (vectors * (10_000 // len(vectors) + 1))[:10_000]
+        batch_body = json.dumps(batch).encode()
+        rng = random.Random(0)
+
+        with open(log_path, "wb") as log:
+            server = subprocess.Popen(args, cwd=settings.BASE_DIR, env=server_env, stdout=log, stderr=log,
+                                      start_new_session=True)
+        try:
+            client = _Http(port)
+            _wait_healthy(client, server, log_path)
+            values: dict = {"server": f"gunicorn {workers} workers × {threads} thread(s) on 127.0.0.1",
+                            "run": run.pk}
+            # Workers after start-up (Django and the libraries imported), before any model is loaded.
+            _load(client, lambda: ("GET", "/healthz", b""), clients=2 * workers, seconds=None, requests=20 * workers)
+            memory = _process_memory(server.pid)
+            memory.pop(server.pid)
+            values["worker_rss_at_start_mb"] = [m["rss"] for m in memory.values()]
+
+            def similar():
+                return "GET", f"/api/songs/{rng.choice(ids)}/similar/?limit=10", b""
+
+            def predict():
+                return "POST", "/api/predict/", json.dumps(rng.choice(vectors)).encode()
+
+            def healthz():
+                return "GET", "/healthz", b""
+
+            # Warm-up: the first similar request of each worker loads the model
+            # and the index. Concurrent requests reach every worker (a worker
+            # that is loading does not accept).
+            t = time.perf_counter()
+            client.check(*similar())
+            values["first_similar_seconds"] = time.perf_counter() - t
+            for make in (similar, predict, healthz):
+                _load(client, make, clients=2 * workers, seconds=None, requests=50 * workers)
+
+            n = 1_000
+            for name, make in (("healthz", healthz), ("similar", similar), ("predict_one", predict)):
+                lat = _latencies(client, make, n)
+                values.update({f"{name}_p50_ms": lat[0], f"{name}_p99_ms": lat[1], f"{name}_mean_ms": lat[2]})
+            values["sequential_requests_each"] = n
+
+            # Throughput: interleaved rounds (healthz, similar, healthz, ...) so
+            # that both see the same background load; medians of the rounds.
+            clients = 2 * workers * max(threads, 1)
+            cores = os.cpu_count() or 1
+            rounds: dict[str, dict[str, list]] = {"healthz": {}, "similar": {}}
+            for _ in range(3):
+                for name, make in (("healthz", healthz), ("similar", similar)):
+                    workers_cpu = _cpu_seconds(_process_memory(server.pid))
+                    machine = _machine_cpu()
+                    done, seconds, cpu = _load(client, make, clients=clients, seconds=4.0)
+                    busy, total = (b - a for a, b in zip(machine, _machine_cpu()))
+                    r = rounds[name]
+                    r.setdefault("rps", []).append(done / seconds)
+                    # CPU per request in the gunicorn processes: what the work
+                    # costs, whatever else the machine is doing.
+                    r.setdefault("cpu", []).append(
+                        1000 * (_cpu_seconds(_process_memory(server.pid)) - workers_cpu) / max(done, 1))
+                    r.setdefault("client", []).append(cpu / seconds / cores)
+                    r.setdefault("busy", []).append(busy / total if total else 0.0)
+            for name, r in rounds.items():
+                values[f"{name}_rps"] = float(np.median(r["rps"]))
+                values[f"{name}_rps_rounds"] = [round(v, 1) for v in r["rps"]]
+                values[f"{name}_server_cpu_ms_per_request"] = float(np.median(r["cpu"]))
+                values[f"{name}_client_cpu_share"] = float(np.median(r["client"]))
+                values[f"{name}_machine_cpu_busy_share"] = float(np.median(r["busy"]))
+            values["throughput_clients"] = clients
+            values["similar_to_healthz_throughput"] = values["similar_rps"] / values["healthz_rps"]
+            # The same ratio from CPU per request: what a machine with nothing
+            # else running would give.
+            values["similar_to_healthz_cpu_cost"] = (
+                values["healthz_server_cpu_ms_per_request"] / values["similar_server_cpu_ms_per_request"])
+
+            http = []
+            for _ in range(5):
+                t = time.perf_counter()
+                body = client.check("POST", "/api/predict/", batch_body)
+                http.append(time.perf_counter() - t)
+            n_results = len(json.loads(body)["results"])
+            if n_results != len(batch):
+                raise CommandError(f"serve: batch predict returned {n_results} results for {len(batch)} vectors")
+            X = np.array([[v[f] for f in FEATURE_NAMES] for v in batch], dtype=np.float64)
+            services.cluster_predict(X=X, run=run)  # load the model in this process first
+            inproc = []
+            for _ in range(5):
+                t = time.perf_counter()
+                services.cluster_predict(X=X, run=run)
+                inproc.append(time.perf_counter() - t)
+            values.update(
+                predict_10k_http_seconds=float(np.median(http)),
+                predict_10k_request_mb=len(batch_body) / 1e6,
+                predict_10k_response_mb=len(body) / 1e6,
+                predict_10k_in_process_seconds=float(np.median(inproc)),
+            )
+
+            memory = _process_memory(server.pid)
+            values["master_rss_mb"] = memory.pop(server.pid)["rss"]
+            values["worker_rss_mb"] = [m["rss"] for m in memory.values()]
+            values["worker_pss_mb"] = [m["pss"] for m in memory.values()]
+            values["worker_peak_rss_mb"] = [m["hwm"] for m in memory.values()]
+            values["index_file_mb"] = Path(run.index_path).stat().st_size / 1e6
+            self._phase("serve", **values)
+        finally:
+            _stop(server)
+
+    # --- similar-song quality -------------------------------------------------
+
+    def _bench_quality(self, tmp_path: Path) -> None:
+        """`similarity_quality` on the real export, in an embedded SQLite scratch."""
+        if not QUALITY_DATA.is_file():
+            self.stderr.write(f"similar_quality: skipped ({QUALITY_DATA} is not here)")
+            return
+        var = tmp_path / "quality"
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+        env.update(VAR_DIR=str(var), MODEL_DIR=str(var / "models"), LOG_LEVEL="WARNING")
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        _, _, result = _run_child([*manage, "migrate", "--noinput", "-v", "0"], env)
+        if result.returncode != 0:
+            raise CommandError(f"similar_quality: migrate failed: {result.stderr.strip()[-2000:]}")
+        out = tmp_path / "quality.json"
+        seconds, peak_mb, result = _run_child(
+            [*manage, "similarity_quality", "--data", str(QUALITY_DATA), "--json", str(out)], env
+        )
+        if result.returncode != 0:
+            raise CommandError(f"similar_quality failed: {result.stderr.strip()[-2000:]}")
+        self._phase("similar_quality", seconds=seconds, peak_rss_mb=peak_mb, **json.loads(out.read_text()))
 
     def _psql_copy(self, csv_path: Path, env: dict) -> float:
         columns = ", ".join(f"{c} {'text' if c in _TEXT_COLUMNS else 'double precision'}" for c in FLAGSHIP_HEADER)
@@ -176,13 +389,178 @@ class Command(BaseCommand):
             env["VAR_DIR"] = str(tmp_path / "var")
             db["NAME"] = str(tmp_path / "var" / "db.sqlite3")
             Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # Models and indexes of the scratch runs go with the scratch database:
+        # run ids restart at 1 and must not overwrite var/models/run-1.*.
+        env["MODEL_DIR"] = str(tmp_path / "models")
+        self._original_model_dir = settings.MODEL_DIR
+        settings.MODEL_DIR = Path(env["MODEL_DIR"])
         return env
 
     def _drop_scratch(self, keep: bool) -> None:
         connection.close()
         connections["default"].settings_dict.update(self._original)
+        settings.MODEL_DIR = self._original_model_dir
         if self._scratch_name and not keep:
             with connection.cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS {self._scratch_name}")
         elif self._scratch_name:
             self.stderr.write(f"kept scratch database {self._scratch_name}")
+
+
+# --- a small load generator ------------------------------------------------------
+
+
+class _Http:
+    """HTTP/1.1 on raw sockets, one connection per request (gunicorn's sync
+    workers close it after each response anyway); the clock stops when the
+    whole response has been read. Lighter than http.client, so the client
+    takes less of the cores it shares with the server."""
+
+    def __init__(self, port: int):
+        self.address = ("127.0.0.1", port)
+        self.host = f"127.0.0.1:{port}".encode()
+
+    def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        head = [f"{method} {path} HTTP/1.1".encode(), b"Host: " + self.host, b"Connection: close",
+                b"Accept: application/json"]
+        if body:
+            head += [b"Content-Type: application/json", f"Content-Length: {len(body)}".encode()]
+        with socket.create_connection(self.address, timeout=120) as sock:
+            sock.sendall(b"\r\n".join(head) + b"\r\n\r\n" + body)
+            chunks = []
+            while chunk := sock.recv(262_144):
+                chunks.append(chunk)
+        response = b"".join(chunks)
+        status = int(response[9:12]) if response.startswith(b"HTTP/1.") else 0
+        return status, response.partition(b"\r\n\r\n")[2]
+
+    def check(self, method: str, path: str, body: bytes = b"") -> bytes:
+        status, payload = self.request(method, path, body)
+        if status != 200:
+            raise CommandError(f"serve: {method} {path} answered {status}: {payload[:500]!r}")
+        return payload
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(client: _Http, server: subprocess.Popen, log_path: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise CommandError(f"serve: gunicorn exited ({server.returncode}):\n{log_path.read_text()[-3000:]}")
+        try:
+            if client.request("GET", "/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise CommandError(f"serve: gunicorn did not answer /healthz within {timeout:.0f} s:\n"
+                       f"{log_path.read_text()[-3000:]}")
+
+
+def _latencies(client: _Http, make, n: int) -> tuple[float, float, float]:
+    """(p50, p99, mean) in ms of n sequential requests."""
+    times = np.empty(n)
+    for i in range(n):
+        method, path, body = make()
+        t = time.perf_counter()
+        status, payload = client.request(method, path, body)
+        times[i] = time.perf_counter() - t
+        if status != 200:
+            raise CommandError(f"serve: {method} {path} answered {status}: {payload[:500]!r}")
+    ms = times * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), float(ms.mean())
+
+
+def _load(client: _Http, make, *, clients: int, seconds: float | None, requests: int | None = None):
+    """Concurrent clients for `seconds` (or until `requests` are done):
+    (requests done, elapsed seconds, CPU seconds this process spent)."""
+    done = [0] * clients
+    errors: list[str] = []
+    stop = threading.Event()
+    deadline = time.perf_counter() + seconds if seconds else None
+    budget = iter(range(requests)) if requests else None
+    lock = threading.Lock()
+
+    def work(slot: int) -> None:
+        while not stop.is_set():
+            if deadline and time.perf_counter() >= deadline:
+                return
+            if budget is not None:
+                with lock:
+                    if next(budget, None) is None:
+                        return
+            method, path, body = make()
+            status, payload = client.request(method, path, body)
+            if status != 200:
+                errors.append(f"{method} {path} answered {status}: {payload[:300]!r}")
+                stop.set()
+                return
+            done[slot] += 1
+
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    if errors:
+        raise CommandError(f"serve: {errors[0]}")
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    return sum(done), elapsed, cpu
+
+
+def _process_memory(master: int) -> dict[int, dict]:
+    """{pid: {rss, hwm, pss (MB), cpu (seconds)}} of the gunicorn master and its workers."""
+    pids = [master]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == master:
+                pids.append(int(entry.name))
+    out = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:  # a worker that just exited
+            continue
+        fields = dict(line.split(":", 1) for line in (status + rollup).splitlines() if ":" in line)
+        out[pid] = {key: round(int(fields[name].split()[0]) / 1024, 1)
+                    for key, name in (("rss", "VmRSS"), ("hwm", "VmHWM"), ("pss", "Pss"))}
+        out[pid]["cpu"] = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
+    return out
+
+
+def _cpu_seconds(memory: dict[int, dict]) -> float:
+    return sum(m["cpu"] for m in memory.values())
+
+
+def _machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop the gunicorn master this command started (it stops its workers)."""
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
