@@ -9,7 +9,14 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from songs import selectors
 from songs.features import FEATURES
-from songs.views import active_clusters, cluster_colour, clusters_json, feature_display, features_json, run_summary
+from songs.views import (
+    active_clusters,
+    cluster_colour,
+    clusters_json,
+    feature_display,
+    features_json,
+    run_summary,
+)
 
 from .models import Cluster, TrainingRun
 from .services import active_run

@@ -65,7 +65,7 @@ def assert_escaped(html: str) -> None:
 
 
 def page_data(html: str) -> dict:
-    match = re.search(r'<script id="page-data" type="application/json">(.*?)</script>', html, re.S)
+    match = re.search(r'<script id="page-data" type="application/json">(.*?)</script>', html, re.DOTALL)
     assert match, "page has no page-data"
     return json.loads(match.group(1))
 
@@ -106,7 +106,7 @@ def test_placeholders_say_what_comes(client):
 
 def test_dashboard_shows_the_active_model_cards_and_charts(client, trained):
     html = html_of(client.get("/"))
-    line = re.search(r'<p class="model-line".*?</p>', html, re.S).group(0)
+    line = re.search(r'<p class="model-line".*?</p>', html, re.DOTALL).group(0)
     assert "K-Means" in line and "k = 4" in line and "3,001 songs" in line
     assert f"{trained.metrics['silhouette']:.3f}" in line and "trained" in line
     clusters = list(trained.clusters.order_by("label"))
@@ -215,7 +215,7 @@ def test_cluster_page_profile_representatives_exports(client, trained):
 
 
 def table_songs(html: str) -> list[str]:
-    table = re.search(r'id="cluster-songs".*?<tbody>(.*?)</tbody>', html, re.S)
+    table = re.search(r'id="cluster-songs".*?<tbody>(.*?)</tbody>', html, re.DOTALL)
     return re.findall(r'href="/songs/([^/"]+)/"', table.group(1)) if table else []
 
 
@@ -245,7 +245,7 @@ def test_cluster_songs_sorted_paginated_complete(client, trained, sort, desc):
 def test_cluster_sorts_only_by_the_columns_it_shows(client, trained):
     cluster = trained.clusters.order_by("-size").first()
     html = html_of(client.get(f"/clusters/{cluster.pk}/", {"sort": "loudness"}))
-    options = re.findall(r'<option value="([a-z_]+)"', re.search(r'<select id="sort".*?</select>', html, re.S).group(0))
+    options = re.findall(r'<option value="([a-z_]+)"', re.search(r'<select id="sort".*?</select>', html, re.DOTALL).group(0))
     assert options == ["id", "name", "danceability", "energy", "valence", "acousticness", "tempo"]
     catalog_order = list(Song.objects.filter(cluster=cluster).order_by("id").values_list("external_id", flat=True)[:50])
     assert table_songs(html) == catalog_order  # an unknown sort is catalog order
