@@ -266,7 +266,7 @@ class Seed:
 def _song_seed(index: SimilarityIndex, song: SongRecord) -> Seed:
     row = int(index.rows_of([song.pk])[0])
     if row >= 0:
-        return Seed("song", song["id"], index.vectors_[row], index.attributes_[row], row, int(index.dup_keys_[row]))
+        return Seed("song", song["id"], index.vector(row), index.attributes_[row], row, int(index.dup_keys_[row]))
     # Imported after the run trained: embed it from its own data.
     X = np.array([song.feature_vector()], dtype=np.float64)
     missing = [np.nan if song[name] is None else song[name] for name in ("release_year", "popularity")]
@@ -296,7 +296,7 @@ def seeds_resolve(*, index: SimilarityIndex, songs: list[str] = (), artists: lis
         if artist is None or not len(rows):
             unknown.append(f"artist {aid!r}" + ("" if artist is None else " (no songs in the active model)"))
             continue
-        seeds.append(Seed("artist", aid, index.vectors_[rows].mean(axis=0)))
+        seeds.append(Seed("artist", aid, index.vector(rows).mean(axis=0)))
     for genre in genres:
         vector = index.genre_vector(genre.strip().casefold())
         if vector is None:
@@ -461,7 +461,7 @@ def song_path(*, source: SongRecord, target: SongRecord, length: int = 10, max_p
         previous_artist = artist
     by_row = _songs_by_row(index, np.asarray(steps, dtype=np.int64))
     middle = [by_row[r] for r in steps if r in by_row]
-    vectors = [a.vector] + [index.vectors_[r] for r in steps if r in by_row] + [b.vector]
+    vectors = [a.vector] + [index.vector(r) for r in steps if r in by_row] + [b.vector]
     gaps = [float(np.linalg.norm(vectors[i + 1] - vectors[i])) / index.distance_scale_ for i in range(len(vectors) - 1)]
     return {"run": run.pk, "songs": [source, *middle, target], "steps": [round(g, 3) for g in gaps]}
 
@@ -492,7 +492,7 @@ def cluster_playlist(*, cluster: Cluster, limit: int = 50, max_per_artist: int =
     mask = index.labels_ == cluster.label
     if not mask.any():
         return []
-    centre = index.vectors_[mask].mean(axis=0)
+    centre = np.mean(index.vectors_[mask], axis=0, dtype=np.float32)
     rows, _ = index.query(centre, k=limit + 5, mask=mask, max_per_artist=max_per_artist)
     by_row = _songs_by_row(index, rows)
     return [by_row[r] for r in rows.tolist() if r in by_row][:limit]

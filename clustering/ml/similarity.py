@@ -144,7 +144,7 @@ class SimilarityIndex(BaseEstimator):
 
     Attributes after fit (rows sorted by cell; ``row`` below means a row
     of these arrays, not a song id):
-    ``ids_`` song ids; ``vectors_`` float32 embedding; ``attributes_``
+    ``ids_`` song ids; ``vectors_`` float16 embedding; ``attributes_``
     float32 (n, 14) in :data:`ATTRIBUTES` order (NaN when unknown);
     ``artists_`` artist ids; ``dup_keys_`` (artist, normalised title) keys;
     ``labels_`` cluster label at training time; ``cells_`` centroids and
@@ -203,13 +203,18 @@ class SimilarityIndex(BaseEstimator):
         order = np.argsort(cell, kind="stable")
         self.cell_starts_ = np.searchsorted(cell[order], np.arange(len(self.cells_) + 1)).astype(np.int64)
         self.ids_ = ids[order]
-        self.vectors_ = np.ascontiguousarray(vectors[order])
-        self.sq_norms_ = (self.vectors_.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+        # float16 halves the largest array (48 MB instead of 96 at 1M songs, for
+        # a web worker under 500 MB); distances are computed in float32 from
+        # these stored values, so every search sees the same vectors.
+        self.vectors_ = np.ascontiguousarray(vectors[order], dtype=np.float16)
+        self.sq_norms_ = (self.vectors_.astype(np.float32) ** 2).sum(axis=1)
         self.attributes_ = attrs[order].astype(np.float32)
         self.artists_ = np.asarray(artist, dtype=np.int64)[order]
+        if n and self.artists_.max() < 2**31 and self.artists_.min() >= -(2**31):
+            self.artists_ = self.artists_.astype(np.int32)
         self.dup_keys_ = np.asarray(dup_keys, dtype=np.int64)[order]
         self.labels_ = labels[order].astype(np.int16)
-        self.id_order_ = np.argsort(self.ids_, kind="stable")
+        self.id_order_ = np.argsort(self.ids_, kind="stable").astype(np.int32 if n < 2**31 else np.int64)
 
         # -- catalog statistics for targets and explanations
         finite = np.isfinite(self.attributes_)
@@ -229,7 +234,7 @@ class SimilarityIndex(BaseEstimator):
             counts = np.bincount(codes, minlength=len(self.genres_)).astype(np.float64)
             rows = rank[genre_rows]
             self.genre_vectors_ = (np.column_stack(
-                [np.bincount(codes, weights=self.vectors_[rows, j], minlength=len(self.genres_))
+                [np.bincount(codes, weights=self.vectors_[rows, j].astype(np.float64), minlength=len(self.genres_))
                  for j in range(self.vectors_.shape[1])]) / counts[:, None]).astype(np.float32)
             self.genre_sizes_ = counts.astype(np.int64)
         else:
@@ -242,7 +247,7 @@ class SimilarityIndex(BaseEstimator):
         probe = rng.choice(n, size=min(n, 200), replace=False)
         tenth = []
         for r in probe:
-            rows, dist = self.search(self.vectors_[r], k=11)
+            rows, dist = self.search(self.vector(r), k=11)
             if len(dist) > 1:
                 tenth.append(dist[-1])
         self.distance_scale_ = float(np.median(tenth)) if tenth and np.median(tenth) > 0 else 1.0
@@ -257,6 +262,10 @@ class SimilarityIndex(BaseEstimator):
         pos = np.clip(pos, 0, len(self.ids_) - 1)
         rows = self.id_order_[pos]
         return np.where(self.ids_[rows] == song_ids, rows, -1)
+
+    def vector(self, rows) -> np.ndarray:
+        """Stored vectors of index rows, as float32 (one row or an array of them)."""
+        return self.vectors_[rows].astype(np.float32)
 
     def embed(self, *, X, year, popularity, artist) -> np.ndarray:
         """Vectors for songs given by their data (e.g. not in the index yet)."""
@@ -419,19 +428,23 @@ class SimilarityIndex(BaseEstimator):
         return np.take_along_axis(part, np.argsort(np.take_along_axis(d, part, axis=1), axis=1), axis=1)
 
     def _exact(self, q: np.ndarray, rows: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if rows is None:
-            V, norms = self.vectors_, self.sq_norms_
-            rows = None
-        else:
-            if not len(rows):
-                return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-            V, norms = self.vectors_[rows], self.sq_norms_[rows]
-        d2 = norms - 2 * (V @ q) + np.float32(q @ q)
-        k = min(k, len(d2))
-        top = np.argpartition(d2, k - 1)[:k] if k < len(d2) else np.arange(len(d2))
-        top = top[np.argsort(d2[top], kind="stable")]
-        dist = np.sqrt(np.maximum(d2[top], 0))
-        return (top if rows is None else rows[top]).astype(np.int64), dist
+        """The k nearest of ``rows`` (None: every row), in chunks so that the
+        float32 copy of float16 vectors stays small."""
+        total = len(self.ids_) if rows is None else len(rows)
+        if not total:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        qq = np.float32(q @ q)
+        best_rows, best_d2 = [], []
+        for start in range(0, total, 100_000):
+            part = np.arange(start, min(total, start + 100_000)) if rows is None else rows[start:start + 100_000]
+            d2 = self.sq_norms_[part] - 2 * (self.vectors_[part].astype(np.float32) @ q) + qq
+            kk = min(k, len(d2))
+            top = np.argpartition(d2, kk - 1)[:kk] if kk < len(d2) else np.arange(len(d2))
+            best_rows.append(part[top])
+            best_d2.append(d2[top])
+        cand, d2 = np.concatenate(best_rows), np.concatenate(best_d2)
+        order = np.argsort(d2, kind="stable")[:k]
+        return cand[order].astype(np.int64), np.sqrt(np.maximum(d2[order], 0))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "ids_"):

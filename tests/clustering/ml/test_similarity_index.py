@@ -1,0 +1,92 @@
+"""The similarity core: embedding, IVF search against exact search, filters, exclusions."""
+import numpy as np
+import pytest
+
+from clustering.ml.similarity import SimilarityIndex, SongEmbedding
+
+from .synth import catalog, four_centers
+
+
+def _data(n_per=10_000, seed=0):
+    X, y = catalog(four_centers(), n_per=n_per, noise=0.08, seed=seed)
+    rng = np.random.default_rng(seed)
+    n = len(X)
+    X[:, [3, 4, 5, 6]] = np.clip(X[:, [3, 4, 5, 6]], 0, 1)
+    artist = rng.integers(0, n // 10, n)
+    year = np.where(rng.random(n) < 0.1, np.nan, rng.integers(1960, 2024, n))
+    popularity = rng.integers(0, 100, n).astype(float)
+    extra = np.column_stack([rng.integers(0, 12, n), rng.integers(0, 2, n), popularity, np.full(n, 4.0)])
+    dup = rng.integers(0, 2**62, n)
+    return dict(ids=np.arange(1, n + 1) * 3, X=X, year=year, popularity=popularity, artist=artist, dup_keys=dup,
+                extra=extra, labels=y)
+
+
+@pytest.fixture(scope="module")
+def built():
+    data = _data()
+    return data, SimilarityIndex(random_state=0).fit(**data)
+
+
+def test_cells_search_agrees_with_exact_search(built):
+    _, index = built
+    assert len(index.cells_) > 100  # 40,000 songs: an inverted file, not one cell
+    rng = np.random.default_rng(1)
+    recall = []
+    for row in rng.choice(len(index.ids_), 50, replace=False):
+        q = index.vector(row)
+        approx, d_approx = index.search(q, k=10)
+        exact, d_exact = index._exact(q, None, 10)
+        recall.append(len(set(approx) & set(exact)) / 10)
+        assert approx[0] == row and d_approx[0] == pytest.approx(0, abs=0.01)  # float32 rounding
+        assert np.all(np.diff(d_approx) >= -1e-6)
+    assert np.mean(recall) >= 0.95
+
+
+def test_filtered_search_returns_only_selected_rows_and_widens(built):
+    _, index = built
+    q = index.vector(5)
+    mask = index.attribute_mask({"energy": (0.7, None), "key": (None, 2)})
+    rows, _ = index.search(q, k=50, mask=mask)
+    assert len(rows) == 50 and mask[rows].all()
+    tiny = np.zeros(len(index.ids_), dtype=bool)
+    tiny[[7, 70, 700]] = True
+    rows, _ = index.search(q, k=10, mask=tiny)
+    assert sorted(rows.tolist()) == [7, 70, 700]  # fewer than k: every selected row, no padding
+
+
+def test_query_drops_duplicates_excluded_rows_and_caps_artists(built):
+    _, index = built
+    index.dup_keys_[[11, 12]] = index.dup_keys_[10]  # exact duplicates of row 10
+    rows, _ = index.query(index.vector(10), k=30, exclude_rows=[10], exclude_keys=[index.dup_keys_[10]],
+                          max_per_artist=1)
+    assert len(rows) == 30 and not {10, 11, 12} & set(rows.tolist())
+    artists = index.artists_[rows]
+    assert len(set(artists.tolist())) == 30
+
+
+def test_arrays_round_trip_answers_the_same(built):
+    _, index = built
+    copy = SimilarityIndex.from_arrays(index.to_arrays())
+    for row in (0, 123, 4567):
+        a, da = index.search(index.vector(row), k=10)
+        b, db = copy.search(copy.vector(row), k=10)
+        assert a.tolist() == b.tolist() and np.allclose(da, db)
+    assert copy.rows_of(index.ids_[[3, 9]]).tolist() == [3, 9]
+    assert copy.rows_of([-1]).tolist() == [-1]
+
+
+def test_embedding_mixes_the_artist_profile():
+    data = _data(n_per=50)
+    emb = SongEmbedding(artist_weight=3).fit(data["X"], data["year"], data["popularity"], data["artist"])
+    V = emb.transform(data["X"], data["year"], data["popularity"], data["artist"])
+    assert V.shape == (len(data["X"]), 24) and np.isfinite(V).all()
+    same = np.flatnonzero(data["artist"] == data["artist"][0])
+    assert np.allclose(V[same, 12:], V[same[0], 12:])  # one artist, one profile
+    unknown = emb.transform(data["X"][:1], data["year"][:1], data["popularity"][:1], [10**9])
+    assert np.allclose(unknown[0, 12:], 3 * unknown[0, :12])  # no profile: the song's own base
+
+
+def test_empty_catalog_is_refused():
+    with pytest.raises(ValueError, match="empty catalog"):
+        SimilarityIndex().fit(ids=[], X=np.empty((0, 10)), year=[], popularity=[], artist=[], dup_keys=[],
+                              extra=np.empty((0, 4)))
