@@ -117,6 +117,9 @@
       predictionEl.appendChild(MC.el("span", {}, "Noise: outside every cluster"));
     }
     predictionEl.dataset.cluster = result.cluster ? String(result.cluster.id) : "";
+    // Phones: the result sits below the sliders; a bar at the bottom keeps it in sight.
+    var mini = document.getElementById("prediction-mini");
+    if (mini) mini.textContent = "Predicted: " + (result.cluster ? result.cluster.name : "noise");
     pending = result;
     movePoint();
     drawDistances(result);
@@ -148,7 +151,7 @@
       height: Math.max(160, 36 * names.length + 60), margin: { l: 150, r: 16, t: 8, b: 44 }, font: MC.fontLayout,
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff", showlegend: false,
       yaxis: { autorange: "reversed" },
-      xaxis: { title: { text: probs ? "probability" : "distance to the centre (scaled units; nearest first)" }, rangemode: "tozero" },
+      xaxis: { title: { text: probs ? "probability" : "distance to the centre (scaled units)" }, rangemode: "tozero" },
     }, MC.plotConfig);
   }
 
