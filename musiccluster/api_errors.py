@@ -7,6 +7,7 @@ errors also keep DRF's per-field structure under `errors` for programs.
 import logging
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.signals import got_request_exception
 from django.http import JsonResponse
 from django.views import defaults
@@ -67,6 +68,11 @@ def error_detail(data) -> str:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": f"The request body is too large: {exc}"}, status=413)
+    if isinstance(exc, SuspiciousOperation):
+        # E.g. more form fields than DATA_UPLOAD_MAX_NUMBER_FIELDS: the client's fault, not a crash.
+        return Response({"detail": f"Bad request: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
     if response is None:
         if settings.DEBUG:

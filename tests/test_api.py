@@ -186,3 +186,9 @@ def test_unknown_api_addresses_are_json_404(api):
         assert response.status_code == 404 and response["Content-Type"].startswith("application/json"), url
         assert "/api/docs/" in response.json()["detail"]
     assert not api.get("/definitely-not-a-page/")["Content-Type"].startswith("application/json")
+
+
+def test_too_many_form_fields_is_a_400_not_a_500(api):
+    body = "&".join(f"f{i}=1" for i in range(1500))
+    response = api.post("/api/predict/", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and "fields" in response.json()["detail"].lower()
