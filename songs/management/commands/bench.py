@@ -294,6 +294,11 @@ class Command(BaseCommand):
             values["similar_to_healthz_cpu_cost"] = (
                 values["healthz_server_cpu_ms_per_request"] / values["similar_server_cpu_ms_per_request"])
 
+            # The model and the index are loaded; no 10k batch has been parsed yet.
+            memory = _process_memory(server.pid)
+            memory.pop(server.pid)
+            values["worker_rss_before_batch_mb"] = [m["rss"] for m in memory.values()]
+
             http = []
             for _ in range(5):
                 t = time.perf_counter()
