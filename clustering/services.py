@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from songs.features import FEATURE_NAMES
 from songs.models import Song
-from songs.services import CATALOG_LOCK_ID
+from songs.services import CATALOG_LOCK_ID, catalog_analyze
 
 from .ml import ALGORITHMS, SCALERS, ClusterModel, match_models
 from .models import Cluster, SongLabel, TrainingRun
@@ -463,6 +463,7 @@ def training_run_activate(
     with transaction.atomic():
         _activate_locked(run=run, model=model, previous=previous, ids=ids, cluster_ids=lookup, embedding=embedding,
                          before_flip=before_flip)
+    catalog_analyze()  # every song's cluster changed: the planner's cluster statistics too
     run.refresh_from_db()
     return run
 
@@ -575,6 +576,7 @@ def training_run_activate_staged(*, run_id: int, chunks: int) -> TrainingRun:
     with transaction.atomic():
         _activate_locked(run=run, model=model, previous=previous, ids=ids, cluster_ids=cluster_ids, embedding=embedding)
         SongLabel.objects.filter(run_id=run_id).delete()
+    catalog_analyze()
     timings = {**run.timings, "activate": round(time.perf_counter() - t0, 3), "activation_chunks": chunks}
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.SUCCEEDED, stage="done", progress=100, finished_at=timezone.now(), timings=timings
