@@ -106,7 +106,10 @@ class Command(BaseCommand):
                 generate_catalog(songs=songs, seed=seed, out=csv_path)
                 self._phase("generate", seconds=time.perf_counter() - t, bytes=csv_path.stat().st_size)
 
-                env = self._scratch_database(tmp_path)
+                # --keep-db keeps the database's files too (the SQLite file, models and
+                # indexes), in a folder that outlives this command.
+                scratch_dir = Path(tempfile.mkdtemp(prefix="mc-bench-kept-")) if keep_db else tmp_path
+                env = self._scratch_database(scratch_dir)
                 try:
                     call_command("migrate", verbosity=0)
                     self._bench_import(csv_path, env)
@@ -397,19 +400,22 @@ class Command(BaseCommand):
         # Models and indexes of the scratch runs go with the scratch database:
         # run ids restart at 1 and must not overwrite var/models/run-1.*.
         env["MODEL_DIR"] = str(tmp_path / "models")
+        self._scratch_model_dir = env["MODEL_DIR"]
         self._original_model_dir = settings.MODEL_DIR
         settings.MODEL_DIR = Path(env["MODEL_DIR"])
         return env
 
     def _drop_scratch(self, keep: bool) -> None:
+        scratch = self._scratch_name or connection.settings_dict["NAME"]
         connection.close()
         connections["default"].settings_dict.update(self._original)
         settings.MODEL_DIR = self._original_model_dir
         if self._scratch_name and not keep:
             with connection.cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS {self._scratch_name}")
-        elif self._scratch_name:
-            self.stderr.write(f"kept scratch database {self._scratch_name}")
+        if keep:
+            self.stderr.write(f"kept scratch database {scratch}; "
+                              f"its models and indexes are in {self._scratch_model_dir}")
 
 
 # --- a small load generator ------------------------------------------------------
