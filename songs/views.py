@@ -8,17 +8,21 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from clustering.models import Cluster, TrainingRun
 from clustering.services import active_run
+from clustering.similarity import ATTRIBUTE_RANGES, MAX_SEEDS, PATH_LENGTH
 
 from . import selectors
-from .features import FEATURES
+from .features import FEATURES, FEATURES_BY_NAME
+from .models import Artist, Song
 
 # One colour per cluster label, shared by the cards, maps and charts. No red
 # (the predict page marks its point in red) and no grey (noise).
@@ -196,5 +200,151 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return redirect(static("favicon.svg"), permanent=True)
 
 
-def placeholder(request: HttpRequest, *, nav: str, title: str, text: str) -> HttpResponse:
-    return render(request, "placeholder.html", {"nav": nav, "title": title, "text": text})
+@require_GET
+def artists_json(request: HttpRequest) -> JsonResponse:
+    """Up to ten artists whose name contains ``q``, names starting with it
+    first, with their song counts (the recommendation page's artist picker)."""
+    query = request.GET.get("q", "").strip()[:200]
+    if len(query) < 2:
+        return JsonResponse({"results": []})
+    # Two short reads that stop at ten rows each (no sort of every match).
+    rows = list(Artist.objects.filter(name__istartswith=query).order_by("id").values_list("id", "external_id", "name")[:10])
+    if len(rows) < 10:
+        seen = [r[0] for r in rows]
+        rows += list(
+            Artist.objects.filter(name__icontains=query).exclude(id__in=seen).order_by("id")
+            .values_list("id", "external_id", "name")[: 10 - len(rows)]
+        )
+    counts = dict(
+        Song.objects.filter(artist_id__in=[r[0] for r in rows]).values("artist_id").annotate(n=Count("id"))
+        .values_list("artist_id", "n")
+    )
+    return JsonResponse({"results": [{"id": ext, "name": name, "songs": counts.get(pk, 0)} for pk, ext, name in rows]})
+
+
+# --- recommendations and paths (pages over /api/recommendations/ and /api/path/) ----
+
+# The attributes /api/recommendations/ filters and aims at: these first, the rest under "More".
+RECOMMEND_MAIN = ("energy", "danceability", "valence", "acousticness", "tempo", "popularity")
+RECOMMEND_MORE = ("instrumentalness", "speechiness", "liveness", "loudness", "duration_ms", "key", "mode",
+                  "time_signature")
+ATTRIBUTE_HELP = {
+    "popularity": "How popular the song is (0-100).",
+    "key": "Pitch class: 0 = C, 1 = C♯/D♭, … 11 = B.",
+    "mode": "1 = major, 0 = minor.",
+    "time_signature": "Beats per bar.",
+}
+ATTRIBUTE_STEP = {"tempo": 1, "popularity": 1, "loudness": 0.5, "duration_ms": 1000, "key": 1, "mode": 1,
+                  "time_signature": 1}
+SEED_KINDS = ("seed_songs", "seed_artists", "seed_genres")
+
+
+def _id_param(request: HttpRequest, name: str) -> list[str]:
+    """A comma-separated id list from the query string, trimmed and capped."""
+    return [item.strip()[:512] for item in request.GET.get(name, "").split(",") if item.strip()][:MAX_SEEDS]
+
+
+def _song_labels(ids: list[str]) -> dict[str, dict]:
+    found = Song.objects.filter(external_id__in=ids).select_related("artist")
+    return {s.external_id: {"id": s.external_id, "name": s.name, "artist": s.artist.name} for s in found}
+
+
+def _model_state(run: TrainingRun | None) -> str:
+    """"none" (no active model), "noindex" (a model without a similarity index) or "ready"."""
+    if run is None:
+        return "none"
+    return "ready" if run.index_path else "noindex"
+
+
+def _attribute_rows(request: HttpRequest, names, stats: dict) -> list[dict]:
+    rows = []
+    for name in names:
+        low, high = ATTRIBUTE_RANGES[name]
+        feature = FEATURES_BY_NAME.get(name)
+        mean = stats.get(name, {}).get("mean") if feature else None
+        rows.append({
+            "name": name, "low": low, "high": high, "step": ATTRIBUTE_STEP.get(name, 0.01),
+            "unit": feature.unit if feature else "",
+            "help": feature.help if feature else ATTRIBUTE_HELP.get(name, ""),
+            "average": feature_display(name, mean) if mean is not None else None,
+            # Values from the query string come back into the form as typed; the API judges them.
+            "values": {kind: request.GET.get(f"{kind}_{name}", "").strip()[:32] for kind in ("min", "target", "max")},
+        })
+    return rows
+
+
+@ensure_csrf_cookie
+def recommend(request: HttpRequest) -> HttpResponse:
+    """Recommendations from seed songs, artists and genres, with bounds and targets.
+
+    The form mirrors the API's query string, so a result page is a link: the
+    seeds in the address are shown by name and the query runs on load.
+    """
+    run = active_run()
+    clusters = active_clusters(run)
+    stats = selectors.catalog_feature_stats(clusters) if run else {}
+    seeds = {kind: _id_param(request, kind) for kind in SEED_KINDS}
+    songs = _song_labels(seeds["seed_songs"]) if seeds["seed_songs"] else {}
+    artists = {}
+    if seeds["seed_artists"]:
+        # The API takes artist ids or exact names.
+        for a in Artist.objects.filter(external_id__in=seeds["seed_artists"]):
+            artists[a.external_id] = a.name
+        for a in Artist.objects.filter(name__in=seeds["seed_artists"]):
+            artists.setdefault(a.name, a.name)
+    initial = (
+        [{"type": "song", "id": i, "label": (f"{songs[i]['name']} — {songs[i]['artist']}" if i in songs else i)}
+         for i in seeds["seed_songs"]]
+        + [{"type": "artist", "id": i, "label": artists.get(i, i)} for i in seeds["seed_artists"]]
+        + [{"type": "genre", "id": i, "label": i} for i in seeds["seed_genres"]]
+    )[:MAX_SEEDS]
+    limit = request.GET.get("limit", "").strip()[:4] or "20"
+    return render(request, "songs/recommend.html", {
+        "nav": "recommend",
+        "run": run,
+        "state": _model_state(run),
+        "has_songs": run is not None or selectors.catalog_has_songs(),
+        "main_rows": _attribute_rows(request, RECOMMEND_MAIN, stats),
+        "more_rows": _attribute_rows(request, RECOMMEND_MORE, stats),
+        "more_open": any(request.GET.get(f"{k}_{n}") for n in RECOMMEND_MORE for k in ("min", "target", "max")),
+        "limit": limit,
+        "max_seeds": MAX_SEEDS,
+        "page_data": {
+            "seeds": initial,
+            "max_seeds": MAX_SEEDS,
+            "run_now": bool(initial),
+            "signed_in": request.user.is_authenticated,
+            "clusters": clusters_json(clusters),
+        },
+    })
+
+
+@ensure_csrf_cookie
+def path_page(request: HttpRequest) -> HttpResponse:
+    """A path of songs from one song to another (GET /api/path/), as a list and a chart."""
+    run = active_run()
+    clusters = active_clusters(run)
+    ends = {name: request.GET.get(name, "").strip()[:512] for name in ("from", "to")}
+    labels = _song_labels([v for v in ends.values() if v])
+    try:
+        length = int(request.GET.get("length", 10))
+    except ValueError:
+        length = 10
+    length = min(max(length, PATH_LENGTH[0]), PATH_LENGTH[1])
+    return render(request, "songs/path.html", {
+        "nav": "path",
+        "run": run,
+        "state": _model_state(run),
+        "has_songs": run is not None or selectors.catalog_has_songs(),
+        "length": length,
+        "length_range": PATH_LENGTH,
+        "page_data": {
+            "from": labels.get(ends["from"]) if ends["from"] else None,
+            "to": labels.get(ends["to"]) if ends["to"] else None,
+            "run_now": bool(ends["from"] in labels and ends["to"] in labels),
+            "unknown": [name for name, value in ends.items() if value and value not in labels],
+            "signed_in": request.user.is_authenticated,
+            "clusters": clusters_json(clusters),
+            "features": features_json(),
+        },
+    })

@@ -179,6 +179,154 @@
     });
   };
 
+  /* A search picker: a search input, a list of matches as buttons, a status line.
+   * opts: id (prefix of #<id>-q, #<id>-results, #<id>-status), url(q) → address
+   * answering {results: [...]}, label(item) → text, onPick(item), enabled() → true
+   * or a reason why nothing can be picked now.
+   * Keys: ↓ from the input to the matches, ↑/↓ between them, Enter picks, Esc returns.
+   */
+  MC.picker = function (opts) {
+    var input = document.getElementById(opts.id + "-q");
+    var list = document.getElementById(opts.id + "-results");
+    var status = document.getElementById(opts.id + "-status");
+    if (!input) return null;
+    var seq = 0;
+    function buttons() { return Array.prototype.slice.call(list.querySelectorAll("button")); }
+    function clear() { list.textContent = ""; }
+    function search() {
+      var q = input.value.trim();
+      var mine = ++seq;
+      clear();
+      if (q.length < 2) { status.textContent = q ? "Type at least 2 letters." : ""; return; }
+      var allowed = opts.enabled ? opts.enabled() : true;
+      if (allowed !== true) { status.textContent = allowed; return; }
+      status.textContent = "Searching…";
+      MC.request(opts.url(q)).then(function (r) {
+        if (mine !== seq) return;
+        if (!r.ok) { status.textContent = "The search failed (" + r.status + ")."; return; }
+        var results = (r.data && r.data.results) || [];
+        status.textContent = results.length
+          ? results.length + (results.length === 1 ? " match" : " matches") + ": choose one below."
+          : "Nothing matches “" + q + "”.";
+        results.forEach(function (item) {
+          var li = MC.el("li");
+          var button = MC.el("button", { type: "button", class: "link" }, opts.label(item));
+          button.addEventListener("click", function () {
+            clear();
+            input.value = "";
+            status.textContent = "";
+            opts.onPick(item);
+            input.focus();
+          });
+          li.appendChild(button);
+          list.appendChild(li);
+        });
+      }).catch(function () {
+        if (mine === seq) status.textContent = "The search failed: is the site reachable?";
+      });
+    }
+    input.addEventListener("input", MC.debounce(search, 250));
+    input.addEventListener("keydown", function (e) {
+      var first = buttons()[0];
+      if (e.key === "Enter") {
+        e.preventDefault(); // never submits the surrounding form
+        if (first) first.click();
+      } else if (e.key === "ArrowDown" && first) {
+        e.preventDefault();
+        first.focus();
+      } else if (e.key === "Escape") {
+        clear();
+        status.textContent = "";
+      }
+    });
+    list.addEventListener("keydown", function (e) {
+      var all = buttons(), i = all.indexOf(document.activeElement);
+      if (i < 0) return;
+      if (e.key === "ArrowDown" && i < all.length - 1) { e.preventDefault(); all[i + 1].focus(); }
+      else if (e.key === "ArrowUp") { e.preventDefault(); (i > 0 ? all[i - 1] : input).focus(); }
+      else if (e.key === "Escape") { e.preventDefault(); clear(); input.focus(); }
+    });
+    return { input: input, clear: clear, status: status };
+  };
+
+  MC.songLabel = function (s) { return s.name + " — " + s.artist; };
+
+  /* "Save as playlist" (templates/_save_playlist.html): POST /api/playlists/
+   * with the songs shown, the source and the name typed. */
+  MC.savePanel = function (source) {
+    var section = document.getElementById("save");
+    var none = { show: function () {}, hide: function () {} };
+    if (!section) return none;
+    var form = document.getElementById("save-form");
+    var nameEl = document.getElementById("save-name");
+    var publicEl = document.getElementById("save-public");
+    var button = document.getElementById("save-button");
+    var status = document.getElementById("save-status");
+    var signin = document.getElementById("save-signin");
+    var ids = [];
+    if (nameEl) nameEl.addEventListener("input", function () { nameEl.dataset.touched = "1"; });
+    if (form) form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var name = nameEl.value.trim();
+      status.className = "";
+      if (!name) { status.textContent = "Give the playlist a name."; status.className = "error"; nameEl.focus(); return; }
+      if (!ids.length) { status.textContent = "There are no songs to save."; status.className = "error"; return; }
+      button.disabled = true;
+      status.textContent = "Saving…";
+      MC.request("/api/playlists/", { body: { name: name, is_public: publicEl.checked, source: source, songs: ids } })
+        .then(function (r) {
+          button.disabled = false;
+          if (r.status !== 201 || !r.data) {
+            status.className = "error";
+            status.textContent = (r.data && r.data.detail) || "The playlist could not be saved (" + r.status + ").";
+            return;
+          }
+          status.textContent = "Saved as ";
+          status.appendChild(MC.el("a", { href: "/playlists/" + r.data.id + "/", id: "saved-link" }, r.data.name));
+          status.appendChild(document.createTextNode(" (" + r.data.song_count + " songs)."));
+          section.dataset.saved = String(r.data.id);
+        })
+        .catch(function (error) {
+          button.disabled = false;
+          status.className = "error";
+          status.textContent = "The playlist could not be saved: " + error;
+        });
+    });
+    return {
+      show: function (songIds, defaultName) {
+        ids = songIds.slice();
+        section.hidden = false;
+        if (nameEl && !nameEl.dataset.touched) nameEl.value = String(defaultName || "").slice(0, 200);
+        if (status) { status.textContent = ""; status.className = ""; }
+        if (signin) signin.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname + location.search);
+      },
+      hide: function () { section.hidden = true; },
+    };
+  };
+
+  // A table cell with a link to a song, or a cluster badge: text only.
+  MC.songCell = function (song) {
+    var td = MC.el("td");
+    td.appendChild(MC.el("a", { href: MC.songUrl(song.id) }, song.name));
+    return td;
+  };
+  MC.clusterCell = function (cluster, colours) {
+    var td = MC.el("td");
+    if (cluster) {
+      var a = MC.el("a", { href: MC.clusterUrl(cluster.id), class: "badge badge-small" }, cluster.name);
+      if (colours && colours[cluster.id]) a.style.setProperty("--cluster", colours[cluster.id]);
+      td.appendChild(a);
+    } else {
+      td.textContent = "—";
+    }
+    return td;
+  };
+  MC.clusterColours = function (clusters) {
+    var out = {};
+    (clusters || []).forEach(function (c) { out[c.id] = c.colour; });
+    return out;
+  };
+
   MC.mapError = function (el, error) {
     el.textContent = "";
     el.appendChild(MC.el("p", { class: "empty" }, "The map is not available: " + (error && error.message ? error.message : error)));
