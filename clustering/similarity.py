@@ -503,3 +503,57 @@ def song_radio(*, song: SongRecord, limit: int = 25) -> list[SongRecord]:
     artist apart from the seed's own (variety over sameness)."""
     similar = song_similar(song=song, limit=limit - 1, max_per_artist=1)
     return [song, *[item["song"] for item in similar["results"]]]
+
+
+# --- a cluster's songs, in order, from the index ------------------------------------
+
+
+def _ordered_slice(vals: np.ndarray, ids: np.ndarray, key: tuple | None, descending: bool,
+                   size: int) -> np.ndarray:
+    """Positions of the first ``size`` items after ``key`` = (value, id) in
+    (value, id) order (reversed when descending), without sorting everything:
+    a partition finds the cut, a sort orders the few rows before it."""
+    if descending:
+        vals, ids = -vals, -ids
+        key = None if key is None else (-key[0], -key[1])
+    candidates = np.arange(len(vals))
+    if key is not None:
+        v, i = key
+        candidates = np.flatnonzero((vals > v) | ((vals == v) & (ids > i)))
+    if len(candidates) > size:
+        cut = np.partition(vals[candidates], size - 1)[size - 1]
+        candidates = candidates[vals[candidates] <= cut]
+    order = np.lexsort((ids[candidates], vals[candidates]))
+    return candidates[order[:size]]
+
+
+def cluster_song_keys(*, cluster_id: int, sort: str, desc: bool, after: tuple | None, before: tuple | None,
+                      size: int) -> tuple[list[tuple[Any, int]], bool] | None:
+    """One keyset page of a cluster's songs ordered by (sort, id), from the
+    active run's index: [(sort value, song id)] and whether more rows follow
+    in the walking direction. ``sort`` is "id" or a feature. None when the
+    index cannot answer (no model, the cluster of another run): the caller
+    falls back to the database. At 1M songs this takes a few ms where the
+    database needs an index per sortable column (every one of them slowing
+    the import and the activation)."""
+    try:
+        run, index = active_index()
+    except (TrainingError, ArtifactError):
+        return None
+    label = Cluster.objects.filter(pk=cluster_id, run_id=run.pk).values_list("label", flat=True).first()
+    if label is None or (sort != "id" and sort not in FEATURE_NAMES):
+        return None
+    rows = np.flatnonzero(index.labels_ == label)
+    ids = index.ids_[rows]
+    vals = ids.astype(np.float64) if sort == "id" else index.attributes_[rows, ATTRIBUTES.index(sort)].astype(np.float64)
+    backwards = before is not None and after is None
+    key = before if backwards else after
+    if key is not None:
+        key = (float(np.float32(key[0])) if sort != "id" else float(key[1]), int(key[1]))
+    picked = _ordered_slice(vals, ids, key, desc != backwards, size + 1)
+    more = len(picked) > size
+    picked = picked[:size]
+    keys = [(int(ids[p]) if sort == "id" else float(vals[p]), int(ids[p])) for p in picked]
+    if backwards:
+        keys.reverse()
+    return keys, more

@@ -97,8 +97,7 @@ class KeysetPage:
 
 
 def _encode_cursor(song: Song, sort: str) -> str:
-    key = [song.pk] if sort == "id" else [getattr(song, sort), song.pk]
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+    return _encode_key(None if sort == "id" else getattr(song, sort), song.pk, sort)
 
 
 def _decode_cursor(cursor: str | None, sort: str) -> tuple[Any, int] | None:
@@ -171,8 +170,48 @@ def song_search_page(*, search: str = "", after: str | None = None, before: str 
     return keyset_page(song_list(search=search), after=after, before=before, size=size)
 
 
+def _encode_key(value: Any, pk: int, sort: str) -> str:
+    key = [pk] if sort == "id" else [value, pk]
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _cluster_page_from_index(*, cluster_id: int, sort: str, desc: bool, after: str | None, before: str | None,
+                             size: int) -> KeysetPage | None:
+    """The page from the active run's similarity index (order and cursors),
+    the songs themselves from the database; None when the index cannot tell."""
+    from clustering.similarity import cluster_song_keys  # clustering builds on songs
+
+    after_key, before_key = _decode_cursor(after, sort), _decode_cursor(before, sort)
+    found = cluster_song_keys(cluster_id=cluster_id, sort=sort, desc=desc, after=after_key, before=before_key,
+                              size=size)
+    if found is None:
+        return None
+    keys, more = found
+    songs = Song.objects.select_related("artist").in_bulk([pk for _, pk in keys])
+    kept = [(value, pk) for value, pk in keys if pk in songs]
+    page = KeysetPage(items=[songs[pk] for _, pk in kept], sort=sort, desc=desc)
+    backwards = before_key is not None and after_key is None
+    key = before_key if backwards else after_key
+    if kept:
+        first, last = _encode_key(*kept[0], sort), _encode_key(*kept[-1], sort)
+        if backwards:
+            page.next_cursor, page.prev_cursor = last, (first if more else None)
+        else:
+            page.next_cursor, page.prev_cursor = (last if more else None), (first if key is not None else None)
+    return page
+
+
 def cluster_songs_page(*, cluster_id: int, search: str = "", sort: str = "id", desc: bool = False,
                        after: str | None = None, before: str | None = None, size: int = PAGE_SIZE) -> KeysetPage:
+    """One page of a cluster's songs. Without a search the active run's index
+    orders them (no index on cluster in the database: see songs.models)."""
+    if sort not in SORTS:
+        sort = "id"
+    if not search and sort != "name":
+        page = _cluster_page_from_index(cluster_id=cluster_id, sort=sort, desc=desc, after=after, before=before,
+                                        size=size)
+        if page is not None:
+            return page
     qs = Song.objects.select_related("artist").filter(cluster_id=cluster_id)
     if search:
         qs = qs.filter(search_filter(search))

@@ -148,6 +148,31 @@ def _upsert_sql(
     )
 
 
+# A load this large (and larger than the catalog) rebuilds the title search
+# index instead of inserting into it: at 1M new songs, inserting costs ~12 s,
+# dropping and re-creating ~4 s. Readers wait for the songs table meanwhile.
+SEARCH_INDEX_REBUILD_ROWS = 100_000
+
+
+def _search_indexes_drop_for_bulk(cursor, *, rows: int) -> list[str]:
+    """Drop the trigram indexes of the songs table before a bulk merge when
+    that is cheaper than maintaining them; return their definitions to re-run."""
+    cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Song._meta.db_table])
+    existing = max(0, int(cursor.fetchone()[0]))  # -1 before the first ANALYZE
+    if rows < max(SEARCH_INDEX_REBUILD_ROWS, existing):
+        return []
+    cursor.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
+        [Song._meta.db_table, "%gin_trgm_ops%"],
+    )
+    found = cursor.fetchall()
+    for name, _ in found:
+        cursor.execute(f'DROP INDEX "{name}"')
+    if found:
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    return [definition for _, definition in found]
+
+
 def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]:
     """Merge the staging table into the catalog; the caller holds a transaction.
 
@@ -218,6 +243,7 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
             dedupe=distinct != staged,
             join=f"JOIN {Artist._meta.db_table} a ON a.external_id = s.artist_external_id",
         )
+        rebuild = _search_indexes_drop_for_bulk(cursor, rows=distinct) if pg else []
         if pg:
             # xmax = 0 marks a freshly inserted row: counts without scanning the table.
             cursor.execute(
@@ -231,6 +257,12 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
             written = cursor.rowcount
             cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
             created = cursor.fetchone()[0] - before
+        if rebuild:
+            # Deferred foreign-key checks of the inserted rows run now rather
+            # than at commit: Postgres builds no index on a table with pending ones.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for definition in rebuild:
+            cursor.execute(definition)
         t2 = time.perf_counter()
     updated = written - created
     return {

@@ -354,3 +354,30 @@ def test_song_records_have_exactly_the_api_shape(api, catalog):
         assert json.loads(json.dumps(records[song.pk])) == expected
         assert records[song.pk].pk == song.pk and records[song.pk].artist_pk == song.artist_id
     assert similarity.song_records(external_ids=["late-2"])["late-2"]["cluster"] is None
+
+
+@pytest.mark.parametrize("sort, desc", [("id", False), ("energy", True), ("tempo", False)])
+def test_cluster_pages_are_ordered_by_the_index(catalog, sort, desc):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from songs.selectors import cluster_songs_page
+
+    cluster = catalog["run"].clusters.order_by("-size").first()
+    order = [f"-{sort}", "-id"] if desc else [sort, "id"]
+    expected = list(Song.objects.filter(cluster=cluster).order_by(*order).values_list("id", flat=True))
+    seen, after = [], None
+    while True:
+        with CaptureQueriesContext(connection) as queries:
+            page = cluster_songs_page(cluster_id=cluster.pk, sort=sort, desc=desc, after=after, size=40)
+        sql = " ".join(q["sql"] for q in queries.captured_queries)
+        assert '"cluster_id" =' not in sql  # the order came from the index, not a scan of the cluster
+        seen += [s.pk for s in page.items]
+        if not page.next_cursor:
+            break
+        after = page.next_cursor
+    assert seen == expected
+    # Walking back from the last page gives the previous page, in order.
+    back = cluster_songs_page(cluster_id=cluster.pk, sort=sort, desc=desc, before=page.prev_cursor, size=40)
+    last = len(page.items)
+    assert [s.pk for s in back.items] == expected[-last - 40:-last]

@@ -298,3 +298,30 @@ def test_command_exit_code_is_non_zero_on_rejection(tmp_path):
     )
     assert proc.returncode != 0
     assert "Unknown header" in proc.stderr
+
+
+def test_bulk_load_rebuilds_the_title_search_index(catalog_csv, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from songs import services
+    from tests.conftest import _require
+
+    if connection.vendor != "postgresql":
+        _require("trigram search indexes are Postgres-only")
+    monkeypatch.setattr(services, "SEARCH_INDEX_REBUILD_ROWS", 10)
+
+    def indexes():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'songs_song' AND indexdef LIKE %s",
+                           ["%gin_trgm_ops%"])
+            return [row[0] for row in cursor.fetchall()]
+
+    assert indexes() == ["song_name_trgm"]
+    rows = flagship_rows(60, name_song="Harbor Lights")
+    with CaptureQueriesContext(connection) as queries:
+        job = run_import(catalog_csv(rows))  # 60 new songs into an empty catalog: drop, load, re-create
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert any(s.startswith('DROP INDEX "song_name_trgm"') for s in sql)
+    assert job.rows_created == 60 and indexes() == ["song_name_trgm"]
+    assert Song.objects.filter(name__icontains="harbor").count() == 60
