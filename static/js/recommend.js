@@ -118,8 +118,19 @@
     if (limit.validity.badInput) problems.push("Songs: enter a number from 1 to 100");
     else if (limit.value.trim()) params.set("limit", limit.value.trim());
     form.querySelectorAll(".attributes-table input[type=number]").forEach(function (input) {
-      if (input.validity.badInput) problems.push(input.getAttribute("aria-label") + ": enter a number");
-      else if (input.value.trim() !== "") params.set(input.name, input.value.trim());
+      var name = input.getAttribute("aria-label");
+      if (input.validity.badInput) problems.push(name + ": enter a number");
+      else if (input.validity.rangeUnderflow || input.validity.rangeOverflow) {
+        problems.push(name + " must be between " + input.min + " and " + input.max);
+      } else if (input.value.trim() !== "") params.set(input.name, input.value.trim());
+    });
+    // The API refuses a floor above its ceiling; say so before asking.
+    form.querySelectorAll(".attributes-table tr[data-attribute]").forEach(function (row) {
+      var name = row.getAttribute("data-attribute");
+      var low = params.get("min_" + name), high = params.get("max_" + name);
+      if (low !== null && high !== null && parseFloat(low) > parseFloat(high)) {
+        problems.push("min_" + name + " (" + low + ") is greater than max_" + name + " (" + high + ")");
+      }
     });
     return { params: params, problems: problems };
   }
