@@ -358,14 +358,15 @@ class SimilarSongsView(APIView):
     def get(self, request, external_id: str):
         query = SimilarQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        song = _song_or_404(external_id)
         data = query.validated_data
         result = _model_call(
-            similarity.song_similar, song=song, limit=data["limit"], same_cluster=data["same_cluster"],
+            similarity.song_similar, external_id=external_id, limit=data["limit"], same_cluster=data["same_cluster"],
             max_per_artist=data.get("max_per_artist"), exclude_artist=data["exclude_artist"], bounds=query.bounds(),
         )
+        if result is None:
+            raise NotFound(f"No song with id {external_id!r}.")
         # Records are already in the documented shape (SimilarResponseSerializer).
-        return Response({"seed": song, **result})
+        return Response(result)
 
 
 def _id_list(value: str, name: str) -> list[str]:

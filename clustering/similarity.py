@@ -49,6 +49,11 @@ class SimilarityError(Exception):
 # --- building and loading ------------------------------------------------------
 
 
+def external_id_hashes(external_ids) -> np.ndarray:
+    """int64 hashes of public song ids (pandas' fixed-key SipHash: the same in every process)."""
+    return pd.util.hash_array(np.asarray(external_ids, dtype=object)).view(np.int64)
+
+
 def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
     """Per-song data the index needs beyond the ten features, aligned to ``ids``
     (sorted); songs deleted since the features were read are marked missing."""
@@ -56,6 +61,7 @@ def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
     out = {
         "found": np.zeros(n, dtype=bool), "artist": np.zeros(n, dtype=np.int64),
         "year": np.full(n, np.nan), "extra": np.full((n, 4), np.nan), "dup": np.zeros(n, dtype=np.int64),
+        "key_hash": np.zeros(n, dtype=np.int64),
     }
     genre_rows: list[np.ndarray] = []
     genre_names: list[np.ndarray] = []
@@ -63,13 +69,13 @@ def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
     # Exact duplicates: same artist and the same title up to case and spaces.
     # Postgres hashes the titles itself rather than shipping a million strings.
     title = "hashtextextended(lower(btrim(name)), artist_id)" if connection.vendor == "postgresql" else "name"
-    sql = (f"SELECT id, artist_id, {title}, release_year, popularity, key, mode, time_signature, genres "
-           f"FROM {table} ORDER BY id")
+    sql = (f"SELECT id, artist_id, {title}, release_year, popularity, key, mode, time_signature, genres, "
+           f"external_id FROM {table} ORDER BY id")
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql)
         while rows := cursor.fetchmany(100_000):
             frame = pd.DataFrame(rows, columns=["id", "artist", "name", "year", "popularity", "key", "mode",
-                                                "time_signature", "genres"])
+                                                "time_signature", "genres", "external_id"])
             pos = np.searchsorted(ids, frame["id"].to_numpy(np.int64))
             pos_c = np.clip(pos, 0, max(n - 1, 0))
             hit = (pos < n) & (ids[pos_c] == frame["id"].to_numpy(np.int64)) if n else np.zeros(len(frame), bool)
@@ -77,6 +83,7 @@ def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
             if not len(frame):
                 continue
             out["found"][pos] = True
+            out["key_hash"][pos] = external_id_hashes(frame["external_id"].to_numpy(dtype=object))
             artist = frame["artist"].to_numpy(np.int64)
             out["artist"][pos] = artist
             out["year"][pos] = frame["year"].to_numpy(np.float64, na_value=np.nan)
@@ -129,6 +136,7 @@ def similarity_index_build(*, run_id: int, ids: np.ndarray, X: np.ndarray, label
         ids=ids[keep], X=X[keep], year=data["year"][keep], popularity=data["extra"][keep, 2],
         artist=data["artist"][keep], dup_keys=data["dup"][keep], extra=data["extra"][keep], labels=labels[keep],
         genre_rows=remap[data["genre_rows"][genre_keep]], genre_names=data["genre_names"][genre_keep],
+        key_hashes=data["key_hash"][keep],
     )
     t2 = time.perf_counter()
     model_dir = Path(settings.MODEL_DIR)
@@ -174,9 +182,22 @@ def similarity_index_load(run: TrainingRun) -> SimilarityIndex:
     return index
 
 
+_ACTIVE: dict[str, Any] = {"run": None, "checked": -1e9}
+
+
 def active_index() -> tuple[TrainingRun, SimilarityIndex]:
-    """The active run and its index; TrainingError without a model, ArtifactError when unreadable."""
-    run = active_run()
+    """The active run and its index; TrainingError without a model, ArtifactError when unreadable.
+
+    Which run is active is asked of the database at most every
+    MODEL_RECHECK_SECONDS per process (default 1 s): a query saved on every
+    request of the hot path, and an activation still reaches every process
+    within a second, without a restart.
+    """
+    now = time.monotonic()
+    run = _ACTIVE["run"]
+    if run is None or now - _ACTIVE["checked"] >= settings.MODEL_RECHECK_SECONDS:
+        run = active_run()
+        _ACTIVE.update(run=run, checked=now)
     if run is None:
         raise TrainingError("no model is active yet: train one first")
     return run, similarity_index_load(run)
@@ -330,32 +351,58 @@ def _mask(index: SimilarityIndex, bounds: dict[str, tuple[float | None, float | 
     return mask
 
 
-def song_similar(*, song: SongRecord, limit: int = 10, same_cluster: bool = False,
-                 max_per_artist: int | None = None, exclude_artist: bool = False,
-                 bounds: dict | None = None) -> dict[str, Any]:
-    """The songs nearest to ``song`` in the active model's index, with a
-    similarity in (0, 1] and the features closest to / furthest from it.
-    Never the song itself nor an exact duplicate (same artist and title)."""
+def song_similar(*, external_id: str, limit: int = 10, same_cluster: bool = False,
+                 max_per_artist: int | None = None, exclude_artist: bool = False, bounds: dict | None = None,
+                 _trust_index: bool = True) -> dict[str, Any] | None:
+    """The songs nearest to the song ``external_id`` in the active model's
+    index, with a similarity in (0, 1] and the features closest to / furthest
+    from it; ``{"seed", "run", "results"}``, or None when no song has that id.
+    Never the song itself nor an exact duplicate (same artist and title).
+
+    A song of the index is found by the hash of its id, and the seed is read
+    with the results in one query; a song imported after the run trained is
+    read first and embedded from its own data.
+    """
     run, index = active_index()
-    seed = _song_seed(index, song)
+    row = index.row_of_key_hash(int(external_id_hashes([external_id])[0])) if _trust_index else -1
+    record = None
+    if row >= 0:
+        seed = Seed("song", external_id, index.vector(row), index.attributes_[row], row, int(index.dup_keys_[row]))
+        artist_pk = int(index.artists_[row])
+    else:
+        record = song_record_get(external_id=external_id)
+        if record is None:
+            return None
+        seed = _song_seed(index, record)
+        artist_pk = record.artist_pk
     label = None
     if same_cluster:
-        label = int(index.labels_[seed.row]) if seed.row >= 0 else None
-        if label is None:
-            cluster = Cluster.objects.filter(pk=song["cluster"]["id"]).first() if song["cluster"] else None
+        if seed.row >= 0:
+            label = int(index.labels_[seed.row])
+        else:
+            cluster = Cluster.objects.filter(pk=record["cluster"]["id"]).first() if record["cluster"] else None
             label = cluster.label if cluster is not None and cluster.run_id == run.pk else -2
-    mask = _mask(index, bounds or {}, cluster_label=label, exclude_artist=song.artist_pk if exclude_artist else None)
+    mask = _mask(index, bounds or {}, cluster_label=label, exclude_artist=artist_pk if exclude_artist else None)
     keys = [seed.dup_key] if seed.dup_key is not None else []
     rows, dist = index.query(seed.vector, k=limit + 5, mask=mask, exclude_rows=[seed.row] if seed.row >= 0 else [],
                              exclude_keys=keys, max_per_artist=max_per_artist)
-    by_row = _songs_by_row(index, rows)
+    seed_pk = int(index.ids_[row]) if record is None else None
+    records = song_records(ids=[*([seed_pk] if seed_pk is not None else []), *index.ids_[rows].tolist()])
+    if record is None:
+        record = records.get(seed_pk)
+        if record is None or record["id"] != external_id:  # deleted since training, or a hash collision
+            return song_similar(external_id=external_id, limit=limit, same_cluster=same_cluster,
+                                max_per_artist=max_per_artist, exclude_artist=exclude_artist, bounds=bounds,
+                                _trust_index=False)
+    by_row = {int(r): records[i] for r, i in zip(rows.tolist(), index.ids_[rows].tolist()) if i in records}
     # A duplicate of a song not in the index has no key there: compare by data.
-    title = song["name"].strip().lower()
+    title = record["name"].strip().lower()
     pairs = [(r, d) for r, d in zip(rows.tolist(), dist.tolist()) if r in by_row and not (
-        by_row[r].artist_pk == song.artist_pk and by_row[r]["name"].strip().lower() == title)][:limit]
+        by_row[r].artist_pk == artist_pk and by_row[r]["name"].strip().lower() == title)][:limit]
     explanations = index.explain(seed.attributes, [r for r, _ in pairs]) if pairs else []
     similarity = index.similarity([d for _, d in pairs])
     return {
+        "seed": record,
         "run": run.pk,
         "results": [
             {"song": by_row[r], "similarity": round(float(s), 4), "distance": round(float(d), 4), "explanation": e}
@@ -501,7 +548,7 @@ def cluster_playlist(*, cluster: Cluster, limit: int = 50, max_per_artist: int =
 def song_radio(*, song: SongRecord, limit: int = 25) -> list[SongRecord]:
     """A radio from a seed song: the seed, then similar songs with one song per
     artist apart from the seed's own (variety over sameness)."""
-    similar = song_similar(song=song, limit=limit - 1, max_per_artist=1)
+    similar = song_similar(external_id=song["id"], limit=limit - 1, max_per_artist=1)
     return [song, *[item["song"] for item in similar["results"]]]
 
 

@@ -158,6 +158,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
+# How often a web process asks which run is active (seconds): an activation
+# reaches every process within this time, without a restart.
+MODEL_RECHECK_SECONDS = float(os.environ.get("MODEL_RECHECK_SECONDS", "1"))
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

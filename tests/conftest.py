@@ -184,3 +184,9 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _model_recheck_every_request(settings):
+    """Tests switch runs back to back: ask which run is active on every request."""
+    settings.MODEL_RECHECK_SECONDS = 0

@@ -164,13 +164,14 @@ class SimilarityIndex(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def fit(self, *, ids, X, year, popularity, artist, dup_keys, extra, labels=None,
-            genre_rows: Sequence[int] = (), genre_names: Sequence[str] = ()) -> SimilarityIndex:
+            genre_rows: Sequence[int] = (), genre_names: Sequence[str] = (), key_hashes=None) -> SimilarityIndex:
         """Build the index.
 
         ids (n,), X (n, 10) real units, year / popularity (n,) with NaN for
         unknown, artist (n,) artist ids, dup_keys (n,) int64 equal for
         exact duplicates, extra (n, 4) :data:`EXTRA_ATTRIBUTES` (NaN when
-        unknown), labels (n,) cluster labels. ``genre_rows[i]`` is a row
+        unknown), labels (n,) cluster labels, key_hashes (n,) int64 hashes of
+        the songs' public ids (so a lookup needs no database round trip). ``genre_rows[i]`` is a row
         of song i's genre ``genre_names[i]`` (a song may appear once per genre).
         """
         ids = np.asarray(ids, dtype=np.int64)
@@ -215,6 +216,12 @@ class SimilarityIndex(BaseEstimator):
         self.dup_keys_ = np.asarray(dup_keys, dtype=np.int64)[order]
         self.labels_ = labels[order].astype(np.int16)
         self.id_order_ = np.argsort(self.ids_, kind="stable").astype(np.int32 if n < 2**31 else np.int64)
+        if key_hashes is not None:
+            hashes = np.asarray(key_hashes, dtype=np.int64)[order]
+            by_hash = np.argsort(hashes, kind="stable")
+            self.key_hashes_, self.key_rows_ = hashes[by_hash], by_hash.astype(self.id_order_.dtype)
+        else:
+            self.key_hashes_ = self.key_rows_ = np.empty(0, dtype=np.int64)
 
         # -- catalog statistics for targets and explanations
         finite = np.isfinite(self.attributes_)
@@ -262,6 +269,14 @@ class SimilarityIndex(BaseEstimator):
         pos = np.clip(pos, 0, len(self.ids_) - 1)
         rows = self.id_order_[pos]
         return np.where(self.ids_[rows] == song_ids, rows, -1)
+
+    def row_of_key_hash(self, key_hash: int) -> int:
+        """The row whose public-id hash is ``key_hash``, -1 when none (the
+        caller confirms the id itself: a hash can collide)."""
+        pos = int(np.searchsorted(self.key_hashes_, np.int64(key_hash)))
+        if pos < len(self.key_hashes_) and self.key_hashes_[pos] == key_hash:
+            return int(self.key_rows_[pos])
+        return -1
 
     def vector(self, rows) -> np.ndarray:
         """Stored vectors of index rows, as float32 (one row or an array of them)."""
@@ -389,6 +404,7 @@ class SimilarityIndex(BaseEstimator):
             "ids": self.ids_, "vectors": self.vectors_, "sq_norms": self.sq_norms_, "attributes": self.attributes_,
             "artists": self.artists_, "dup_keys": self.dup_keys_, "labels": self.labels_,
             "cells": self.cells_, "cell_starts": self.cell_starts_, "id_order": self.id_order_,
+            "key_hashes": self.key_hashes_, "key_rows": self.key_rows_,
             "attribute_mean": self.attribute_mean_, "attribute_std": self.attribute_std_,
             "genres": self.genres_.astype(str), "genre_vectors": self.genre_vectors_, "genre_sizes": self.genre_sizes_,
             "distance_scale": np.array([self.distance_scale_]), "n_probe": np.array([self.n_probe]),
@@ -411,6 +427,8 @@ class SimilarityIndex(BaseEstimator):
         index.attributes_, index.artists_, index.dup_keys_ = a["attributes"], a["artists"], a["dup_keys"]
         index.labels_, index.cells_, index.cell_starts_ = a["labels"], a["cells"], a["cell_starts"]
         index.id_order_ = a["id_order"]
+        index.key_hashes_ = a.get("key_hashes", np.empty(0, dtype=np.int64))
+        index.key_rows_ = a.get("key_rows", np.empty(0, dtype=np.int64))
         index.attribute_mean_, index.attribute_std_ = a["attribute_mean"], a["attribute_std"]
         index.genres_, index.genre_vectors_, index.genre_sizes_ = a["genres"], a["genre_vectors"], a["genre_sizes"]
         index.distance_scale_ = float(a["distance_scale"][0])

@@ -381,3 +381,44 @@ def test_cluster_pages_are_ordered_by_the_index(catalog, sort, desc):
     back = cluster_songs_page(cluster_id=cluster.pk, sort=sort, desc=desc, before=page.prev_cursor, size=40)
     last = len(page.items)
     assert [s.pk for s in back.items] == expected[-last - 40:-last]
+
+
+def test_a_process_rechecks_the_active_run_within_the_interval(api, catalog, settings, monkeypatch):
+    seed = catalog["seed"]
+    url = f"/api/songs/{seed.external_id}/similar/"
+    settings.MODEL_RECHECK_SECONDS = 60
+    clock = [1000.0]
+    monkeypatch.setattr(similarity.time, "monotonic", lambda: clock[0])
+    similarity._ACTIVE.update(run=None, checked=-1e9)
+    first = catalog["run"]
+    assert api.get(url).json()["run"] == first.pk
+    second = _train(k=3)
+    assert api.get(url).json()["run"] == first.pk  # within the interval: no query, the run it knew
+    clock[0] += 61
+    assert api.get(url).json()["run"] == second.pk
+
+
+def test_similar_finds_its_seed_without_a_lookup_query(api, catalog):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    seed = catalog["seed"]
+    api.get(f"/api/songs/{seed.external_id}/similar/")  # loads the index
+    similarity._ACTIVE["checked"] = 1e18  # the run is known: count only the request's own queries
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            body = api.get(f"/api/songs/{seed.external_id}/similar/", {"limit": 5}).json()
+    finally:
+        similarity._ACTIVE["checked"] = -1e9
+    assert body["seed"]["id"] == seed.external_id and len(body["results"]) == 5
+    assert len(queries.captured_queries) == 1  # seed and results in one query
+
+
+def test_a_song_deleted_since_training_is_404_not_500(api, catalog):
+    seed = catalog["seed"]
+    Song.objects.filter(external_id="dup-1").delete()
+    victim = Song.objects.exclude(pk=seed.pk).order_by("id")[20]
+    Song.objects.filter(pk=victim.pk).delete()
+    assert api.get(f"/api/songs/{victim.external_id}/similar/").status_code == 404
+    ids = [r["song"]["id"] for r in api.get(f"/api/songs/{seed.external_id}/similar/", {"limit": 50}).json()["results"]]
+    assert victim.external_id not in ids and len(ids) == 50

@@ -58,9 +58,8 @@ class Command(BaseCommand):
         labelled = [s for s in songs if genre[s.pk]]
         t = time.perf_counter()
         hits = []
-        records = similarity.song_records(ids=[s.pk for s in labelled])
         for song in labelled:
-            results = similarity.song_similar(song=records[song.pk], limit=K)["results"]
+            results = similarity.song_similar(external_id=song.external_id, limit=K)["results"]
             hits.append(np.mean([genre[r["song"].pk] == genre[song.pk] for r in results]) if results else 0.0)
         seconds = time.perf_counter() - t
 
