@@ -9,6 +9,7 @@ until the next retrain; as seeds they are embedded from their own data.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -50,8 +51,13 @@ class SimilarityError(Exception):
 
 
 def external_id_hashes(external_ids) -> np.ndarray:
-    """int64 hashes of public song ids (pandas' fixed-key SipHash: the same in every process)."""
-    return pd.util.hash_array(np.asarray(external_ids, dtype=object)).view(np.int64)
+    """int64 hashes of public song ids, the same in every process (blake2b:
+    ~1 µs per id, where pandas' hash_array costs ~1 ms for a single one)."""
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(str(e).encode(), digest_size=8).digest(), "little", signed=True)
+         for e in external_ids),
+        dtype=np.int64, count=len(external_ids),
+    )
 
 
 def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
