@@ -285,13 +285,9 @@ def recommend(request: HttpRequest) -> HttpResponse:
     stats = selectors.catalog_feature_stats(clusters) if run else {}
     seeds = {kind: _id_param(request, kind) for kind in SEED_KINDS}
     songs = _song_labels(seeds["seed_songs"]) if seeds["seed_songs"] else {}
-    artists = {}
-    if seeds["seed_artists"]:
-        # The API takes artist ids or exact names.
-        for a in Artist.objects.filter(external_id__in=seeds["seed_artists"]):
-            artists[a.external_id] = a.name
-        for a in Artist.objects.filter(name__in=seeds["seed_artists"]):
-            artists.setdefault(a.name, a.name)
+    # The API takes artist ids or exact names; a name is its own label.
+    artists = dict(Artist.objects.filter(external_id__in=seeds["seed_artists"]).values_list("external_id", "name")) \
+        if seeds["seed_artists"] else {}
     initial = (
         [{"type": "song", "id": i, "label": (f"{songs[i]['name']} — {songs[i]['artist']}" if i in songs else i)}
          for i in seeds["seed_songs"]]

@@ -227,7 +227,7 @@ def test_signed_in_user_saves_recommendations_as_a_playlist(live_server, page, t
 # --- paths -------------------------------------------------------------------------------------
 
 
-def test_path_page_shows_a_path(live_server, page, trained):
+def test_path_page_shows_a_path(live_server, page, trained, alice):
     start = unique_song(energy__lte=0.3, acousticness__gte=0.7)
     end = unique_song(energy__gte=0.85)
     visit(page, live_server.url + "/path/")
@@ -249,10 +249,16 @@ def test_path_page_shows_a_path(live_server, page, trained):
     assert traces == [["energy", 8], ["valence", 8], ["danceability", 8], ["acousticness", 8]]
     assert f"from={start.external_id}" in page.url and "length=8" in page.url
     screenshot(page, "path-result")
-    # The address is a link to the same path.
-    visit(page, page.url)
+    # The address is a link to the same path; signed in, it is saved as a playlist.
+    ids = page.eval_on_selector_all("#path-list li", "items => items.map(li => li.dataset.id)")
+    sign_in(page, live_server.url, next_url=page.url.removeprefix(live_server.url))
     page.wait_for_function("document.getElementById('results').dataset.state === 'loaded'")
-    assert page.locator("#path-list li").count() == 8
+    assert page.eval_on_selector_all("#path-list li", "items => items.map(li => li.dataset.id)") == ids
+    assert page.get_by_label("Playlist name").input_value() == f"Path: {start.name} → {end.name}"
+    page.get_by_role("button", name="Save as playlist").click()
+    page.locator("#saved-link").wait_for()
+    playlist = Playlist.objects.get(owner=alice)
+    assert playlist.source == "path" and [s.external_id for s in playlists.playlist_songs(playlist=playlist)] == ids
     assert page.console_errors == [] and page.dialogs == []
 
 
