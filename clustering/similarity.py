@@ -492,20 +492,20 @@ def song_path(*, source: SongRecord, target: SongRecord, length: int = 10, max_p
     steps: list[int] = []
     for i in range(1, length - 1):
         point = a.vector + (b.vector - a.vector) * (i / (length - 1))
+        banned = {a for a, c in artist_count.items() if c >= max_per_artist} | {previous_artist}
+        if i == length - 2:
+            banned.add(target.artist_pk)
         rows, _ = index.query(point, k=30, exclude_rows=used_rows, exclude_keys=used_keys)
-        pick = None
-        for r in rows.tolist():
-            artist = int(index.artists_[r])
-            if artist == previous_artist or artist_count.get(artist, 0) >= max_per_artist:
-                continue
-            if i == length - 2 and artist == target.artist_pk:
-                continue
-            pick = r
-            break
-        if pick is None and len(rows):
-            pick = int(rows[0])
-        if pick is None:
-            break
+        allowed = [r for r in rows.tolist() if int(index.artists_[r]) not in banned]
+        if not allowed:
+            # The 30 nearest are all by artists already used up: search again
+            # among the other artists' songs only (rules before closeness).
+            mask = ~np.isin(index.artists_, np.fromiter(banned, dtype=np.int64))
+            allowed, _ = index.query(point, k=1, mask=mask, exclude_rows=used_rows, exclude_keys=used_keys)
+            allowed = allowed.tolist()
+        if not allowed:
+            break  # the catalog has no song left that keeps the rules
+        pick = int(allowed[0])
         steps.append(pick)
         used_rows.append(pick)
         used_keys.append(int(index.dup_keys_[pick]))

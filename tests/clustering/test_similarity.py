@@ -422,3 +422,18 @@ def test_a_song_deleted_since_training_is_404_not_500(api, catalog):
     assert api.get(f"/api/songs/{victim.external_id}/similar/").status_code == 404
     ids = [r["song"]["id"] for r in api.get(f"/api/songs/{seed.external_id}/similar/", {"limit": 50}).json()["results"]]
     assert victim.external_id not in ids and len(ids) == 50
+
+
+def test_song_path_keeps_the_artist_rules_when_neighbours_share_an_artist(api, catalog):
+    # Reported: a path whose neighbourhood is one prolific artist fell back to
+    # the nearest song and repeated that artist. Give one artist most songs
+    # near the end point and check the rules hold anyway.
+    songs = list(Song.objects.select_related("artist").order_by("id"))
+    source, target = songs[0], songs[-1]
+    for i in range(40):
+        _twin(target, f"clone-{i}", name=f"Clone {i}", energy=min(1.0, target.energy + i * 0.001))
+    _train()
+    path = api.get("/api/path/", {"from": source.external_id, "to": target.external_id, "length": 20}).json()["songs"]
+    artists = [s["artist_id"] for s in path]
+    assert all(a != b for a, b in zip(artists, artists[1:]))
+    assert len(artists[1:-1]) == len(set(artists[1:-1]))
