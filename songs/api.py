@@ -36,7 +36,9 @@ class SongSerializer(serializers.ModelSerializer):
 
 class SongFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", help_text="Substring of the title or the artist name.")
-    cluster = django_filters.NumberFilter(field_name="cluster_id", help_text="Id of a cluster of the active run.")
+    cluster = django_filters.NumberFilter(
+        field_name="cluster_id", min_value=1, max_value=2**63 - 1, help_text="Id of a cluster of the active run."
+    )
 
     class Meta:
         model = Song

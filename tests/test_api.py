@@ -192,3 +192,9 @@ def test_too_many_form_fields_is_a_400_not_a_500(api):
     body = "&".join(f"f{i}=1" for i in range(1500))
     response = api.post("/api/predict/", body, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 400 and "fields" in response.json()["detail"].lower()
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", "-1", "x"])
+def test_absurd_cluster_filter_is_a_400(api, trained, value):
+    response = api.get("/api/songs/", {"cluster": value})
+    assert response.status_code == 400 and "cluster" in response.json()["detail"]

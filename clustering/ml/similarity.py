@@ -222,11 +222,12 @@ class SimilarityIndex(BaseEstimator):
             self.artists_ = self.artists_.astype(np.int32)
         self.dup_keys_ = np.asarray(dup_keys, dtype=np.int64)[order]
         self.labels_ = labels[order].astype(np.int16)
-        self.id_order_ = np.argsort(self.ids_, kind="stable").astype(np.int32 if n < 2**31 else np.int64)
+        # intp: searchsorted copies a sorter of any other type on every call.
+        self.id_order_ = np.argsort(self.ids_, kind="stable").astype(np.intp)
         if key_hashes is not None:
             hashes = np.asarray(key_hashes, dtype=np.int64)[order]
             by_hash = np.argsort(hashes, kind="stable")
-            self.key_hashes_, self.key_rows_ = hashes[by_hash], by_hash.astype(self.id_order_.dtype)
+            self.key_hashes_, self.key_rows_ = hashes[by_hash], by_hash.astype(np.int32 if n < 2**31 else np.int64)
         else:
             self.key_hashes_ = self.key_rows_ = np.empty(0, dtype=np.int64)
 
@@ -439,7 +440,7 @@ class SimilarityIndex(BaseEstimator):
         index.ids_, index.vectors_, index.sq_norms_ = a["ids"], a["vectors"], a["sq_norms"]
         index.attributes_, index.artists_, index.dup_keys_ = a["attributes"], a["artists"], a["dup_keys"]
         index.labels_, index.cells_, index.cell_starts_ = a["labels"], a["cells"], a["cell_starts"]
-        index.id_order_ = a["id_order"]
+        index.id_order_ = a["id_order"].astype(np.intp, copy=False)
         index.key_hashes_ = a.get("key_hashes", np.empty(0, dtype=np.int64))
         index.key_rows_ = a.get("key_rows", np.empty(0, dtype=np.int64))
         index.attribute_mean_, index.attribute_std_ = a["attribute_mean"], a["attribute_std"]
