@@ -7,6 +7,10 @@ what the performance targets are stated in; machines are noisy):
 - retrain_k8 / k_scan_2_12: `manage.py train` in a child process against the
   bare scikit-learn pipeline on the same matrix (the run's own timings,
   the similarity index build included, are recorded);
+- pages: the server time of every web page and of the API calls the pages
+  make from the browser, in-process through Django's test client (DEBUG
+  off, the scratch database and its active run): first request, then the
+  median and max of PAGE_REPEATS more; pages over PAGE_TARGET_MS flagged;
 - serve: a gunicorn server on loopback over the scratch database; latency
   and throughput of similar songs and predict against the same server's
   /healthz, batch predict of 10,000 vectors over HTTP against the same call
@@ -16,10 +20,13 @@ what the performance targets are stated in; machines are noisy):
   ../shared/data (genre precision@10 against its yardsticks), in an embedded
   SQLite scratch of its own.
 """
+import gc
+import html
 import json
 import os
 import platform
 import random
+import re
 import resource
 import signal
 import socket
@@ -29,6 +36,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import numpy as np
 from django.conf import settings
@@ -47,6 +55,12 @@ QUALITY_DATA = settings.BASE_DIR.parent / "shared" / "data" / "high_popularity_s
 # of timestamps pickled in and out of the cache on every request) as short
 # as it is in production, instead of a minute of benchmark traffic.
 BENCH_ANON_RATE = "1000000000/second"
+# Pages phase: timed requests per page after the first one (issue #5: every
+# page's server time <= 100 ms at 1M songs), and cursor links followed for
+# the deep pages.
+PAGE_REPEATS = 7
+PAGE_TARGET_MS = 100.0
+PAGE_DEPTH = 20
 
 
 def _run_child(args: list[str], env: dict) -> tuple[float, float, subprocess.CompletedProcess]:
@@ -72,6 +86,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="json_path", help="Also write the results as JSON to this path")
         parser.add_argument("--keep-db", action="store_true", help="Keep the scratch database afterwards")
         parser.add_argument("--skip-serve", action="store_true", help="Skip the gunicorn serving phase")
+        parser.add_argument("--skip-pages", action="store_true",
+                            help="Skip the in-process page timings (Django test client)")
         parser.add_argument("--skip-quality", action="store_true",
                             help="Skip the similar-song quality phase on the real export")
         parser.add_argument("--serve-only", action="store_true",
@@ -81,8 +97,8 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=1,
                             help="gunicorn threads per worker (default 1: sync workers)")
 
-    def handle(self, *args, songs, seed, json_path, keep_db, skip_serve, skip_quality, serve_only, workers, threads,
-               **options):
+    def handle(self, *args, songs, seed, json_path, keep_db, skip_serve, skip_pages, skip_quality, serve_only, workers,
+               threads, **options):
         if not 1_000 <= songs <= 20_000_000:
             raise CommandError("--songs must be between 1,000 and 20,000,000.")
         self.gunicorn = {"workers": workers, "threads": threads}
@@ -115,6 +131,10 @@ class Command(BaseCommand):
                     self._bench_import(csv_path, env)
                     csv_path.unlink()
                     self._bench_retrain(env)
+                    if skip_pages:
+                        self.stderr.write("pages: skipped (--skip-pages)")
+                    else:
+                        self._bench_pages(tmp_path)
                     if skip_serve:
                         self.stderr.write("serve: skipped (--skip-serve)")
                     else:
@@ -189,6 +209,214 @@ class Command(BaseCommand):
                 values.update(bare_sklearn_seconds=bare, bare_read_seconds=read, ratio_to_bare_sklearn=seconds / bare)
                 del X, Z
             self._phase(phase, **values)
+
+    # --- pages (issue #5) -----------------------------------------------------
+
+    def _bench_pages(self, tmp_path: Path) -> None:
+        """Server time of every page, in this process, through Django's test client.
+
+        The default connection already points at the scratch database and
+        settings.MODEL_DIR at its models (``_scratch_database``). DEBUG is
+        off (no query log, the production error path); static URLs come from
+        a manifest collected into a temporary STATIC_ROOT, as with the
+        production storage (whitenoise's subclass of the same manifest
+        storage). Nothing is loaded before the first request: a page's first
+        time includes what it loads once per process (the map sample of the
+        run, the model, the similarity index). Every request must answer 200.
+        """
+        from django.contrib.auth import get_user_model
+        from django.db.models import Max, Min
+        from django.test import Client, override_settings
+        from django.test.utils import CaptureQueriesContext
+
+        from clustering import playlists, services
+        from songs.features import FEATURE_NAMES
+        from songs.models import Song
+
+        run = services.active_run()
+        if run is None:
+            raise CommandError("pages: no active run")
+        clusters = sorted((c for c in run.clusters.all() if c.size), key=lambda c: c.size)
+        smallest, largest = clusters[0], clusters[-1]
+
+        # Inputs drawn from the catalog: random songs by random primary keys (no ORDER BY random()).
+        rng = random.Random(5)
+        bounds = Song.objects.aggregate(lo=Min("id"), hi=Max("id"))
+        candidates = rng.sample(range(bounds["lo"], bounds["hi"] + 1), min(3_000, bounds["hi"] - bounds["lo"] + 1))
+        sample = list(Song.objects.filter(id__in=candidates[:900], cluster__isnull=False)
+                      .values_list("external_id", "name", "artist__name", *FEATURE_NAMES))
+        if len(sample) < 20:
+            raise CommandError(f"pages: only {len(sample)} labelled songs sampled")
+        ids = [r[0] for r in sample]
+        vectors = [dict(zip(FEATURE_NAMES, r[3:])) for r in sample]
+        words: dict[str, int] = {}
+        for r in sample:
+            for w in r[1].replace("(", " ").replace(")", " ").split():
+                if len(w) >= 4 and w.isalpha() and w.lower() != "the":
+                    words[w] = words.get(w, 0) + 1
+        common = max(words, key=words.get)
+        common_share = words[common] / len(sample)
+        artist_term = sample[0][2]
+        title_term = sample[1][1]
+
+        # A public playlist of 50 songs for /playlists/ and /playlists/<id>/.
+        owner, _ = get_user_model().objects.get_or_create(username="bench-pages")
+        playlist = playlists.playlist_create(owner=owner, name="Bench", song_ids=ids[:50], is_public=True)
+
+        static_root = tmp_path / "pages-static"
+        storages = {**settings.STORAGES, "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"}}
+        hosts = list(settings.ALLOWED_HOSTS) + ([] if "testserver" in settings.ALLOWED_HOSTS else ["testserver"])
+        with override_settings(DEBUG=False, ALLOWED_HOSTS=hosts, STATIC_ROOT=static_root, STORAGES=storages):
+            t = time.perf_counter()
+            call_command("collectstatic", "--noinput", verbosity=0)
+            collect_seconds = time.perf_counter() - t
+            client = Client()
+
+            # Garbage collections inside each request: a full (generation 2)
+            # collection walks every tracked object of the process and shows
+            # up as an outlier in whichever request triggers it.
+            collecting: dict = {"ms": 0.0, "full_ms": 0.0, "full": 0}
+
+            def on_gc(phase: str, info: dict) -> None:
+                if phase == "start":
+                    collecting["t"] = time.perf_counter()
+                elif "t" in collecting:
+                    ms = (time.perf_counter() - collecting.pop("t")) * 1000
+                    collecting["ms"] += ms
+                    if info["generation"] == 2:
+                        collecting["full"] += 1
+                        collecting["full_ms"] += ms
+
+            def request(path: str, body: dict | None = None):
+                collecting["ms"] = 0.0
+                t = time.perf_counter()
+                if body is None:
+                    response = client.get(path)
+                else:
+                    response = client.post(path, json.dumps(body), content_type="application/json")
+                ms = (time.perf_counter() - t) * 1000
+                response.gc_ms = collecting["ms"]
+                if response.status_code != 200:
+                    raise CommandError(f"pages: {path} answered {response.status_code}: {response.content[:500]!r}")
+                return ms, response
+
+            def follow(path: str, depth: int = PAGE_DEPTH) -> tuple[str, int]:
+                """The page reached by following its "Next" link up to ``depth``
+                times (fewer when the list ends first), and its page number."""
+                for number in range(1, depth + 1):
+                    found = re.search(r'rel="next" href="\?([^"]*)"', request(path)[1].content.decode())
+                    if not found:
+                        return path, number
+                    path = path.split("?")[0] + "?" + html.unescape(found.group(1))
+                return path, depth + 1
+
+            values: dict = {}
+            over: list[str] = []
+            median_over: list[str] = []
+            first_over: list[str] = []
+            self.stderr.write(f"pages: {'page (ms)':<52} {'first':>9} {'median':>9} {'max':>9}  queries")
+
+            def measure(name: str, make, body=None) -> None:
+                """``make()`` gives the path (a new random song per call where it takes one)."""
+                first, _ = request(make(), body() if body else None)
+                timed = [request(make(), body() if body else None) for _ in range(PAGE_REPEATS)]
+                times = [ms for ms, _ in timed]
+                with CaptureQueriesContext(connection) as queries:
+                    request(make(), body() if body else None)
+                median, worst = float(np.median(times)), max(times)
+                values[name] = {"median_ms": round(median, 2), "max_ms": round(worst, 2), "first_ms": round(first, 2),
+                                "queries": len(queries),
+                                # Garbage collection inside the slowest request.
+                                "gc_ms_in_max": round(max(timed, key=lambda r: r[0])[1].gc_ms, 2)}
+                flag = ""
+                if median > PAGE_TARGET_MS:
+                    median_over.append(name)
+                if median > PAGE_TARGET_MS or worst > PAGE_TARGET_MS:
+                    over.append(name)
+                    flag = f"  ! over {PAGE_TARGET_MS:.0f} ms"
+                elif first > PAGE_TARGET_MS:
+                    first_over.append(name)
+                    flag = "  (first request only)"
+                gc_note = f"  (gc {values[name]['gc_ms_in_max']:.0f} ms)" if values[name]["gc_ms_in_max"] >= 5 else ""
+                self.stderr.write(f"pages: {name:<52} {first:9.1f} {median:9.1f} {worst:9.1f}  {len(queries):>7}"
+                                  f"{flag}{gc_note}")
+
+            def song() -> str:
+                return rng.choice(ids)
+
+            def q(term: str) -> str:
+                return quote_plus(term)
+
+            gc.callbacks.append(on_gc)
+            try:
+                measure("/", lambda: "/")
+                measure("/map.json", lambda: "/map.json")
+                measure("/search/?q= (browse)", lambda: "/search/?q=")
+                measure(f"/search/?q={common} (common title word)", lambda: f"/search/?q={q(common)}")
+                measure(f"/search/?q={title_term} (a title)", lambda: f"/search/?q={q(title_term)}")
+                measure(f"/search/?q={artist_term} (an artist)", lambda: f"/search/?q={q(artist_term)}")
+                measure("/search/?q=zzqxv (no match)", lambda: "/search/?q=zzqxv")
+                deep, number = follow("/search/?q=")
+                measure(f"/search/?q= page {number}", lambda: deep)
+                deep_common, number = follow(f"/search/?q={q(common)}")
+                measure(f"/search/?q={common} page {number}", lambda: deep_common)
+                cluster = f"/clusters/{largest.pk}/"
+                measure(f"/clusters/largest ({largest.size:,} songs)", lambda: cluster)
+                measure("/clusters/largest ?sort=energy&dir=desc", lambda: cluster + "?sort=energy&dir=desc")
+                deep_cluster, number = follow(cluster + "?sort=energy&dir=desc")
+                measure(f"/clusters/largest ?sort=energy&dir=desc page {number}", lambda: deep_cluster)
+                measure("/clusters/largest ?sort=name", lambda: cluster + "?sort=name")
+                measure(f"/clusters/largest ?q={common}", lambda: cluster + f"?q={q(common)}")
+                small = f"/clusters/{smallest.pk}/"
+                measure(f"/clusters/smallest ({smallest.size:,} songs)", lambda: small)
+                measure(f"/clusters/smallest ?q={common}", lambda: small + f"?q={q(common)}")
+                measure("/songs/<random>/", lambda: f"/songs/{song()}/")
+                measure("/predict/", lambda: "/predict/")
+                measure("/recommend/", lambda: "/recommend/")
+                measure("/recommend/?seed_songs=<random>", lambda: f"/recommend/?seed_songs={song()}")
+                measure("/path/", lambda: "/path/")
+                measure("/playlists/", lambda: "/playlists/")
+                measure("/playlists/<id>/ (50 songs)", lambda: f"/playlists/{playlist.pk}/")
+                measure("/playlists/radio/<random>/", lambda: f"/playlists/radio/{song()}/")
+                measure("/runs/", lambda: "/runs/")
+                # What the pages fetch from the browser.
+                measure("/api/songs/<random>/similar/?limit=10", lambda: f"/api/songs/{song()}/similar/?limit=10")
+                measure("/api/songs/<random>/radio/?limit=25", lambda: f"/api/songs/{song()}/radio/?limit=25")
+                measure("/api/songs/<random>/", lambda: f"/api/songs/{song()}/")
+                measure("/api/recommendations/?seed_songs=<random>&limit=20",
+                        lambda: f"/api/recommendations/?seed_songs={song()}&limit=20")
+                measure("/api/recommendations/genres/", lambda: "/api/recommendations/genres/")
+                measure("/api/path/?from=<random>&to=<random>&length=10",
+                        lambda: f"/api/path/?from={song()}&to={song()}&length=10")
+                measure("POST /api/predict/?nearest=5 (one vector)", lambda: "/api/predict/?nearest=5",
+                        body=lambda: rng.choice(vectors))
+                measure(f"/search.json?q={common}", lambda: f"/search.json?q={q(common)}")
+                measure(f"/search.json?q={artist_term}", lambda: f"/search.json?q={q(artist_term)}")
+                measure(f"/artists.json?q={artist_term[:4]}", lambda: f"/artists.json?q={q(artist_term[:4])}")
+                measure("/api/clusters/<largest>/playlist/?fmt=m3u",
+                        lambda: f"/api/clusters/{largest.pk}/playlist/?fmt=m3u")
+            finally:
+                gc.callbacks.remove(on_gc)
+            # What one full collection of this process costs (measured last, so it
+            # does not reset the collector's counters before the pages).
+            tracked = len(gc.get_objects())
+            t = time.perf_counter()
+            gc.collect()
+            full_collect_ms = (time.perf_counter() - t) * 1000
+
+        summary = {
+            "over_target": over, "median_over_target": median_over, "first_request_over_target": first_over, "target_ms": PAGE_TARGET_MS,
+            "repeats": PAGE_REPEATS, "run": run.pk, "largest_cluster_songs": largest.size,
+            "smallest_cluster_songs": smallest.size, "common_word": common,
+            "common_word_share_of_titles": round(common_share, 4), "artist_term": artist_term, "title_term": title_term,
+            "full_gc_collections": collecting["full"], "full_gc_ms": round(collecting["full_ms"], 1),
+            "gc_tracked_objects": tracked, "gc_collect_ms": round(full_collect_ms, 1),
+            "collectstatic_seconds": round(collect_seconds, 2),
+        }
+        # The table is printed above; the summary on one line.
+        self.results["phases"]["pages"] = {**values, **summary}
+        self.stderr.write("pages: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
 
     # --- serving --------------------------------------------------------------
 
