@@ -603,19 +603,20 @@ def cluster_predict(*, X: np.ndarray, run: TrainingRun | None = None) -> list[di
     results = []
     distances = details.get("distances")
     probabilities = details.get("probabilities")
+    # Built from whole columns, with one shared cluster object per label: a
+    # 10,000-vector batch makes far fewer Python objects (a web worker's
+    # peak memory).
+    n_columns = len(distances[0]) if distances is not None and len(distances) else 0
+    names = [clusters[j].name if j in clusters else str(j) for j in range(n_columns or len(clusters))]
+    shared = {label: {"id": c.pk, "label": label, "name": c.name} for label, c in clusters.items() if label >= 0}
+    coords = details["map"].tolist()
+    dist_rows = distances.tolist() if distances is not None else None
+    prob_rows = probabilities.tolist() if probabilities is not None else None
     for i, label in enumerate(details["labels"].tolist()):
-        cluster = clusters.get(int(label))
-        item = {
-            "cluster": None if cluster is None or label < 0 else {"id": cluster.pk, "label": label, "name": cluster.name},
-            "map": {"x": float(details["map"][i, 0]), "y": float(details["map"][i, 1])},
-        }
-        if distances is not None:
-            item["distances"] = {
-                clusters[j].name if j in clusters else str(j): float(d) for j, d in enumerate(distances[i].tolist())
-            }
-        if probabilities is not None:
-            item["probabilities"] = {
-                clusters[j].name if j in clusters else str(j): float(p) for j, p in enumerate(probabilities[i].tolist())
-            }
+        item = {"cluster": shared.get(label), "map": {"x": coords[i][0], "y": coords[i][1]}}
+        if dist_rows is not None:
+            item["distances"] = dict(zip(names, dist_rows[i]))
+        if prob_rows is not None:
+            item["probabilities"] = dict(zip(names, prob_rows[i]))
         results.append(item)
     return results
