@@ -97,7 +97,9 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         qs = Cluster.objects.order_by("run_id", "label")
         run = self.request.query_params.get("run")
-        if run and run.isdigit():
+        if run is not None:
+            if not (run.isascii() and run.isdigit() and 0 < int(run) < 2**63):
+                raise ValidationError({"run": "run must be the id of a training run (a positive whole number)."})
             return qs.filter(run_id=int(run))
         return qs.filter(run__is_active=True) if self.action == "list" else qs
 
@@ -209,7 +211,10 @@ def feature_matrix(payload) -> tuple[np.ndarray, bool]:
             break
     if errors:
         raise ValidationError(errors)
-    X = np.array(rows, dtype=np.float64)
+    try:
+        X = np.array(rows, dtype=np.float64)
+    except OverflowError:  # an integer literal beyond any float
+        raise ValidationError({"detail": "A feature value is too large to be a number."}) from None
     for j, f in enumerate(FEATURES):
         col = X[:, j]
         bad = ~np.isfinite(col) | (col > f.high) | ((col < f.low) if f.low_inclusive else (col <= f.low))
@@ -239,7 +244,7 @@ class PredictView(APIView):
     )
     def post(self, request):
         nearest = request.query_params.get("nearest", "0")
-        if not nearest.isdigit() or not 0 <= int(nearest) <= 20:
+        if not (nearest.isascii() and nearest.isdigit()) or not 0 <= int(nearest) <= 20:
             raise ValidationError({"nearest": "nearest must be a whole number from 0 to 20."})
         nearest = int(nearest)
         X, many = feature_matrix(request.data)

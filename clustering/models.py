@@ -32,6 +32,10 @@ class TrainingRun(models.Model):
     # The similar-song index built with the model (clustering.ml.similarity).
     index_path = models.CharField(max_length=512, blank=True)
     index_sha256 = models.CharField(max_length=64, blank=True)
+    # True while the songs' clusters in the database are the index's own
+    # labels (a fresh in-process activation); a rollback or chunked labelling
+    # predicts them anew, and pages then read a cluster's songs from the database.
+    index_labels_current = models.BooleanField(default=False)
     is_active = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)

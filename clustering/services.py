@@ -216,8 +216,9 @@ def artifact_load(run: TrainingRun) -> ClusterModel:
     Refuses an artifact whose hash or scikit-learn version does not match.
     """
     key = (run.pk, run.artifact_sha256)
-    if key in _MODEL_CACHE:
-        return _MODEL_CACHE[key]
+    cached = _MODEL_CACHE.get(key)  # one read: another thread may clear the cache
+    if cached is not None:
+        return cached
     path = Path(run.artifact_path)
     if not run.artifact_path or not path.is_file():
         raise ArtifactError(f"the model file of run #{run.pk} is missing ({run.artifact_path or 'no path'})")
@@ -276,9 +277,12 @@ class _IndexBuild:
         self._thread = threading.Thread(target=self._run_in_thread, name=f"index-run-{self.run_id}", daemon=True)
         self._thread.start()
 
-    def result(self) -> tuple[str, str]:
+    def join(self) -> None:
         if self._thread is not None:
             self._thread.join()
+
+    def result(self) -> tuple[str, str]:
+        self.join()
         if self.error is not None:
             raise TrainingError(f"the similar-song index could not be built: {self.error}") from self.error
         return self.path, self.digest
@@ -358,8 +362,11 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
     if activate_here:
         progress("activating", 88, force=True)
         t2 = time.perf_counter()
-        training_run_activate(run=run, ids=ids, labels=outputs["labels"], embedding=outputs["embedding"], model=model,
-                              before_flip=index.record if overlap else None)
+        try:
+            training_run_activate(run=run, ids=ids, labels=outputs["labels"], embedding=outputs["embedding"],
+                                  model=model, before_flip=index.record if overlap else None)
+        finally:
+            index.join()  # never leave the thread writing after a failed activation
         timings["activate"] = time.perf_counter() - t2
     timings["index"] = index.seconds
     timings["total"] = time.perf_counter() - t0
@@ -453,6 +460,7 @@ def training_run_activate(
     if run.status != TrainingRun.Status.SUCCEEDED and not (labels is not None and run.status == TrainingRun.Status.RUNNING):
         raise TrainingError(f"run #{run.pk} is {run.status}; only a successful run can be activated")
     model = model or artifact_load(run)
+    own_labels = labels is not None
     if labels is None:
         ids, X = song_feature_matrix()
         labels = model.predict(X) if len(ids) else np.empty(0, dtype=np.int64)
@@ -463,6 +471,7 @@ def training_run_activate(
     with transaction.atomic():
         _activate_locked(run=run, model=model, previous=previous, ids=ids, cluster_ids=lookup, embedding=embedding,
                          before_flip=before_flip)
+        TrainingRun.objects.filter(pk=run.pk).update(index_labels_current=own_labels)
     catalog_analyze()  # every song's cluster changed: the planner's cluster statistics too
     run.refresh_from_db()
     return run
@@ -576,6 +585,7 @@ def training_run_activate_staged(*, run_id: int, chunks: int) -> TrainingRun:
     with transaction.atomic():
         _activate_locked(run=run, model=model, previous=previous, ids=ids, cluster_ids=cluster_ids, embedding=embedding)
         SongLabel.objects.filter(run_id=run_id).delete()
+        TrainingRun.objects.filter(pk=run.pk).update(index_labels_current=False)
     catalog_analyze()
     timings = {**run.timings, "activate": round(time.perf_counter() - t0, 3), "activation_chunks": chunks}
     TrainingRun.objects.filter(pk=run.pk).update(

@@ -165,8 +165,9 @@ _INDEX_CACHE: dict[tuple[int, str], SimilarityIndex] = {}
 def similarity_index_load(run: TrainingRun) -> SimilarityIndex:
     """The run's index, loaded once per process and cached by (run id, sha256)."""
     key = (run.pk, run.index_sha256)
-    if key in _INDEX_CACHE:
-        return _INDEX_CACHE[key]
+    cached = _INDEX_CACHE.get(key)  # one read: another thread may clear the cache
+    if cached is not None:
+        return cached
     path = Path(run.index_path) if run.index_path else None
     if path is None or not path.is_file():
         raise ArtifactError(
@@ -593,6 +594,8 @@ def cluster_song_keys(*, cluster_id: int, sort: str, desc: bool, after: tuple | 
         run, index = active_index()
     except (TrainingError, ArtifactError):
         return None
+    if not run.index_labels_current:
+        return None  # the songs' clusters were predicted anew (a rollback): the database knows them
     label = Cluster.objects.filter(pk=cluster_id, run_id=run.pk).values_list("label", flat=True).first()
     if label is None or (sort != "id" and sort not in FEATURE_NAMES):
         return None

@@ -148,7 +148,7 @@ def _upsert_sql(
     )
 
 
-# A load this large (and larger than the catalog) rebuilds the title search
+# A load this large (and twice the catalog) rebuilds the title search
 # index instead of inserting into it: at 1M new songs, inserting costs ~12 s,
 # dropping and re-creating ~4 s. Readers wait for the songs table meanwhile.
 SEARCH_INDEX_REBUILD_ROWS = 100_000
@@ -159,7 +159,9 @@ def _search_indexes_drop_for_bulk(cursor, *, rows: int) -> list[str]:
     that is cheaper than maintaining them; return their definitions to re-run."""
     cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Song._meta.db_table])
     existing = max(0, int(cursor.fetchone()[0]))  # -1 before the first ANALYZE
-    if rows < max(SEARCH_INDEX_REBUILD_ROWS, existing):
+    # Judged on the songs already there (an unchanged re-import must not
+    # rebuild): only a load at least twice the catalog's size.
+    if rows < SEARCH_INDEX_REBUILD_ROWS or rows < 2 * existing:
         return []
     cursor.execute(
         "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",

@@ -198,3 +198,13 @@ def test_too_many_form_fields_is_a_400_not_a_500(api):
 def test_absurd_cluster_filter_is_a_400(api, trained, value):
     response = api.get("/api/songs/", {"cluster": value})
     assert response.status_code == 400 and "cluster" in response.json()["detail"]
+
+
+def test_odd_numbers_in_parameters_are_400s(api, trained):
+    assert api.get("/api/clusters/", {"run": "²"}).status_code == 400
+    assert api.get("/api/clusters/", {"run": "9" * 30}).status_code == 400
+    assert api.post("/api/predict/?nearest=²", VECTOR, format="json").status_code == 400
+    body = '{"danceability": 0.5, "energy": 0.5, "loudness": -5, "speechiness": 0.1, "acousticness": 0.1, ' \
+           '"instrumentalness": 0, "liveness": 0.1, "valence": 0.5, "tempo": 120, "duration_ms": 1' + "0" * 400 + "}"
+    response = api.post("/api/predict/", body, content_type="application/json")
+    assert response.status_code == 400 and "too large" in response.json()["detail"]

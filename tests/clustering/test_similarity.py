@@ -437,3 +437,20 @@ def test_song_path_keeps_the_artist_rules_when_neighbours_share_an_artist(api, c
     artists = [s["artist_id"] for s in path]
     assert all(a != b for a, b in zip(artists, artists[1:]))
     assert len(artists[1:-1]) == len(set(artists[1:-1]))
+
+
+def test_after_a_rollback_cluster_pages_read_the_database(catalog):
+    from songs.selectors import cluster_songs_page
+
+    first = catalog["run"]
+    second = _train(k=3)
+    assert TrainingRun.objects.get(pk=second.pk).index_labels_current
+    services.training_run_activate(run=first)  # labels predicted anew
+    first.refresh_from_db()
+    assert not first.index_labels_current
+    cluster = first.clusters.order_by("-size").first()
+    assert similarity.cluster_song_keys(cluster_id=cluster.pk, sort="id", desc=False, after=None, before=None,
+                                        size=10) is None
+    page = cluster_songs_page(cluster_id=cluster.pk, sort="energy", desc=True, size=10)
+    expected = list(Song.objects.filter(cluster=cluster).order_by("-energy", "-id").values_list("id", flat=True)[:10])
+    assert [s.pk for s in page.items] == expected

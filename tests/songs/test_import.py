@@ -325,3 +325,8 @@ def test_bulk_load_rebuilds_the_title_search_index(catalog_csv, monkeypatch):
     assert any(s.startswith('DROP INDEX "song_name_trgm"') for s in sql)
     assert job.rows_created == 60 and indexes() == ["song_name_trgm"]
     assert Song.objects.filter(name__icontains="harbor").count() == 60
+    connection.cursor().execute("ANALYZE songs_song")  # the catalog's size as Postgres sees it
+    with CaptureQueriesContext(connection) as queries:
+        again = run_import(catalog_csv(rows))  # nothing new: the index stays (no table lock)
+    assert again.rows_unchanged == 60
+    assert not any(q["sql"].startswith("DROP INDEX") for q in queries.captured_queries)
