@@ -1,7 +1,6 @@
 """REST API of the clustering engine: clusters, training runs, prediction,
 similar songs, recommendations, song paths and generated playlists."""
 import numpy as np
-from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -14,7 +13,7 @@ from songs.features import FEATURES
 
 from . import services, similarity
 from .models import Cluster, TrainingRun
-from .playlists import playlist_export
+from .playlists import playlist_download
 
 EXPORT_FORMATS = ("json", "m3u", "csv", "xspf")
 
@@ -490,13 +489,7 @@ class SongPathView(APIView):
 
 
 def _playlist_response(request, *, title: str, songs: list, fmt: str):
-    content, content_type, filename = playlist_export(
-        title=title, songs=similarity.songs_for_export(songs), fmt=fmt,
-        base_url=request.build_absolute_uri("/").rstrip("/"),
-    )
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return playlist_download(request=request, title=title, songs=similarity.songs_for_export(songs), fmt=fmt)
 
 
 class SongRadioView(APIView):

@@ -9,7 +9,6 @@ import uuid
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -263,15 +262,8 @@ class PlaylistViewSet(viewsets.ModelViewSet):
             if "fmt" not in request.query_params and "format" in request.query_params:
                 raise ValidationError({"fmt": [f"Use ?fmt= for the file format ({FORMATS_TEXT}); ?format= is taken."]})
             raise ValidationError(query.errors)
-        content, content_type, filename = playlists.playlist_export(
-            title=playlist.name,
-            songs=playlists.playlist_songs(playlist=playlist),
-            fmt=query.validated_data["fmt"],
-            base_url=request.build_absolute_uri("/").rstrip("/"),
-        )
-        response = HttpResponse(content, content_type=content_type)
-        response["Content-Disposition"] = content_disposition_header(True, filename)
-        return response
+        return playlists.playlist_download(request=request, title=playlist.name, fmt=query.validated_data["fmt"],
+                                           songs=playlists.playlist_songs(playlist=playlist))
 
     @staticmethod
     def _shared(share_id: str) -> Playlist:

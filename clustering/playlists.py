@@ -300,3 +300,16 @@ def playlist_export(*, title: str, songs: list, fmt: str, base_url: str = "") ->
     if fmt == "csv":
         return _export_csv(songs, clusters), "text/csv; charset=utf-8", f"{stem}.csv"
     return _export_json(title, songs, clusters), "application/json", f"{stem}.json"
+
+
+def playlist_download(*, request, title: str, songs: list, fmt: str):
+    """A playlist file as an attachment (saved, radio and cluster playlists alike)."""
+    from django.http import HttpResponse
+    from django.utils.http import content_disposition_header
+
+    content, content_type, filename = playlist_export(
+        title=title, songs=songs, fmt=fmt, base_url=request.build_absolute_uri("/").rstrip("/")
+    )
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
