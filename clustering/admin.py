@@ -4,6 +4,7 @@ from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from songs.features import FEATURE_NAMES
 
@@ -39,7 +40,7 @@ def _progress_html(run: TrainingRun):
         '<progress max="100" value="{}" aria-label="training progress">{}%</progress> {}% {}{}',
         run.progress, run.progress, run.progress, run.stage or run.status,
         # Live progress: the page reloads itself while the run is queued or running.
-        format_html('<script>setTimeout(function () {{ location.reload(); }}, 2000);</script>') if live else "",
+        mark_safe("<script>setTimeout(function () { location.reload(); }, 2000);</script>") if live else "",
     )
 
 
