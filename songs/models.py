@@ -83,6 +83,9 @@ class Song(models.Model):
         # Every index slows the import; title search is a substring match that
         # a b-tree on name would not serve (a trigram index does).
         constraints = [models.UniqueConstraint(fields=["external_id"], name="song_external_id_unique")]
+        # A cluster's songs sorted by title walk this index (3-25 ms at 1M songs
+        # instead of sorting a 345k-song cluster, 316 ms).
+        indexes = [models.Index(fields=["name", "id"], name="song_name_id")]
         # No index on cluster: activation rewrites every song's cluster and map
         # position, and with no indexed column among them (and free room in
         # each page, fillfactor 60 — migration 0002) Postgres updates in place

@@ -152,10 +152,12 @@ def _upsert_sql(
 # index instead of inserting into it: at 1M new songs, inserting costs ~12 s,
 # dropping and re-creating ~4 s. Readers wait for the songs table meanwhile.
 SEARCH_INDEX_REBUILD_ROWS = 100_000
+# The title indexes (search and sort): rebuilt by such loads.
+BULK_REBUILT_INDEXES = ("song_name_trgm", "song_name_id")
 
 
 def _search_indexes_drop_for_bulk(cursor, *, rows: int) -> list[str]:
-    """Drop the trigram indexes of the songs table before a bulk merge when
+    """Drop the title indexes of the songs table before a bulk merge when
     that is cheaper than maintaining them; return their definitions to re-run."""
     cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Song._meta.db_table])
     existing = max(0, int(cursor.fetchone()[0]))  # -1 before the first ANALYZE
@@ -164,8 +166,8 @@ def _search_indexes_drop_for_bulk(cursor, *, rows: int) -> list[str]:
     if rows < SEARCH_INDEX_REBUILD_ROWS or rows < 2 * existing:
         return []
     cursor.execute(
-        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
-        [Song._meta.db_table, "%gin_trgm_ops%"],
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname = ANY(%s)",
+        [Song._meta.db_table, list(BULK_REBUILT_INDEXES)],
     )
     found = cursor.fetchall()
     for name, _ in found:
