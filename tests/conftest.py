@@ -190,3 +190,27 @@ def _plain_static_storage(settings):
 def _model_recheck_every_request(settings):
     """Tests switch runs back to back: ask which run is active on every request."""
     settings.MODEL_RECHECK_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Caches keyed by run id (map sample, throttle history, loaded models):
+    ids repeat across tests, so every test starts and ends with empty ones."""
+    from django.core.cache import cache
+
+    from clustering import services, similarity
+
+    cache.clear()
+    services._MODEL_CACHE.clear()
+    similarity._INDEX_CACHE.clear()
+    yield
+    cache.clear()
+
+
+def train_run(k=4, **kwargs):
+    """Create, claim and execute a training run in-process; the finished run."""
+    from clustering import services
+
+    run = services.training_run_create(k=k, enqueue=False, **kwargs)
+    services.training_run_claim(run_id=run.pk)
+    return services.training_run_execute(run_id=run.pk)

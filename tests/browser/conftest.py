@@ -76,3 +76,8 @@ def page(browser, request):
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     finally:
         context.close()
+
+
+@pytest.fixture(autouse=True)
+def _models_in_tmp(settings, tmp_path):
+    settings.MODEL_DIR = tmp_path / "models"

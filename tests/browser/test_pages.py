@@ -21,17 +21,6 @@ XSS = "<script>alert(1)</script>"
 PASSWORD = "pw-123456789"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_state(settings, tmp_path):
-    from django.core.cache import cache
-
-    settings.MODEL_DIR = tmp_path / "models"
-    services._MODEL_CACHE.clear()
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def catalog(catalog_csv):
     assert songs_import_file(path=DEMO).status == "succeeded"

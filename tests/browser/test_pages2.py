@@ -24,17 +24,6 @@ XSS_ARTIST = "Mallory <b>&</b> Co"
 PASSWORD = "pw-123456789"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_state(settings, tmp_path):
-    from django.core.cache import cache
-
-    settings.MODEL_DIR = tmp_path / "models"
-    services._MODEL_CACHE.clear()
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def trained(catalog_csv) -> TrainingRun:
     """The demo catalog plus a song titled with a script tag, clustered (k=4) with its similarity index."""

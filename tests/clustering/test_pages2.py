@@ -7,7 +7,6 @@ import re
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -15,7 +14,7 @@ from clustering import playlists, services
 from clustering.models import Playlist, TrainingRun
 from songs.models import Song
 from songs.services import songs_import_file
-from tests.conftest import flagship_rows
+from tests.conftest import flagship_rows, train_run
 
 pytestmark = pytest.mark.django_db
 
@@ -27,17 +26,7 @@ PASSWORD = "pw-123456789"
 NEW_PAGES = ["/recommend/", "/path/", "/playlists/", "/accounts/login/"]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def train(k=4, **kwargs) -> TrainingRun:
-    run = services.training_run_create(k=k, enqueue=False, **kwargs)
-    services.training_run_claim(run_id=run.pk)
-    return services.training_run_execute(run_id=run.pk)
+train = train_run
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from clustering.models import TrainingRun
 from songs.features import FEATURE_NAMES
 from songs.models import Song
 from songs.services import songs_import_file
+from tests.conftest import train_run
 
 pytestmark = pytest.mark.django_db
 
@@ -27,10 +28,7 @@ def api():
     return APIClient()
 
 
-def _train(k=4):
-    run = services.training_run_create(k=k, enqueue=False)
-    services.training_run_claim(run_id=run.pk)
-    return services.training_run_execute(run_id=run.pk)
+_train = train_run
 
 
 def _twin(song: Song, external_id: str, **changes) -> Song:

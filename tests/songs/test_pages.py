@@ -11,12 +11,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from clustering import services
-from clustering.models import Cluster, TrainingRun
+from clustering.models import Cluster
 from songs import selectors
 from songs.features import FEATURE_NAMES
 from songs.models import Song
 from songs.services import songs_import_file
-from tests.conftest import flagship_rows
+from tests.conftest import flagship_rows, train_run
 
 pytestmark = pytest.mark.django_db
 
@@ -26,17 +26,7 @@ XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 PAGES = ["/", "/search/", "/predict/", "/runs/", "/recommend/", "/path/", "/playlists/"]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()  # the map sample is cached per run id, and ids repeat across tests
-    yield
-    cache.clear()
-
-
-def train(k=4, **kwargs) -> TrainingRun:
-    run = services.training_run_create(k=k, enqueue=False, **kwargs)
-    services.training_run_claim(run_id=run.pk)
-    return services.training_run_execute(run_id=run.pk)
+train = train_run
 
 
 @pytest.fixture
