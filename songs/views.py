@@ -12,7 +12,6 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
-from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
@@ -184,15 +183,11 @@ def search_json(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"results": selectors.song_suggestions(search=query) if len(query) >= 2 else []})
 
 
-def similar_url(external_id: str) -> str | None:
-    """The similar-songs endpoint of a song, or None while the API has none
-    (the page then says so instead of fetching a 404)."""
-    url = f"/api/songs/{quote(external_id, safe='')}/similar/"
-    try:
-        resolve(url)
-    except Resolver404:
-        return None
-    return url + "?limit=10"
+def similar_url(external_id: str) -> str:
+    """The song page's similar songs: at most two per artist, or one prolific
+    artist near a song fills the whole list (the artist's mean sound is part
+    of every song's vector)."""
+    return f"/api/songs/{quote(external_id, safe='')}/similar/?limit=10&max_per_artist=2"
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
