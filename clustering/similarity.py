@@ -346,6 +346,16 @@ def _songs_by_row(index: SimilarityIndex, rows: np.ndarray) -> dict[int, SongRec
     return {int(r): records[i] for r, i in zip(rows.tolist(), ids) if i in records}
 
 
+def _within(record: SongRecord, bounds: dict | None) -> bool:
+    """The database's values meet every bound: the index's mask compares
+    float32 copies, which may round a value across a bound by ~1e-7."""
+    for name, (low, high) in (bounds or {}).items():
+        value = record[name]
+        if value is None or (low is not None and value < low) or (high is not None and value > high):
+            return False
+    return True
+
+
 def _mask(index: SimilarityIndex, bounds: dict[str, tuple[float | None, float | None]], *,
           cluster_label: int | None = None, exclude_artist: int | None = None) -> np.ndarray | None:
     mask = index.attribute_mask(bounds)
@@ -401,7 +411,8 @@ def song_similar(*, external_id: str, limit: int = 10, same_cluster: bool = Fals
             return song_similar(external_id=external_id, limit=limit, same_cluster=same_cluster,
                                 max_per_artist=max_per_artist, exclude_artist=exclude_artist, bounds=bounds,
                                 _trust_index=False)
-    by_row = {int(r): records[i] for r, i in zip(rows.tolist(), index.ids_[rows].tolist()) if i in records}
+    by_row = {int(r): records[i] for r, i in zip(rows.tolist(), index.ids_[rows].tolist())
+              if i in records and _within(records[i], bounds)}
     # A duplicate of a song not in the index has no key there: compare by data.
     title = record["name"].strip().lower()
     pairs = [(r, d) for r, d in zip(rows.tolist(), dist.tolist()) if r in by_row and not (
@@ -470,7 +481,8 @@ def recommendations_get(*, seed_songs: list[str] = (), seed_artists: list[str] =
             break
     by_row = _songs_by_row(index, np.asarray(chosen, dtype=np.int64))
     seed_ids = set(seed_songs)
-    tracks = [by_row[r] for r in chosen if r in by_row and by_row[r]["id"] not in seed_ids][:limit]
+    tracks = [by_row[r] for r in chosen
+              if r in by_row and by_row[r]["id"] not in seed_ids and _within(by_row[r], bounds)][:limit]
     return {"run": run.pk, "seeds": seed_info, "tracks": tracks}
 
 

@@ -452,3 +452,15 @@ def test_after_a_rollback_cluster_pages_read_the_database(catalog):
     page = cluster_songs_page(cluster_id=cluster.pk, sort="energy", desc=True, size=10)
     expected = list(Song.objects.filter(cluster=cluster).order_by("-energy", "-id").values_list("id", flat=True)[:10])
     assert [s.pk for s in page.items] == expected
+
+
+def test_bounds_are_checked_on_the_stored_values_not_float32_copies(api, catalog):
+    seed = catalog["seed"]
+    edge = _twin(seed, "edge-1", name="Just Over", energy=0.7 + 1e-7)  # float32 rounds it to 0.7
+    _train()
+    ids = [r["song"]["id"] for r in api.get(f"/api/songs/{seed.external_id}/similar/",
+                                              {"limit": 50, "max_energy": 0.7}).json()["results"]]
+    assert ids and edge.external_id not in ids
+    tracks = api.get("/api/recommendations/", {"seed_songs": seed.external_id, "limit": 50,
+                                                 "max_energy": 0.7}).json()["tracks"]
+    assert tracks and all(t["energy"] <= 0.7 for t in tracks)
