@@ -22,6 +22,7 @@ from songs.views import (
     clusters_json,
     feature_display,
     features_json,
+    model_state,
     run_summary,
 )
 
@@ -294,7 +295,7 @@ def song_radio(request: HttpRequest, external_id: str) -> HttpResponse:
     if song is None:
         raise Http404("No song with this id.")
     run = active_run()
-    state = "none" if run is None else ("ready" if run.index_path else "noindex")
+    state = model_state(run)
     api = f"/api/songs/{quote(song.external_id, safe='')}/radio/"
     return render(request, "clustering/radio.html", {
         "nav": "playlists",

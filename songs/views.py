@@ -244,7 +244,7 @@ def _song_labels(ids: list[str]) -> dict[str, dict]:
     return {s.external_id: {"id": s.external_id, "name": s.name, "artist": s.artist.name} for s in found}
 
 
-def _model_state(run: TrainingRun | None) -> str:
+def model_state(run: TrainingRun | None) -> str:
     """"none" (no active model), "noindex" (a model without a similarity index) or "ready"."""
     if run is None:
         return "none"
@@ -293,7 +293,7 @@ def recommend(request: HttpRequest) -> HttpResponse:
     return render(request, "songs/recommend.html", {
         "nav": "recommend",
         "run": run,
-        "state": _model_state(run),
+        "state": model_state(run),
         "has_songs": run is not None or selectors.catalog_has_songs(),
         "main_rows": _attribute_rows(request, RECOMMEND_MAIN, stats),
         "more_rows": _attribute_rows(request, RECOMMEND_MORE, stats),
@@ -325,7 +325,7 @@ def path_page(request: HttpRequest) -> HttpResponse:
     return render(request, "songs/path.html", {
         "nav": "path",
         "run": run,
-        "state": _model_state(run),
+        "state": model_state(run),
         "has_songs": run is not None or selectors.catalog_has_songs(),
         "length": length,
         "length_range": PATH_LENGTH,
