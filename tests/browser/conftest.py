@@ -81,3 +81,24 @@ def page(browser, request):
 @pytest.fixture(autouse=True)
 def _models_in_tmp(settings, tmp_path):
     settings.MODEL_DIR = tmp_path / "models"
+
+
+def assert_fits_a_phone(browser, url: str, shot: str) -> None:
+    """Open ``url`` on a 375 px touch screen: no horizontal scroll, the main
+    nav visible, no console error; a screenshot named ``shot``."""
+    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    phone = context.new_page()
+    errors = []
+    phone.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    phone.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        phone.goto(url)
+        phone.wait_for_load_state("networkidle")
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{url} is {width}px wide on a 375px screen"
+        assert phone.locator("nav[aria-label=Main]").is_visible()
+        screenshot(phone, shot)
+    finally:
+        context.close()
+    assert errors == []

@@ -11,7 +11,7 @@ from clustering import services
 from clustering.models import TrainingRun
 from songs.models import Song
 from songs.services import songs_import_file
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import assert_fits_a_phone, screenshot
 from tests.conftest import flagship_rows, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -335,19 +335,5 @@ def test_anonymous_visitors_see_no_retrain_button(live_server, page, trained):
 def test_pages_fit_a_phone_screen(live_server, browser, trained, url):
     if url == "cluster":
         url = f"/clusters/{trained.clusters.order_by('-size').first().pk}/"
-    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True)
-    phone = context.new_page()
-    errors = []
-    phone.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-    phone.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        phone.goto(live_server.url + url)
-        phone.wait_for_load_state("networkidle")
-        width = phone.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375, f"{url} is {width}px wide on a 375px screen"
-        assert phone.locator("nav[aria-label=Main]").is_visible()
-        screenshot(phone, f"phone-{url.strip('/').split('/')[0].split('?')[0] or 'dashboard'}")
-    finally:
-        context.close()
-    assert errors == []
+    assert_fits_a_phone(browser, live_server.url + url,
+                        f"phone-{url.strip('/').split('/')[0].split('?')[0] or 'dashboard'}")

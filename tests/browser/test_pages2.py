@@ -13,7 +13,7 @@ from clustering import playlists, services
 from clustering.models import Playlist, TrainingRun
 from songs.models import Song
 from songs.services import songs_import_file
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import assert_fits_a_phone, screenshot
 from tests.conftest import flagship_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -384,18 +384,4 @@ def test_new_pages_fit_a_phone_screen(live_server, browser, trained, name):
     seed = unique_song()
     url = {"recommend": f"/recommend/?seed_songs={seed.external_id}", "path": "/path/", "playlists": "/playlists/",
            "radio": f"/playlists/radio/{seed.external_id}/"}[name]
-    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True)
-    phone = context.new_page()
-    errors = []
-    phone.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-    phone.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        phone.goto(live_server.url + url)
-        phone.wait_for_load_state("networkidle")
-        width = phone.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375, f"{url} is {width}px wide on a 375px screen"
-        screenshot(phone, f"phone-{name}")
-    finally:
-        context.close()
-    assert errors == []
+    assert_fits_a_phone(browser, live_server.url + url, f"phone-{name}")
