@@ -5,16 +5,18 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test worker install install-dev bench clean
+.PHONY: run test worker install install-dev bench lint lock clean
 
+# requirements*.txt are locks (exact versions with hashes) compiled from
+# requirements*.in: install them as they are, never resolve here.
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.runtime
@@ -37,6 +39,21 @@ worker: install
 ## bench: benchmark the import (and later phases) on a generated catalog
 bench: install
 	$(BIN)/python manage.py bench --songs $(or $(SONGS),100000)
+
+## lint: ruff (lint rules and formatting, see pyproject.toml) and import-linter's contracts
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+## lock: re-compile requirements.txt and requirements-dev.txt from the .in files
+##   after editing them. Pins already in the locks are kept where they still fit;
+##   to move on: make lock LOCK_ARGS="--upgrade-package django" (or --upgrade).
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+lock: install-dev
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 
 clean:
 	rm -rf var/static test-output .pytest_cache
