@@ -6,32 +6,56 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from songs.features import FEATURE_NAMES
-
 from . import services
-from .ml import ALGORITHMS, SCALERS
+from .errors import TrainingError
+from .ml.spec import spec_params
 from .models import Cluster, TrainingRun
 
 
-class RetrainForm(forms.Form):
-    algorithm = forms.ChoiceField(choices=[(a, a) for a in ALGORITHMS], initial="kmeans")
-    k = forms.CharField(initial="auto", help_text="A number of clusters (2–100), or 'auto' to pick it by silhouette.")
-    scan_k_min = forms.IntegerField(initial=2, min_value=2, max_value=50, label="k scan from")
-    scan_k_max = forms.IntegerField(initial=12, min_value=2, max_value=50, label="k scan to")
-    scaler = forms.ChoiceField(choices=[(s, s) for s in SCALERS], initial="standard")
-    features = forms.MultipleChoiceField(
-        choices=[(f, f) for f in FEATURE_NAMES], initial=list(FEATURE_NAMES), widget=forms.CheckboxSelectMultiple
-    )
-    scan_sample_size = forms.IntegerField(initial=10_000, min_value=100, max_value=1_000_000, label="Sample size for the scan")
-    activate = forms.BooleanField(initial=True, required=False, help_text="Make the new model active when it succeeds.")
+def _range_field(name: str, end: str) -> str:
+    """scan_k_range → scan_k_min / scan_k_max."""
+    return f"{name.removesuffix('_range')}_{end}"
 
-    def clean_k(self):
-        value = self.cleaned_data["k"].strip().lower()
-        if value == "auto":
-            return value
-        if not value.isdigit() or not 2 <= int(value) <= 100:
-            raise forms.ValidationError("Enter a whole number from 2 to 100, or 'auto'.")
-        return int(value)
+
+def _retrain_fields() -> dict[str, forms.Field]:
+    """The Retrain form's fields, one per training parameter (clustering.ml.spec);
+    the service validates the values and the form shows its message."""
+    fields: dict[str, forms.Field] = {}
+    for name, default, meta in spec_params():
+        kind, text, label = meta["kind"], meta["help"], meta["label"] or None
+        if kind == "choice":
+            fields[name] = forms.ChoiceField(choices=[(c, c) for c in meta["choices"]], initial=default,
+                                             help_text=text, label=label)
+        elif kind == "k":
+            fields[name] = forms.CharField(initial=str(default), help_text=text, label=label)
+        elif kind == "int":
+            fields[name] = forms.IntegerField(initial=default, required=False, help_text=text, label=label)
+        elif kind == "bool":
+            fields[name] = forms.BooleanField(initial=default, required=False, help_text=text, label=label)
+        elif kind == "features":
+            fields[name] = forms.MultipleChoiceField(choices=[(c, c) for c in meta["choices"]], initial=list(default),
+                                                     widget=forms.CheckboxSelectMultiple, help_text=text)
+        elif kind == "k_range":
+            for end, value in zip(("min", "max"), default):
+                fields[_range_field(name, end)] = forms.IntegerField(
+                    initial=value, label=f"{label or name} {'from' if end == 'min' else 'to'}", help_text=text)
+        else:
+            fields[name] = forms.JSONField(initial=dict, required=False, help_text=text, label=label)
+    return fields
+
+
+class RetrainForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields.update(_retrain_fields())
+
+    def spec_params(self) -> dict:
+        """The cleaned values as training_run_create's parameters (an empty field takes the default)."""
+        data = {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
+        for name, _, meta in spec_params():
+            if meta["kind"] == "k_range":
+                data[name] = (data.pop(_range_field(name, "min")), data.pop(_range_field(name, "max")))
+        return data
 
 
 def _progress_html(run: TrainingRun):
@@ -80,15 +104,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return redirect("admin:clustering_trainingrun_changelist")
         form = RetrainForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
             try:
                 with transaction.atomic():
-                    run = services.training_run_create(
-                        user=request.user, algorithm=data["algorithm"], k=data["k"], scaler=data["scaler"],
-                        features=data["features"], scan_sample_size=data["scan_sample_size"],
-                        scan_k_range=(data["scan_k_min"], data["scan_k_max"]), activate=data["activate"],
-                    )
-            except services.TrainingError as exc:
+                    run = services.training_run_create(user=request.user, **form.spec_params())
+            except TrainingError as exc:
                 form.add_error(None, str(exc))
             else:
                 messages.success(request, f"Training run #{run.pk} is queued; this page follows its progress.")

@@ -9,13 +9,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from songs.api import SongSerializer
-from songs.features import FEATURES
+from songs.features import ATTRIBUTES, FEATURES
+from songs.selectors import SongRecord, song_record_get, songs_for_export
 
 from . import services, similarity
+from .artifacts import active_index
+from .errors import ArtifactError, SimilarityError, TrainingError
+from .ml.spec import spec_params
 from .models import Cluster, TrainingRun
-from .playlists import playlist_download
+from .playlists import FILE_FORMATS, playlist_download
 
-EXPORT_FORMATS = ("json", "m3u", "csv", "xspf")
+# A generated playlist as the API's JSON, or as one of the playlist files.
+EXPORT_FORMATS = ("json", *[fmt for fmt in FILE_FORMATS if fmt != "json"])
 
 
 class ModelUnavailable(APIException):
@@ -40,11 +45,11 @@ def _model_call(fn, *args, **kwargs):
     the reason, a request the index cannot answer a 400."""
     try:
         return fn(*args, **kwargs)
-    except services.TrainingError as exc:
+    except TrainingError as exc:
         raise ModelUnavailable(str(exc)) from None
-    except services.ArtifactError as exc:
+    except ArtifactError as exc:
         raise ModelUnavailable(f"The active model cannot be loaded: {exc}") from None
-    except similarity.SimilarityError as exc:
+    except SimilarityError as exc:
         raise ValidationError({"detail": str(exc)}) from None
 
 MAX_PREDICT = 10_000
@@ -79,13 +84,31 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _spec_field(default, meta: dict) -> serializers.Field:
+    """The API field of a training parameter (clustering.ml.spec); the spec validates the values."""
+    kind, text = meta["kind"], meta["help"]
+    if kind == "choice":
+        return serializers.ChoiceField(choices=meta["choices"], default=default, help_text=text)
+    if kind == "k":
+        return serializers.CharField(default=str(default), help_text=text)
+    if kind == "int":
+        return serializers.IntegerField(default=default, help_text=text)
+    if kind == "bool":
+        return serializers.BooleanField(default=default, help_text=text)
+    if kind == "features":
+        return serializers.ListField(child=serializers.ChoiceField(choices=meta["choices"]), required=False,
+                                     help_text=text)
+    if kind == "k_range":
+        return serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2, required=False,
+                                     help_text=text)
+    return serializers.DictField(required=False, help_text=text)
+
+
 class TrainingRunCreateSerializer(serializers.Serializer):
-    algorithm = serializers.CharField(default="kmeans")
-    k = serializers.CharField(default="8", help_text="A number of clusters, or 'auto'.")
-    scaler = serializers.CharField(default="standard")
-    features = serializers.ListField(child=serializers.CharField(), required=False)
-    scan_sample_size = serializers.IntegerField(default=10_000)
-    activate = serializers.BooleanField(default=True)
+    """The parameters of a new run: those of clustering.ml.spec.TrainingSpec."""
+
+    def get_fields(self):
+        return {name: _spec_field(default, meta) for name, default, meta in spec_params()}
 
 
 class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
@@ -148,11 +171,8 @@ class TrainingRunViewSet(viewsets.ModelViewSet):
         params.is_valid(raise_exception=True)
         data = params.validated_data
         try:
-            run = services.training_run_create(
-                user=request.user, algorithm=data["algorithm"], k=data["k"], scaler=data["scaler"],
-                features=data.get("features"), scan_sample_size=data["scan_sample_size"], activate=data["activate"],
-            )
-        except services.TrainingError as exc:
+            run = services.training_run_create(user=request.user, **data)
+        except TrainingError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
@@ -266,7 +286,7 @@ class PredictView(APIView):
 
 
 def _attribute_help(name: str, kind: str) -> str:
-    low, high = similarity.ATTRIBUTE_RANGES[name]
+    low, high = ATTRIBUTES[name].low, ATTRIBUTES[name].high
     what = {"min": "Hard floor", "max": "Hard ceiling", "target": "Preferred value"}[kind]
     return f"{what} for {name} ({low:g} to {high:g})."
 
@@ -283,7 +303,8 @@ class _BoundsMixin(serializers.Serializer):
         # per request are measurable on the similar-songs path); without,
         # all of them (the schema).
         given = getattr(self, "initial_data", None)
-        for name, (low, high) in similarity.ATTRIBUTE_RANGES.items():
+        for name, attribute in ATTRIBUTES.items():
+            low, high = attribute.low, attribute.high
             for kind in kinds:
                 if given is not None and f"{kind}_{name}" not in given:
                     continue
@@ -294,7 +315,7 @@ class _BoundsMixin(serializers.Serializer):
 
     def validate(self, data):
         problems = {}
-        for name in similarity.ATTRIBUTE_RANGES:
+        for name in ATTRIBUTES:
             low, high = data.get(f"min_{name}"), data.get(f"max_{name}")
             if low is not None and high is not None and low > high:
                 problems[f"min_{name}"] = f"min_{name} ({low:g}) is greater than max_{name} ({high:g})."
@@ -306,13 +327,13 @@ class _BoundsMixin(serializers.Serializer):
         data = self.validated_data
         return {
             name: (data.get(f"min_{name}"), data.get(f"max_{name}"))
-            for name in similarity.ATTRIBUTE_RANGES
+            for name in ATTRIBUTES
             if data.get(f"min_{name}") is not None or data.get(f"max_{name}") is not None
         }
 
     def targets(self) -> dict:
         data = self.validated_data
-        return {name: data[f"target_{name}"] for name in similarity.ATTRIBUTE_RANGES if f"target_{name}" in data}
+        return {name: data[f"target_{name}"] for name in ATTRIBUTES if f"target_{name}" in data}
 
 
 class SimilarQuerySerializer(_BoundsMixin):
@@ -343,8 +364,8 @@ class SimilarResponseSerializer(serializers.Serializer):
     results = SimilarSongSerializer(many=True)
 
 
-def _song_or_404(external_id: str) -> similarity.SongRecord:
-    record = similarity.song_record_get(external_id=external_id)
+def _song_or_404(external_id: str) -> SongRecord:
+    record = song_record_get(external_id=external_id)
     if record is None:
         raise NotFound(f"No song with id {external_id!r}.")
     return record
@@ -445,7 +466,7 @@ class GenreSeedsView(APIView):
     @extend_schema(responses={200: inline_serializer("GenreSeeds", {"genres": serializers.DictField(
         child=serializers.IntegerField())})})
     def get(self, request):
-        _, index = _model_call(similarity.active_index)
+        _, index = _model_call(active_index)
         return Response({"genres": dict(zip(index.genres_.tolist(), index.genre_sizes_.tolist()))})
 
 
@@ -489,7 +510,7 @@ class SongPathView(APIView):
 
 
 def _playlist_response(request, *, title: str, songs: list, fmt: str):
-    return playlist_download(request=request, title=title, songs=similarity.songs_for_export(songs), fmt=fmt)
+    return playlist_download(request=request, title=title, songs=songs_for_export([song.pk for song in songs]), fmt=fmt)
 
 
 class SongRadioView(APIView):

@@ -4,8 +4,16 @@ from django.conf import settings
 from django.db import models
 
 
+class TrainingRunQuerySet(models.QuerySet):
+    def active(self) -> "TrainingRun | None":
+        """The active run (the database allows at most one), or None."""
+        return self.filter(is_active=True).first()
+
+
 class TrainingRun(models.Model):
     """One fit of the clustering pipeline: a versioned model."""
+
+    objects = TrainingRunQuerySet.as_manager()
 
     class Status(models.TextChoices):
         QUEUED = "queued"

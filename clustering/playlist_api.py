@@ -23,7 +23,7 @@ from rest_framework.exceptions import NotAcceptable, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
-from musiccluster.api_errors import ApiErrorSerializer
+from songs.api import ApiErrorSerializer
 
 from . import playlists
 from .models import Playlist
@@ -86,7 +86,7 @@ class PlaylistDetailSerializer(PlaylistSerializer):
 
 class PlaylistWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=5000, allow_blank=True, required=False)
+    description = serializers.CharField(max_length=playlists.DESCRIPTION_MAX, allow_blank=True, required=False)
     is_public = serializers.BooleanField(required=False, help_text="Listed for everyone; false by default.")
     source = serializers.ChoiceField(
         choices=Playlist.Source.choices, required=False, help_text="Where the songs came from; 'manual' by default."

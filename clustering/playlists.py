@@ -25,7 +25,11 @@ from .exporting import safe_cell
 from .models import Cluster, Playlist, PlaylistItem
 
 MAX_SONGS = 1000
-EXPORT_FORMATS = ("m3u", "csv", "json", "xspf")
+DESCRIPTION_MAX = 5000
+# The playlist file formats and how pages label them: every export, download
+# link and API choice derives from this table.
+FILE_FORMATS: dict[str, str] = {"m3u": "M3U", "csv": "CSV", "json": "JSON", "xspf": "XSPF"}
+EXPORT_FORMATS: tuple[str, ...] = tuple(FILE_FORMATS)
 XSPF_NS = "http://xspf.org/ns/0/"
 
 # duration_ms is one of the ten features; it comes once, after album.
@@ -108,6 +112,13 @@ def _clean_name(name: str) -> str:
     return name
 
 
+def _clean_description(description: str | None) -> str:
+    description = description or ""
+    if len(description) > DESCRIPTION_MAX:
+        raise PlaylistError(f"A description has at most {DESCRIPTION_MAX:,} characters.", field="description")
+    return description
+
+
 def _clean_source(source: str) -> str:
     if source not in Playlist.Source.values:
         raise PlaylistError(f"Unknown source {source!r}: choose one of {', '.join(Playlist.Source.values)}.", field="source")
@@ -145,11 +156,12 @@ def playlist_create(
     source: str = Playlist.Source.MANUAL,
 ) -> Playlist:
     name = _clean_name(name)
+    description = _clean_description(description)
     source = _clean_source(source)
     songs = songs_resolve(song_ids=song_ids)  # refuse before writing anything
     with transaction.atomic():
         playlist = Playlist.objects.create(
-            owner=owner, name=name, description=description or "", is_public=is_public, source=source
+            owner=owner, name=name, description=description, is_public=is_public, source=source
         )
         _items_replace(playlist, songs)
     return playlist
@@ -168,7 +180,7 @@ def playlist_update(
     if name is not None:
         playlist.name = _clean_name(name)
     if description is not None:
-        playlist.description = description
+        playlist.description = _clean_description(description)
     if is_public is not None:
         playlist.is_public = is_public
     if source is not None:
@@ -179,6 +191,10 @@ def playlist_update(
         if songs is not None:
             _items_replace(playlist, songs)
     return playlist
+
+
+def playlist_size(*, playlist: Playlist) -> int:
+    return playlist.items.count()
 
 
 def playlist_delete(*, playlist: Playlist) -> None:

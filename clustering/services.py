@@ -9,21 +9,16 @@ new one, never a mix.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
-import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import sklearn
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -32,78 +27,35 @@ from songs.features import FEATURE_NAMES
 from songs.models import Song
 from songs.services import CATALOG_LOCK_ID, catalog_analyze
 
-from .ml import ALGORITHMS, SCALERS, ClusterModel, match_models
+from .artifacts import model_load, model_write
+from .errors import ArtifactError, RunBusy, TrainingError
+from .index import similarity_index_build
+from .ml import ClusterModel, match_models
+from .ml.spec import TrainingSpec, spec_params
 from .models import Cluster, SongLabel, TrainingRun
+from .selectors import active_run, song_feature_matrix
 
 logger = logging.getLogger(__name__)
 
-
-class TrainingError(Exception):
-    """A run cannot train or activate; the message says why."""
-
-
-class RunBusy(Exception):
-    """Another run is training; the database allows one at a time."""
-
-
-class ArtifactError(Exception):
-    """A model artifact is missing, altered or from another scikit-learn."""
+__all__ = ["ArtifactError", "RunBusy", "TrainingError"]  # raised here; defined in clustering.errors
 
 
 # --- creating and claiming runs ------------------------------------------
 
 
-def training_run_create(
-    *,
-    user=None,
-    algorithm: str = "kmeans",
-    k: int | str = 8,
-    scaler: str = "standard",
-    features: list[str] | None = None,
-    scan_sample_size: int = 10_000,
-    scan_k_range: tuple[int, int] = (2, 12),
-    random_state: int = 0,
-    algorithm_params: dict | None = None,
-    activate: bool = True,
-    activation_chunk_songs: int = 0,
-    enqueue: bool = True,
-) -> TrainingRun:
-    """Validate the parameters, store a queued run and enqueue its task after commit."""
-    if algorithm not in ALGORITHMS:
-        raise TrainingError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-    if scaler not in SCALERS:
-        raise TrainingError(f"unknown scaler {scaler!r}; choose one of {', '.join(SCALERS)}")
-    if k != "auto":
-        try:
-            k = int(k)
-        except (TypeError, ValueError):
-            raise TrainingError(f"k must be a whole number or 'auto', not {k!r}") from None
-        if not 2 <= k <= 100:
-            raise TrainingError(f"k must be between 2 and 100, not {k}")
-    features = list(features or FEATURE_NAMES)
-    unknown = [f for f in features if f not in FEATURE_NAMES]
-    if unknown:
-        raise TrainingError(f"unknown feature(s) {', '.join(unknown)}; choose from {', '.join(FEATURE_NAMES)}")
-    if len(features) < 2:
-        raise TrainingError("choose at least two features")
-    k_min, k_max = scan_k_range
-    if not 2 <= k_min <= k_max <= 50:
-        raise TrainingError(f"the k scan range must satisfy 2 <= min <= max <= 50, not {k_min}-{k_max}")
-    if not 100 <= scan_sample_size <= 1_000_000:
-        raise TrainingError("scan_sample_size must be between 100 and 1,000,000")
+def training_run_create(*, user=None, enqueue: bool = True, **params: Any) -> TrainingRun:
+    """Validate the parameters (:class:`clustering.ml.spec.TrainingSpec`), store
+    a queued run and enqueue its task after commit."""
+    try:
+        spec = TrainingSpec.from_params(**params)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+    stored = spec.to_params()
     run = TrainingRun.objects.create(
-        algorithm=algorithm,
-        scaler=scaler,
-        features=features,
-        params={
-            "k": k,
-            "random_state": random_state,
-            "scan_sample_size": scan_sample_size,
-            "scan_k_range": [k_min, k_max],
-            "algorithm_params": algorithm_params or {},
-            "activate": activate,
-            "activation_chunk_songs": int(activation_chunk_songs),
-        },
+        algorithm=stored.pop("algorithm"),
+        scaler=stored.pop("scaler"),
+        features=stored.pop("features"),
+        params=stored,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
     if enqueue:
@@ -111,6 +63,16 @@ def training_run_create(
 
         transaction.on_commit(lambda: train_run_task.delay(run.pk))
     return run
+
+
+def training_run_spec(run: TrainingRun) -> TrainingSpec:
+    """The spec a run was created with, rebuilt from what it stored."""
+    names = {name for name, _, _ in spec_params()}
+    stored = {name: value for name, value in (run.params or {}).items() if name in names}
+    try:
+        return TrainingSpec.from_params(algorithm=run.algorithm, scaler=run.scaler, features=run.features, **stored)
+    except ValueError as exc:
+        raise TrainingError(f"run #{run.pk} holds parameters that are not valid: {exc}") from None
 
 
 def training_run_claim(*, run_id: int) -> bool:
@@ -165,81 +127,6 @@ class _RunProgress:
         )
 
 
-# --- the catalog as a matrix ----------------------------------------------
-
-
-def song_feature_matrix(*, id_range: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, X): the songs' ids and their ten features in FEATURE_NAMES order,
-    for the whole catalog or the ids in an inclusive range."""
-    where, params = ("WHERE id BETWEEN %s AND %s", list(id_range)) if id_range else ("", [])
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, {', '.join(FEATURE_NAMES)} FROM {Song._meta.db_table} {where} ORDER BY id", params)
-        rows = cursor.fetchall()
-    if not rows:
-        return np.empty(0, dtype=np.int64), np.empty((0, len(FEATURE_NAMES)))
-    data = np.asarray(rows, dtype=np.float64)
-    return data[:, 0].astype(np.int64), data[:, 1:]
-
-
-# --- artifacts ----------------------------------------------------------------
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def artifact_write(*, model: ClusterModel, run_id: int) -> tuple[str, str]:
-    """Write the model to MODEL_DIR via a `.part` file; return (path, sha256)."""
-    model_dir = Path(settings.MODEL_DIR)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    final = model_dir / f"run-{run_id}.joblib"
-    part = final.with_suffix(".joblib.part")
-    with open(part, "wb") as fh:
-        joblib.dump(model, fh, compress=3)
-        fh.flush()
-        os.fsync(fh.fileno())
-    digest = _sha256(part)
-    os.replace(part, final)
-    return str(final), digest
-
-
-_MODEL_CACHE: dict[tuple[int, str], ClusterModel] = {}
-
-
-def artifact_load(run: TrainingRun) -> ClusterModel:
-    """The run's model, loaded once per process and cached by (run id, sha256).
-
-    Refuses an artifact whose hash or scikit-learn version does not match.
-    """
-    key = (run.pk, run.artifact_sha256)
-    cached = _MODEL_CACHE.get(key)  # one read: another thread may clear the cache
-    if cached is not None:
-        return cached
-    path = Path(run.artifact_path)
-    if not run.artifact_path or not path.is_file():
-        raise ArtifactError(f"the model file of run #{run.pk} is missing ({run.artifact_path or 'no path'})")
-    digest = _sha256(path)
-    if digest != run.artifact_sha256:
-        raise ArtifactError(
-            f"the model file of run #{run.pk} was altered: sha256 {digest[:12]}… but the run recorded "
-            f"{run.artifact_sha256[:12]}…"
-        )
-    if run.sklearn_version and run.sklearn_version != sklearn.__version__:
-        raise ArtifactError(
-            f"run #{run.pk} was trained with scikit-learn {run.sklearn_version}, this process has "
-            f"{sklearn.__version__}; retrain or install the matching version"
-        )
-    with open(path, "rb") as fh:
-        model = joblib.load(fh)
-    _MODEL_CACHE.clear()  # one active model per process is enough
-    _MODEL_CACHE[key] = model
-    return model
-
-
 # --- training -----------------------------------------------------------------
 
 
@@ -255,8 +142,6 @@ class _IndexBuild:
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
-        from .similarity import similarity_index_build  # it imports this module
-
         started = time.perf_counter()
         try:
             self.path, self.digest, _ = similarity_index_build(
@@ -301,19 +186,10 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
     progress("reading", 1, force=True)
     ids, X = song_feature_matrix()
     timings["read"] = time.perf_counter() - t0
-    k = run.params.get("k", 8)
-    if len(ids) < 10 or (k != "auto" and len(ids) < 2 * int(k)):
+    spec = training_run_spec(run)
+    if len(ids) < 10 or (spec.k != "auto" and len(ids) < 2 * spec.k):
         raise TrainingError(f"the catalog has {len(ids):,} songs: too few to train (import a catalog first)")
-    model = ClusterModel(
-        algorithm=run.algorithm,
-        k=k,
-        scaler=run.scaler,
-        features=run.features,
-        random_state=run.params.get("random_state", 0),
-        scan_sample_size=run.params.get("scan_sample_size", 10_000),
-        scan_k_values=tuple(range(run.params.get("scan_k_range", [2, 12])[0], run.params.get("scan_k_range", [2, 12])[1] + 1)),
-        algorithm_params=run.params.get("algorithm_params") or None,
-    )
+    model = ClusterModel(**spec.model_kwargs())
     try:
         model.fit(X, progress=lambda stage, pct: progress(stage, 5 + int(pct * 0.75)))
     except ValueError as exc:
@@ -321,10 +197,10 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
     outputs = model.pop_training_outputs()
     progress("saving", 82, force=True)
     t1 = time.perf_counter()
-    path, digest = artifact_write(model=model, run_id=run.pk)
+    path, digest = model_write(model=model, run_id=run.pk)
     timings["save"] = time.perf_counter() - t1
     chunk = activation_chunk_size(run=run, n_songs=len(ids))
-    activate_here = bool(run.params.get("activate", True)) and not chunk
+    activate_here = spec.activate and not chunk
     index = _IndexBuild(run_id=run.pk, ids=ids, X=X, labels=outputs["labels"])
     # On Postgres the index builds (CPU, this process) while the activation
     # writes labels (the database server's work): ~10 s saved at 1M songs.
@@ -351,7 +227,7 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
         run.save()
         _clusters_create(run=run, model=model, ids=ids)
     timings["fit"] = summary["timings"]
-    if run.params.get("activate", True) and chunk:
+    if spec.activate and chunk:
         # Labelling and write-back are shared out by the task (a chord of id
         # ranges); the run succeeds when the last step has written the labels.
         progress("labelling", 88, force=True)
@@ -411,17 +287,13 @@ def _clusters_create(*, run: TrainingRun, model: ClusterModel, ids: np.ndarray) 
 # --- activation -----------------------------------------------------------------
 
 
-def active_run() -> TrainingRun | None:
-    return TrainingRun.objects.filter(is_active=True).first()
-
-
 def _carry_identity(*, run: TrainingRun, model: ClusterModel, previous: TrainingRun | None) -> None:
     """Match the new clusters to the previous active run's: lineage and admin names carry over."""
     clusters = {c.label: c for c in run.clusters.all()}
     mapping: dict[int, int] = {}
     if previous is not None and previous.pk != run.pk:
         try:
-            mapping = match_models(artifact_load(previous), model)
+            mapping = match_models(model_load(previous), model)
         except (ArtifactError, ValueError) as exc:
             logger.warning("no cluster matching with run %s: %s", previous.pk, exc)
     old = {c.label: c for c in previous.clusters.all()} if previous is not None else {}
@@ -459,7 +331,7 @@ def training_run_activate(
     (an exception there rolls everything back)."""
     if run.status != TrainingRun.Status.SUCCEEDED and not (labels is not None and run.status == TrainingRun.Status.RUNNING):
         raise TrainingError(f"run #{run.pk} is {run.status}; only a successful run can be activated")
-    model = model or artifact_load(run)
+    model = model or model_load(run)
     own_labels = labels is not None
     if labels is None:
         ids, X = song_feature_matrix()
@@ -535,26 +407,16 @@ def activation_chunk_size(*, run: TrainingRun, n_songs: int) -> int:
     """
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return 0
-    requested = int(run.params.get("activation_chunk_songs") or 0)
+    requested = training_run_spec(run).activation_chunk_songs
     if requested:
         return requested
     return settings.ACTIVATION_CHUNK_SONGS if n_songs > settings.ACTIVATION_SPLIT_SONGS else 0
 
 
-def activation_id_ranges(*, chunk_songs: int) -> list[tuple[int, int]]:
-    """Inclusive song id ranges of about `chunk_songs` songs each."""
-    ids = Song.objects.order_by("id").values_list("id", flat=True)
-    bounds = list(ids[::chunk_songs])
-    if not bounds:
-        return []
-    last = Song.objects.order_by("-id").values_list("id", flat=True).first()
-    return [(lo, (bounds[i + 1] - 1) if i + 1 < len(bounds) else last) for i, lo in enumerate(bounds)]
-
-
 def song_labels_stage(*, run_id: int, lo: int, hi: int) -> int:
     """Label the songs with ids in [lo, hi] with the run's model; idempotent."""
     run = TrainingRun.objects.get(pk=run_id)
-    model = artifact_load(run)
+    model = model_load(run)
     ids, X = song_feature_matrix(id_range=(lo, hi))
     cluster_ids = dict(run.clusters.values_list("label", "id"))
     with transaction.atomic():
@@ -579,7 +441,7 @@ def training_run_activate_staged(*, run_id: int, chunks: int) -> TrainingRun:
     ids = np.fromiter(staged.values_list("song_id", flat=True), dtype=np.int64)
     cluster_ids = np.array(list(staged.values_list("cluster_id", flat=True)), dtype=object)
     embedding = np.array(list(staged.values_list("map_x", "map_y")), dtype=np.float64).reshape(-1, 2)
-    model = artifact_load(run)
+    model = model_load(run)
     previous = active_run()
     t0 = time.perf_counter()
     with transaction.atomic():
@@ -606,7 +468,7 @@ def cluster_predict(*, X: np.ndarray, run: TrainingRun | None = None) -> list[di
     run = run or active_run()
     if run is None:
         raise TrainingError("no model is active yet: train one first")
-    model = artifact_load(run)
+    model = model_load(run)
     X = np.asarray(X, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
     details = model.predict_details(X)
     clusters = {c.label: c for c in run.clusters.all()}

@@ -1,281 +1,31 @@
-"""Similar songs, recommendations, song paths and generated playlists.
+"""Discovery: similar songs, recommendations, song paths, radio and
+generated playlists, answered from the active run's similar-song index.
 
-The index (clustering.ml.similarity) is built when a run trains, saved
-beside the model artifact (numpy arrays, `*.part` then rename, sha256 on
-the run) and loaded once per process, cached by (run id, sha256) like the
-model: activating another run is picked up by the next request of every
-web process. Songs imported after the run trained are not in its index
-until the next retrain; as seeds they are embedded from their own data.
+The index (built by :mod:`clustering.index`, loaded and cached by
+:mod:`clustering.artifacts`) covers the songs the run trained on; songs
+imported after it are embedded from their own data when used as seeds.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from django.conf import settings
-from django.db import connection
 
-from songs.features import FEATURE_NAMES
-from songs.models import Song
+from songs.features import ATTRIBUTE_NAMES
+from songs.models import Artist
+from songs.selectors import SongRecord, song_record_get, song_records
 
+from .artifacts import active_index
+from .errors import SimilarityError
+from .index import external_id_hashes
 from .ml.similarity import ATTRIBUTES, SimilarityIndex
-from .models import Cluster, TrainingRun
-from .services import ArtifactError, TrainingError, _sha256, active_run
+from .models import Cluster
 
-# Attribute bounds accepted by similar songs and recommendations, in Spotify's
-# units (duration in ms, loudness in dB, tempo in BPM, popularity 0-100).
-ATTRIBUTE_RANGES: dict[str, tuple[float, float]] = {
-    "acousticness": (0, 1), "danceability": (0, 1), "energy": (0, 1), "instrumentalness": (0, 1),
-    "liveness": (0, 1), "loudness": (-60, 5), "speechiness": (0, 1), "tempo": (0, 300), "valence": (0, 1),
-    "duration_ms": (0, 3_600_000), "key": (0, 11), "mode": (0, 1), "popularity": (0, 100),
-    "time_signature": (0, 11),
-}
-assert set(ATTRIBUTE_RANGES) == set(ATTRIBUTES)
+assert set(ATTRIBUTE_NAMES) == set(ATTRIBUTES)
 
 MAX_SEEDS = 5
 PATH_LENGTH = (3, 50)
-
-
-class SimilarityError(Exception):
-    """A request the index cannot answer as asked (message says why)."""
-
-
-# --- building and loading ------------------------------------------------------
-
-
-def external_id_hashes(external_ids) -> np.ndarray:
-    """int64 hashes of public song ids, the same in every process (blake2b:
-    ~1 µs per id, where pandas' hash_array costs ~1 ms for a single one)."""
-    return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(str(e).encode(), digest_size=8).digest(), "little", signed=True)
-         for e in external_ids),
-        dtype=np.int64, count=len(external_ids),
-    )
-
-
-def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
-    """Per-song data the index needs beyond the ten features, aligned to ``ids``
-    (sorted); songs deleted since the features were read are marked missing."""
-    n = len(ids)
-    out = {
-        "found": np.zeros(n, dtype=bool), "artist": np.zeros(n, dtype=np.int64),
-        "year": np.full(n, np.nan), "extra": np.full((n, 4), np.nan), "dup": np.zeros(n, dtype=np.int64),
-        "key_hash": np.zeros(n, dtype=np.int64),
-    }
-    genre_rows: list[np.ndarray] = []
-    genre_names: list[np.ndarray] = []
-    table = Song._meta.db_table
-    # Exact duplicates: same artist and the same title up to case and spaces.
-    # Postgres hashes the titles itself rather than shipping a million strings.
-    title = "hashtextextended(lower(btrim(name)), artist_id)" if connection.vendor == "postgresql" else "name"
-    sql = (f"SELECT id, artist_id, {title}, release_year, popularity, key, mode, time_signature, genres, "
-           f"external_id FROM {table} ORDER BY id")
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql)
-        while rows := cursor.fetchmany(100_000):
-            frame = pd.DataFrame(rows, columns=["id", "artist", "name", "year", "popularity", "key", "mode",
-                                                "time_signature", "genres", "external_id"])
-            pos = np.searchsorted(ids, frame["id"].to_numpy(np.int64))
-            pos_c = np.clip(pos, 0, max(n - 1, 0))
-            hit = (pos < n) & (ids[pos_c] == frame["id"].to_numpy(np.int64)) if n else np.zeros(len(frame), bool)
-            frame, pos = frame[hit], pos[hit]
-            if not len(frame):
-                continue
-            out["found"][pos] = True
-            out["key_hash"][pos] = external_id_hashes(frame["external_id"].to_numpy(dtype=object))
-            artist = frame["artist"].to_numpy(np.int64)
-            out["artist"][pos] = artist
-            out["year"][pos] = frame["year"].to_numpy(np.float64, na_value=np.nan)
-            for j, col in enumerate(["key", "mode", "popularity", "time_signature"]):
-                out["extra"][pos, j] = frame[col].to_numpy(np.float64, na_value=np.nan)
-            if connection.vendor == "postgresql":
-                out["dup"][pos] = frame["name"].to_numpy(np.int64)
-            else:
-                title = frame["name"].astype(str).str.strip().str.lower().to_numpy(dtype=object)
-                out["dup"][pos] = (pd.util.hash_array(title).astype(np.int64) ^ (artist * 0x9E3779B1)).astype(np.int64)
-            rows_, names_ = _genre_pairs(frame["genres"].to_numpy(dtype=object), pos)
-            genre_rows.append(rows_)
-            genre_names.append(names_)
-    out["genre_rows"] = np.concatenate(genre_rows) if genre_rows else np.empty(0, dtype=np.int64)
-    out["genre_names"] = np.concatenate(genre_names) if genre_names else np.empty(0, dtype=object)
-    return out
-
-
-def _genre_pairs(genres: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row, genre) pairs for songs at rows ``pos`` with genre lists ``genres``
-    (JSON text or lists). Songs share few distinct lists (an artist's genres),
-    so each distinct list is parsed once."""
-    keys = np.array([g if isinstance(g, str) else json.dumps(g or []) for g in genres], dtype=object)
-    codes, uniques = pd.factorize(keys)
-    lists = [[str(x).strip().lower() for x in json.loads(u)] for u in uniques]
-    lengths = np.array([len(item) for item in lists], dtype=np.int64)
-    flat = np.array([x for item in lists for x in item], dtype=object)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    per_song = lengths[codes]
-    total = int(per_song.sum())
-    if not total:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
-    within = np.arange(total) - np.repeat(np.cumsum(per_song) - per_song, per_song)
-    return np.repeat(pos, per_song).astype(np.int64), flat[np.repeat(starts[codes], per_song) + within]
-
-
-def similarity_index_build(*, run_id: int, ids: np.ndarray, X: np.ndarray, labels: np.ndarray) -> tuple[str, str, dict]:
-    """Build and save the similar-song index of a run over the songs it trained on.
-
-    ``ids`` sorted, ``X`` their ten features, ``labels`` their clusters.
-    Returns (path, sha256, timings).
-    """
-    t0 = time.perf_counter()
-    data = _catalog_attributes(ids)
-    keep = data["found"]
-    remap = np.cumsum(keep) - 1  # genre rows follow the kept songs
-    genre_keep = keep[data["genre_rows"]] if len(data["genre_rows"]) else np.zeros(0, dtype=bool)
-    t1 = time.perf_counter()
-    index = SimilarityIndex().fit(
-        ids=ids[keep], X=X[keep], year=data["year"][keep], popularity=data["extra"][keep, 2],
-        artist=data["artist"][keep], dup_keys=data["dup"][keep], extra=data["extra"][keep], labels=labels[keep],
-        genre_rows=remap[data["genre_rows"][genre_keep]], genre_names=data["genre_names"][genre_keep],
-        key_hashes=data["key_hash"][keep],
-    )
-    t2 = time.perf_counter()
-    model_dir = Path(settings.MODEL_DIR)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    final = model_dir / f"run-{run_id}.index.npz"
-    part = model_dir / f"run-{run_id}.index.npz.part"
-    with open(part, "wb") as fh:
-        np.savez(fh, **index.to_arrays())
-        fh.flush()
-        os.fsync(fh.fileno())
-    digest = _sha256(part)
-    os.replace(part, final)
-    timings = {"read": t1 - t0, "fit": t2 - t1, "save": time.perf_counter() - t2}
-    return str(final), digest, timings
-
-
-_INDEX_CACHE: dict[tuple[int, str], SimilarityIndex] = {}
-
-
-def similarity_index_load(run: TrainingRun) -> SimilarityIndex:
-    """The run's index, loaded once per process and cached by (run id, sha256)."""
-    key = (run.pk, run.index_sha256)
-    cached = _INDEX_CACHE.get(key)  # one read: another thread may clear the cache
-    if cached is not None:
-        return cached
-    path = Path(run.index_path) if run.index_path else None
-    if path is None or not path.is_file():
-        raise ArtifactError(
-            f"the similar-song index of run #{run.pk} is missing ({run.index_path or 'never built'}); retrain"
-        )
-    digest = _sha256(path)
-    if digest != run.index_sha256:
-        raise ArtifactError(
-            f"the similar-song index of run #{run.pk} was altered: sha256 {digest[:12]}… but the run "
-            f"recorded {run.index_sha256[:12]}…"
-        )
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            index = SimilarityIndex.from_arrays(arrays)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ArtifactError(f"the similar-song index of run #{run.pk} cannot be read: {exc}") from None
-    _INDEX_CACHE.clear()  # one active index per process
-    _INDEX_CACHE[key] = index
-    return index
-
-
-_ACTIVE: dict[str, Any] = {"run": None, "checked": -1e9}
-
-
-def active_index() -> tuple[TrainingRun, SimilarityIndex]:
-    """The active run and its index; TrainingError without a model, ArtifactError when unreadable.
-
-    Which run is active is asked of the database at most every
-    MODEL_RECHECK_SECONDS per process (default 1 s): a query saved on every
-    request of the hot path, and an activation still reaches every process
-    within a second, without a restart.
-    """
-    now = time.monotonic()
-    run = _ACTIVE["run"]
-    if run is None or now - _ACTIVE["checked"] >= settings.MODEL_RECHECK_SECONDS:
-        run = active_run()
-        _ACTIVE.update(run=run, checked=now)
-    if run is None:
-        raise TrainingError("no model is active yet: train one first")
-    return run, similarity_index_load(run)
-
-
-# --- songs as the API shows them -----------------------------------------------
-
-_FEATURES_SQL = ", ".join(f"s.{name}" for name in FEATURE_NAMES)
-
-
-class SongRecord(dict):
-    """A song in the API's shape (the fields of songs.api.SongSerializer), read
-    with one raw query; ``pk`` and ``artist_pk`` ride along. The similar-songs
-    path is latency-bound: model instances plus DRF serialisation cost more
-    than the search itself."""
-
-    __slots__ = ("pk", "artist_pk")
-
-    def feature_vector(self) -> list[float]:
-        return [self[name] for name in FEATURE_NAMES]
-
-
-def song_records(*, ids=None, external_ids=None) -> dict:
-    """{song id: SongRecord} for song ids, or {external id: SongRecord} for external ids."""
-    by_external = external_ids is not None
-    keys = list(external_ids if by_external else ids)
-    if not keys:
-        return {}
-    column = "s.external_id" if by_external else "s.id"
-    sql = (
-        f"SELECT s.id, s.artist_id, s.external_id, s.name, a.name, a.external_id, s.album, s.genres, s.popularity, "
-        f"s.explicit, s.release_date, s.release_year, {_FEATURES_SQL}, s.key, s.mode, s.time_signature, "
-        f"s.cluster_id, c.name, s.map_x, s.map_y "
-        f"FROM {Song._meta.db_table} s JOIN songs_artist a ON a.id = s.artist_id "
-        f"LEFT JOIN {Cluster._meta.db_table} c ON c.id = s.cluster_id "
-        f"WHERE {column} IN ({', '.join(['%s'] * len(keys))})"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [str(k) if by_external else int(k) for k in keys])
-        rows = cursor.fetchall()
-    out = {}
-    n_feat = len(FEATURE_NAMES)
-    for row in rows:
-        (pk, artist_pk, external_id, name, artist, artist_id, album, genres, popularity, explicit, released,
-         year) = row[:12]
-        features = row[12:12 + n_feat]
-        key, mode, time_signature, cluster_id, cluster_name, map_x, map_y = row[12 + n_feat:]
-        record = SongRecord(
-            id=external_id, name=name, artist=artist, artist_id=artist_id, album=album,
-            genres=json.loads(genres) if isinstance(genres, str) else (genres or []),
-            popularity=popularity, explicit=None if explicit is None else bool(explicit),
-            release_date=released if released is None or isinstance(released, str) else released.isoformat(),
-            release_year=year,
-        )
-        record.update(zip(FEATURE_NAMES, features))
-        record.update(key=key, mode=mode, time_signature=time_signature,
-                      cluster=None if cluster_id is None else {"id": cluster_id, "name": cluster_name},
-                      map_x=map_x, map_y=map_y)
-        record.pk, record.artist_pk = pk, artist_pk
-        out[external_id if by_external else pk] = record
-    return out
-
-
-def song_record_get(*, external_id: str) -> SongRecord | None:
-    return song_records(external_ids=[external_id]).get(external_id)
-
-
-def songs_for_export(records: list[SongRecord]) -> list[Song]:
-    """The Song objects (artist and cluster selected) behind records, in order: playlist files want models."""
-    songs = Song.objects.select_related("artist", "cluster").in_bulk([r.pk for r in records])
-    return [songs[r.pk] for r in records if r.pk in songs]
 
 
 # --- seeds -----------------------------------------------------------------------
@@ -308,8 +58,6 @@ def seeds_resolve(*, index: SimilarityIndex, songs: list[str] = (), artists: lis
                   genres: list[str] = ()) -> list[Seed]:
     """Seeds from external song ids, external artist ids (or exact artist names)
     and genre names; SimilarityError naming every unknown one."""
-    from songs.models import Artist
-
     seeds: list[Seed] = []
     unknown: list[str] = []
     found = song_records(external_ids=list(songs))
@@ -569,59 +317,3 @@ def song_radio(*, song: SongRecord, limit: int = 25) -> list[SongRecord]:
     artist apart from the seed's own (variety over sameness)."""
     similar = song_similar(external_id=song["id"], limit=limit - 1, max_per_artist=1)
     return [song, *[item["song"] for item in similar["results"]]]
-
-
-# --- a cluster's songs, in order, from the index ------------------------------------
-
-
-def _ordered_slice(vals: np.ndarray, ids: np.ndarray, key: tuple | None, descending: bool,
-                   size: int) -> np.ndarray:
-    """Positions of the first ``size`` items after ``key`` = (value, id) in
-    (value, id) order (reversed when descending), without sorting everything:
-    a partition finds the cut, a sort orders the few rows before it."""
-    if descending:
-        vals, ids = -vals, -ids
-        key = None if key is None else (-key[0], -key[1])
-    candidates = np.arange(len(vals))
-    if key is not None:
-        v, i = key
-        candidates = np.flatnonzero((vals > v) | ((vals == v) & (ids > i)))
-    if len(candidates) > size:
-        cut = np.partition(vals[candidates], size - 1)[size - 1]
-        candidates = candidates[vals[candidates] <= cut]
-    order = np.lexsort((ids[candidates], vals[candidates]))
-    return candidates[order[:size]]
-
-
-def cluster_song_keys(*, cluster_id: int, sort: str, desc: bool, after: tuple | None, before: tuple | None,
-                      size: int) -> tuple[list[tuple[Any, int]], bool] | None:
-    """One keyset page of a cluster's songs ordered by (sort, id), from the
-    active run's index: [(sort value, song id)] and whether more rows follow
-    in the walking direction. ``sort`` is "id" or a feature. None when the
-    index cannot answer (no model, the cluster of another run): the caller
-    falls back to the database. At 1M songs this takes a few ms where the
-    database needs an index per sortable column (every one of them slowing
-    the import and the activation)."""
-    try:
-        run, index = active_index()
-    except (TrainingError, ArtifactError):
-        return None
-    if not run.index_labels_current:
-        return None  # the songs' clusters were predicted anew (a rollback): the database knows them
-    label = Cluster.objects.filter(pk=cluster_id, run_id=run.pk).values_list("label", flat=True).first()
-    if label is None or (sort != "id" and sort not in FEATURE_NAMES):
-        return None
-    rows = np.flatnonzero(index.labels_ == label)
-    ids = index.ids_[rows]
-    vals = ids.astype(np.float64) if sort == "id" else index.attributes_[rows, ATTRIBUTES.index(sort)].astype(np.float64)
-    backwards = before is not None and after is None
-    key = before if backwards else after
-    if key is not None:
-        key = (float(np.float32(key[0])) if sort != "id" else float(key[1]), int(key[1]))
-    picked = _ordered_slice(vals, ids, key, desc != backwards, size + 1)
-    more = len(picked) > size
-    picked = picked[:size]
-    keys = [(int(ids[p]) if sort == "id" else float(vals[p]), int(ids[p])) for p in picked]
-    if backwards:
-        keys.reverse()
-    return keys, more

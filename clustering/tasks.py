@@ -5,7 +5,8 @@ from celery import chord, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from . import services
+from . import selectors, services
+from .errors import RunBusy, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def train_run_task(self, run_id: int) -> str:
     services.training_runs_fail_stale()
     try:
         claimed = services.training_run_claim(run_id=run_id)
-    except services.RunBusy:
+    except RunBusy:
         if self.request.is_eager:
             services.training_run_fail(run_id=run_id, error="Another training run is in progress; try again when it ends.")
             return "failed"
@@ -32,7 +33,7 @@ def train_run_task(self, run_id: int) -> str:
     try:
         run = services.training_run_execute(run_id=run_id)
         if run.status == run.Status.RUNNING and run.stage == "labelling":
-            ranges = services.activation_id_ranges(chunk_songs=services.activation_chunk_size(run=run, n_songs=run.n_songs))
+            ranges = selectors.song_id_ranges(chunk_songs=services.activation_chunk_size(run=run, n_songs=run.n_songs))
             # Workers label id ranges side by side; the last step writes them back atomically.
             chord(label_chunk_task.si(run_id, lo, hi) for lo, hi in ranges)(
                 activate_staged_task.si(run_id, len(ranges)).on_error(fail_run_task.si(run_id))
@@ -43,7 +44,7 @@ def train_run_task(self, run_id: int) -> str:
             run_id=run_id, error=f"Stopped at the time limit ({settings.TRAIN_SOFT_TIME_LIMIT} s); the previous model stays active."
         )
         return "failed"
-    except services.TrainingError as exc:
+    except TrainingError as exc:
         services.training_run_fail(run_id=run_id, error=str(exc))
         return "failed"
     except Exception as exc:  # any crash fails the run with its reason; the old model stays active

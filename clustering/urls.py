@@ -1,15 +1,20 @@
 from django.urls import path
 
-from . import views
+from .views import browse, discover, playlists
 
 app_name = "clustering"
 urlpatterns = [
-    path("clusters/<int:pk>/", views.cluster_detail, name="cluster"),
-    path("predict/", views.predict, name="predict"),
-    path("runs/", views.runs, name="runs"),
-    path("playlists/", views.playlist_list, name="playlists"),
-    path("playlists/<int:pk>/", views.playlist_detail, name="playlist"),
-    path("playlists/<int:pk>/delete/", views.playlist_delete, name="playlist_delete"),
-    path("playlists/shared/<uuid:share_id>/", views.playlist_shared, name="playlist_shared"),
-    path("playlists/radio/<str:external_id>/", views.song_radio, name="radio"),
+    path("", browse.dashboard, name="dashboard"),
+    path("map.json", browse.map_json, name="map_json"),
+    path("clusters/<int:pk>/", browse.cluster_detail, name="cluster"),
+    path("songs/<str:external_id>/", browse.song_detail, name="song"),
+    path("runs/", browse.runs, name="runs"),
+    path("predict/", discover.predict, name="predict"),
+    path("recommend/", discover.recommend, name="recommend"),
+    path("path/", discover.path_page, name="path"),
+    path("playlists/", playlists.playlist_list, name="playlists"),
+    path("playlists/<int:pk>/", playlists.playlist_detail, name="playlist"),
+    path("playlists/<int:pk>/delete/", playlists.playlist_delete, name="playlist_delete"),
+    path("playlists/shared/<uuid:share_id>/", playlists.playlist_shared, name="playlist_shared"),
+    path("playlists/radio/<str:external_id>/", discover.song_radio, name="radio"),
 ]

@@ -1,4 +1,4 @@
-"""One error shape for the whole API.
+"""One error shape for the whole API (documented by songs.api.ApiErrorSerializer).
 
 Every error is JSON with a top-level `detail` string a person can read
 ("limit: Ensure this value is less than or equal to 100."); validation
@@ -11,7 +11,7 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.signals import got_request_exception
 from django.http import JsonResponse
 from django.views import defaults
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -21,15 +21,6 @@ logger = logging.getLogger("musiccluster.api")
 
 # A list of 10,000 bad vectors must not make a 10,000-part sentence.
 MAX_MESSAGES = 10
-
-
-class ApiErrorSerializer(serializers.Serializer):
-    """The body of every API error (for the OpenAPI schema)."""
-
-    detail = serializers.CharField(help_text="What went wrong, naming the field: 'limit: Ensure this value is …'.")
-    errors = serializers.JSONField(
-        required=False, help_text="Validation errors only: the messages per field, as DRF reports them."
-    )
 
 
 def _messages(data, path: str = ""):

@@ -13,13 +13,13 @@ def _warm_up() -> None:
     request (~0.2-0.5 s at 1M songs). Best effort: the site starts anyway."""
     from django.db import connections
 
-    from clustering import services, similarity
+    from clustering import artifacts, selectors
 
     try:
-        run = services.active_run()
+        run = selectors.active_run()
         if run is not None:
-            services.artifact_load(run)
-            similarity.similarity_index_load(run)
+            artifacts.model_load(run)
+            artifacts.index_load(run)
     except Exception as exc:  # no database yet, no model, a broken file: the requests will say
         logging.getLogger(__name__).warning("model warm-up skipped: %s", exc)
     finally:

@@ -1,21 +1,33 @@
 """REST API of the catalog: songs, searchable and filterable; CSV imports (staff)."""
 import django_filters
-from django.db.models import Q
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from musiccluster.api_errors import ApiErrorSerializer
-
 from . import services
 from .features import FEATURES
 from .importing import FORMATS
 from .models import ImportJob, Song
+from .selectors import SONG_FIELDS, search_filter, song_record_of
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    """The body of every API error (for the OpenAPI schema; the whole API
+    uses it, and musiccluster.api_errors produces it)."""
+
+    detail = serializers.CharField(help_text="What went wrong, naming the field: 'limit: Ensure this value is …'.")
+    errors = serializers.JSONField(
+        required=False, help_text="Validation errors only: the messages per field, as DRF reports them."
+    )
 
 
 class SongSerializer(serializers.ModelSerializer):
+    """A song as every endpoint shows it. The fields document the shape for
+    the schema; the data is :func:`songs.selectors.song_record_of`'s, the
+    same records the engine's endpoints read with one query."""
+
     id = serializers.CharField(source="external_id", read_only=True)
     artist = serializers.CharField(source="artist.name", read_only=True)
     artist_id = serializers.CharField(source="artist.external_id", read_only=True)
@@ -23,15 +35,14 @@ class SongSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Song
-        fields = [
-            "id", "name", "artist", "artist_id", "album", "genres", "popularity", "explicit", "release_date",
-            "release_year", *Song.FEATURES, "key", "mode", "time_signature", "cluster", "map_x", "map_y",
-        ]
+        fields = list(SONG_FIELDS)
 
     def get_cluster(self, song) -> dict | None:
-        if song.cluster_id is None:
-            return None
-        return {"id": song.cluster_id, "name": song.cluster.name}
+        """{id, name} of the song's cluster in the active run, or null."""
+        return song_record_of(song)["cluster"]
+
+    def to_representation(self, instance):
+        return dict(song_record_of(instance))
 
 
 class SongFilter(django_filters.FilterSet):
@@ -45,7 +56,7 @@ class SongFilter(django_filters.FilterSet):
         fields = {name: ["gte", "lte"] for name in [f.name for f in FEATURES]}
 
     def filter_search(self, queryset, name, value):
-        return queryset.filter(Q(name__icontains=value) | Q(artist__name__icontains=value))
+        return queryset.filter(search_filter(value))
 
 
 class SongPagination(PageNumberPagination):

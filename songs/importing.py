@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .features import FEATURE_NAMES, FEATURES
+from .features import ATTRIBUTES, FEATURE_NAMES, FEATURES
 
 # Fields of a CSV can be long (genre lists), but not absurdly so.
 csv.field_size_limit(1_000_000)
@@ -611,13 +611,13 @@ class CatalogReader:
             "artist_followers": optional("artist_followers", 0, 9e15),
             "artist_popularity": optional("artist_popularity", 0, 100),
             "genres": genres,
-            "popularity": optional("popularity", 0, 100),
+            "popularity": optional("popularity", ATTRIBUTES["popularity"].low, ATTRIBUTES["popularity"].high),
             "explicit": _per_value(take(explicit_col), parse_bool, pa.bool_()) if explicit_col is not None else pa.nulls(m, pa.bool_()),
             "release_date": dates,
             "release_year": years,
-            "key": optional("key", 0, 11),
-            "mode": optional("mode", 0, 1),
-            "time_signature": optional("time_signature", 0, 12),
+            "key": optional("key", ATTRIBUTES["key"].low, ATTRIBUTES["key"].high),
+            "mode": optional("mode", ATTRIBUTES["mode"].low, ATTRIBUTES["mode"].high),
+            "time_signature": optional("time_signature", ATTRIBUTES["time_signature"].low, ATTRIBUTES["time_signature"].high),
         }
         for name in FEATURE_NAMES:
             values = features[name][kept]

@@ -1,30 +1,24 @@
-"""Read queries of the catalog and of the pages that browse it.
+"""Read queries of the catalog: search, keyset pages, pickers, and songs in
+the API's one shape (:class:`SongRecord`).
 
 Everything here stays fast on a million songs: no COUNT(*) over the whole
-table (cluster sizes and run sizes are stored), no OFFSET scans (keyset
-pagination), and the map reads a bounded sample by primary key.
+table, no OFFSET scans (keyset pagination).
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import cache
 from django.db import connection
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from .features import FEATURE_NAMES
-from .models import Artist, ImportJob, Song
+from .models import Artist, Song
 
 PAGE_SIZE = 50
-MAP_SAMPLE_SIZE = 5_000
-# The sample only changes with the active run (part of the key); new imports
-# show up within the hour.
-MAP_SAMPLE_SECONDS = 3600
 # Columns a cluster's song table may be sorted by: never null, so keyset
 # comparisons need no NULL handling. Kept to the columns the table shows:
 # each is fast at a million songs only with an index on (cluster, column, id),
@@ -61,14 +55,6 @@ def catalog_has_songs() -> bool:
     return Song.objects.exists()
 
 
-def catalog_counts() -> dict:
-    return {"songs": Song.objects.count(), "artists": Artist.objects.count()}
-
-
-def import_job_latest() -> ImportJob | None:
-    return ImportJob.objects.order_by("-created_at").first()
-
-
 def song_get(*, external_id: str) -> Song | None:
     return Song.objects.select_related("artist", "cluster", "cluster__run").filter(external_id=external_id).first()
 
@@ -97,10 +83,10 @@ class KeysetPage:
 
 
 def _encode_cursor(song: Song, sort: str) -> str:
-    return _encode_key(None if sort == "id" else getattr(song, sort), song.pk, sort)
+    return encode_key(None if sort == "id" else getattr(song, sort), song.pk, sort)
 
 
-def _decode_cursor(cursor: str | None, sort: str) -> tuple[Any, int] | None:
+def decode_cursor(cursor: str | None, sort: str) -> tuple[Any, int] | None:
     """(sort value, id) of a cursor, or None for a missing or malformed one."""
     if not cursor:
         return None
@@ -133,7 +119,7 @@ def keyset_page(
     """
     if sort not in SORTS:
         sort = "id"
-    after_key, before_key = _decode_cursor(after, sort), _decode_cursor(before, sort)
+    after_key, before_key = decode_cursor(after, sort), decode_cursor(before, sort)
     backwards = before_key is not None and after_key is None
     key = before_key if backwards else after_key
     # Walking backwards reads the reversed order and flips the rows after.
@@ -170,52 +156,9 @@ def song_search_page(*, search: str = "", after: str | None = None, before: str 
     return keyset_page(song_list(search=search), after=after, before=before, size=size)
 
 
-def _encode_key(value: Any, pk: int, sort: str) -> str:
+def encode_key(value: Any, pk: int, sort: str) -> str:
     key = [pk] if sort == "id" else [value, pk]
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _cluster_page_from_index(*, cluster_id: int, sort: str, desc: bool, after: str | None, before: str | None,
-                             size: int) -> KeysetPage | None:
-    """The page from the active run's similarity index (order and cursors),
-    the songs themselves from the database; None when the index cannot tell."""
-    from clustering.similarity import cluster_song_keys  # clustering builds on songs
-
-    after_key, before_key = _decode_cursor(after, sort), _decode_cursor(before, sort)
-    found = cluster_song_keys(cluster_id=cluster_id, sort=sort, desc=desc, after=after_key, before=before_key,
-                              size=size)
-    if found is None:
-        return None
-    keys, more = found
-    songs = Song.objects.select_related("artist").in_bulk([pk for _, pk in keys])
-    kept = [(value, pk) for value, pk in keys if pk in songs]
-    page = KeysetPage(items=[songs[pk] for _, pk in kept], sort=sort, desc=desc)
-    backwards = before_key is not None and after_key is None
-    key = before_key if backwards else after_key
-    if kept:
-        first, last = _encode_key(*kept[0], sort), _encode_key(*kept[-1], sort)
-        if backwards:
-            page.next_cursor, page.prev_cursor = last, (first if more else None)
-        else:
-            page.next_cursor, page.prev_cursor = (last if more else None), (first if key is not None else None)
-    return page
-
-
-def cluster_songs_page(*, cluster_id: int, search: str = "", sort: str = "id", desc: bool = False,
-                       after: str | None = None, before: str | None = None, size: int = PAGE_SIZE) -> KeysetPage:
-    """One page of a cluster's songs. Without a search the active run's index
-    orders them (no index on cluster in the database: see songs.models)."""
-    if sort not in SORTS:
-        sort = "id"
-    if not search and sort != "name":
-        page = _cluster_page_from_index(cluster_id=cluster_id, sort=sort, desc=desc, after=after, before=before,
-                                        size=size)
-        if page is not None:
-            return page
-    qs = Song.objects.select_related("artist").filter(cluster_id=cluster_id)
-    if search:
-        qs = qs.filter(search_filter(search))
-    return keyset_page(qs, sort=sort, desc=desc, after=after, before=before, size=size)
 
 
 def song_suggestions(*, search: str, limit: int = 10) -> list[dict]:
@@ -226,88 +169,119 @@ def song_suggestions(*, search: str, limit: int = 10) -> list[dict]:
     return [{"id": ext, "name": name, "artist": artist} for ext, name, artist in rows]
 
 
-# --- statistics derived from the active run --------------------------------------
+def artist_suggestions(*, search: str, limit: int = 10) -> list[dict]:
+    """Up to ``limit`` artists whose name contains ``search``, names starting
+    with it first, with their song counts (the recommendation page's picker)."""
+    # Two short reads that stop at ``limit`` rows each (no sort of every match).
+    rows = list(Artist.objects.filter(name__istartswith=search).order_by("id")
+                .values_list("id", "external_id", "name")[:limit])
+    if len(rows) < limit:
+        seen = [r[0] for r in rows]
+        rows += list(
+            Artist.objects.filter(name__icontains=search).exclude(id__in=seen).order_by("id")
+            .values_list("id", "external_id", "name")[: limit - len(rows)]
+        )
+    counts = dict(
+        Song.objects.filter(artist_id__in=[r[0] for r in rows]).values("artist_id").annotate(n=Count("id"))
+        .values_list("artist_id", "n")
+    )
+    return [{"id": ext, "name": name, "songs": counts.get(pk, 0)} for pk, ext, name in rows]
 
 
-def catalog_feature_stats(clusters) -> dict[str, dict[str, float | None]]:
-    """Catalog mean and standard deviation per feature, as the run saw them.
-
-    Derived from the clusters' stored profiles instead of scanning the songs:
-    the mean is the size-weighted mean of the centroids (the clusters, noise
-    included, partition the catalog), and the deviation follows from a
-    cluster's z-score, z = (centroid − mean) / std, taking the cluster with
-    the largest |z| so the rounding of z matters least.
-    """
-    clusters = [c for c in clusters if c.size and (c.profile or {}).get("centroid")]
-    total = sum(c.size for c in clusters)
-    stats: dict[str, dict[str, float | None]] = {}
-    for f in FEATURE_NAMES:
-        if not total:
-            stats[f] = {"mean": None, "std": None}
-            continue
-        mean = sum(c.size * c.profile["centroid"].get(f, 0.0) for c in clusters) / total
-        best = max(clusters, key=lambda c: abs(c.profile.get("z", {}).get(f, 0.0)))
-        z = best.profile.get("z", {}).get(f, 0.0)
-        std = (best.profile["centroid"][f] - mean) / z if abs(z) >= 0.01 else None
-        stats[f] = {"mean": mean, "std": abs(std) if std else None}
-    return stats
+def artist_names(*, external_ids: list[str]) -> dict[str, str]:
+    """{external id: name} of the artists with these ids."""
+    return dict(Artist.objects.filter(external_id__in=external_ids).values_list("external_id", "name"))
 
 
-def map_sample(*, run, size: int = MAP_SAMPLE_SIZE) -> dict:
-    """A bounded random sample of the labelled catalog for the 2-D map.
+def song_labels(*, external_ids: list[str]) -> dict[str, dict]:
+    """{external id: {id, name, artist}}: how the pages' pickers show a song."""
+    found = Song.objects.filter(external_id__in=external_ids).select_related("artist")
+    return {s.external_id: {"id": s.external_id, "name": s.name, "artist": s.artist.name} for s in found}
 
-    Columnar JSON (x, y, cluster id, external id, title, artist). Songs are
-    drawn by random primary keys between the smallest and largest id (two
-    index look-ups and ≤ ``size`` key look-ups, no ORDER BY random()), with
-    a seed per run so every process draws the same sample; cached per run.
-    """
-    key = f"map-sample:{run.pk}:{run.artifact_sha256[:16]}:{size}"
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    # Artist names come in a second query by key: joining here makes Postgres
-    # hash the whole artist table for a few thousand rows.
-    columns = ("map_x", "map_y", "cluster_id", "external_id", "name", "artist_id")
-    labelled = Song.objects.filter(map_x__isnull=False, cluster__isnull=False)
-    bounds = Song.objects.aggregate(lo=Min("id"), hi=Max("id"))
-    rows: list[tuple] = []
-    chunk = 900 if connection.vendor == "sqlite" else 10_000  # SQLite's parameter limit
-    if bounds["lo"] is not None:
-        lo, hi = bounds["lo"], bounds["hi"]
-        if hi - lo + 1 <= size:
-            rows = list(labelled.order_by("id").values_list(*columns))
-        else:
-            rng = random.Random(run.pk)
-            seen: set[int] = set()
-            hit_rate = 1.0
-            # Ids have gaps (deleted songs, unlabelled new ones): draw again
-            # for the misses, scaled by the hit rate so far, rather than scan.
-            span = hi - lo + 1
-            for _ in range(8):
-                want = size - len(rows)
-                if want <= 0 or len(seen) >= span:
-                    break
-                fresh = 1 - len(seen) / span  # draws that were already tried come back as duplicates
-                draw = min(int(want / max(hit_rate * fresh, 0.05) * 1.05) + 10, 4 * size)
-                candidates = [i for i in rng.sample(range(lo, hi + 1), min(span, draw)) if i not in seen]
-                seen.update(candidates)
-                before = len(rows)
-                for start in range(0, len(candidates), chunk):
-                    rows.extend(labelled.filter(id__in=candidates[start:start + chunk]).values_list(*columns))
-                hit_rate = (len(rows) - before) / max(len(candidates), 1)
-            rows = rows[:size]
-    artist_ids = sorted({r[5] for r in rows})
-    artists: dict[int, str] = {}
-    for start in range(0, len(artist_ids), chunk):
-        artists.update(Artist.objects.filter(id__in=artist_ids[start:start + chunk]).values_list("id", "name"))
-    data = {
-        "run": run.pk,
-        "x": [round(r[0], 4) for r in rows],
-        "y": [round(r[1], 4) for r in rows],
-        "cluster": [r[2] for r in rows],
-        "id": [r[3] for r in rows],
-        "name": [r[4] for r in rows],
-        "artist": [artists.get(r[5], "") for r in rows],
-    }
-    cache.set(key, data, MAP_SAMPLE_SECONDS)
-    return data
+
+def songs_for_export(pks: list[int]) -> list[Song]:
+    """Songs (artist and cluster selected) with these primary keys, in order: playlist files want models."""
+    songs = Song.objects.select_related("artist", "cluster").in_bulk(pks)
+    return [songs[pk] for pk in pks if pk in songs]
+
+
+# --- songs in the API's shape -------------------------------------------------------
+
+# The songs' clusters are read through Song.cluster, the catalog's one tie to the engine.
+_CLUSTER_TABLE = Song._meta.get_field("cluster").related_model._meta.db_table
+_FEATURES_SQL = ", ".join(f"s.{name}" for name in FEATURE_NAMES)
+# The fields of a song in every API response, in order (songs.api.SongSerializer documents them).
+SONG_FIELDS: tuple[str, ...] = (
+    "id", "name", "artist", "artist_id", "album", "genres", "popularity", "explicit", "release_date",
+    "release_year", *FEATURE_NAMES, "key", "mode", "time_signature", "cluster", "map_x", "map_y",
+)
+
+
+class SongRecord(dict):
+    """A song in the API's shape (:data:`SONG_FIELDS`); ``pk`` and
+    ``artist_pk`` ride along. Read with one raw query on the hot paths
+    (model instances plus DRF serialisation cost more than a similar-song
+    search), or made from a model instance by :func:`song_record_of`."""
+
+    __slots__ = ("pk", "artist_pk")
+
+    def feature_vector(self) -> list[float]:
+        return [self[name] for name in FEATURE_NAMES]
+
+
+def _record(pk, artist_pk, external_id, name, artist, artist_id, album, genres, popularity, explicit, released,
+            year, features, key, mode, time_signature, cluster_id, cluster_name, map_x, map_y) -> SongRecord:
+    record = SongRecord(
+        id=external_id, name=name, artist=artist, artist_id=artist_id, album=album,
+        genres=json.loads(genres) if isinstance(genres, str) else (genres or []),
+        popularity=popularity, explicit=None if explicit is None else bool(explicit),
+        release_date=released if released is None or isinstance(released, str) else released.isoformat(),
+        release_year=year,
+    )
+    record.update(zip(FEATURE_NAMES, features))
+    record.update(key=key, mode=mode, time_signature=time_signature,
+                  cluster=None if cluster_id is None else {"id": cluster_id, "name": cluster_name},
+                  map_x=map_x, map_y=map_y)
+    record.pk, record.artist_pk = pk, artist_pk
+    return record
+
+
+def song_record_of(song: Song) -> SongRecord:
+    """A song model instance (artist and cluster selected) in the API's shape."""
+    cluster = song.cluster if song.cluster_id is not None else None
+    return _record(
+        song.pk, song.artist_id, song.external_id, song.name, song.artist.name, song.artist.external_id, song.album,
+        song.genres, song.popularity, song.explicit, song.release_date, song.release_year,
+        [getattr(song, name) for name in FEATURE_NAMES], song.key, song.mode, song.time_signature,
+        song.cluster_id, cluster.name if cluster is not None else None, song.map_x, song.map_y,
+    )
+
+
+def song_records(*, ids=None, external_ids=None) -> dict:
+    """{song id: SongRecord} for song ids, or {external id: SongRecord} for external ids."""
+    by_external = external_ids is not None
+    keys = list(external_ids if by_external else ids)
+    if not keys:
+        return {}
+    column = "s.external_id" if by_external else "s.id"
+    sql = (
+        f"SELECT s.id, s.artist_id, s.external_id, s.name, a.name, a.external_id, s.album, s.genres, s.popularity, "
+        f"s.explicit, s.release_date, s.release_year, {_FEATURES_SQL}, s.key, s.mode, s.time_signature, "
+        f"s.cluster_id, c.name, s.map_x, s.map_y "
+        f"FROM {Song._meta.db_table} s JOIN {Artist._meta.db_table} a ON a.id = s.artist_id "
+        f"LEFT JOIN {_CLUSTER_TABLE} c ON c.id = s.cluster_id "
+        f"WHERE {column} IN ({', '.join(['%s'] * len(keys))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [str(k) if by_external else int(k) for k in keys])
+        rows = cursor.fetchall()
+    out = {}
+    n_feat = len(FEATURE_NAMES)
+    for row in rows:
+        record = _record(*row[:12], row[12:12 + n_feat], *row[12 + n_feat:])
+        out[record["id"] if by_external else record.pk] = record
+    return out
+
+
+def song_record_get(*, external_id: str) -> SongRecord | None:
+    return song_records(external_ids=[external_id]).get(external_id)

@@ -198,11 +198,10 @@ def _fresh_caches():
     ids repeat across tests, so every test starts and ends with empty ones."""
     from django.core.cache import cache
 
-    from clustering import services, similarity
+    from clustering import artifacts
 
     cache.clear()
-    services._MODEL_CACHE.clear()
-    similarity._INDEX_CACHE.clear()
+    artifacts.cache_clear()
     yield
     cache.clear()
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from clustering import services
+from clustering import artifacts, services
 from clustering.models import TrainingRun
 from songs.features import FEATURE_NAMES
 from songs.models import Song
@@ -26,7 +26,7 @@ def api():
 @pytest.fixture
 def trained(tmp_path, settings):
     settings.MODEL_DIR = tmp_path / "models"
-    services._MODEL_CACHE.clear()
+    artifacts.cache_clear()
     assert songs_import_file(path=DEMO).status == "succeeded"
     run = services.training_run_create(k=4, enqueue=False)
     services.training_run_claim(run_id=run.pk)

@@ -1,22 +1,23 @@
-"""Clustering algorithms with validated parameters.
+"""Clustering algorithms with validated parameters: the registry.
 
-:func:`make_estimator` is the single place where an algorithm name and a
-parameter dict (from an admin form, a CLI flag or an API call) become a
-scikit-learn estimator, so every bad value fails early with a ValueError
-that names the parameter.
+:data:`REGISTRY` holds one :class:`Algorithm` entry per algorithm (its name,
+label, whether it needs a cluster count, the extra parameters it accepts and
+how its estimator is built). The admin form, `manage.py train`, the API and
+the pages all take their choices and labels from it, so adding an algorithm
+is one entry here. :func:`make_estimator` is the single place where an
+algorithm name and a parameter dict become a scikit-learn estimator, so
+every bad value fails early with a ValueError that names the parameter.
 """
 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sklearn.cluster import DBSCAN, HDBSCAN, KMeans, MiniBatchKMeans
 from sklearn.mixture import GaussianMixture
-
-ALGORITHMS: tuple[str, ...] = ("kmeans", "minibatch", "dbscan", "hdbscan", "gmm")
-K_ALGORITHMS: tuple[str, ...] = ("kmeans", "minibatch", "gmm")
-DENSITY_ALGORITHMS: tuple[str, ...] = ("dbscan", "hdbscan")
 
 # Measured on a 2-core machine, 1M songs x 10 features, k=8: full KMeans
 # (n_init=3) ~2.5 s, MiniBatchKMeans ~2 s with 4 % worse inertia. Full
@@ -80,36 +81,6 @@ _COMMON_KMEANS = {
     "max_iter": lambda v: _int("max_iter", v, minimum=1),
     "tol": lambda v: _float("tol", v),
 }
-_PARAMS: dict[str, dict[str, Any]] = {
-    "kmeans": dict(_COMMON_KMEANS),
-    "minibatch": {
-        **_COMMON_KMEANS,
-        "batch_size": lambda v: _int("batch_size", v, minimum=1),
-        "max_no_improvement": lambda v: None if v is None else _int("max_no_improvement", v, minimum=1),
-        "reassignment_ratio": lambda v: _float("reassignment_ratio", v),
-    },
-    "gmm": {
-        "covariance_type": lambda v: _choice("covariance_type", v, ("full", "tied", "diag", "spherical")),
-        "n_init": lambda v: _int("n_init", v, minimum=1),
-        "max_iter": lambda v: _int("max_iter", v, minimum=1),
-        "tol": lambda v: _float("tol", v),
-        "reg_covar": lambda v: _float("reg_covar", v),
-        "init_params": lambda v: _choice("init_params", v, ("kmeans", "k-means++", "random", "random_from_data")),
-    },
-    "dbscan": {
-        "eps": lambda v: _float("eps", v, strict=True),
-        "min_samples": lambda v: _int("min_samples", v, minimum=1),
-    },
-    "hdbscan": {
-        "min_cluster_size": lambda v: _int("min_cluster_size", v, minimum=2),
-        "min_samples": lambda v: _int("min_samples", v, minimum=1),
-        "cluster_selection_epsilon": lambda v: _float("cluster_selection_epsilon", v),
-        "cluster_selection_method": lambda v: _choice("cluster_selection_method", v, ("eom", "leaf")),
-        "allow_single_cluster": lambda v: _bool("allow_single_cluster", v),
-    },
-}
-
-
 def default_min_samples(n_features: int | None) -> int:
     """Density rule of thumb: twice the dimensionality (20 for ten features)."""
     return max(4, 2 * n_features) if n_features else 10
@@ -138,7 +109,7 @@ def check_k(k, *, n_samples: int, name: str = "k") -> int:
 def check_params(algorithm: str, params: dict[str, Any] | None) -> dict[str, Any]:
     """Validate ``params`` for ``algorithm``; return a cleaned copy."""
     check_algorithm(algorithm)
-    allowed = _PARAMS[algorithm]
+    allowed = REGISTRY[algorithm].params
     params = dict(params or {})
     unknown = sorted(set(params) - set(allowed))
     if unknown:
@@ -185,27 +156,103 @@ def make_estimator(
     elif k is not None:
         raise ValueError(f"k does not apply to {algorithm}; it finds the number of clusters itself")
 
-    if chosen == "kmeans":
-        eff = {"n_clusters": k, "n_init": KMEANS_N_INIT, "max_iter": 300, "tol": 1e-4, **p}
-        return BuiltEstimator(KMeans(random_state=random_state, **eff), chosen, eff)
-    if chosen == "minibatch":
-        eff = {"n_clusters": k, "n_init": KMEANS_N_INIT, "batch_size": MINIBATCH_BATCH_SIZE, **p}
-        return BuiltEstimator(MiniBatchKMeans(random_state=random_state, **eff), chosen, eff)
-    if chosen == "gmm":
-        eff = {"n_components": k, "covariance_type": "full", **p}
-        return BuiltEstimator(GaussianMixture(random_state=random_state, **eff), chosen, eff)
-    if chosen == "dbscan":
-        if "eps" not in p:
-            raise ValueError("eps is required for dbscan (choose_eps() picks one from the k-distance curve)")
-        eff = {"eps": p["eps"], "min_samples": p.get("min_samples", default_min_samples(n_features))}
-        if eff["min_samples"] > n_samples:
-            raise ValueError(f"min_samples={eff['min_samples']} exceeds the number of songs ({n_samples})")
-        return BuiltEstimator(DBSCAN(n_jobs=-1, **eff), chosen, eff)
-    # hdbscan
+    eff = REGISTRY[chosen].build(k=k, params=p, n_samples=n_samples, n_features=n_features)
+    estimator = REGISTRY[chosen].estimator(random_state=random_state, **eff)
+    return BuiltEstimator(estimator, chosen, eff)
+
+
+# --- the registry ------------------------------------------------------------------------
+
+
+def _kmeans(*, k, params, **_):
+    return {"n_clusters": k, "n_init": KMEANS_N_INIT, "max_iter": 300, "tol": 1e-4, **params}
+
+
+def _minibatch(*, k, params, **_):
+    return {"n_clusters": k, "n_init": KMEANS_N_INIT, "batch_size": MINIBATCH_BATCH_SIZE, **params}
+
+
+def _gmm(*, k, params, **_):
+    return {"n_components": k, "covariance_type": "full", **params}
+
+
+def _dbscan(*, params, n_samples, n_features, **_):
+    if "eps" not in params:
+        raise ValueError("eps is required for dbscan (choose_eps() picks one from the k-distance curve)")
+    eff = {"eps": params["eps"], "min_samples": params.get("min_samples", default_min_samples(n_features))}
+    if eff["min_samples"] > n_samples:
+        raise ValueError(f"min_samples={eff['min_samples']} exceeds the number of songs ({n_samples})")
+    return eff
+
+
+def _hdbscan(*, params, n_samples, **_):
     # Small min_samples: on continuous song features a larger one turns
     # nearly everything into noise (measured on the real playlist data).
-    eff = {"min_cluster_size": default_min_cluster_size(n_samples), "min_samples": HDBSCAN_MIN_SAMPLES, **p}
+    eff = {"min_cluster_size": default_min_cluster_size(n_samples), "min_samples": HDBSCAN_MIN_SAMPLES, **params}
     for name in ("min_cluster_size", "min_samples"):
         if eff[name] > n_samples:
             raise ValueError(f"{name}={eff[name]} exceeds the number of songs ({n_samples})")
-    return BuiltEstimator(HDBSCAN(copy=True, n_jobs=-1, **eff), chosen, eff)
+    return eff
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One entry of the registry."""
+
+    name: str
+    label: str  # how pages name it
+    uses_k: bool  # needs a cluster count (k, or "auto" to scan for one)
+    params: dict[str, Callable[[Any], Any]]  # validator per accepted extra parameter
+    # Effective parameters from k, the validated extra params, n_samples and n_features.
+    build: Callable[..., dict[str, Any]]
+    # The scikit-learn estimator, called with random_state= and the effective parameters.
+    estimator: Callable[..., Any]
+
+
+_PARAMS: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "kmeans": dict(_COMMON_KMEANS),
+    "minibatch": {
+        **_COMMON_KMEANS,
+        "batch_size": lambda v: _int("batch_size", v, minimum=1),
+        "max_no_improvement": lambda v: None if v is None else _int("max_no_improvement", v, minimum=1),
+        "reassignment_ratio": lambda v: _float("reassignment_ratio", v),
+    },
+    "gmm": {
+        "covariance_type": lambda v: _choice("covariance_type", v, ("full", "tied", "diag", "spherical")),
+        "n_init": lambda v: _int("n_init", v, minimum=1),
+        "max_iter": lambda v: _int("max_iter", v, minimum=1),
+        "tol": lambda v: _float("tol", v),
+        "reg_covar": lambda v: _float("reg_covar", v),
+        "init_params": lambda v: _choice("init_params", v, ("kmeans", "k-means++", "random", "random_from_data")),
+    },
+    "dbscan": {
+        "eps": lambda v: _float("eps", v, strict=True),
+        "min_samples": lambda v: _int("min_samples", v, minimum=1),
+    },
+    "hdbscan": {
+        "min_cluster_size": lambda v: _int("min_cluster_size", v, minimum=2),
+        "min_samples": lambda v: _int("min_samples", v, minimum=1),
+        "cluster_selection_epsilon": lambda v: _float("cluster_selection_epsilon", v),
+        "cluster_selection_method": lambda v: _choice("cluster_selection_method", v, ("eom", "leaf")),
+        "allow_single_cluster": lambda v: _bool("allow_single_cluster", v),
+    },
+}
+
+
+
+REGISTRY: dict[str, Algorithm] = {
+    a.name: a
+    for a in (
+        Algorithm("kmeans", "K-Means", True, _PARAMS["kmeans"], _kmeans, KMeans),
+        Algorithm("minibatch", "Mini-batch K-Means", True, _PARAMS["minibatch"], _minibatch, MiniBatchKMeans),
+        Algorithm("dbscan", "DBSCAN", False, _PARAMS["dbscan"], _dbscan,
+                  lambda random_state, **eff: DBSCAN(n_jobs=-1, **eff)),
+        Algorithm("hdbscan", "HDBSCAN", False, _PARAMS["hdbscan"], _hdbscan,
+                  lambda random_state, **eff: HDBSCAN(copy=True, n_jobs=-1, **eff)),
+        Algorithm("gmm", "Gaussian mixture", True, _PARAMS["gmm"], _gmm, GaussianMixture),
+    )
+}
+ALGORITHMS: tuple[str, ...] = tuple(REGISTRY)
+K_ALGORITHMS: tuple[str, ...] = tuple(name for name, a in REGISTRY.items() if a.uses_k)
+DENSITY_ALGORITHMS: tuple[str, ...] = tuple(name for name, a in REGISTRY.items() if not a.uses_k)
+ALGORITHM_LABELS: dict[str, str] = {name: a.label for name, a in REGISTRY.items()}

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from clustering import playlists, services
+from clustering import artifacts, playlists, services
 from clustering.models import Playlist, TrainingRun
 from songs.models import Song
 from songs.services import songs_import_file
@@ -33,7 +33,7 @@ train = train_run
 def catalog(tmp_path, settings, catalog_csv):
     """The demo catalog plus a song whose title is a script tag (by an artist whose name is markup)."""
     settings.MODEL_DIR = tmp_path / "models"
-    services._MODEL_CACHE.clear()
+    artifacts.cache_clear()
     assert songs_import_file(path=DEMO).status == "succeeded"
     rows = flagship_rows(1, start=9001, name_song=XSS, name_artists=XSS_ARTIST)
     assert songs_import_file(path=catalog_csv(rows)).status == "succeeded"

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from clustering import playlists, services
+from clustering import artifacts, playlists, services
 from clustering.models import Playlist, PlaylistItem, TrainingRun
 from songs.models import Song
 from songs.services import songs_import_file
@@ -96,7 +96,7 @@ def test_bad_names_and_sources_are_refused(catalog, users):
 
 def test_playlists_keep_their_songs_across_retrains(tmp_path, settings, users):
     settings.MODEL_DIR = tmp_path / "models"
-    services._MODEL_CACHE.clear()
+    artifacts.cache_clear()
     assert songs_import_file(path=DEMO).status == "succeeded"
 
     def train(k):
@@ -200,7 +200,7 @@ def test_unknown_format_names_the_choices(catalog):
 
 def test_export_fetches_cluster_names_in_one_query(catalog, django_assert_num_queries, tmp_path, settings):
     settings.MODEL_DIR = tmp_path / "models"
-    services._MODEL_CACHE.clear()
+    artifacts.cache_clear()
     run = services.training_run_create(k=2, enqueue=False)
     services.training_run_claim(run_id=run.pk)
     services.training_run_execute(run_id=run.pk)

@@ -9,8 +9,10 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from clustering import services, similarity
+from clustering import artifacts, services, similarity
 from clustering.models import TrainingRun
+from clustering import selectors as engine_selectors
+from songs import selectors
 from songs.features import FEATURE_NAMES
 from songs.models import Song
 from songs.services import songs_import_file
@@ -42,8 +44,8 @@ def _twin(song: Song, external_id: str, **changes) -> Song:
 @pytest.fixture
 def catalog(tmp_path, settings):
     settings.MODEL_DIR = tmp_path / "models"
-    services._MODEL_CACHE.clear()
-    similarity._INDEX_CACHE.clear()
+    artifacts.cache_clear()
+    artifacts.cache_clear()
     assert songs_import_file(path=DEMO).status == "succeeded"
     seed = Song.objects.select_related("artist").order_by("id")[7]
     # Exact duplicates of the seed (same artist and title, other ids, one in other case):
@@ -274,7 +276,7 @@ def test_a_song_imported_after_training_can_seed_but_is_not_returned(api, catalo
 def test_missing_or_altered_index_is_a_clear_503(api, catalog):
     run = catalog["run"]
     url = f"/api/songs/{catalog['seed'].external_id}/similar/"
-    similarity._INDEX_CACHE.clear()
+    artifacts.cache_clear()
     with open(run.index_path, "ab") as fh:
         fh.write(b"tampered")
     response = api.get(url)
@@ -312,7 +314,7 @@ def test_missing_model_file_is_a_503_for_predict_and_similar(api, catalog):
     import os
 
     run = catalog["run"]
-    services._MODEL_CACHE.clear()
+    artifacts.cache_clear()
     os.remove(run.artifact_path)
     vector = {f: getattr(catalog["seed"], f) for f in FEATURE_NAMES}
     response = api.post("/api/predict/", vector, format="json")
@@ -330,8 +332,8 @@ def test_on_postgres_the_index_builds_while_labels_are_written(api, tmp_path, se
     if connection.vendor != "postgresql":
         _require("the overlapped index build is Postgres-only")
     settings.MODEL_DIR = tmp_path / "models"
-    services._MODEL_CACHE.clear()
-    similarity._INDEX_CACHE.clear()
+    artifacts.cache_clear()
+    artifacts.cache_clear()
     assert songs_import_file(path=DEMO).status == "succeeded"
     run = _train()
     assert run.status == "succeeded" and run.is_active and run.index_sha256 and run.timings["index"] > 0
@@ -346,12 +348,12 @@ def test_song_records_have_exactly_the_api_shape(api, catalog):
     late = _twin(catalog["seed"], "late-2", name="Unlabelled <b>", cluster_id=None, release_date=None, genres=[],
                  explicit=None, popularity=None)
     songs = [*Song.objects.select_related("artist", "cluster").order_by("id")[:5], late]
-    records = similarity.song_records(ids=[s.pk for s in songs])
+    records = selectors.song_records(ids=[s.pk for s in songs])
     for song in songs:
         expected = json.loads(json.dumps(SongSerializer(song).data))
         assert json.loads(json.dumps(records[song.pk])) == expected
         assert records[song.pk].pk == song.pk and records[song.pk].artist_pk == song.artist_id
-    assert similarity.song_records(external_ids=["late-2"])["late-2"]["cluster"] is None
+    assert selectors.song_records(external_ids=["late-2"])["late-2"]["cluster"] is None
 
 
 @pytest.mark.parametrize("sort, desc", [("id", False), ("energy", True), ("tempo", False)])
@@ -359,7 +361,7 @@ def test_cluster_pages_are_ordered_by_the_index(catalog, sort, desc):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from songs.selectors import cluster_songs_page
+    from clustering.selectors import cluster_songs_page
 
     cluster = catalog["run"].clusters.order_by("-size").first()
     order = [f"-{sort}", "-id"] if desc else [sort, "id"]
@@ -386,8 +388,8 @@ def test_a_process_rechecks_the_active_run_within_the_interval(api, catalog, set
     url = f"/api/songs/{seed.external_id}/similar/"
     settings.MODEL_RECHECK_SECONDS = 60
     clock = [1000.0]
-    monkeypatch.setattr(similarity.time, "monotonic", lambda: clock[0])
-    similarity._ACTIVE.update(run=None, checked=-1e9)
+    monkeypatch.setattr(artifacts.time, "monotonic", lambda: clock[0])
+    artifacts.cache_clear()
     first = catalog["run"]
     assert api.get(url).json()["run"] == first.pk
     second = _train(k=3)
@@ -396,18 +398,15 @@ def test_a_process_rechecks_the_active_run_within_the_interval(api, catalog, set
     assert api.get(url).json()["run"] == second.pk
 
 
-def test_similar_finds_its_seed_without_a_lookup_query(api, catalog):
+def test_similar_finds_its_seed_without_a_lookup_query(api, catalog, settings):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     seed = catalog["seed"]
     api.get(f"/api/songs/{seed.external_id}/similar/")  # loads the index
-    similarity._ACTIVE["checked"] = 1e18  # the run is known: count only the request's own queries
-    try:
-        with CaptureQueriesContext(connection) as queries:
-            body = api.get(f"/api/songs/{seed.external_id}/similar/", {"limit": 5}).json()
-    finally:
-        similarity._ACTIVE["checked"] = -1e9
+    settings.MODEL_RECHECK_SECONDS = 3600  # the run is known: count only the request's own queries
+    with CaptureQueriesContext(connection) as queries:
+        body = api.get(f"/api/songs/{seed.external_id}/similar/", {"limit": 5}).json()
     assert body["seed"]["id"] == seed.external_id and len(body["results"]) == 5
     assert len(queries.captured_queries) == 1  # seed and results in one query
 
@@ -438,7 +437,7 @@ def test_song_path_keeps_the_artist_rules_when_neighbours_share_an_artist(api, c
 
 
 def test_after_a_rollback_cluster_pages_read_the_database(catalog):
-    from songs.selectors import cluster_songs_page
+    from clustering.selectors import cluster_songs_page
 
     first = catalog["run"]
     second = _train(k=3)
@@ -447,7 +446,7 @@ def test_after_a_rollback_cluster_pages_read_the_database(catalog):
     first.refresh_from_db()
     assert not first.index_labels_current
     cluster = first.clusters.order_by("-size").first()
-    assert similarity.cluster_song_keys(cluster_id=cluster.pk, sort="id", desc=False, after=None, before=None,
+    assert engine_selectors.cluster_song_keys(cluster_id=cluster.pk, sort="id", desc=False, after=None, before=None,
                                         size=10) is None
     page = cluster_songs_page(cluster_id=cluster.pk, sort="energy", desc=True, size=10)
     expected = list(Song.objects.filter(cluster=cluster).order_by("-energy", "-id").values_list("id", flat=True)[:10])

@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-from clustering import services
+from clustering import artifacts, selectors, services
 from clustering.models import TrainingRun
 from songs.models import Song
 from songs.services import songs_import_file
@@ -24,7 +24,7 @@ DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
 @pytest.fixture(autouse=True)
 def model_dir(tmp_path, settings):
     settings.MODEL_DIR = tmp_path / "models"
-    services._MODEL_CACHE.clear()
+    artifacts.cache_clear()
     return settings.MODEL_DIR
 
 
@@ -48,7 +48,7 @@ def stored_labels() -> np.ndarray:
 def test_stored_labels_equal_the_offline_pipeline_and_predictions(demo_catalog):
     run = train(k=4, random_state=0)
     assert run.status == "succeeded" and run.is_active
-    ids, X = services.song_feature_matrix()
+    ids, X = selectors.song_feature_matrix()
     offline = KMeans(n_clusters=4, n_init=3, random_state=0).fit(StandardScaler().fit_transform(X)).labels_
     assert np.array_equal(stored_labels(), offline)
     # Predicting each song's own features returns its stored cluster.
@@ -67,7 +67,7 @@ def test_auto_k_gives_distinct_names_and_beats_the_notebook_recipe(demo_catalog)
     assert len(names) == len(set(names)) == run.n_clusters >= 2
     assert [row["k"] for row in run.k_scan] == list(range(2, 13))
     assert all({"inertia", "silhouette", "davies_bouldin", "calinski_harabasz"} <= set(row) for row in run.k_scan)
-    _, X = services.song_feature_matrix()
+    _, X = selectors.song_feature_matrix()
     Z = StandardScaler().fit_transform(X)
     notebook = silhouette_score(Z, KMeans(n_clusters=3, n_init=10, random_state=0).fit_predict(Z))
     ours = silhouette_score(Z, stored_labels())
@@ -102,7 +102,11 @@ def test_admin_names_and_lineage_carry_over_to_the_next_run(demo_catalog):
 def test_a_failing_run_leaves_the_active_model_and_labels_untouched(demo_catalog):
     good = train(k=4)
     before = list(Song.objects.order_by("id").values_list("cluster_id", "map_x", "map_y"))
-    bad = services.training_run_create(enqueue=False, algorithm="dbscan", algorithm_params={"eps": -1})
+    with pytest.raises(services.TrainingError, match="eps must be > 0"):  # refused at the door
+        services.training_run_create(enqueue=False, algorithm="dbscan", algorithm_params={"eps": -1})
+    bad = services.training_run_create(enqueue=False, algorithm="dbscan", algorithm_params={"eps": 0.5})
+    # A stored spec that no longer validates fails the run, not the worker.
+    TrainingRun.objects.filter(pk=bad.pk).update(params={**bad.params, "algorithm_params": {"eps": -1}})
     from clustering.tasks import train_run_task
 
     assert train_run_task.apply(args=[bad.pk]).get() == "failed"
@@ -152,15 +156,15 @@ def test_bad_parameters_are_refused(kwargs, message):
 
 def test_altered_or_foreign_artifacts_are_refused(demo_catalog):
     run = train(k=3)
-    services._MODEL_CACHE.clear()
+    artifacts.cache_clear()
     with open(run.artifact_path, "ab") as fh:
         fh.write(b"tampered")
     with pytest.raises(services.ArtifactError, match="altered"):
-        services.artifact_load(run)
-    run.artifact_sha256 = services._sha256(run.artifact_path)
+        artifacts.model_load(run)
+    run.artifact_sha256 = artifacts.sha256_file(run.artifact_path)
     run.sklearn_version = "0.1"
     with pytest.raises(services.ArtifactError, match="scikit-learn 0.1"):
-        services.artifact_load(run)
+        artifacts.model_load(run)
 
 
 @pytest.mark.django_db(transaction=True)  # the command enqueues on commit

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
 
-from clustering import services
+from clustering import artifacts, selectors, services
 from clustering.models import TrainingRun
 from songs.models import Song
 from songs.services import songs_import_file
@@ -58,7 +58,7 @@ def test_admin_retrain_form_rejects_bad_k(staff_client):
         {"algorithm": "kmeans", "k": "zero", "scan_k_min": 2, "scan_k_max": 12, "scaler": "standard",
          "features": list(Song.FEATURES), "scan_sample_size": 2000},
     )
-    assert response.status_code == 200 and b"Enter a whole number from 2 to 100" in response.content
+    assert response.status_code == 200 and b"k must be a whole number between 2 and 100" in response.content
     assert not TrainingRun.objects.exists()
 
 
@@ -129,8 +129,8 @@ def test_activation_split_over_two_workers(catalog, task_runner):
     if task_runner == "worker":
         assert run.timings["activation_chunks"] == 5  # 3,000 songs in chunks of 700
     assert not SongLabel.objects.exists()
-    model = services.artifact_load(run)
-    ids, X = services.song_feature_matrix()
+    model = artifacts.model_load(run)
+    ids, X = selectors.song_feature_matrix()
     expected = model.predict(X).tolist()
     stored = list(Song.objects.order_by("id").values_list("cluster__label", flat=True))
     assert stored == expected
@@ -182,7 +182,12 @@ def test_a_failing_run_in_the_worker_keeps_the_old_model_and_labels(catalog, tas
     good = wait_for(lambda: finished(good.pk), timeout=120)
     assert good.status == "succeeded", good.error
     before = list(Song.objects.order_by("id").values_list("cluster_id", "map_x", "map_y"))
-    bad = services.training_run_create(algorithm="dbscan", algorithm_params={"eps": -1})
+    bad = services.training_run_create(algorithm="dbscan", algorithm_params={"eps": 0.5}, enqueue=False)
+    # A stored spec that no longer validates fails the run in the worker, not the worker.
+    TrainingRun.objects.filter(pk=bad.pk).update(params={**bad.params, "algorithm_params": {"eps": -1}})
+    from clustering.tasks import train_run_task
+
+    train_run_task.delay(bad.pk)
     bad = wait_for(lambda: finished(bad.pk), timeout=120)
     assert bad.status == "failed" and "eps" in bad.error
     assert TrainingRun.objects.filter(is_active=True).get() == good

@@ -10,7 +10,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from clustering import services
+from clustering import artifacts, services
+from clustering import selectors as engine_selectors
 from clustering.models import Cluster
 from songs import selectors
 from songs.features import FEATURE_NAMES
@@ -33,7 +34,7 @@ train = train_run
 def trained(tmp_path, settings, catalog_csv):
     """The demo catalog plus a song whose title is a script tag, clustered with k=4."""
     settings.MODEL_DIR = tmp_path / "models"
-    services._MODEL_CACHE.clear()
+    artifacts.cache_clear()
     assert songs_import_file(path=DEMO).status == "succeeded"
     rows = flagship_rows(1, start=9001, name_song=XSS, name_artists="Mallory <b>&</b> Co")
     assert songs_import_file(path=catalog_csv(rows)).status == "succeeded"
@@ -142,10 +143,10 @@ def test_map_json_is_a_bounded_sample_of_the_labelled_catalog(client, trained):
     assert set(data["cluster"]) == set(trained.clusters.values_list("id", flat=True))
     assert [c["id"] for c in data["clusters"]] == list(trained.clusters.order_by("label").values_list("id", flat=True))
     # A big catalog is sampled by random keys: bounded, distinct, labelled, the same for every process.
-    sample = selectors.map_sample(run=trained, size=200)
+    sample = engine_selectors.map_sample(run=trained, size=200)
     assert len(sample["id"]) == 200 and len(set(sample["id"])) == 200
     cache.clear()
-    assert selectors.map_sample(run=trained, size=200)["id"] == sample["id"]
+    assert engine_selectors.map_sample(run=trained, size=200)["id"] == sample["id"]
     labelled = dict(Song.objects.filter(external_id__in=sample["id"]).values_list("external_id", "cluster_id"))
     assert all(labelled[i] == c for i, c in zip(sample["id"], sample["cluster"]))
 
@@ -153,7 +154,7 @@ def test_map_json_is_a_bounded_sample_of_the_labelled_catalog(client, trained):
 def test_map_sample_tops_up_when_ids_have_gaps(trained):
     # Every other song gone: the first draw hits about half; later draws fill up.
     Song.objects.filter(id__in=list(Song.objects.values_list("id", flat=True)[::2])).delete()
-    sample = selectors.map_sample(run=trained, size=1000)
+    sample = engine_selectors.map_sample(run=trained, size=1000)
     assert len(sample["id"]) == 1000 and len(set(sample["id"])) == 1000
 
 

@@ -7,7 +7,8 @@ from rest_framework.renderers import JSONRenderer
 
 from clustering import services
 from clustering.api import TrainingRunSerializer
-from clustering.ml import ALGORITHMS, SCALERS
+from clustering.errors import TrainingError
+from clustering.ml.spec import spec_params
 from clustering.models import TrainingRun
 
 
@@ -15,31 +16,34 @@ class Command(BaseCommand):
     help = "Queue a training run (runs in-process without a broker). --wait prints the finished run as JSON on its last line."
 
     def add_arguments(self, parser):
-        parser.add_argument("--algorithm", default="kmeans", choices=ALGORITHMS)
-        parser.add_argument("--k", default="8", help="number of clusters, or 'auto' to pick by silhouette (default 8)")
-        parser.add_argument("--scaler", default="standard", choices=SCALERS)
-        parser.add_argument("--features", default="", help="comma-separated subset of the ten features (default: all)")
-        parser.add_argument("--scan-sample-size", type=int, default=10_000, help="rows used for silhouette in the k scan")
-        parser.add_argument("--scan-k-min", type=int, default=2, help="smallest k tried by --k auto (default 2)")
-        parser.add_argument("--scan-k-max", type=int, default=12, help="largest k tried by --k auto (default 12)")
-        parser.add_argument("--random-state", type=int, default=0)
-        parser.add_argument("--no-activate", action="store_true", help="train but keep the current model active")
+        # One option per training parameter (clustering.ml.spec); the service validates them.
+        for name, default, meta in spec_params():
+            flag, kind, text = "--" + name.replace("_", "-"), meta["kind"], meta["help"]
+            if kind == "bool":
+                parser.add_argument(f"--no-{name.replace('_', '-')}", dest=name, action="store_false",
+                                    default=default, help=f"Do not: {text[0].lower()}{text[1:]}")
+            elif kind == "k_range":
+                parser.add_argument(flag, type=int, nargs=2, metavar=("FROM", "TO"), default=default,
+                                    help=f"{text} (default {default[0]} {default[1]})")
+            elif kind == "params":
+                parser.add_argument(flag, type=json.loads, default=default, help=f"{text} (JSON)")
+            elif kind == "features":
+                parser.add_argument(flag, default="", help=f"{text} Comma-separated.")
+            else:
+                parser.add_argument(flag, default=default, choices=meta["choices"] or None,
+                                    type=int if kind == "int" else str, help=f"{text} (default {default})")
         parser.add_argument("--wait", action="store_true", help="wait for the run to finish and print it as JSON")
         parser.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most")
 
     def handle(self, *args, **o):
-        k = o["k"]
-        features = [f.strip() for f in o["features"].split(",") if f.strip()] or None
+        params = {name: o[name] for name, _, _ in spec_params()}
+        params["features"] = params["features"] or None  # all ten
         try:
             with transaction.atomic():
-                run = services.training_run_create(
-                    algorithm=o["algorithm"], k=k, scaler=o["scaler"], features=features,
-                    scan_sample_size=o["scan_sample_size"], random_state=o["random_state"],
-                    scan_k_range=(o["scan_k_min"], o["scan_k_max"]),
-                    activate=not o["no_activate"],
-                )
-        except services.TrainingError as exc:
+                run = services.training_run_create(**params)
+        except TrainingError as exc:
             raise CommandError(str(exc)) from None
+        k = run.params["k"]
         self.stderr.write(f"Queued training run #{run.pk} ({run.algorithm}, k={k}).")
         if not o["wait"]:
             return

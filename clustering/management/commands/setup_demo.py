@@ -24,6 +24,7 @@ class Command(BaseCommand):
 
     def _train(self):
         from clustering import services
+        from clustering.errors import TrainingError
         from clustering.models import TrainingRun
 
         if TrainingRun.objects.filter(is_active=True).exists():
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         services.training_run_claim(run_id=run.pk)
         try:
             run = services.training_run_execute(run_id=run.pk)
-        except services.TrainingError as exc:
+        except TrainingError as exc:
             services.training_run_fail(run_id=run.pk, error=str(exc))
             raise CommandError(f"training the demo model failed: {exc}") from None
         names = ", ".join(run.clusters.order_by("label").values_list("name", flat=True))

@@ -184,7 +184,7 @@ class Command(BaseCommand):
         from sklearn.cluster import KMeans
         from sklearn.preprocessing import StandardScaler
 
-        from clustering.services import song_feature_matrix
+        from clustering.selectors import song_feature_matrix
 
         child_env = {k: v for k, v in env.items() if k != "CELERY_BROKER_URL"}
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
@@ -229,11 +229,11 @@ class Command(BaseCommand):
         from django.test import Client, override_settings
         from django.test.utils import CaptureQueriesContext
 
-        from clustering import playlists, services
+        from clustering import playlists, selectors, services
         from songs.features import FEATURE_NAMES
         from songs.models import Song
 
-        run = services.active_run()
+        run = selectors.active_run()
         if run is None:
             raise CommandError("pages: no active run")
         clusters = sorted((c for c in run.clusters.all() if c.size), key=lambda c: c.size)
@@ -432,11 +432,11 @@ class Command(BaseCommand):
         its own copy of the model and index. The load generator runs in this
         process and shares the same two cores; its CPU share is recorded.
         """
-        from clustering import services
+        from clustering import selectors, services
         from songs.features import FEATURE_NAMES
         from songs.models import Song
 
-        run = services.active_run()
+        run = selectors.active_run()
         if run is None:
             raise CommandError("serve: no active run to serve")
         port = _free_port()

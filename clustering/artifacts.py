@@ -1,0 +1,170 @@
+"""A run's files: the model (joblib) and the similar-song index (numpy arrays).
+
+One way to write them (``*.part``, fsync, rename, sha256 recorded on the
+run), one way to verify them (hash, and the scikit-learn version for the
+model) and one per-process cache of what was loaded, keyed by (run id,
+sha256), so activating another run reaches every process without a
+restart. :func:`cache_clear` empties it (tests, and a process that wants
+to drop the memory).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import joblib
+import numpy as np
+import sklearn
+from django.conf import settings
+
+from .errors import ArtifactError, TrainingError
+from .ml import ClusterModel
+from .ml.similarity import SimilarityIndex
+from .models import TrainingRun
+
+MODEL_SUFFIX = ".joblib"
+INDEX_SUFFIX = ".index.npz"
+
+
+def sha256_file(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def artifact_path(*, run_id: int, suffix: str) -> Path:
+    return Path(settings.MODEL_DIR) / f"run-{run_id}{suffix}"
+
+
+def _write_atomic(final: Path, write: Callable[[IO[bytes]], None]) -> str:
+    """Write ``final`` through ``final.part`` (fsync, then rename); its sha256."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(final.name + ".part")
+    with open(part, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    digest = sha256_file(part)
+    os.replace(part, final)
+    return digest
+
+
+def _verify(*, path: str | None, recorded: str, what: str, run_id: int) -> Path:
+    """The file at ``path`` if it is there and its sha256 is the recorded one."""
+    file = Path(path) if path else None
+    if file is None or not file.is_file():
+        raise ArtifactError(f"the {what} of run #{run_id} is missing ({path or 'never built'}); retrain")
+    digest = sha256_file(file)
+    if digest != recorded:
+        raise ArtifactError(
+            f"the {what} of run #{run_id} was altered: sha256 {digest[:12]}… but the run recorded {recorded[:12]}…"
+        )
+    return file
+
+
+# --- the model ---------------------------------------------------------------------
+
+
+def model_write(*, model: ClusterModel, run_id: int) -> tuple[str, str]:
+    """Save a fitted model; (path, sha256)."""
+    final = artifact_path(run_id=run_id, suffix=MODEL_SUFFIX)
+    return str(final), _write_atomic(final, lambda fh: joblib.dump(model, fh, compress=3))
+
+
+# --- the similar-song index ------------------------------------------------------------
+
+
+def index_write(*, index: SimilarityIndex, run_id: int) -> tuple[str, str]:
+    """Save a fitted similarity index; (path, sha256)."""
+    final = artifact_path(run_id=run_id, suffix=INDEX_SUFFIX)
+    return str(final), _write_atomic(final, lambda fh: np.savez(fh, **index.to_arrays()))
+
+
+# --- loading, once per process ------------------------------------------------------------
+
+_lock = threading.Lock()
+_models: dict[tuple[int, str], ClusterModel] = {}
+_indexes: dict[tuple[int, str], SimilarityIndex] = {}
+_active: dict[str, Any] = {"run": None, "checked": -1e9}
+
+
+def cache_clear() -> None:
+    """Forget every loaded model and index, and which run is active."""
+    with _lock:
+        _models.clear()
+        _indexes.clear()
+        _active.update(run=None, checked=-1e9)
+
+
+def model_load(run: TrainingRun) -> ClusterModel:
+    """The run's model, loaded once per process and cached by (run id, sha256).
+
+    Refuses a file whose hash or scikit-learn version does not match.
+    """
+    key = (run.pk, run.artifact_sha256)
+    cached = _models.get(key)  # one read: another thread may clear the cache
+    if cached is not None:
+        return cached
+    path = _verify(path=run.artifact_path, recorded=run.artifact_sha256, what="model file", run_id=run.pk)
+    if run.sklearn_version and run.sklearn_version != sklearn.__version__:
+        raise ArtifactError(
+            f"run #{run.pk} was trained with scikit-learn {run.sklearn_version}, this process has "
+            f"{sklearn.__version__}; retrain or install the matching version"
+        )
+    with open(path, "rb") as fh:
+        model = joblib.load(fh)
+    with _lock:
+        _models.clear()  # one active model per process is enough
+        _models[key] = model
+    return model
+
+
+def index_load(run: TrainingRun) -> SimilarityIndex:
+    """The run's similar-song index, loaded once per process and cached by (run id, sha256)."""
+    key = (run.pk, run.index_sha256)
+    cached = _indexes.get(key)
+    if cached is not None:
+        return cached
+    path = _verify(path=run.index_path, recorded=run.index_sha256, what="similar-song index", run_id=run.pk)
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            index = SimilarityIndex.from_arrays(arrays)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"the similar-song index of run #{run.pk} cannot be read: {exc}") from None
+    with _lock:
+        _indexes.clear()  # one active index per process
+        _indexes[key] = index
+    return index
+
+
+def active_index() -> tuple[TrainingRun, SimilarityIndex]:
+    """The active run and its index; TrainingError without a model, ArtifactError when unreadable.
+
+    Which run is active is asked of the database at most every
+    MODEL_RECHECK_SECONDS per process (default 1 s): a query saved on every
+    request of the hot path, and an activation still reaches every process
+    within a second, without a restart.
+    """
+    now = time.monotonic()
+    run = _active["run"]
+    if run is None or now - _active["checked"] >= settings.MODEL_RECHECK_SECONDS:
+        run = TrainingRun.objects.active()
+        _active.update(run=run, checked=now)
+    if run is None:
+        raise TrainingError("no model is active yet: train one first")
+    return run, index_load(run)
+
+
+def active_index_or_none() -> tuple[TrainingRun, SimilarityIndex] | None:
+    """:func:`active_index`, or None when there is no model or its index cannot be read."""
+    try:
+        return active_index()
+    except (TrainingError, ArtifactError):
+        return None

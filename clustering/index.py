@@ -1,0 +1,123 @@
+"""Building a run's similar-song index from the catalog.
+
+The index itself is the pure ML core's (:class:`clustering.ml.similarity.SimilarityIndex`);
+this module reads what it needs beyond the ten features (artist, year,
+popularity, key/mode/time signature, genres, a duplicate key per title) and
+saves it with the run's artifacts. pandas is imported here, in the training
+process, not in web processes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+
+from songs.models import Song
+
+from .artifacts import index_write
+from .ml.similarity import SimilarityIndex
+
+
+def external_id_hashes(external_ids) -> np.ndarray:
+    """int64 hashes of public song ids, the same in every process (blake2b:
+    ~1 µs per id, where pandas' hash_array costs ~1 ms for a single one)."""
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(str(e).encode(), digest_size=8).digest(), "little", signed=True)
+         for e in external_ids),
+        dtype=np.int64, count=len(external_ids),
+    )
+
+
+def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
+    """Per-song data the index needs beyond the ten features, aligned to ``ids``
+    (sorted); songs deleted since the features were read are marked missing."""
+    n = len(ids)
+    out = {
+        "found": np.zeros(n, dtype=bool), "artist": np.zeros(n, dtype=np.int64),
+        "year": np.full(n, np.nan), "extra": np.full((n, 4), np.nan), "dup": np.zeros(n, dtype=np.int64),
+        "key_hash": np.zeros(n, dtype=np.int64),
+    }
+    genre_rows: list[np.ndarray] = []
+    genre_names: list[np.ndarray] = []
+    table = Song._meta.db_table
+    # Exact duplicates: same artist and the same title up to case and spaces.
+    # Postgres hashes the titles itself rather than shipping a million strings.
+    title = "hashtextextended(lower(btrim(name)), artist_id)" if connection.vendor == "postgresql" else "name"
+    sql = (f"SELECT id, artist_id, {title}, release_year, popularity, key, mode, time_signature, genres, "
+           f"external_id FROM {table} ORDER BY id")
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(100_000):
+            frame = pd.DataFrame(rows, columns=["id", "artist", "name", "year", "popularity", "key", "mode",
+                                                "time_signature", "genres", "external_id"])
+            pos = np.searchsorted(ids, frame["id"].to_numpy(np.int64))
+            pos_c = np.clip(pos, 0, max(n - 1, 0))
+            hit = (pos < n) & (ids[pos_c] == frame["id"].to_numpy(np.int64)) if n else np.zeros(len(frame), bool)
+            frame, pos = frame[hit], pos[hit]
+            if not len(frame):
+                continue
+            out["found"][pos] = True
+            out["key_hash"][pos] = external_id_hashes(frame["external_id"].to_numpy(dtype=object))
+            artist = frame["artist"].to_numpy(np.int64)
+            out["artist"][pos] = artist
+            out["year"][pos] = frame["year"].to_numpy(np.float64, na_value=np.nan)
+            for j, col in enumerate(["key", "mode", "popularity", "time_signature"]):
+                out["extra"][pos, j] = frame[col].to_numpy(np.float64, na_value=np.nan)
+            if connection.vendor == "postgresql":
+                out["dup"][pos] = frame["name"].to_numpy(np.int64)
+            else:
+                title = frame["name"].astype(str).str.strip().str.lower().to_numpy(dtype=object)
+                out["dup"][pos] = (pd.util.hash_array(title).astype(np.int64) ^ (artist * 0x9E3779B1)).astype(np.int64)
+            rows_, names_ = _genre_pairs(frame["genres"].to_numpy(dtype=object), pos)
+            genre_rows.append(rows_)
+            genre_names.append(names_)
+    out["genre_rows"] = np.concatenate(genre_rows) if genre_rows else np.empty(0, dtype=np.int64)
+    out["genre_names"] = np.concatenate(genre_names) if genre_names else np.empty(0, dtype=object)
+    return out
+
+
+def _genre_pairs(genres: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, genre) pairs for songs at rows ``pos`` with genre lists ``genres``
+    (JSON text or lists). Songs share few distinct lists (an artist's genres),
+    so each distinct list is parsed once."""
+    keys = np.array([g if isinstance(g, str) else json.dumps(g or []) for g in genres], dtype=object)
+    codes, uniques = pd.factorize(keys)
+    lists = [[str(x).strip().lower() for x in json.loads(u)] for u in uniques]
+    lengths = np.array([len(item) for item in lists], dtype=np.int64)
+    flat = np.array([x for item in lists for x in item], dtype=object)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    per_song = lengths[codes]
+    total = int(per_song.sum())
+    if not total:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+    within = np.arange(total) - np.repeat(np.cumsum(per_song) - per_song, per_song)
+    return np.repeat(pos, per_song).astype(np.int64), flat[np.repeat(starts[codes], per_song) + within]
+
+
+def similarity_index_build(*, run_id: int, ids: np.ndarray, X: np.ndarray, labels: np.ndarray) -> tuple[str, str, dict]:
+    """Build and save the similar-song index of a run over the songs it trained on.
+
+    ``ids`` sorted, ``X`` their ten features, ``labels`` their clusters.
+    Returns (path, sha256, timings).
+    """
+    t0 = time.perf_counter()
+    data = _catalog_attributes(ids)
+    keep = data["found"]
+    remap = np.cumsum(keep) - 1  # genre rows follow the kept songs
+    genre_keep = keep[data["genre_rows"]] if len(data["genre_rows"]) else np.zeros(0, dtype=bool)
+    t1 = time.perf_counter()
+    index = SimilarityIndex().fit(
+        ids=ids[keep], X=X[keep], year=data["year"][keep], popularity=data["extra"][keep, 2],
+        artist=data["artist"][keep], dup_keys=data["dup"][keep], extra=data["extra"][keep], labels=labels[keep],
+        genre_rows=remap[data["genre_rows"][genre_keep]], genre_names=data["genre_names"][genre_keep],
+        key_hashes=data["key_hash"][keep],
+    )
+    t2 = time.perf_counter()
+    path, digest = index_write(index=index, run_id=run_id)
+    timings = {"read": t1 - t0, "fit": t2 - t1, "save": time.perf_counter() - t2}
+    return path, digest, timings

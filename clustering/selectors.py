@@ -1,0 +1,288 @@
+"""Read queries of the engine: runs, clusters, the catalog as a matrix, and
+the browsing reads that need the active run (a cluster's songs, the map,
+feature statistics).
+
+Like the catalog's selectors these stay fast on a million songs: stored
+sizes instead of COUNT(*), keyset pages instead of OFFSET, a bounded map
+sample drawn by primary key.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Max, Min, QuerySet
+
+from songs.features import FEATURE_NAMES
+from songs.models import Artist, Song
+from songs.selectors import (
+    PAGE_SIZE,
+    SORTS,
+    KeysetPage,
+    decode_cursor,
+    encode_key,
+    keyset_page,
+    search_filter,
+)
+
+from .artifacts import active_index_or_none
+from .ml.similarity import ATTRIBUTES
+from .models import Cluster, Playlist, TrainingRun
+
+MAP_SAMPLE_SIZE = 5_000
+# The sample only changes with the active run (part of the key); new imports
+# show up within the hour.
+MAP_SAMPLE_SECONDS = 3600
+RUNS_SHOWN = 50
+
+
+# --- runs and clusters ------------------------------------------------------------------
+
+
+def active_run() -> TrainingRun | None:
+    return TrainingRun.objects.active()
+
+
+def run_clusters(run: TrainingRun | None) -> list[Cluster]:
+    """The clusters of ``run`` by label (none without a run)."""
+    return list(run.clusters.order_by("label")) if run else []
+
+
+def cluster_get(*, pk: int) -> Cluster | None:
+    return Cluster.objects.select_related("run").filter(pk=pk).first()
+
+
+def runs_recent(*, limit: int = RUNS_SHOWN) -> list[TrainingRun]:
+    return list(TrainingRun.objects.select_related("created_by").order_by("-created_at")[:limit])
+
+
+# --- the catalog as a matrix ----------------------------------------------------------------
+
+
+def song_feature_matrix(*, id_range: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, X): the songs' ids and their ten features in FEATURE_NAMES order,
+    for the whole catalog or the ids in an inclusive range."""
+    where, params = ("WHERE id BETWEEN %s AND %s", list(id_range)) if id_range else ("", [])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, {', '.join(FEATURE_NAMES)} FROM {Song._meta.db_table} {where} ORDER BY id", params)
+        rows = cursor.fetchall()
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty((0, len(FEATURE_NAMES)))
+    data = np.asarray(rows, dtype=np.float64)
+    return data[:, 0].astype(np.int64), data[:, 1:]
+
+
+def song_id_ranges(*, chunk_songs: int) -> list[tuple[int, int]]:
+    """Inclusive song id ranges of about `chunk_songs` songs each."""
+    ids = Song.objects.order_by("id").values_list("id", flat=True)
+    bounds = list(ids[::chunk_songs])
+    if not bounds:
+        return []
+    last = Song.objects.order_by("-id").values_list("id", flat=True).first()
+    return [(lo, (bounds[i + 1] - 1) if i + 1 < len(bounds) else last) for i, lo in enumerate(bounds)]
+
+
+# --- a cluster's songs -----------------------------------------------------------------------
+
+
+def _ordered_slice(vals: np.ndarray, ids: np.ndarray, key: tuple | None, descending: bool,
+                   size: int) -> np.ndarray:
+    """Positions of the first ``size`` items after ``key`` = (value, id) in
+    (value, id) order (reversed when descending), without sorting everything:
+    a partition finds the cut, a sort orders the few rows before it."""
+    if descending:
+        vals, ids = -vals, -ids
+        key = None if key is None else (-key[0], -key[1])
+    candidates = np.arange(len(vals))
+    if key is not None:
+        v, i = key
+        candidates = np.flatnonzero((vals > v) | ((vals == v) & (ids > i)))
+    if len(candidates) > size:
+        cut = np.partition(vals[candidates], size - 1)[size - 1]
+        candidates = candidates[vals[candidates] <= cut]
+    order = np.lexsort((ids[candidates], vals[candidates]))
+    return candidates[order[:size]]
+
+
+def cluster_song_keys(*, cluster_id: int, sort: str, desc: bool, after: tuple | None, before: tuple | None,
+                      size: int) -> tuple[list[tuple[Any, int]], bool] | None:
+    """One keyset page of a cluster's songs ordered by (sort, id), from the
+    active run's index: [(sort value, song id)] and whether more rows follow
+    in the walking direction. ``sort`` is "id" or a feature. None when the
+    index cannot answer (no model, the cluster of another run): the caller
+    falls back to the database. At 1M songs this takes a few ms where the
+    database needs an index per sortable column (every one of them slowing
+    the import and the activation)."""
+    found = active_index_or_none()
+    if found is None:
+        return None
+    run, index = found
+    if not run.index_labels_current:
+        return None  # the songs' clusters were predicted anew (a rollback): the database knows them
+    label = Cluster.objects.filter(pk=cluster_id, run_id=run.pk).values_list("label", flat=True).first()
+    if label is None or (sort != "id" and sort not in FEATURE_NAMES):
+        return None
+    rows = np.flatnonzero(index.labels_ == label)
+    ids = index.ids_[rows]
+    vals = ids.astype(np.float64) if sort == "id" else index.attributes_[rows, ATTRIBUTES.index(sort)].astype(np.float64)
+    backwards = before is not None and after is None
+    key = before if backwards else after
+    if key is not None:
+        key = (float(np.float32(key[0])) if sort != "id" else float(key[1]), int(key[1]))
+    picked = _ordered_slice(vals, ids, key, desc != backwards, size + 1)
+    more = len(picked) > size
+    picked = picked[:size]
+    keys = [(int(ids[p]) if sort == "id" else float(vals[p]), int(ids[p])) for p in picked]
+    if backwards:
+        keys.reverse()
+    return keys, more
+
+
+def _cluster_page_from_index(*, cluster_id: int, sort: str, desc: bool, after: str | None, before: str | None,
+                             size: int) -> KeysetPage | None:
+    """The page from the active run's similarity index (order and cursors),
+    the songs themselves from the database; None when the index cannot tell."""
+    after_key, before_key = decode_cursor(after, sort), decode_cursor(before, sort)
+    found = cluster_song_keys(cluster_id=cluster_id, sort=sort, desc=desc, after=after_key, before=before_key,
+                              size=size)
+    if found is None:
+        return None
+    keys, more = found
+    songs = Song.objects.select_related("artist").in_bulk([pk for _, pk in keys])
+    kept = [(value, pk) for value, pk in keys if pk in songs]
+    page = KeysetPage(items=[songs[pk] for _, pk in kept], sort=sort, desc=desc)
+    backwards = before_key is not None and after_key is None
+    key = before_key if backwards else after_key
+    if kept:
+        first, last = encode_key(*kept[0], sort), encode_key(*kept[-1], sort)
+        if backwards:
+            page.next_cursor, page.prev_cursor = last, (first if more else None)
+        else:
+            page.next_cursor, page.prev_cursor = (last if more else None), (first if key is not None else None)
+    return page
+
+
+def cluster_songs_page(*, cluster_id: int, search: str = "", sort: str = "id", desc: bool = False,
+                       after: str | None = None, before: str | None = None, size: int = PAGE_SIZE) -> KeysetPage:
+    """One page of a cluster's songs. Without a search the active run's index
+    orders them (no index on cluster in the database: see songs.models)."""
+    if sort not in SORTS:
+        sort = "id"
+    if not search and sort != "name":
+        page = _cluster_page_from_index(cluster_id=cluster_id, sort=sort, desc=desc, after=after, before=before,
+                                        size=size)
+        if page is not None:
+            return page
+    qs = Song.objects.select_related("artist").filter(cluster_id=cluster_id)
+    if search:
+        qs = qs.filter(search_filter(search))
+    return keyset_page(qs, sort=sort, desc=desc, after=after, before=before, size=size)
+
+
+# --- statistics derived from the active run --------------------------------------
+
+
+def catalog_feature_stats(clusters) -> dict[str, dict[str, float | None]]:
+    """Catalog mean and standard deviation per feature, as the run saw them.
+
+    Derived from the clusters' stored profiles instead of scanning the songs:
+    the mean is the size-weighted mean of the centroids (the clusters, noise
+    included, partition the catalog), and the deviation follows from a
+    cluster's z-score, z = (centroid − mean) / std, taking the cluster with
+    the largest |z| so the rounding of z matters least.
+    """
+    clusters = [c for c in clusters if c.size and (c.profile or {}).get("centroid")]
+    total = sum(c.size for c in clusters)
+    stats: dict[str, dict[str, float | None]] = {}
+    for f in FEATURE_NAMES:
+        if not total:
+            stats[f] = {"mean": None, "std": None}
+            continue
+        mean = sum(c.size * c.profile["centroid"].get(f, 0.0) for c in clusters) / total
+        best = max(clusters, key=lambda c: abs(c.profile.get("z", {}).get(f, 0.0)))
+        z = best.profile.get("z", {}).get(f, 0.0)
+        std = (best.profile["centroid"][f] - mean) / z if abs(z) >= 0.01 else None
+        stats[f] = {"mean": mean, "std": abs(std) if std else None}
+    return stats
+
+
+def map_sample(*, run, size: int = MAP_SAMPLE_SIZE) -> dict:
+    """A bounded random sample of the labelled catalog for the 2-D map.
+
+    Columnar JSON (x, y, cluster id, external id, title, artist). Songs are
+    drawn by random primary keys between the smallest and largest id (two
+    index look-ups and ≤ ``size`` key look-ups, no ORDER BY random()), with
+    a seed per run so every process draws the same sample; cached per run.
+    """
+    key = f"map-sample:{run.pk}:{run.artifact_sha256[:16]}:{size}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    # Artist names come in a second query by key: joining here makes Postgres
+    # hash the whole artist table for a few thousand rows.
+    columns = ("map_x", "map_y", "cluster_id", "external_id", "name", "artist_id")
+    labelled = Song.objects.filter(map_x__isnull=False, cluster__isnull=False)
+    bounds = Song.objects.aggregate(lo=Min("id"), hi=Max("id"))
+    rows: list[tuple] = []
+    chunk = 900 if connection.vendor == "sqlite" else 10_000  # SQLite's parameter limit
+    if bounds["lo"] is not None:
+        lo, hi = bounds["lo"], bounds["hi"]
+        if hi - lo + 1 <= size:
+            rows = list(labelled.order_by("id").values_list(*columns))
+        else:
+            rng = random.Random(run.pk)
+            seen: set[int] = set()
+            hit_rate = 1.0
+            # Ids have gaps (deleted songs, unlabelled new ones): draw again
+            # for the misses, scaled by the hit rate so far, rather than scan.
+            span = hi - lo + 1
+            for _ in range(8):
+                want = size - len(rows)
+                if want <= 0 or len(seen) >= span:
+                    break
+                fresh = 1 - len(seen) / span  # draws that were already tried come back as duplicates
+                draw = min(int(want / max(hit_rate * fresh, 0.05) * 1.05) + 10, 4 * size)
+                candidates = [i for i in rng.sample(range(lo, hi + 1), min(span, draw)) if i not in seen]
+                seen.update(candidates)
+                before = len(rows)
+                for start in range(0, len(candidates), chunk):
+                    rows.extend(labelled.filter(id__in=candidates[start:start + chunk]).values_list(*columns))
+                hit_rate = (len(rows) - before) / max(len(candidates), 1)
+            rows = rows[:size]
+    artist_ids = sorted({r[5] for r in rows})
+    artists: dict[int, str] = {}
+    for start in range(0, len(artist_ids), chunk):
+        artists.update(Artist.objects.filter(id__in=artist_ids[start:start + chunk]).values_list("id", "name"))
+    data = {
+        "run": run.pk,
+        "x": [round(r[0], 4) for r in rows],
+        "y": [round(r[1], 4) for r in rows],
+        "cluster": [r[2] for r in rows],
+        "id": [r[3] for r in rows],
+        "name": [r[4] for r in rows],
+        "artist": [artists.get(r[5], "") for r in rows],
+    }
+    cache.set(key, data, MAP_SAMPLE_SECONDS)
+    return data
+
+
+# --- playlists -------------------------------------------------------------------------------
+
+
+def playlists_with_counts(qs: QuerySet[Playlist]) -> QuerySet[Playlist]:
+    return qs.select_related("owner").annotate(song_count=Count("items")).order_by("-updated_at", "-id")
+
+
+def playlists_of(*, user, limit: int) -> list[Playlist]:
+    return list(playlists_with_counts(Playlist.objects.filter(owner=user))[:limit])
+
+
+def playlists_public() -> QuerySet[Playlist]:
+    return playlists_with_counts(Playlist.objects.filter(is_public=True))
+
+
+def playlist_by_share_id(*, share_id) -> Playlist | None:
+    return Playlist.objects.select_related("owner").filter(share_id=share_id).first()

@@ -1,0 +1,69 @@
+"""What the engine's pages share: colours, feature values as people read
+them, and the data a page's script needs about clusters and features."""
+from __future__ import annotations
+
+from songs.features import FEATURES
+
+from ..ml.algorithms import ALGORITHM_LABELS
+from ..models import TrainingRun
+
+# One colour per cluster label, shared by the cards, maps and charts. No red
+# (the predict page marks its point in red) and no grey (noise).
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
+    "#17becf", "#bcbd22", "#393b79", "#e7ba52", "#637939", "#7b4173",
+)
+NOISE_COLOUR = "#b0b0b0"
+def feature_display(name: str, value: float | None) -> str:
+    """A feature value as a person reads it: 0.62, -6.4 dB, 121 BPM, 3:35."""
+    if value is None:
+        return "—"
+    if name == "duration_ms":
+        seconds = round(value / 1000)
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    if name == "loudness":
+        return f"{value:.1f} dB"
+    if name == "tempo":
+        return f"{value:.0f} BPM"
+    return f"{value:.2f}"
+
+
+def cluster_colour(label: int) -> str:
+    return NOISE_COLOUR if label < 0 else PALETTE[label % len(PALETTE)]
+
+
+def clusters_json(clusters) -> list[dict]:
+    """What a page's script needs of the clusters: id, label, name, colour, size, z-scores."""
+    return [
+        {
+            "id": c.pk, "label": c.label, "name": c.name, "size": c.size, "colour": cluster_colour(c.label),
+            "share": (c.profile or {}).get("share"), "z": (c.profile or {}).get("z", {}),
+        }
+        for c in clusters
+    ]
+
+
+def features_json() -> list[dict]:
+    return [{"name": f.name, "unit": f.unit, "low": f.low, "high": f.high, "help": f.help} for f in FEATURES]
+
+
+def run_summary(run: TrainingRun | None) -> dict | None:
+    """The active model in words: algorithm, k, songs, silhouette, when."""
+    if run is None:
+        return None
+    metrics = run.metrics or {}
+    return {
+        "id": run.pk,
+        "algorithm": ALGORITHM_LABELS.get(run.algorithm, run.algorithm),
+        "k": run.n_clusters,
+        "songs": run.n_songs,
+        "silhouette": metrics.get("silhouette"),
+        "trained": run.finished_at or run.created_at,
+    }
+
+
+def model_state(run: TrainingRun | None) -> str:
+    """"none" (no active model), "noindex" (a model without a similarity index) or "ready"."""
+    if run is None:
+        return "none"
+    return "ready" if run.index_path else "noindex"

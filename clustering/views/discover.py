@@ -1,0 +1,169 @@
+"""Pages that ask the model: live prediction, recommendations, paths between
+two songs and a song's radio. Each mirrors its API endpoint's query string,
+so a result page is a link."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from songs import selectors as catalog
+from songs.features import ATTRIBUTES, FEATURES
+
+from .. import selectors
+from ..similarity import MAX_SEEDS, PATH_LENGTH
+from .common import clusters_json, feature_display, features_json, model_state, run_summary
+from .playlists import export_links
+
+RADIO_SONGS = 25
+# The attributes /api/recommendations/ filters and aims at: these first, the rest under "More".
+RECOMMEND_MAIN = ("energy", "danceability", "valence", "acousticness", "tempo", "popularity")
+RECOMMEND_MORE = ("instrumentalness", "speechiness", "liveness", "loudness", "duration_ms", "key", "mode",
+                  "time_signature")
+SEED_KINDS = ("seed_songs", "seed_artists", "seed_genres")
+
+
+def _id_param(request: HttpRequest, name: str) -> list[str]:
+    """A comma-separated id list from the query string, trimmed and capped."""
+    return [item.strip()[:512] for item in request.GET.get(name, "").split(",") if item.strip()][:MAX_SEEDS]
+
+
+def _attribute_rows(request: HttpRequest, names, stats: dict) -> list[dict]:
+    rows = []
+    for name in names:
+        attribute = ATTRIBUTES[name]
+        mean = stats.get(name, {}).get("mean")
+        rows.append({
+            "name": name, "low": attribute.low, "high": attribute.high, "step": attribute.step,
+            "unit": attribute.unit, "help": attribute.help,
+            "average": feature_display(name, mean) if mean is not None else None,
+            # Values from the query string come back into the form as typed; the API judges them.
+            "values": {kind: request.GET.get(f"{kind}_{name}", "").strip()[:32] for kind in ("min", "target", "max")},
+        })
+    return rows
+
+
+@ensure_csrf_cookie
+def recommend(request: HttpRequest) -> HttpResponse:
+    """Recommendations from seed songs, artists and genres, with bounds and targets.
+
+    The form mirrors the API's query string, so a result page is a link: the
+    seeds in the address are shown by name and the query runs on load.
+    """
+    run = selectors.active_run()
+    clusters = selectors.run_clusters(run)
+    stats = selectors.catalog_feature_stats(clusters) if run else {}
+    seeds = {kind: _id_param(request, kind) for kind in SEED_KINDS}
+    songs = catalog.song_labels(external_ids=seeds["seed_songs"]) if seeds["seed_songs"] else {}
+    # The API takes artist ids or exact names; a name is its own label.
+    artists = catalog.artist_names(external_ids=seeds["seed_artists"]) if seeds["seed_artists"] else {}
+    initial = (
+        [{"type": "song", "id": i, "label": (f"{songs[i]['name']} — {songs[i]['artist']}" if i in songs else i)}
+         for i in seeds["seed_songs"]]
+        + [{"type": "artist", "id": i, "label": artists.get(i, i)} for i in seeds["seed_artists"]]
+        + [{"type": "genre", "id": i, "label": i} for i in seeds["seed_genres"]]
+    )[:MAX_SEEDS]
+    limit = request.GET.get("limit", "").strip()[:4] or "20"
+    return render(request, "clustering/recommend.html", {
+        "nav": "recommend",
+        "run": run,
+        "state": model_state(run),
+        "has_songs": run is not None or catalog.catalog_has_songs(),
+        "main_rows": _attribute_rows(request, RECOMMEND_MAIN, stats),
+        "more_rows": _attribute_rows(request, RECOMMEND_MORE, stats),
+        "more_open": any(request.GET.get(f"{k}_{n}") for n in RECOMMEND_MORE for k in ("min", "target", "max")),
+        "limit": limit,
+        "max_seeds": MAX_SEEDS,
+        "page_data": {
+            "seeds": initial,
+            "max_seeds": MAX_SEEDS,
+            "run_now": bool(initial),
+            "signed_in": request.user.is_authenticated,
+            "clusters": clusters_json(clusters),
+        },
+    })
+
+
+@ensure_csrf_cookie
+def path_page(request: HttpRequest) -> HttpResponse:
+    """A path of songs from one song to another (GET /api/path/), as a list and a chart."""
+    run = selectors.active_run()
+    clusters = selectors.run_clusters(run)
+    ends = {name: request.GET.get(name, "").strip()[:512] for name in ("from", "to")}
+    labels = catalog.song_labels(external_ids=[v for v in ends.values() if v])
+    try:
+        length = int(request.GET.get("length", 10))
+    except ValueError:
+        length = 10
+    length = min(max(length, PATH_LENGTH[0]), PATH_LENGTH[1])
+    return render(request, "clustering/path.html", {
+        "nav": "path",
+        "run": run,
+        "state": model_state(run),
+        "has_songs": run is not None or catalog.catalog_has_songs(),
+        "length": length,
+        "length_range": PATH_LENGTH,
+        "page_data": {
+            "from": labels.get(ends["from"]) if ends["from"] else None,
+            "to": labels.get(ends["to"]) if ends["to"] else None,
+            "run_now": bool(ends["from"] in labels and ends["to"] in labels),
+            "unknown": [name for name, value in ends.items() if value and value not in labels],
+            "signed_in": request.user.is_authenticated,
+            "clusters": clusters_json(clusters),
+            "features": features_json(),
+        },
+    })
+
+
+@ensure_csrf_cookie
+def predict(request: HttpRequest) -> HttpResponse:
+    run = selectors.active_run()
+    clusters = selectors.run_clusters(run)
+    stats = selectors.catalog_feature_stats(clusters)
+    sliders = []
+    for f in FEATURES:
+        low, high = f.slider or (f.low, f.high)
+        step = f.step
+        mean = stats[f.name]["mean"]
+        value = (low + high) / 2 if mean is None else min(max(mean, low), high)
+        value = round(round(value / step) * step, 4)
+        if f.name == "duration_ms":
+            value = int(value)
+        sliders.append({
+            "feature": f, "low": low, "high": high, "step": step, "value": value,
+            # duration must be positive; the other features accept their bounds.
+            "min": f.low if f.low_inclusive else 1, "max": f.high,
+        })
+    return render(request, "clustering/predict.html", {
+        "nav": "predict",
+        "run": run,
+        "summary": run_summary(run),
+        "sliders": sliders,
+        "page_data": {"clusters": clusters_json(clusters), "features": features_json()},
+    })
+
+
+@ensure_csrf_cookie
+def song_radio(request: HttpRequest, external_id: str) -> HttpResponse:
+    """The radio of a song (GET /api/songs/<id>/radio/), with exports and "Save as playlist"."""
+    song = catalog.song_get(external_id=external_id)
+    if song is None:
+        raise Http404("No song with this id.")
+    run = selectors.active_run()
+    state = model_state(run)
+    api = f"/api/songs/{quote(song.external_id, safe='')}/radio/"
+    return render(request, "clustering/radio.html", {
+        "nav": "playlists",
+        "song": song,
+        "run": run,
+        "state": state,
+        "has_songs": True,
+        "exports": export_links(api, f"limit={RADIO_SONGS}&"),
+        "page_data": {
+            "url": f"{api}?limit={RADIO_SONGS}",
+            "song": {"id": song.external_id, "name": song.name, "artist": song.artist.name},
+            "clusters": clusters_json(selectors.run_clusters(run)),
+        },
+    })
