@@ -59,7 +59,7 @@ class RetrainForm(forms.Form):
 
 
 def _progress_html(run: TrainingRun):
-    live = run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
+    live = run.is_live
     return format_html(
         '<progress max="100" value="{}" aria-label="training progress">{}%</progress> {}% {}{}',
         run.progress, run.progress, run.progress, run.stage or run.status,

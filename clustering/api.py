@@ -104,8 +104,9 @@ def _spec_field(default, meta: dict) -> serializers.Field:
     return serializers.DictField(required=False, help_text=text)
 
 
+# One field per parameter of clustering.ml.spec.TrainingSpec.
 class TrainingRunCreateSerializer(serializers.Serializer):
-    """The parameters of a new run: those of clustering.ml.spec.TrainingSpec."""
+    """The parameters of a new training run; each is optional and has a default."""
 
     def get_fields(self):
         return {name: _spec_field(default, meta) for name, default, meta in spec_params()}
@@ -285,6 +286,11 @@ class PredictView(APIView):
 # --- similar songs, recommendations, paths, generated playlists ------------------
 
 
+def _number(value: float) -> int | float:
+    """1.0 as 1 (the schema states whole bounds as integers)."""
+    return int(value) if float(value).is_integer() else value
+
+
 def _attribute_help(name: str, kind: str) -> str:
     low, high = ATTRIBUTES[name].low, ATTRIBUTES[name].high
     what = {"min": "Hard floor", "max": "Hard ceiling", "target": "Preferred value"}[kind]
@@ -304,7 +310,7 @@ class _BoundsMixin(serializers.Serializer):
         # all of them (the schema).
         given = getattr(self, "initial_data", None)
         for name, attribute in ATTRIBUTES.items():
-            low, high = attribute.low, attribute.high
+            low, high = _number(attribute.low), _number(attribute.high)
             for kind in kinds:
                 if given is not None and f"{kind}_{name}" not in given:
                     continue

@@ -2,7 +2,7 @@
 import csv
 from typing import TextIO
 
-from songs.importing import FLAGSHIP_HEADER
+from songs.formats import FLAGSHIP_HEADER
 from songs.models import Song
 
 EXPORT_HEADER = [*FLAGSHIP_HEADER, "cluster", "cluster_name", "map_x", "map_y"]

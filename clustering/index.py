@@ -8,7 +8,6 @@ process, not in web processes.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Any
@@ -20,17 +19,7 @@ from django.db import connection
 from songs.models import Song
 
 from .artifacts import index_write
-from .ml.similarity import SimilarityIndex
-
-
-def external_id_hashes(external_ids) -> np.ndarray:
-    """int64 hashes of public song ids, the same in every process (blake2b:
-    ~1 µs per id, where pandas' hash_array costs ~1 ms for a single one)."""
-    return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(str(e).encode(), digest_size=8).digest(), "little", signed=True)
-         for e in external_ids),
-        dtype=np.int64, count=len(external_ids),
-    )
+from .ml.similarity import SimilarityIndex, external_id_hashes
 
 
 def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:

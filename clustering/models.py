@@ -63,6 +63,11 @@ class TrainingRun(models.Model):
     def __str__(self) -> str:
         return f"Run #{self.pk} {self.algorithm} ({self.status})"
 
+    @property
+    def is_live(self) -> bool:
+        """Queued or running: its pages follow its progress."""
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
 
 class Cluster(models.Model):
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="clusters")

@@ -29,7 +29,6 @@ from songs.services import CATALOG_LOCK_ID, catalog_analyze
 
 from .artifacts import model_load, model_write
 from .errors import ArtifactError, RunBusy, TrainingError
-from .index import similarity_index_build
 from .ml import ClusterModel, match_models
 from .ml.spec import TrainingSpec, spec_params
 from .models import Cluster, SongLabel, TrainingRun
@@ -142,6 +141,8 @@ class _IndexBuild:
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
+        from .index import similarity_index_build  # pandas loads where indexes are built, not in web processes
+
         started = time.perf_counter()
         try:
             self.path, self.digest, _ = similarity_index_build(

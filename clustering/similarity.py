@@ -18,8 +18,7 @@ from songs.selectors import SongRecord, song_record_get, song_records
 
 from .artifacts import active_index
 from .errors import SimilarityError
-from .index import external_id_hashes
-from .ml.similarity import ATTRIBUTES, SimilarityIndex
+from .ml.similarity import ATTRIBUTES, SimilarityIndex, external_id_hashes
 from .models import Cluster
 
 assert set(ATTRIBUTE_NAMES) == set(ATTRIBUTES)

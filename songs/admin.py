@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from .importing import FORMATS
+from .formats import FORMATS
 from .models import Artist, ImportJob, Song
 
 

@@ -8,14 +8,14 @@ from rest_framework.response import Response
 
 from . import services
 from .features import FEATURES
-from .importing import FORMATS
+from .formats import FORMATS
 from .models import ImportJob, Song
 from .selectors import SONG_FIELDS, search_filter, song_record_of
 
 
+# The whole API documents its errors with this (musiccluster.api_errors produces them).
 class ApiErrorSerializer(serializers.Serializer):
-    """The body of every API error (for the OpenAPI schema; the whole API
-    uses it, and musiccluster.api_errors produces it)."""
+    """The body of every API error (for the OpenAPI schema)."""
 
     detail = serializers.CharField(help_text="What went wrong, naming the field: 'limit: Ensure this value is …'.")
     errors = serializers.JSONField(
@@ -23,10 +23,11 @@ class ApiErrorSerializer(serializers.Serializer):
     )
 
 
+# The fields document the shape for the schema; the data is songs.selectors.song_record_of's,
+# the same records the engine's endpoints read with one raw query.
 class SongSerializer(serializers.ModelSerializer):
-    """A song as every endpoint shows it. The fields document the shape for
-    the schema; the data is :func:`songs.selectors.song_record_of`'s, the
-    same records the engine's endpoints read with one query."""
+    """A song as every endpoint shows it: its catalog columns, the ten audio
+    features, and its cluster and map position in the active run."""
 
     id = serializers.CharField(source="external_id", read_only=True)
     artist = serializers.CharField(source="artist.name", read_only=True)

@@ -37,7 +37,7 @@ from typing import Callable, TextIO
 import numpy as np
 
 from .features import FEATURE_NAMES
-from .importing import FLAGSHIP_HEADER
+from .formats import FLAGSHIP_HEADER
 
 __all__ = [
     "ARCHETYPES",

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .features import ATTRIBUTES, FEATURE_NAMES, FEATURES
+from .formats import FLAGSHIP, FLAGSHIP_HEADER, FORMATS, SPOTIFY
 
 # Fields of a CSV can be long (genre lists), but not absurdly so.
 csv.field_size_limit(1_000_000)
@@ -35,15 +36,6 @@ class ImportRejected(Exception):
     """The whole file is refused; nothing of it is stored."""
 
 
-FLAGSHIP = "flagship"
-SPOTIFY = "spotify"
-FORMATS = (FLAGSHIP, SPOTIFY)
-
-FLAGSHIP_HEADER: tuple[str, ...] = tuple(
-    "id_songs,name_song,popularity_songs,duration_ms,explicit,id_artists,release_date,danceability,energy,key,"
-    "loudness,mode,speechiness,acousticness,instrumentalness,liveness,valence,tempo,time_signature,followers,"
-    "genres,name_artists,popularity_artists".split(",")
-)
 
 # Canonical column -> the header names that carry it, per format. The first
 # name found wins. Features share their names across every known export.

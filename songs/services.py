@@ -20,22 +20,18 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyarrow.csv as pacsv
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from .features import FEATURE_NAMES
-from .importing import (
-    STAGE_COLUMNS,
-    Batch,
-    CatalogReader,
-    FileInfo,
-    ImportRejected,
-    file_inspect,
-)
 from .models import Artist, ImportJob, Song
+
+if TYPE_CHECKING:
+    from .importing import Batch, FileInfo
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +67,8 @@ class _Stage:
         self.table = f"songs_import_stage_{int(job_id)}"
 
     def create(self) -> None:
+        from .importing import STAGE_COLUMNS
+
         pg = _is_postgres()
         cols = ", ".join(f"{c} {_STAGE_TYPES.get(c, 'text')}" for c in STAGE_COLUMNS)
         with connection.cursor() as cursor:
@@ -89,6 +87,10 @@ class _Stage:
         On Postgres the whole file goes through one COPY, so the server
         ingests a block while Arrow parses the next (two cores at work).
         """
+        import pyarrow.csv as pacsv
+
+        from .importing import STAGE_COLUMNS
+
         columns = ", ".join(STAGE_COLUMNS)
         if _is_postgres():
             with connection.cursor() as cursor:
@@ -338,6 +340,9 @@ def import_job_run(
 
     Never raises for a bad file: the job ends failed with the reason.
     """
+    # The reader (and pyarrow) load where files are imported, not in every web process.
+    from .importing import CatalogReader, ImportRejected, file_inspect
+
     share_limit = settings.IMPORT_MAX_REJECTED_SHARE if max_rejected_share is None else max_rejected_share
     timings: dict[str, float] = {}
     stage = _Stage(job.pk)

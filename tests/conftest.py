@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from songs.importing import FLAGSHIP_HEADER
+from songs.formats import FLAGSHIP_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

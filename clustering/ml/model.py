@@ -227,10 +227,13 @@ class ClusterModel(BaseEstimator):
             if self.algorithm_ == "gmm":
                 labels = est.predict(Z)
                 self.centroids_ = np.array(est.means_)
-            else:
+            elif hasattr(est, "cluster_centers_"):
                 labels = est.labels_ if not sampled else est.predict(Z)
                 self.centroids_ = np.array(est.cluster_centers_)
                 inertia = float(est.inertia_) if not sampled else float(-est.score(Z))
+            else:  # another k-based estimator of the registry: centroids are its members' means
+                labels = np.asarray(est.predict(Z))
+                self.centroids_ = self._member_means(Z, labels, int(labels.max()) + 1 if len(labels) else 0)
                 for attr in ("labels_",):  # per-row: would bloat the artifact
                     if hasattr(est, attr):
                         delattr(est, attr)

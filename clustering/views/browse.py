@@ -13,7 +13,6 @@ from songs import selectors as catalog
 from songs.features import FEATURES
 
 from .. import selectors
-from ..models import TrainingRun
 from .playlists import export_links
 from .common import cluster_colour, clusters_json, feature_display, features_json, run_summary
 
@@ -165,7 +164,7 @@ def runs(request: HttpRequest) -> HttpResponse:
     for run in rows:
         run.duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
         run.silhouette = (run.metrics or {}).get("silhouette")
-        run.live = run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
+        run.live = run.is_live
     return render(request, "clustering/runs.html", {
         "nav": "runs",
         "runs": rows,

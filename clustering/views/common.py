@@ -2,10 +2,14 @@
 them, and the data a page's script needs about clusters and features."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from songs.features import FEATURES
 
 from ..ml.algorithms import ALGORITHM_LABELS
-from ..models import TrainingRun
+
+if TYPE_CHECKING:  # annotations only: views reach models through selectors
+    from ..models import TrainingRun
 
 # One colour per cluster label, shared by the cards, maps and charts. No red
 # (the predict page marks its point in red) and no grey (noise).

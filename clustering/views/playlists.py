@@ -2,6 +2,8 @@
 and files, editing and deleting (owners only), share links."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 
 from django.contrib import messages
@@ -13,8 +15,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from .. import playlists, selectors
-from ..models import Playlist
 from .common import cluster_colour, feature_display
+
+if TYPE_CHECKING:  # annotations only: views reach models through selectors
+    from ..models import Playlist
 
 PLAYLISTS_PER_PAGE = 50
 MINE_SHOWN = 100

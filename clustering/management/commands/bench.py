@@ -45,7 +45,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 
 from songs.generator import generate_catalog
-from songs.importing import FLAGSHIP_HEADER
+from songs.formats import FLAGSHIP_HEADER
 
 _TEXT_COLUMNS = {"id_songs", "name_song", "id_artists", "release_date", "genres", "name_artists"}
 QUALITY_DATA = settings.BASE_DIR.parent / "shared" / "data" / "high_popularity_spotify_data.csv"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from songs.importing import FORMATS
+from songs.formats import FORMATS
 from songs.models import ImportJob
 from songs.services import songs_import_file
 
