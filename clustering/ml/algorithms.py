@@ -207,6 +207,10 @@ class Algorithm:
     build: Callable[..., dict[str, Any]]
     # The scikit-learn estimator, called with random_state= and the effective parameters.
     estimator: Callable[..., Any]
+    # Rows the final fit sees at most (None: all); the rest are labelled by predict.
+    fit_sample: int | None = None
+    # Rows each fit of the k scan sees at most (k-based algorithms).
+    scan_fit_sample: int = 100_000
 
 
 _PARAMS: dict[str, dict[str, Callable[[Any], Any]]] = {
@@ -245,11 +249,13 @@ REGISTRY: dict[str, Algorithm] = {
     for a in (
         Algorithm("kmeans", "K-Means", True, _PARAMS["kmeans"], _kmeans, KMeans),
         Algorithm("minibatch", "Mini-batch K-Means", True, _PARAMS["minibatch"], _minibatch, MiniBatchKMeans),
+        # Density methods cost O(n²) memory or time: fit on a sample, label the rest.
         Algorithm("dbscan", "DBSCAN", False, _PARAMS["dbscan"], _dbscan,
-                  lambda random_state, **eff: DBSCAN(n_jobs=-1, **eff)),
+                  lambda random_state, **eff: DBSCAN(n_jobs=-1, **eff), fit_sample=20_000),
         Algorithm("hdbscan", "HDBSCAN", False, _PARAMS["hdbscan"], _hdbscan,
-                  lambda random_state, **eff: HDBSCAN(copy=True, n_jobs=-1, **eff)),
-        Algorithm("gmm", "Gaussian mixture", True, _PARAMS["gmm"], _gmm, GaussianMixture),
+                  lambda random_state, **eff: HDBSCAN(copy=True, n_jobs=-1, **eff), fit_sample=20_000),
+        Algorithm("gmm", "Gaussian mixture", True, _PARAMS["gmm"], _gmm, GaussianMixture,
+                  fit_sample=50_000, scan_fit_sample=30_000),
     )
 }
 ALGORITHMS: tuple[str, ...] = tuple(REGISTRY)

@@ -17,6 +17,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from ._threads import limit_threads
 from .algorithms import (
+    REGISTRY,
     DEFAULT_MINIBATCH_THRESHOLD,
     DENSITY_ALGORITHMS,
     K_ALGORITHMS,
@@ -33,12 +34,12 @@ from .naming import name_clusters
 from .profiles import NOISE_LABEL, cluster_profiles, describe_cluster
 from .selection import choose_eps, choose_k, label_metrics, sample_indices, scan_k
 
-# Rows the estimator is fitted on when fit_sample_size is None; the other
-# rows are then labelled by predict. Measured on 2 cores: full k-means on
-# 1M rows ~2.5 s, so it sees everything; GaussianMixture ~7 s on 50k rows;
-# DBSCAN and HDBSCAN ~3-5 s on 20k rows and grow super-linearly (DBSCAN's
-# neighbourhoods at 50k rows already take ~1 GB).
-FIT_SAMPLE = {"kmeans": None, "minibatch": None, "gmm": 50_000, "dbscan": 20_000, "hdbscan": 20_000}
+# Rows the estimator is fitted on when fit_sample_size is None come from the
+# registry (Algorithm.fit_sample); the other rows are then labelled by
+# predict. Measured on 2 cores: full k-means on 1M rows ~2.5 s, so it sees
+# everything; GaussianMixture ~7 s on 50k rows; DBSCAN and HDBSCAN ~3-5 s on
+# 20k rows and grow super-linearly (DBSCAN's neighbourhoods at 50k rows
+# already take ~1 GB).
 
 # Per-row training outputs: kept after fit for the caller, never pickled.
 PER_ROW_ATTRIBUTES = ("labels_", "embedding_")
@@ -67,10 +68,10 @@ class ClusterModel(BaseEstimator):
     minibatch_threshold : "kmeans" switches to MiniBatchKMeans above this
         many rows.
     fit_sample_size : rows the estimator is fitted on (None: all rows for
-        k-means, :data:`FIT_SAMPLE` otherwise); the rest are labelled with
+        k-means, :attr:`Algorithm.fit_sample` of the registry otherwise); the rest are labelled with
         :meth:`predict`.
     scan_fit_sample_size : rows each k is fitted on during the scan
-        (None: :data:`clustering.ml.selection.SCAN_FIT_SAMPLE`).
+        (None: :attr:`Algorithm.scan_fit_sample` of the registry).
     n_representatives : representative songs kept per cluster profile.
 
     With kmeans and a fixed ``random_state``, ``labels_`` equal the offline
@@ -184,7 +185,7 @@ class ClusterModel(BaseEstimator):
         self.features_ = list(self.preparer_.features_)
         self.n_features_in_ = X_raw.shape[1]
         rng = np.random.default_rng(self.random_state)
-        fit_size = self.fit_sample_size if self.fit_sample_size is not None else FIT_SAMPLE[algo]
+        fit_size = self.fit_sample_size if self.fit_sample_size is not None else REGISTRY[algo].fit_sample
         fit_rows = sample_indices(n, fit_size, rng)
         sampled = len(fit_rows) < n
         Z_fit = Z[fit_rows] if sampled else Z
