@@ -24,8 +24,9 @@ def _retrain_fields() -> dict[str, forms.Field]:
     for name, default, meta in spec_params():
         kind, text, label = meta["kind"], meta["help"], meta["label"] or None
         if kind == "choice":
-            fields[name] = forms.ChoiceField(choices=[(c, c) for c in meta["choices"]], initial=default,
-                                             help_text=text, label=label)
+            fields[name] = forms.ChoiceField(
+                choices=[(c, c) for c in meta["choices"]], initial=default, help_text=text, label=label
+            )
         elif kind == "k":
             fields[name] = forms.CharField(initial=str(default), help_text=text, label=label)
         elif kind == "int":
@@ -33,12 +34,17 @@ def _retrain_fields() -> dict[str, forms.Field]:
         elif kind == "bool":
             fields[name] = forms.BooleanField(initial=default, required=False, help_text=text, label=label)
         elif kind == "features":
-            fields[name] = forms.MultipleChoiceField(choices=[(c, c) for c in meta["choices"]], initial=list(default),
-                                                     widget=forms.CheckboxSelectMultiple, help_text=text)
+            fields[name] = forms.MultipleChoiceField(
+                choices=[(c, c) for c in meta["choices"]],
+                initial=list(default),
+                widget=forms.CheckboxSelectMultiple,
+                help_text=text,
+            )
         elif kind == "k_range":
             for end, value in zip(("min", "max"), default):
                 fields[_range_field(name, end)] = forms.IntegerField(
-                    initial=value, label=f"{label or name} {'from' if end == 'min' else 'to'}", help_text=text)
+                    initial=value, label=f"{label or name} {'from' if end == 'min' else 'to'}", help_text=text
+                )
         else:
             fields[name] = forms.JSONField(initial=dict, required=False, help_text=text, label=label)
     return fields
@@ -62,7 +68,10 @@ def _progress_html(run: TrainingRun):
     live = run.is_live
     return format_html(
         '<progress max="100" value="{}" aria-label="training progress">{}%</progress> {}% {}{}',
-        run.progress, run.progress, run.progress, run.stage or run.status,
+        run.progress,
+        run.progress,
+        run.progress,
+        run.stage or run.status,
         # Live progress: the page reloads itself while the run is queued or running.
         mark_safe("<script>setTimeout(function () { location.reload(); }, 2000);</script>") if live else "",
     )
@@ -70,13 +79,43 @@ def _progress_html(run: TrainingRun):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "algorithm", "status", "progress_list", "is_active", "n_clusters", "n_songs", "silhouette", "created_at", "created_by")
+    list_display = (
+        "id",
+        "algorithm",
+        "status",
+        "progress_list",
+        "is_active",
+        "n_clusters",
+        "n_songs",
+        "silhouette",
+        "created_at",
+        "created_by",
+    )
     list_filter = ("status", "algorithm", "is_active")
     actions = ["activate_run"]
     readonly_fields = (
-        "status", "progress_bar", "is_active", "algorithm", "scaler", "features", "params", "n_songs", "n_clusters",
-        "metrics", "k_scan_table", "cluster_table", "timings", "sklearn_version", "artifact_path", "artifact_sha256",
-        "error", "created_by", "created_at", "started_at", "finished_at", "heartbeat_at",
+        "status",
+        "progress_bar",
+        "is_active",
+        "algorithm",
+        "scaler",
+        "features",
+        "params",
+        "n_songs",
+        "n_clusters",
+        "metrics",
+        "k_scan_table",
+        "cluster_table",
+        "timings",
+        "sklearn_version",
+        "artifact_path",
+        "artifact_sha256",
+        "error",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
     )
     exclude = ("stage", "progress", "k_scan")
     change_list_template = "admin/clustering/trainingrun/change_list.html"
@@ -112,7 +151,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, f"Training run #{run.pk} is queued; this page follows its progress.")
                 return redirect("admin:clustering_trainingrun_change", run.pk)
-        context = {**self.admin_site.each_context(request), "title": "Retrain the clustering", "form": form, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Retrain the clustering",
+            "form": form,
+            "opts": self.model._meta,
+        }
         return render(request, "admin/clustering/trainingrun/retrain.html", context)
 
     @admin.action(description="Activate the selected successful run (rolls labels to it)")
@@ -146,10 +190,17 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if not run.k_scan:
             return "—"
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (r.get("k"), _fmt(r.get("inertia"), ".0f"), _fmt(r.get("silhouette")), _fmt(r.get("davies_bouldin")),
-                 _fmt(r.get("calinski_harabasz"), ".0f"), _fmt(r.get("min_cluster_share")))
+                (
+                    r.get("k"),
+                    _fmt(r.get("inertia"), ".0f"),
+                    _fmt(r.get("silhouette")),
+                    _fmt(r.get("davies_bouldin")),
+                    _fmt(r.get("calinski_harabasz"), ".0f"),
+                    _fmt(r.get("min_cluster_share")),
+                )
                 for r in run.k_scan
             ),
         )
@@ -165,8 +216,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if not clusters:
             return "—"
         rows = format_html_join(
-            "", '<tr><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
-            ((c.label, reverse("admin:clustering_cluster_change", args=[c.pk]), c.name, c.size, c.description) for c in clusters),
+            "",
+            '<tr><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
+            (
+                (c.label, reverse("admin:clustering_cluster_change", args=[c.pk]), c.name, c.size, c.description)
+                for c in clusters
+            ),
         )
         return format_html(
             "<table><thead><tr><th>label</th><th>name</th><th>songs</th><th>profile</th></tr></thead><tbody>{}</tbody></table>",

@@ -1,5 +1,6 @@
 """REST API of the clustering engine: clusters, training runs, prediction,
 similar songs, recommendations, song paths and generated playlists."""
+
 import numpy as np
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
@@ -30,14 +31,15 @@ class ModelUnavailable(APIException):
 
 
 class GeneratedPlaylistQuerySerializer(serializers.Serializer):
-    limit = serializers.IntegerField(default=50, min_value=1, max_value=500,
-                                     help_text="Songs (1-500; default 50, radio 25).")
-    max_per_artist = serializers.IntegerField(default=2, min_value=1, max_value=100,
-                                              help_text="At most this many songs per artist.")
-    fmt = serializers.ChoiceField(choices=EXPORT_FORMATS, default="json",
-                                  help_text="json (API response), or a file: m3u, csv, xspf.")
-
-
+    limit = serializers.IntegerField(
+        default=50, min_value=1, max_value=500, help_text="Songs (1-500; default 50, radio 25)."
+    )
+    max_per_artist = serializers.IntegerField(
+        default=2, min_value=1, max_value=100, help_text="At most this many songs per artist."
+    )
+    fmt = serializers.ChoiceField(
+        choices=EXPORT_FORMATS, default="json", help_text="json (API response), or a file: m3u, csv, xspf."
+    )
 
 
 def _model_call(fn, *args, **kwargs):
@@ -51,6 +53,7 @@ def _model_call(fn, *args, **kwargs):
         raise ModelUnavailable(f"The active model cannot be loaded: {exc}") from None
     except SimilarityError as exc:
         raise ValidationError({"detail": str(exc)}) from None
+
 
 MAX_PREDICT = 10_000
 
@@ -77,9 +80,28 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
         fields = [
-            "id", "status", "stage", "progress", "is_active", "algorithm", "scaler", "features", "params",
-            "n_songs", "n_clusters", "metrics", "k_scan", "timings", "sklearn_version", "artifact_sha256",
-            "index_sha256", "error", "created_at", "started_at", "finished_at", "clusters",
+            "id",
+            "status",
+            "stage",
+            "progress",
+            "is_active",
+            "algorithm",
+            "scaler",
+            "features",
+            "params",
+            "n_songs",
+            "n_clusters",
+            "metrics",
+            "k_scan",
+            "timings",
+            "sklearn_version",
+            "artifact_sha256",
+            "index_sha256",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "clusters",
         ]
         read_only_fields = fields
 
@@ -96,11 +118,13 @@ def _spec_field(default, meta: dict) -> serializers.Field:
     if kind == "bool":
         return serializers.BooleanField(default=default, help_text=text)
     if kind == "features":
-        return serializers.ListField(child=serializers.ChoiceField(choices=meta["choices"]), required=False,
-                                     help_text=text)
+        return serializers.ListField(
+            child=serializers.ChoiceField(choices=meta["choices"]), required=False, help_text=text
+        )
     if kind == "k_range":
-        return serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2, required=False,
-                                     help_text=text)
+        return serializers.ListField(
+            child=serializers.IntegerField(), min_length=2, max_length=2, required=False, help_text=text
+        )
     return serializers.DictField(required=False, help_text=text)
 
 
@@ -135,8 +159,11 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         parameters=[GeneratedPlaylistQuerySerializer],
-        responses={200: inline_serializer("ClusterPlaylist", {"title": serializers.CharField(),
-                                                              "songs": SongSerializer(many=True)})},
+        responses={
+            200: inline_serializer(
+                "ClusterPlaylist", {"title": serializers.CharField(), "songs": SongSerializer(many=True)}
+            )
+        },
     )
     @action(detail=True)
     def playlist(self, request, pk=None):
@@ -145,8 +172,9 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
         query = GeneratedPlaylistQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        songs = _model_call(similarity.cluster_playlist, cluster=cluster, limit=data["limit"],
-                            max_per_artist=data["max_per_artist"])
+        songs = _model_call(
+            similarity.cluster_playlist, cluster=cluster, limit=data["limit"], max_per_artist=data["max_per_artist"]
+        )
         title = f"{cluster.name} (run #{cluster.run_id})"
         if data["fmt"] != "json":
             return _playlist_response(request, title=title, songs=songs, fmt=data["fmt"])
@@ -257,9 +285,14 @@ class PredictView(APIView):
 
     @extend_schema(
         request=FeatureVectorSerializer(many=True),
-        parameters=[OpenApiParameter(
-            "nearest", int, description=f"Also return this many nearest songs per vector (0-20; "
-                                        f"at most {MAX_NEAREST_VECTORS:,} vectors).")],
+        parameters=[
+            OpenApiParameter(
+                "nearest",
+                int,
+                description=f"Also return this many nearest songs per vector (0-20; "
+                f"at most {MAX_NEAREST_VECTORS:,} vectors).",
+            )
+        ],
         responses={200: dict},
     )
     def post(self, request):
@@ -269,15 +302,21 @@ class PredictView(APIView):
         nearest = int(nearest)
         X, many = feature_matrix(request.data)
         if nearest and len(X) > MAX_NEAREST_VECTORS:
-            raise ValidationError({"nearest": f"nearest works on at most {MAX_NEAREST_VECTORS:,} vectors "
-                                              f"({len(X):,} sent)."})
+            raise ValidationError(
+                {"nearest": f"nearest works on at most {MAX_NEAREST_VECTORS:,} vectors ({len(X):,} sent)."}
+            )
         results = _model_call(services.cluster_predict, X=X)
         if nearest:
             neighbours = _model_call(similarity.songs_nearest_features, X=X, k=nearest)
             for item, songs in zip(results, neighbours):
                 item["nearest"] = [
-                    {"id": song["id"], "name": song["name"], "artist": song["artist"], "distance": dist,
-                     "similarity": sim}
+                    {
+                        "id": song["id"],
+                        "name": song["name"],
+                        "artist": song["artist"],
+                        "distance": dist,
+                        "similarity": sim,
+                    }
                     for song, dist, sim in songs
                 ]
         return Response({"results": results} if many else results[0])
@@ -391,8 +430,13 @@ class SimilarSongsView(APIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         result = _model_call(
-            similarity.song_similar, external_id=external_id, limit=data["limit"], same_cluster=data["same_cluster"],
-            max_per_artist=data.get("max_per_artist"), exclude_artist=data["exclude_artist"], bounds=query.bounds(),
+            similarity.song_similar,
+            external_id=external_id,
+            limit=data["limit"],
+            same_cluster=data["same_cluster"],
+            max_per_artist=data.get("max_per_artist"),
+            exclude_artist=data["exclude_artist"],
+            bounds=query.bounds(),
         )
         if result is None:
             raise NotFound(f"No song with id {external_id!r}.")
@@ -409,12 +453,18 @@ def _id_list(value: str, name: str) -> list[str]:
 
 class RecommendationsQuerySerializer(_BoundsMixin):
     TARGETS = True
-    seed_songs = serializers.CharField(required=False, default="", allow_blank=True,
-                                       help_text="Comma-separated song ids (external ids).")
-    seed_artists = serializers.CharField(required=False, default="", allow_blank=True,
-                                         help_text="Comma-separated artist ids (or exact names).")
-    seed_genres = serializers.CharField(required=False, default="", allow_blank=True,
-                                        help_text="Comma-separated genres (see /api/recommendations/genres/).")
+    seed_songs = serializers.CharField(
+        required=False, default="", allow_blank=True, help_text="Comma-separated song ids (external ids)."
+    )
+    seed_artists = serializers.CharField(
+        required=False, default="", allow_blank=True, help_text="Comma-separated artist ids (or exact names)."
+    )
+    seed_genres = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="Comma-separated genres (see /api/recommendations/genres/).",
+    )
     limit = serializers.IntegerField(default=20, min_value=1, max_value=100, help_text="Tracks to return (1-100).")
 
     def validate(self, data):
@@ -458,8 +508,13 @@ class RecommendationsView(APIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         result = _model_call(
-            similarity.recommendations_get, seed_songs=data["seed_songs"], seed_artists=data["seed_artists"],
-            seed_genres=data["seed_genres"], limit=data["limit"], bounds=query.bounds(), targets=query.targets(),
+            similarity.recommendations_get,
+            seed_songs=data["seed_songs"],
+            seed_artists=data["seed_artists"],
+            seed_genres=data["seed_genres"],
+            limit=data["limit"],
+            bounds=query.bounds(),
+            targets=query.targets(),
         )
         return Response(result)
 
@@ -469,17 +524,23 @@ class GenreSeedsView(APIView):
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses={200: inline_serializer("GenreSeeds", {"genres": serializers.DictField(
-        child=serializers.IntegerField())})})
+    @extend_schema(
+        responses={
+            200: inline_serializer("GenreSeeds", {"genres": serializers.DictField(child=serializers.IntegerField())})
+        }
+    )
     def get(self, request):
         _, index = _model_call(active_index)
         return Response({"genres": dict(zip(index.genres_.tolist(), index.genre_sizes_.tolist()))})
 
 
 class PathQuerySerializer(serializers.Serializer):
-    length = serializers.IntegerField(default=10, min_value=similarity.PATH_LENGTH[0],
-                                      max_value=similarity.PATH_LENGTH[1],
-                                      help_text="Songs in the path, both ends included.")
+    length = serializers.IntegerField(
+        default=10,
+        min_value=similarity.PATH_LENGTH[0],
+        max_value=similarity.PATH_LENGTH[1],
+        help_text="Songs in the path, both ends included.",
+    )
 
     def get_fields(self):
         fields = super().get_fields()
@@ -492,8 +553,9 @@ class PathQuerySerializer(serializers.Serializer):
 class PathResponseSerializer(serializers.Serializer):
     run = serializers.IntegerField()
     songs = SongSerializer(many=True)
-    steps = serializers.ListField(child=serializers.FloatField(),
-                                  help_text="Distance of each step, in typical neighbour distances.")
+    steps = serializers.ListField(
+        child=serializers.FloatField(), help_text="Distance of each step, in typical neighbour distances."
+    )
 
 
 class SongPathView(APIView):
@@ -524,9 +586,12 @@ class SongRadioView(APIView):
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(parameters=[GeneratedPlaylistQuerySerializer],
-                   responses={200: inline_serializer("Radio", {"title": serializers.CharField(),
-                                                               "songs": SongSerializer(many=True)})})
+    @extend_schema(
+        parameters=[GeneratedPlaylistQuerySerializer],
+        responses={
+            200: inline_serializer("Radio", {"title": serializers.CharField(), "songs": SongSerializer(many=True)})
+        },
+    )
     def get(self, request, external_id: str):
         query = GeneratedPlaylistQuerySerializer(data={"limit": 25, **request.query_params.dict()})
         query.is_valid(raise_exception=True)

@@ -7,6 +7,7 @@ sha256), so activating another run reaches every process without a
 restart. :func:`cache_clear` empties it (tests, and a process that wants
 to drop the memory).
 """
+
 from __future__ import annotations
 
 import hashlib

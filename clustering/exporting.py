@@ -1,4 +1,5 @@
 """The labelled catalog as CSV (what the notebook saved as final_clustered_songs.csv)."""
+
 import csv
 from typing import TextIO
 
@@ -29,28 +30,36 @@ def songs_export_csv(*, out: TextIO, chunk_size: int = 5000) -> int:
     for song in qs.iterator(chunk_size=chunk_size):
         artist = song.artist
         release = song.release_date.isoformat() if song.release_date else (song.release_year or "")
-        writer.writerow([
-            safe_cell(song.external_id),
-            safe_cell(song.name),
-            "" if song.popularity is None else song.popularity,
-            song.duration_ms,
-            "" if song.explicit is None else int(song.explicit),
-            safe_cell(artist.external_id),
-            release,
-            song.danceability, song.energy,
-            "" if song.key is None else song.key,
-            song.loudness,
-            "" if song.mode is None else song.mode,
-            song.speechiness, song.acousticness, song.instrumentalness, song.liveness, song.valence, song.tempo,
-            "" if song.time_signature is None else song.time_signature,
-            "" if artist.followers is None else artist.followers,
-            safe_cell(_genres_literal(song.genres or [])),
-            safe_cell(artist.name),
-            "" if artist.popularity is None else artist.popularity,
-            "" if song.cluster is None else song.cluster.label,
-            "" if song.cluster is None else safe_cell(song.cluster.name),
-            "" if song.map_x is None else song.map_x,
-            "" if song.map_y is None else song.map_y,
-        ])
+        writer.writerow(
+            [
+                safe_cell(song.external_id),
+                safe_cell(song.name),
+                "" if song.popularity is None else song.popularity,
+                song.duration_ms,
+                "" if song.explicit is None else int(song.explicit),
+                safe_cell(artist.external_id),
+                release,
+                song.danceability,
+                song.energy,
+                "" if song.key is None else song.key,
+                song.loudness,
+                "" if song.mode is None else song.mode,
+                song.speechiness,
+                song.acousticness,
+                song.instrumentalness,
+                song.liveness,
+                song.valence,
+                song.tempo,
+                "" if song.time_signature is None else song.time_signature,
+                "" if artist.followers is None else artist.followers,
+                safe_cell(_genres_literal(song.genres or [])),
+                safe_cell(artist.name),
+                "" if artist.popularity is None else artist.popularity,
+                "" if song.cluster is None else song.cluster.label,
+                "" if song.cluster is None else safe_cell(song.cluster.name),
+                "" if song.map_x is None else song.map_x,
+                "" if song.map_y is None else song.map_y,
+            ]
+        )
         rows += 1
     return rows

@@ -6,6 +6,7 @@ popularity, key/mode/time signature, genres, a duplicate key per title) and
 saves it with the run's artifacts. pandas is imported here, in the training
 process, not in web processes.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,11 @@ def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
     (sorted); songs deleted since the features were read are marked missing."""
     n = len(ids)
     out = {
-        "found": np.zeros(n, dtype=bool), "artist": np.zeros(n, dtype=np.int64),
-        "year": np.full(n, np.nan), "extra": np.full((n, 4), np.nan), "dup": np.zeros(n, dtype=np.int64),
+        "found": np.zeros(n, dtype=bool),
+        "artist": np.zeros(n, dtype=np.int64),
+        "year": np.full(n, np.nan),
+        "extra": np.full((n, 4), np.nan),
+        "dup": np.zeros(n, dtype=np.int64),
         "key_hash": np.zeros(n, dtype=np.int64),
     }
     genre_rows: list[np.ndarray] = []
@@ -37,13 +41,28 @@ def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
     # Exact duplicates: same artist and the same title up to case and spaces.
     # Postgres hashes the titles itself rather than shipping a million strings.
     title = "hashtextextended(lower(btrim(name)), artist_id)" if connection.vendor == "postgresql" else "name"
-    sql = (f"SELECT id, artist_id, {title}, release_year, popularity, key, mode, time_signature, genres, "
-           f"external_id FROM {table} ORDER BY id")
+    sql = (
+        f"SELECT id, artist_id, {title}, release_year, popularity, key, mode, time_signature, genres, "
+        f"external_id FROM {table} ORDER BY id"
+    )
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql)
         while rows := cursor.fetchmany(100_000):
-            frame = pd.DataFrame(rows, columns=["id", "artist", "name", "year", "popularity", "key", "mode",
-                                                "time_signature", "genres", "external_id"])
+            frame = pd.DataFrame(
+                rows,
+                columns=[
+                    "id",
+                    "artist",
+                    "name",
+                    "year",
+                    "popularity",
+                    "key",
+                    "mode",
+                    "time_signature",
+                    "genres",
+                    "external_id",
+                ],
+            )
             pos = np.searchsorted(ids, frame["id"].to_numpy(np.int64))
             pos_c = np.clip(pos, 0, max(n - 1, 0))
             hit = (pos < n) & (ids[pos_c] == frame["id"].to_numpy(np.int64)) if n else np.zeros(len(frame), bool)
@@ -101,9 +120,16 @@ def similarity_index_build(*, run_id: int, ids: np.ndarray, X: np.ndarray, label
     genre_keep = keep[data["genre_rows"]] if len(data["genre_rows"]) else np.zeros(0, dtype=bool)
     t1 = time.perf_counter()
     index = SimilarityIndex().fit(
-        ids=ids[keep], X=X[keep], year=data["year"][keep], popularity=data["extra"][keep, 2],
-        artist=data["artist"][keep], dup_keys=data["dup"][keep], extra=data["extra"][keep], labels=labels[keep],
-        genre_rows=remap[data["genre_rows"][genre_keep]], genre_names=data["genre_names"][genre_keep],
+        ids=ids[keep],
+        X=X[keep],
+        year=data["year"][keep],
+        popularity=data["extra"][keep, 2],
+        artist=data["artist"][keep],
+        dup_keys=data["dup"][keep],
+        extra=data["extra"][keep],
+        labels=labels[keep],
+        genre_rows=remap[data["genre_rows"][genre_keep]],
+        genre_names=data["genre_names"][genre_keep],
         key_hashes=data["key_hash"][keep],
     )
     t2 = time.perf_counter()

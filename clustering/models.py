@@ -13,8 +13,6 @@ class TrainingRunQuerySet(models.QuerySet):
 class TrainingRun(models.Model):
     """One fit of the clustering pipeline: a versioned model."""
 
-    objects = TrainingRunQuerySet.as_manager()
-
     class Status(models.TextChoices):
         QUEUED = "queued"
         RUNNING = "running"
@@ -50,6 +48,8 @@ class TrainingRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TrainingRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -105,6 +105,9 @@ class SongLabel(models.Model):
     class Meta:
         indexes = [models.Index(fields=["run", "song_id"], name="songlabel_run_song")]
 
+    def __str__(self) -> str:
+        return f"song {self.song_id} of run #{self.run_id}"
+
 
 class Playlist(models.Model):
     """A saved, ordered list of songs.
@@ -146,9 +149,7 @@ class PlaylistItem(models.Model):
 
     class Meta:
         ordering = ["playlist", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["playlist", "position"], name="unique_position_per_playlist")
-        ]
+        constraints = [models.UniqueConstraint(fields=["playlist", "position"], name="unique_position_per_playlist")]
 
     def __str__(self) -> str:
         return f"{self.playlist_id}#{self.position}"

@@ -4,6 +4,7 @@ Who sees what: anyone reads public playlists; a signed-in user also reads
 and edits their own; anyone holding a playlist's share link reads it
 (`/api/playlists/shared/<share_id>/`), public or not.
 """
+
 import uuid
 
 from django.db.models import Count
@@ -47,8 +48,16 @@ class PlaylistSerializer(serializers.ModelSerializer):
     class Meta:
         model = Playlist
         fields = [
-            "id", "name", "description", "is_public", "source", "share_id", "owner", "song_count",
-            "created_at", "updated_at",
+            "id",
+            "name",
+            "description",
+            "is_public",
+            "source",
+            "share_id",
+            "owner",
+            "song_count",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -132,7 +141,11 @@ class _ExportNegotiation(DefaultContentNegotiation):
 
 
 FMT_PARAMETER = OpenApiParameter(
-    "fmt", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True, enum=list(playlists.EXPORT_FORMATS),
+    "fmt",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    required=True,
+    enum=list(playlists.EXPORT_FORMATS),
     description="File format: m3u (extended M3U, UTF-8), csv, json or xspf (XSPF 1). Named `fmt` because DRF "
     "reserves `format`.",
 )
@@ -165,18 +178,22 @@ ERRORS = {
         ],
     ),
     retrieve=extend_schema(
-        summary="A playlist with its songs (yours, or a public one)", parameters=[ID_PARAMETER],
+        summary="A playlist with its songs (yours, or a public one)",
+        parameters=[ID_PARAMETER],
         responses={200: PlaylistDetailSerializer, 404: ApiErrorSerializer},
     ),
     create=extend_schema(
         summary="Save a playlist", request=PlaylistWriteSerializer, responses={201: PlaylistDetailSerializer, **ERRORS}
     ),
     update=extend_schema(
-        summary="Replace a playlist's fields (owner only)", request=PlaylistWriteSerializer, parameters=[ID_PARAMETER],
+        summary="Replace a playlist's fields (owner only)",
+        request=PlaylistWriteSerializer,
+        parameters=[ID_PARAMETER],
         responses={200: PlaylistDetailSerializer, **ERRORS},
     ),
     partial_update=extend_schema(
-        summary="Change some of a playlist's fields (owner only)", request=PlaylistWriteSerializer,
+        summary="Change some of a playlist's fields (owner only)",
+        request=PlaylistWriteSerializer,
         parameters=[ID_PARAMETER],
         responses={200: PlaylistDetailSerializer, **ERRORS},
     ),
@@ -221,7 +238,9 @@ class PlaylistViewSet(viewsets.ModelViewSet):
             raise ValidationError({exc.field: [str(exc)]}) from exc
 
     def _detail(self, playlist: Playlist, *, status_code: int = status.HTTP_200_OK) -> Response:
-        return Response(PlaylistDetailSerializer(playlist, context=self.get_serializer_context()).data, status=status_code)
+        return Response(
+            PlaylistDetailSerializer(playlist, context=self.get_serializer_context()).data, status=status_code
+        )
 
     def create(self, request, *args, **kwargs):
         data = self._write_data(partial=False)
@@ -262,8 +281,12 @@ class PlaylistViewSet(viewsets.ModelViewSet):
             if "fmt" not in request.query_params and "format" in request.query_params:
                 raise ValidationError({"fmt": [f"Use ?fmt= for the file format ({FORMATS_TEXT}); ?format= is taken."]})
             raise ValidationError(query.errors)
-        return playlists.playlist_download(request=request, title=playlist.name, fmt=query.validated_data["fmt"],
-                                           songs=playlists.playlist_songs(playlist=playlist))
+        return playlists.playlist_download(
+            request=request,
+            title=playlist.name,
+            fmt=query.validated_data["fmt"],
+            songs=playlists.playlist_songs(playlist=playlist),
+        )
 
     @staticmethod
     def _shared(share_id: str) -> Playlist:
@@ -285,17 +308,26 @@ class PlaylistViewSet(viewsets.ModelViewSet):
         parameters=[SHARE_ID_PARAMETER],
         responses={200: PlaylistDetailSerializer, 404: ApiErrorSerializer},
     )
-    @action(detail=False, methods=["get"], url_path=r"shared/(?P<share_id>[^/.]+)", permission_classes=[permissions.AllowAny])
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"shared/(?P<share_id>[^/.]+)",
+        permission_classes=[permissions.AllowAny],
+    )
     def shared(self, request, share_id=None):
         return self._detail(self._shared(share_id))
 
     @extend_schema(
-        summary="Download a playlist by its share link", parameters=[SHARE_ID_PARAMETER, FMT_PARAMETER],
+        summary="Download a playlist by its share link",
+        parameters=[SHARE_ID_PARAMETER, FMT_PARAMETER],
         responses=EXPORT_RESPONSES,
     )
     @action(
-        detail=False, methods=["get"], url_path=r"shared/(?P<share_id>[^/.]+)/export",
-        permission_classes=[permissions.AllowAny], content_negotiation_class=_ExportNegotiation,
+        detail=False,
+        methods=["get"],
+        url_path=r"shared/(?P<share_id>[^/.]+)/export",
+        permission_classes=[permissions.AllowAny],
+        content_negotiation_class=_ExportNegotiation,
     )
     def shared_export(self, request, share_id=None):
         return self._export(request, self._shared(share_id))

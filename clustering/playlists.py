@@ -4,6 +4,7 @@ Playlists hold songs, not clusters: a retrain relabels songs but never
 touches playlist items. `playlist_export` is shared by saved playlists and
 the generated ones (cluster playlists, radio, recommendations).
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,8 +35,13 @@ XSPF_NS = "http://xspf.org/ns/0/"
 
 # duration_ms is one of the ten features; it comes once, after album.
 EXPORT_COLUMNS = [
-    "id", "title", "artist", "album", "duration_ms",
-    *[f for f in FEATURE_NAMES if f != "duration_ms"], "cluster",
+    "id",
+    "title",
+    "artist",
+    "album",
+    "duration_ms",
+    *[f for f in FEATURE_NAMES if f != "duration_ms"],
+    "cluster",
 ]
 
 # Characters XML 1.0 cannot carry at all (escaping does not help).
@@ -95,7 +101,7 @@ def songs_resolve(*, song_ids: Sequence[str]) -> list[Song]:
     found: dict[str, Song] = {}
     distinct = list(dict.fromkeys(ids))
     for start in range(0, len(distinct), 500):  # under SQLite's bound-parameter limit
-        chunk = distinct[start:start + 500]
+        chunk = distinct[start : start + 500]
         found.update((s.external_id, s) for s in Song.objects.filter(external_id__in=chunk).select_related("artist"))
     unknown = [i for i in distinct if i not in found]
     if unknown:
@@ -108,7 +114,9 @@ def _clean_name(name: str) -> str:
     if not name:
         raise PlaylistError("A playlist needs a name.", field="name")
     if len(name) > Playlist._meta.get_field("name").max_length:
-        raise PlaylistError(f"A name has at most {Playlist._meta.get_field('name').max_length} characters.", field="name")
+        raise PlaylistError(
+            f"A name has at most {Playlist._meta.get_field('name').max_length} characters.", field="name"
+        )
     return name
 
 
@@ -121,7 +129,9 @@ def _clean_description(description: str | None) -> str:
 
 def _clean_source(source: str) -> str:
     if source not in Playlist.Source.values:
-        raise PlaylistError(f"Unknown source {source!r}: choose one of {', '.join(Playlist.Source.values)}.", field="source")
+        raise PlaylistError(
+            f"Unknown source {source!r}: choose one of {', '.join(Playlist.Source.values)}.", field="source"
+        )
     return source
 
 

@@ -6,6 +6,7 @@ Like the catalog's selectors these stay fast on a million songs: stored
 sizes instead of COUNT(*), keyset pages instead of OFFSET, a bounded map
 sample drawn by primary key.
 """
+
 from __future__ import annotations
 
 import random
@@ -88,8 +89,7 @@ def song_id_ranges(*, chunk_songs: int) -> list[tuple[int, int]]:
 # --- a cluster's songs -----------------------------------------------------------------------
 
 
-def _ordered_slice(vals: np.ndarray, ids: np.ndarray, key: tuple | None, descending: bool,
-                   size: int) -> np.ndarray:
+def _ordered_slice(vals: np.ndarray, ids: np.ndarray, key: tuple | None, descending: bool, size: int) -> np.ndarray:
     """Positions of the first ``size`` items after ``key`` = (value, id) in
     (value, id) order (reversed when descending), without sorting everything:
     a partition finds the cut, a sort orders the few rows before it."""
@@ -107,8 +107,9 @@ def _ordered_slice(vals: np.ndarray, ids: np.ndarray, key: tuple | None, descend
     return candidates[order[:size]]
 
 
-def cluster_song_keys(*, cluster_id: int, sort: str, desc: bool, after: tuple | None, before: tuple | None,
-                      size: int) -> tuple[list[tuple[Any, int]], bool] | None:
+def cluster_song_keys(
+    *, cluster_id: int, sort: str, desc: bool, after: tuple | None, before: tuple | None, size: int
+) -> tuple[list[tuple[Any, int]], bool] | None:
     """One keyset page of a cluster's songs ordered by (sort, id), from the
     active run's index: [(sort value, song id)] and whether more rows follow
     in the walking direction. ``sort`` is "id" or a feature. None when the
@@ -127,7 +128,9 @@ def cluster_song_keys(*, cluster_id: int, sort: str, desc: bool, after: tuple | 
         return None
     rows = np.flatnonzero(index.labels_ == label)
     ids = index.ids_[rows]
-    vals = ids.astype(np.float64) if sort == "id" else index.attributes_[rows, ATTRIBUTES.index(sort)].astype(np.float64)
+    vals = (
+        ids.astype(np.float64) if sort == "id" else index.attributes_[rows, ATTRIBUTES.index(sort)].astype(np.float64)
+    )
     backwards = before is not None and after is None
     key = before if backwards else after
     if key is not None:
@@ -141,13 +144,15 @@ def cluster_song_keys(*, cluster_id: int, sort: str, desc: bool, after: tuple | 
     return keys, more
 
 
-def _cluster_page_from_index(*, cluster_id: int, sort: str, desc: bool, after: str | None, before: str | None,
-                             size: int) -> KeysetPage | None:
+def _cluster_page_from_index(
+    *, cluster_id: int, sort: str, desc: bool, after: str | None, before: str | None, size: int
+) -> KeysetPage | None:
     """The page from the active run's similarity index (order and cursors),
     the songs themselves from the database; None when the index cannot tell."""
     after_key, before_key = decode_cursor(after, sort), decode_cursor(before, sort)
-    found = cluster_song_keys(cluster_id=cluster_id, sort=sort, desc=desc, after=after_key, before=before_key,
-                              size=size)
+    found = cluster_song_keys(
+        cluster_id=cluster_id, sort=sort, desc=desc, after=after_key, before=before_key, size=size
+    )
     if found is None:
         return None
     keys, more = found
@@ -165,15 +170,24 @@ def _cluster_page_from_index(*, cluster_id: int, sort: str, desc: bool, after: s
     return page
 
 
-def cluster_songs_page(*, cluster_id: int, search: str = "", sort: str = "id", desc: bool = False,
-                       after: str | None = None, before: str | None = None, size: int = PAGE_SIZE) -> KeysetPage:
+def cluster_songs_page(
+    *,
+    cluster_id: int,
+    search: str = "",
+    sort: str = "id",
+    desc: bool = False,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> KeysetPage:
     """One page of a cluster's songs. Without a search the active run's index
     orders them (no index on cluster in the database: see songs.models)."""
     if sort not in SORTS:
         sort = "id"
     if not search and sort != "name":
-        page = _cluster_page_from_index(cluster_id=cluster_id, sort=sort, desc=desc, after=after, before=before,
-                                        size=size)
+        page = _cluster_page_from_index(
+            cluster_id=cluster_id, sort=sort, desc=desc, after=after, before=before, size=size
+        )
         if page is not None:
             return page
     qs = Song.objects.select_related("artist").filter(cluster_id=cluster_id)
@@ -249,13 +263,13 @@ def map_sample(*, run, size: int = MAP_SAMPLE_SIZE) -> dict:
                 seen.update(candidates)
                 before = len(rows)
                 for start in range(0, len(candidates), chunk):
-                    rows.extend(labelled.filter(id__in=candidates[start:start + chunk]).values_list(*columns))
+                    rows.extend(labelled.filter(id__in=candidates[start : start + chunk]).values_list(*columns))
                 hit_rate = (len(rows) - before) / max(len(candidates), 1)
             rows = rows[:size]
     artist_ids = sorted({r[5] for r in rows})
     artists: dict[int, str] = {}
     for start in range(0, len(artist_ids), chunk):
-        artists.update(Artist.objects.filter(id__in=artist_ids[start:start + chunk]).values_list("id", "name"))
+        artists.update(Artist.objects.filter(id__in=artist_ids[start : start + chunk]).values_list("id", "name"))
     data = {
         "run": run.pk,
         "x": [round(r[0], 4) for r in rows],

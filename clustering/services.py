@@ -7,6 +7,7 @@ the run: every song's cluster and map position are written and the active
 flag flips in one transaction, so a reader sees the old labelling or the
 new one, never a mix.
 """
+
 from __future__ import annotations
 
 import io
@@ -240,8 +241,14 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
         progress("activating", 88, force=True)
         t2 = time.perf_counter()
         try:
-            training_run_activate(run=run, ids=ids, labels=outputs["labels"], embedding=outputs["embedding"],
-                                  model=model, before_flip=index.record if overlap else None)
+            training_run_activate(
+                run=run,
+                ids=ids,
+                labels=outputs["labels"],
+                embedding=outputs["embedding"],
+                model=model,
+                before_flip=index.record if overlap else None,
+            )
         finally:
             index.join()  # never leave the thread writing after a failed activation
         timings["activate"] = time.perf_counter() - t2
@@ -330,7 +337,9 @@ def training_run_activate(
     to an older run) the run's model labels the current catalog.
     ``before_flip`` runs inside that transaction just before the flag flips
     (an exception there rolls everything back)."""
-    if run.status != TrainingRun.Status.SUCCEEDED and not (labels is not None and run.status == TrainingRun.Status.RUNNING):
+    if run.status != TrainingRun.Status.SUCCEEDED and not (
+        labels is not None and run.status == TrainingRun.Status.RUNNING
+    ):
         raise TrainingError(f"run #{run.pk} is {run.status}; only a successful run can be activated")
     model = model or model_load(run)
     own_labels = labels is not None
@@ -342,8 +351,15 @@ def training_run_activate(
     cluster_ids = dict(run.clusters.values_list("label", "id"))
     lookup = np.array([cluster_ids.get(int(label)) for label in labels], dtype=object)
     with transaction.atomic():
-        _activate_locked(run=run, model=model, previous=previous, ids=ids, cluster_ids=lookup, embedding=embedding,
-                         before_flip=before_flip)
+        _activate_locked(
+            run=run,
+            model=model,
+            previous=previous,
+            ids=ids,
+            cluster_ids=lookup,
+            embedding=embedding,
+            before_flip=before_flip,
+        )
         TrainingRun.objects.filter(pk=run.pk).update(index_labels_current=own_labels)
     catalog_analyze()  # every song's cluster changed: the planner's cluster statistics too
     run.refresh_from_db()
@@ -351,8 +367,14 @@ def training_run_activate(
 
 
 def _activate_locked(
-    *, run: TrainingRun, model: ClusterModel, previous: TrainingRun | None, ids: np.ndarray,
-    cluster_ids: np.ndarray, embedding: np.ndarray, before_flip: Callable[[], None] | None = None,
+    *,
+    run: TrainingRun,
+    model: ClusterModel,
+    previous: TrainingRun | None,
+    ids: np.ndarray,
+    cluster_ids: np.ndarray,
+    embedding: np.ndarray,
+    before_flip: Callable[[], None] | None = None,
 ) -> None:
     """Identity carry-over, label write-back and the active flag; the caller holds a transaction."""
     if connection.vendor == "postgresql":
@@ -380,7 +402,9 @@ def _write_labels(*, ids: np.ndarray, cluster_ids: np.ndarray, embedding: np.nda
             buf = io.StringIO()
             for song_id, cluster_id, (x, y) in zip(ids.tolist(), cluster_ids.tolist(), embedding.tolist()):
                 buf.write(f"{song_id}\t{'' if cluster_id is None else cluster_id}\t{x!r}\t{y!r}\n")
-            with cursor.copy("COPY song_labels (id, cluster_id, map_x, map_y) FROM STDIN WITH (FORMAT csv, DELIMITER E'\\t')") as copy:
+            with cursor.copy(
+                "COPY song_labels (id, cluster_id, map_x, map_y) FROM STDIN WITH (FORMAT csv, DELIMITER E'\\t')"
+            ) as copy:
                 copy.write(buf.getvalue())
             cursor.execute(
                 f"UPDATE {table} s SET cluster_id = l.cluster_id, map_x = l.map_x, map_y = l.map_y "

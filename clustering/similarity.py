@@ -5,6 +5,7 @@ The index (built by :mod:`clustering.index`, loaded and cached by
 :mod:`clustering.artifacts`) covers the songs the run trained on; songs
 imported after it are embedded from their own data when used as seeds.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,8 +54,9 @@ def _song_seed(index: SimilarityIndex, song: SongRecord) -> Seed:
     return Seed("song", song["id"], vector, attributes)
 
 
-def seeds_resolve(*, index: SimilarityIndex, songs: list[str] = (), artists: list[str] = (),
-                  genres: list[str] = ()) -> list[Seed]:
+def seeds_resolve(
+    *, index: SimilarityIndex, songs: list[str] = (), artists: list[str] = (), genres: list[str] = ()
+) -> list[Seed]:
     """Seeds from external song ids, external artist ids (or exact artist names)
     and genre names; SimilarityError naming every unknown one."""
     seeds: list[Seed] = []
@@ -103,8 +105,13 @@ def _within(record: SongRecord, bounds: dict | None) -> bool:
     return True
 
 
-def _mask(index: SimilarityIndex, bounds: dict[str, tuple[float | None, float | None]], *,
-          cluster_label: int | None = None, exclude_artist: int | None = None) -> np.ndarray | None:
+def _mask(
+    index: SimilarityIndex,
+    bounds: dict[str, tuple[float | None, float | None]],
+    *,
+    cluster_label: int | None = None,
+    exclude_artist: int | None = None,
+) -> np.ndarray | None:
     mask = index.attribute_mask(bounds)
     if cluster_label is not None:
         same = index.labels_ == cluster_label
@@ -115,9 +122,16 @@ def _mask(index: SimilarityIndex, bounds: dict[str, tuple[float | None, float | 
     return mask
 
 
-def song_similar(*, external_id: str, limit: int = 10, same_cluster: bool = False,
-                 max_per_artist: int | None = None, exclude_artist: bool = False, bounds: dict | None = None,
-                 _trust_index: bool = True) -> dict[str, Any] | None:
+def song_similar(
+    *,
+    external_id: str,
+    limit: int = 10,
+    same_cluster: bool = False,
+    max_per_artist: int | None = None,
+    exclude_artist: bool = False,
+    bounds: dict | None = None,
+    _trust_index: bool = True,
+) -> dict[str, Any] | None:
     """The songs nearest to the song ``external_id`` in the active model's
     index, with a similarity in (0, 1] and the features closest to / furthest
     from it; ``{"seed", "run", "results"}``, or None when no song has that id.
@@ -148,22 +162,40 @@ def song_similar(*, external_id: str, limit: int = 10, same_cluster: bool = Fals
             label = cluster.label if cluster is not None and cluster.run_id == run.pk else -2
     mask = _mask(index, bounds or {}, cluster_label=label, exclude_artist=artist_pk if exclude_artist else None)
     keys = [seed.dup_key] if seed.dup_key is not None else []
-    rows, dist = index.query(seed.vector, k=limit + 5, mask=mask, exclude_rows=[seed.row] if seed.row >= 0 else [],
-                             exclude_keys=keys, max_per_artist=max_per_artist)
+    rows, dist = index.query(
+        seed.vector,
+        k=limit + 5,
+        mask=mask,
+        exclude_rows=[seed.row] if seed.row >= 0 else [],
+        exclude_keys=keys,
+        max_per_artist=max_per_artist,
+    )
     seed_pk = int(index.ids_[row]) if record is None else None
     records = song_records(ids=[*([seed_pk] if seed_pk is not None else []), *index.ids_[rows].tolist()])
     if record is None:
         record = records.get(seed_pk)
         if record is None or record["id"] != external_id:  # deleted since training, or a hash collision
-            return song_similar(external_id=external_id, limit=limit, same_cluster=same_cluster,
-                                max_per_artist=max_per_artist, exclude_artist=exclude_artist, bounds=bounds,
-                                _trust_index=False)
-    by_row = {int(r): records[i] for r, i in zip(rows.tolist(), index.ids_[rows].tolist())
-              if i in records and _within(records[i], bounds)}
+            return song_similar(
+                external_id=external_id,
+                limit=limit,
+                same_cluster=same_cluster,
+                max_per_artist=max_per_artist,
+                exclude_artist=exclude_artist,
+                bounds=bounds,
+                _trust_index=False,
+            )
+    by_row = {
+        int(r): records[i]
+        for r, i in zip(rows.tolist(), index.ids_[rows].tolist())
+        if i in records and _within(records[i], bounds)
+    }
     # A duplicate of a song not in the index has no key there: compare by data.
     title = record["name"].strip().lower()
-    pairs = [(r, d) for r, d in zip(rows.tolist(), dist.tolist()) if r in by_row and not (
-        by_row[r].artist_pk == artist_pk and by_row[r]["name"].strip().lower() == title)][:limit]
+    pairs = [
+        (r, d)
+        for r, d in zip(rows.tolist(), dist.tolist())
+        if r in by_row and not (by_row[r].artist_pk == artist_pk and by_row[r]["name"].strip().lower() == title)
+    ][:limit]
     explanations = index.explain(seed.attributes, [r for r, _ in pairs]) if pairs else []
     similarity = index.similarity([d for _, d in pairs])
     return {
@@ -176,17 +208,25 @@ def song_similar(*, external_id: str, limit: int = 10, same_cluster: bool = Fals
     }
 
 
-def recommendations_get(*, seed_songs: list[str] = (), seed_artists: list[str] = (), seed_genres: list[str] = (),
-                        limit: int = 20, bounds: dict | None = None, targets: dict[str, float] | None = None,
-                        max_per_artist: int | None = 3) -> dict[str, Any]:
+def recommendations_get(
+    *,
+    seed_songs: list[str] = (),
+    seed_artists: list[str] = (),
+    seed_genres: list[str] = (),
+    limit: int = 20,
+    bounds: dict | None = None,
+    targets: dict[str, float] | None = None,
+    max_per_artist: int | None = 3,
+) -> dict[str, Any]:
     """Spotify-style recommendations: songs near the seeds that satisfy every
     min/max bound, ranked by closeness to the nearest seed plus the mean
     distance to the targets (each target weighed equally, in catalog
     standard deviations). Seeds are never returned."""
     n_seeds = len(seed_songs) + len(seed_artists) + len(seed_genres)
     if not 1 <= n_seeds <= MAX_SEEDS:
-        raise SimilarityError(f"give between 1 and {MAX_SEEDS} seeds in all (seed_songs, seed_artists, "
-                              f"seed_genres); got {n_seeds}")
+        raise SimilarityError(
+            f"give between 1 and {MAX_SEEDS} seeds in all (seed_songs, seed_artists, seed_genres); got {n_seeds}"
+        )
     run, index = active_index()
     seeds = seeds_resolve(index=index, songs=list(seed_songs), artists=list(seed_artists), genres=list(seed_genres))
     mask = _mask(index, bounds or {})
@@ -198,8 +238,15 @@ def recommendations_get(*, seed_songs: list[str] = (), seed_artists: list[str] =
     for seed in seeds:
         near, _ = index.search(seed.vector, k=pool)
         passing = near if mask is None else near[mask[near]]
-        seed_info.append({"id": seed.id, "type": seed.kind.upper(), "href": None,
-                          "initialPoolSize": int(len(near)), "afterFilteringSize": int(len(passing))})
+        seed_info.append(
+            {
+                "id": seed.id,
+                "type": seed.kind.upper(),
+                "href": None,
+                "initialPoolSize": len(near),
+                "afterFilteringSize": len(passing),
+            }
+        )
         rows, dist = index.query(seed.vector, k=pool, mask=mask, exclude_rows=exclude_rows, exclude_keys=exclude_keys)
         for r, d in zip(rows.tolist(), dist.tolist()):
             candidates[r] = min(candidates.get(r, np.inf), d / index.distance_scale_)
@@ -228,8 +275,9 @@ def recommendations_get(*, seed_songs: list[str] = (), seed_artists: list[str] =
             break
     by_row = _songs_by_row(index, np.asarray(chosen, dtype=np.int64))
     seed_ids = set(seed_songs)
-    tracks = [by_row[r] for r in chosen
-              if r in by_row and by_row[r]["id"] not in seed_ids and _within(by_row[r], bounds)][:limit]
+    tracks = [
+        by_row[r] for r in chosen if r in by_row and by_row[r]["id"] not in seed_ids and _within(by_row[r], bounds)
+    ][:limit]
     return {"run": run.pk, "seeds": seed_info, "tracks": tracks}
 
 
@@ -283,15 +331,18 @@ def songs_nearest_features(*, X: np.ndarray, k: int) -> list[list[tuple[SongReco
     """For each feature vector (FEATURE_NAMES order, real units; no artist,
     year or popularity: those count as the catalog mean), the k nearest songs
     of the index as (song, distance, similarity)."""
-    run, index = active_index()
+    _, index = active_index()
     n = len(X)
     vectors = index.embed(X=X, year=np.full(n, np.nan), popularity=np.full(n, np.nan), artist=np.full(n, -1))
     found = [index.query(v, k=k) for v in vectors]
     rows = np.concatenate([r for r, _ in found]) if found else np.empty(0, dtype=np.int64)
     by_row = _songs_by_row(index, rows)
     return [
-        [(by_row[r], round(float(d), 4), round(float(index.similarity(d)), 4))
-         for r, d in zip(r_.tolist(), d_.tolist()) if r in by_row]
+        [
+            (by_row[r], round(float(d), 4), round(float(index.similarity(d)), 4))
+            for r, d in zip(r_.tolist(), d_.tolist())
+            if r in by_row
+        ]
         for r_, d_ in found
     ]
 

@@ -1,4 +1,5 @@
 """Celery tasks of the clustering engine: they take ids and call one service."""
+
 import logging
 
 from celery import chord, shared_task
@@ -24,7 +25,9 @@ def train_run_task(self, run_id: int) -> str:
         claimed = services.training_run_claim(run_id=run_id)
     except RunBusy:
         if self.request.is_eager:
-            services.training_run_fail(run_id=run_id, error="Another training run is in progress; try again when it ends.")
+            services.training_run_fail(
+                run_id=run_id, error="Another training run is in progress; try again when it ends."
+            )
             return "failed"
         # Wait for the running one: the database allows one at a time.
         raise self.retry(countdown=settings.TRAIN_BUSY_RETRY_SECONDS) from None
@@ -41,7 +44,8 @@ def train_run_task(self, run_id: int) -> str:
             return "labelling"
     except SoftTimeLimitExceeded:
         services.training_run_fail(
-            run_id=run_id, error=f"Stopped at the time limit ({settings.TRAIN_SOFT_TIME_LIMIT} s); the previous model stays active."
+            run_id=run_id,
+            error=f"Stopped at the time limit ({settings.TRAIN_SOFT_TIME_LIMIT} s); the previous model stays active.",
         )
         return "failed"
     except TrainingError as exc:
@@ -54,12 +58,16 @@ def train_run_task(self, run_id: int) -> str:
     return "succeeded"
 
 
-@shared_task(acks_late=True, soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT, time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60)
+@shared_task(
+    acks_late=True, soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT, time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60
+)
 def label_chunk_task(run_id: int, lo: int, hi: int) -> int:
     return services.song_labels_stage(run_id=run_id, lo=lo, hi=hi)
 
 
-@shared_task(acks_late=True, soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT, time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60)
+@shared_task(
+    acks_late=True, soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT, time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60
+)
 def activate_staged_task(run_id: int, chunks: int) -> str:
     try:
         services.training_run_activate_staged(run_id=run_id, chunks=chunks)

@@ -4,6 +4,7 @@ Every error is JSON with a top-level `detail` string a person can read
 ("limit: Ensure this value is less than or equal to 100."); validation
 errors also keep DRF's per-field structure under `errors` for programs.
 """
+
 import logging
 
 from django.conf import settings
@@ -75,9 +76,11 @@ def exception_handler(exc, context):
         return Response({"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, ValidationError):
         data = response.data
-        errors = data if isinstance(data, dict) or any(isinstance(i, (dict, list)) for i in data) else {
-            api_settings.NON_FIELD_ERRORS_KEY: data
-        }
+        errors = (
+            data
+            if isinstance(data, dict) or any(isinstance(i, (dict, list)) for i in data)
+            else {api_settings.NON_FIELD_ERRORS_KEY: data}
+        )
         response.data = {"detail": error_detail(data), "errors": errors}
     elif not (isinstance(response.data, dict) and isinstance(response.data.get("detail"), str)):
         # Other API exceptions raised with a dict or list detail.

@@ -1,4 +1,5 @@
 """GET /healthz: is the database reachable, and the broker when configured."""
+
 import time
 
 from django.conf import settings

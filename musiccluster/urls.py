@@ -8,10 +8,15 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     # Site sign-in (accounts are created by admins: no registration, no e-mailed resets).
-    path("accounts/", include([
-        path("login/", auth_views.LoginView.as_view(), name="login"),
-        path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    ])),
+    path(
+        "accounts/",
+        include(
+            [
+                path("login/", auth_views.LoginView.as_view(), name="login"),
+                path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+            ]
+        ),
+    ),
     path("api/", include("musiccluster.api_urls")),
     path("", include("songs.urls")),
     path("", include("clustering.urls")),

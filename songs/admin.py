@@ -23,8 +23,12 @@ class SongAdmin(admin.ModelAdmin):
 
 
 class ImportUploadForm(forms.ModelForm):
-    upload = forms.FileField(label="CSV file", help_text="An Amazon/Spotify export or another Spotify-style CSV export.")
-    import_format = forms.ChoiceField(choices=[("auto", "auto-detect")] + [(f, f) for f in FORMATS], initial="auto", label="Format")
+    upload = forms.FileField(
+        label="CSV file", help_text="An Amazon/Spotify export or another Spotify-style CSV export."
+    )
+    import_format = forms.ChoiceField(
+        choices=[("auto", "auto-detect")] + [(f, f) for f in FORMATS], initial="auto", label="Format"
+    )
 
     class Meta:
         model = ImportJob
@@ -33,12 +37,43 @@ class ImportUploadForm(forms.ModelForm):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "file_name", "status", "progress_bar", "format", "rows_read", "rows_created", "rows_updated", "rows_rejected", "created_at", "created_by")
+    list_display = (
+        "id",
+        "file_name",
+        "status",
+        "progress_bar",
+        "format",
+        "rows_read",
+        "rows_created",
+        "rows_updated",
+        "rows_rejected",
+        "created_at",
+        "created_by",
+    )
     list_filter = ("status", "format")
     readonly_fields = (
-        "file_name", "sha256", "size_bytes", "format", "encoding", "status", "stage", "progress_bar",
-        "rows_total_estimate", "rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_duplicate",
-        "rows_rejected", "rejected_table", "error", "timings", "created_by", "created_at", "started_at", "finished_at",
+        "file_name",
+        "sha256",
+        "size_bytes",
+        "format",
+        "encoding",
+        "status",
+        "stage",
+        "progress_bar",
+        "rows_total_estimate",
+        "rows_read",
+        "rows_created",
+        "rows_updated",
+        "rows_unchanged",
+        "rows_duplicate",
+        "rows_rejected",
+        "rejected_table",
+        "error",
+        "timings",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
     )
     exclude = ("file", "rejected_rows")
 
@@ -72,7 +107,10 @@ class ImportJobAdmin(admin.ModelAdmin):
     def progress_bar(self, obj):
         return format_html(
             '<progress max="100" value="{}" aria-label="import progress">{}%</progress> {}% {}',
-            obj.progress_percent, obj.progress_percent, obj.progress_percent, obj.stage,
+            obj.progress_percent,
+            obj.progress_percent,
+            obj.progress_percent,
+            obj.stage,
         )
 
     @admin.display(description="Rejected rows (first ones)")

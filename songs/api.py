@@ -1,4 +1,5 @@
 """REST API of the catalog: songs, searchable and filterable; CSV imports (staff)."""
+
 import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -87,9 +88,28 @@ class ImportJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportJob
         fields = [
-            "id", "file_name", "status", "stage", "progress", "format", "encoding", "sha256", "size_bytes",
-            "rows_total_estimate", "rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_duplicate",
-            "rows_rejected", "rejected_rows", "error", "timings", "created_by", "created_at", "started_at",
+            "id",
+            "file_name",
+            "status",
+            "stage",
+            "progress",
+            "format",
+            "encoding",
+            "sha256",
+            "size_bytes",
+            "rows_total_estimate",
+            "rows_read",
+            "rows_created",
+            "rows_updated",
+            "rows_unchanged",
+            "rows_duplicate",
+            "rows_rejected",
+            "rejected_rows",
+            "error",
+            "timings",
+            "created_by",
+            "created_at",
+            "started_at",
             "finished_at",
         ]
         read_only_fields = fields
@@ -101,7 +121,9 @@ class ImportUploadSerializer(serializers.Serializer):
         choices=["auto", *FORMATS],
         default="auto",
         help_text="The input format; 'auto' detects it from the header.",
-        error_messages={"invalid_choice": f'"{{input}}" is not a format; choose one of {", ".join(["auto", *FORMATS])}.'},
+        error_messages={
+            "invalid_choice": f'"{{input}}" is not a format; choose one of {", ".join(["auto", *FORMATS])}.'
+        },
     )
 
 
@@ -114,7 +136,9 @@ class ImportUploadSerializer(serializers.Serializer):
         responses={202: ImportJobSerializer, 400: ApiErrorSerializer, 401: ApiErrorSerializer, 403: ApiErrorSerializer},
     ),
 )
-class ImportJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ImportJobViewSet(
+    mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """CSV imports, as the admin upload runs them: a job row and a Celery task."""
 
     queryset = ImportJob.objects.select_related("created_by").order_by("-created_at", "-id")

@@ -6,6 +6,7 @@ Plain Python (no Django). Meanings and ranges follow Spotify's documented
 audio features; an import rejects a row whose clustering feature is out of
 range and stores an optional attribute that is out of range as empty.
 """
+
 from dataclasses import dataclass
 
 
@@ -39,8 +40,16 @@ FEATURES: tuple[Attribute, ...] = (
     Attribute("liveness", 0.0, 1.0, help="Presence of an audience (0-1)."),
     Attribute("valence", 0.0, 1.0, help="Musical positiveness (0-1)."),
     Attribute("tempo", 0.0, 300.0, "BPM", help="Estimated tempo in beats per minute.", step=1, slider=(40.0, 220.0)),
-    Attribute("duration_ms", 0.0, 86_400_000.0, "ms", help="Duration in milliseconds.", step=1000,
-              low_inclusive=False, slider=(30_000.0, 600_000.0)),
+    Attribute(
+        "duration_ms",
+        0.0,
+        86_400_000.0,
+        "ms",
+        help="Duration in milliseconds.",
+        step=1000,
+        low_inclusive=False,
+        slider=(30_000.0, 600_000.0),
+    ),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 FEATURES_BY_NAME: dict[str, Attribute] = {f.name: f for f in FEATURES}
@@ -58,7 +67,19 @@ _BY_NAME: dict[str, Attribute] = {a.name: a for a in (*FEATURES, *EXTRA_ATTRIBUT
 # the order the API lists their parameters (Spotify's, duration and the
 # integer attributes last).
 ATTRIBUTE_NAMES: tuple[str, ...] = (
-    "acousticness", "danceability", "energy", "instrumentalness", "liveness", "loudness", "speechiness", "tempo",
-    "valence", "duration_ms", "key", "mode", "popularity", "time_signature",
+    "acousticness",
+    "danceability",
+    "energy",
+    "instrumentalness",
+    "liveness",
+    "loudness",
+    "speechiness",
+    "tempo",
+    "valence",
+    "duration_ms",
+    "key",
+    "mode",
+    "popularity",
+    "time_signature",
 )
 ATTRIBUTES: dict[str, Attribute] = {name: _BY_NAME[name] for name in ATTRIBUTE_NAMES}

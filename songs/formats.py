@@ -6,8 +6,28 @@ FLAGSHIP = "flagship"
 SPOTIFY = "spotify"
 FORMATS = (FLAGSHIP, SPOTIFY)
 
-FLAGSHIP_HEADER: tuple[str, ...] = tuple(
-    "id_songs,name_song,popularity_songs,duration_ms,explicit,id_artists,release_date,danceability,energy,key,"
-    "loudness,mode,speechiness,acousticness,instrumentalness,liveness,valence,tempo,time_signature,followers,"
-    "genres,name_artists,popularity_artists".split(",")
+FLAGSHIP_HEADER: tuple[str, ...] = (
+    "id_songs",
+    "name_song",
+    "popularity_songs",
+    "duration_ms",
+    "explicit",
+    "id_artists",
+    "release_date",
+    "danceability",
+    "energy",
+    "key",
+    "loudness",
+    "mode",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+    "time_signature",
+    "followers",
+    "genres",
+    "name_artists",
+    "popularity_artists",
 )

@@ -5,6 +5,7 @@ reader, its columns are validated with vectorised checks, and the good rows
 come out as `Batch`es (Arrow tables of canonical columns) that the service
 writes into a staging table. Whole-file problems raise `ImportRejected`.
 """
+
 from __future__ import annotations
 
 import ast
@@ -36,7 +37,6 @@ class ImportRejected(Exception):
     """The whole file is refused; nothing of it is stored."""
 
 
-
 # Canonical column -> the header names that carry it, per format. The first
 # name found wins. Features share their names across every known export.
 _FEATURE_ALIASES = {name: (name,) for name in FEATURE_NAMES}
@@ -59,7 +59,15 @@ FLAGSHIP_COLUMNS: dict[str, tuple[str, ...]] = {
 SPOTIFY_COLUMNS: dict[str, tuple[str, ...]] = {
     "external_id": ("track_id", "id", "song_id", "spotify_id", "id_songs"),
     "name": ("track_name", "name", "song", "song_name", "title", "track", "name_song"),
-    "artist_name": ("track_artist", "artists", "artist", "artist_name", "artist(s)_name", "artist_names", "name_artists"),
+    "artist_name": (
+        "track_artist",
+        "artists",
+        "artist",
+        "artist_name",
+        "artist(s)_name",
+        "artist_names",
+        "name_artists",
+    ),
     "artist_external_id": ("artist_id", "artist_ids", "id_artists"),
     "album": ("track_album_name", "album", "album_name"),
     "genres": ("playlist_genre", "track_genre", "genre", "genres"),
@@ -215,9 +223,7 @@ def detect_format(header: list[str], requested: str = "auto") -> tuple[str, dict
     missing_features = [f for f in FEATURE_NAMES if f not in index]
     if missing_required:
         expected = ", ".join(FLAGSHIP_HEADER)
-        alt = " / ".join(
-            f"{c}: one of {', '.join(SPOTIFY_COLUMNS[c])}" for c in REQUIRED[SPOTIFY]
-        )
+        alt = " / ".join(f"{c}: one of {', '.join(SPOTIFY_COLUMNS[c])}" for c in REQUIRED[SPOTIFY])
         raise ImportRejected(
             f"Unknown header ({', '.join(names[:12])}{', …' if len(names) > 12 else ''}). "
             f"Expected the Amazon/Spotify export columns ({expected}), or a Spotify-style export with "
@@ -260,7 +266,7 @@ def parse_artist_id(value: str) -> str:
 
 
 def parse_genres(value: str) -> list[str]:
-    """"['a', 'b']" (Python-style list), '[]', 'a' or 'a; b' -> a list of names."""
+    """ "['a', 'b']" (Python-style list), '[]', 'a' or 'a; b' -> a list of names."""
     value = value.strip()
     if not value or value == "[]":
         return []
@@ -370,7 +376,10 @@ def _release(column: pa.Array) -> tuple[pa.Array, pa.Array]:
     """Release dates and years: ISO dates and bare years vectorised, the
     other spellings through parse_release, once per distinct value."""
     trimmed = pc.utf8_trim_whitespace(column)
-    iso = pc.cast(pc.strptime(pc.utf8_slice_codeunits(trimmed, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+    iso = pc.cast(
+        pc.strptime(pc.utf8_slice_codeunits(trimmed, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True),
+        pa.date32(),
+    )
     is_year = pc.match_substring_regex(trimmed, _YEAR)
     bare_year = pc.cast(pc.if_else(is_year, trimmed, pa.scalar(None, pa.string())), pa.int64())
     dates, years = iso, pc.coalesce(pc.year(iso), bare_year)
@@ -381,7 +390,9 @@ def _release(column: pa.Array) -> tuple[pa.Array, pa.Array]:
         years = pc.if_else(other, parsed.field("year"), years)
     # Years outside what a release can be are dropped, as parse_release does.
     plausible = pc.and_(pc.greater_equal(years, 1800), pc.less_equal(years, 2200))
-    return pc.if_else(plausible, dates, pa.scalar(None, pa.date32())), pc.if_else(plausible, years, pa.scalar(None, pa.int64()))
+    return pc.if_else(plausible, dates, pa.scalar(None, pa.date32())), pc.if_else(
+        plausible, years, pa.scalar(None, pa.int64())
+    )
 
 
 class CatalogReader:
@@ -423,7 +434,12 @@ class CatalogReader:
         line = row.number or 0
         self._bad_lines.append(line)
         self._bad_rejections.append(
-            Rejection(line, "*", row.text[:80], f"{kind} fields: {row.actual_columns} where the header has {row.expected_columns}")
+            Rejection(
+                line,
+                "*",
+                row.text[:80],
+                f"{kind} fields: {row.actual_columns} where the header has {row.expected_columns}",
+            )
         )
         return "skip"
 
@@ -444,7 +460,9 @@ class CatalogReader:
                 ),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=self._on_invalid_row),
                 convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+                    column_types={n: pa.string() for n in names},
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
                 ),
             )
         except pa.ArrowInvalid as exc:
@@ -508,7 +526,8 @@ class CatalogReader:
                         reason = f"not a number ({value!r})"
                     else:
                         interval = (
-                            f"{feat.low:g} to {feat.high:g}" if feat.low_inclusive
+                            f"{feat.low:g} to {feat.high:g}"
+                            if feat.low_inclusive
                             else f"above {feat.low:g} and below {feat.high:g}"
                         )
                         reason = f"out of range ({value}); expected {interval}{' ' + feat.unit if feat.unit else ''}"
@@ -525,9 +544,7 @@ class CatalogReader:
             ext_col = col("external_id")
             ext_ids = pc.utf8_trim_whitespace(ext_col) if ext_col is not None else pa.array([""] * n)
         art_col = col("artist_external_id")
-        artist_ids = (
-            _per_value(art_col, parse_artist_id, pa.string()) if art_col is not None else pa.array([""] * n)
-        )
+        artist_ids = _per_value(art_col, parse_artist_id, pa.string()) if art_col is not None else pa.array([""] * n)
         checks = [
             ("name", names, lambda lengths: lengths == 0, "missing title"),
             ("external_id", ext_ids, lambda lengths: lengths > 64, "id longer than 64 characters"),
@@ -572,7 +589,9 @@ class CatalogReader:
         artist_names = pc.if_else(pc.equal(pc.utf8_length(artist_names), 0), "Unknown artist", artist_names)
 
         genres_col = col("genres")
-        genres = _per_value(take(genres_col), _genres_json, pa.string()) if genres_col is not None else pa.array(["[]"] * m)
+        genres = (
+            _per_value(take(genres_col), _genres_json, pa.string()) if genres_col is not None else pa.array(["[]"] * m)
+        )
         release_col = col("release_date")
         if release_col is not None:
             dates, years = _release(take(release_col))
@@ -604,12 +623,16 @@ class CatalogReader:
             "artist_popularity": optional("artist_popularity", 0, 100),
             "genres": genres,
             "popularity": optional("popularity", ATTRIBUTES["popularity"].low, ATTRIBUTES["popularity"].high),
-            "explicit": _per_value(take(explicit_col), parse_bool, pa.bool_()) if explicit_col is not None else pa.nulls(m, pa.bool_()),
+            "explicit": _per_value(take(explicit_col), parse_bool, pa.bool_())
+            if explicit_col is not None
+            else pa.nulls(m, pa.bool_()),
             "release_date": dates,
             "release_year": years,
             "key": optional("key", ATTRIBUTES["key"].low, ATTRIBUTES["key"].high),
             "mode": optional("mode", ATTRIBUTES["mode"].low, ATTRIBUTES["mode"].high),
-            "time_signature": optional("time_signature", ATTRIBUTES["time_signature"].low, ATTRIBUTES["time_signature"].high),
+            "time_signature": optional(
+                "time_signature", ATTRIBUTES["time_signature"].low, ATTRIBUTES["time_signature"].high
+            ),
         }
         for name in FEATURE_NAMES:
             values = features[name][kept]

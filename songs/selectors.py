@@ -4,6 +4,7 @@ the API's one shape (:class:`SongRecord`).
 Everything here stays fast on a million songs: no COUNT(*) over the whole
 table, no OFFSET scans (keyset pagination).
 """
+
 from __future__ import annotations
 
 import base64
@@ -37,7 +38,9 @@ def search_filter(search: str) -> Q:
     """Title or artist name contains ``search`` (case-insensitive)."""
     # Artists first, then songs by artist id: an OR across a join would join
     # every song to its artist before filtering.
-    matches = list(Artist.objects.filter(name__icontains=search).values_list("id", flat=True)[:ARTIST_MATCHES_LISTED + 1])
+    matches = list(
+        Artist.objects.filter(name__icontains=search).values_list("id", flat=True)[: ARTIST_MATCHES_LISTED + 1]
+    )
     if len(matches) > ARTIST_MATCHES_LISTED:
         return Q(name__icontains=search) | Q(artist_id__in=Artist.objects.filter(name__icontains=search).values("id"))
     return Q(name__icontains=search) | Q(artist_id__in=matches) if matches else Q(name__icontains=search)
@@ -109,8 +112,13 @@ def decode_cursor(cursor: str | None, sort: str) -> tuple[Any, int] | None:
 
 
 def keyset_page(
-    qs: QuerySet[Song], *, sort: str = "id", desc: bool = False, after: str | None = None,
-    before: str | None = None, size: int = PAGE_SIZE,
+    qs: QuerySet[Song],
+    *,
+    sort: str = "id",
+    desc: bool = False,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = PAGE_SIZE,
 ) -> KeysetPage:
     """One page of ``qs`` ordered by (sort, id), after or before a cursor.
 
@@ -151,8 +159,9 @@ def keyset_page(
     return page
 
 
-def song_search_page(*, search: str = "", after: str | None = None, before: str | None = None,
-                     size: int = PAGE_SIZE) -> KeysetPage:
+def song_search_page(
+    *, search: str = "", after: str | None = None, before: str | None = None, size: int = PAGE_SIZE
+) -> KeysetPage:
     return keyset_page(song_list(search=search), after=after, before=before, size=size)
 
 
@@ -173,16 +182,21 @@ def artist_suggestions(*, search: str, limit: int = 10) -> list[dict]:
     """Up to ``limit`` artists whose name contains ``search``, names starting
     with it first, with their song counts (the recommendation page's picker)."""
     # Two short reads that stop at ``limit`` rows each (no sort of every match).
-    rows = list(Artist.objects.filter(name__istartswith=search).order_by("id")
-                .values_list("id", "external_id", "name")[:limit])
+    rows = list(
+        Artist.objects.filter(name__istartswith=search).order_by("id").values_list("id", "external_id", "name")[:limit]
+    )
     if len(rows) < limit:
         seen = [r[0] for r in rows]
         rows += list(
-            Artist.objects.filter(name__icontains=search).exclude(id__in=seen).order_by("id")
+            Artist.objects.filter(name__icontains=search)
+            .exclude(id__in=seen)
+            .order_by("id")
             .values_list("id", "external_id", "name")[: limit - len(rows)]
         )
     counts = dict(
-        Song.objects.filter(artist_id__in=[r[0] for r in rows]).values("artist_id").annotate(n=Count("id"))
+        Song.objects.filter(artist_id__in=[r[0] for r in rows])
+        .values("artist_id")
+        .annotate(n=Count("id"))
         .values_list("artist_id", "n")
     )
     return [{"id": ext, "name": name, "songs": counts.get(pk, 0)} for pk, ext, name in rows]
@@ -212,8 +226,23 @@ _CLUSTER_TABLE = Song._meta.get_field("cluster").related_model._meta.db_table
 _FEATURES_SQL = ", ".join(f"s.{name}" for name in FEATURE_NAMES)
 # The fields of a song in every API response, in order (songs.api.SongSerializer documents them).
 SONG_FIELDS: tuple[str, ...] = (
-    "id", "name", "artist", "artist_id", "album", "genres", "popularity", "explicit", "release_date",
-    "release_year", *FEATURE_NAMES, "key", "mode", "time_signature", "cluster", "map_x", "map_y",
+    "id",
+    "name",
+    "artist",
+    "artist_id",
+    "album",
+    "genres",
+    "popularity",
+    "explicit",
+    "release_date",
+    "release_year",
+    *FEATURE_NAMES,
+    "key",
+    "mode",
+    "time_signature",
+    "cluster",
+    "map_x",
+    "map_y",
 )
 
 
@@ -223,25 +252,55 @@ class SongRecord(dict):
     (model instances plus DRF serialisation cost more than a similar-song
     search), or made from a model instance by :func:`song_record_of`."""
 
-    __slots__ = ("pk", "artist_pk")
+    __slots__ = ("artist_pk", "pk")
 
     def feature_vector(self) -> list[float]:
         return [self[name] for name in FEATURE_NAMES]
 
 
-def _record(pk, artist_pk, external_id, name, artist, artist_id, album, genres, popularity, explicit, released,
-            year, features, key, mode, time_signature, cluster_id, cluster_name, map_x, map_y) -> SongRecord:
+def _record(
+    pk,
+    artist_pk,
+    external_id,
+    name,
+    artist,
+    artist_id,
+    album,
+    genres,
+    popularity,
+    explicit,
+    released,
+    year,
+    features,
+    key,
+    mode,
+    time_signature,
+    cluster_id,
+    cluster_name,
+    map_x,
+    map_y,
+) -> SongRecord:
     record = SongRecord(
-        id=external_id, name=name, artist=artist, artist_id=artist_id, album=album,
+        id=external_id,
+        name=name,
+        artist=artist,
+        artist_id=artist_id,
+        album=album,
         genres=json.loads(genres) if isinstance(genres, str) else (genres or []),
-        popularity=popularity, explicit=None if explicit is None else bool(explicit),
+        popularity=popularity,
+        explicit=None if explicit is None else bool(explicit),
         release_date=released if released is None or isinstance(released, str) else released.isoformat(),
         release_year=year,
     )
     record.update(zip(FEATURE_NAMES, features))
-    record.update(key=key, mode=mode, time_signature=time_signature,
-                  cluster=None if cluster_id is None else {"id": cluster_id, "name": cluster_name},
-                  map_x=map_x, map_y=map_y)
+    record.update(
+        key=key,
+        mode=mode,
+        time_signature=time_signature,
+        cluster=None if cluster_id is None else {"id": cluster_id, "name": cluster_name},
+        map_x=map_x,
+        map_y=map_y,
+    )
     record.pk, record.artist_pk = pk, artist_pk
     return record
 
@@ -250,10 +309,26 @@ def song_record_of(song: Song) -> SongRecord:
     """A song model instance (artist and cluster selected) in the API's shape."""
     cluster = song.cluster if song.cluster_id is not None else None
     return _record(
-        song.pk, song.artist_id, song.external_id, song.name, song.artist.name, song.artist.external_id, song.album,
-        song.genres, song.popularity, song.explicit, song.release_date, song.release_year,
-        [getattr(song, name) for name in FEATURE_NAMES], song.key, song.mode, song.time_signature,
-        song.cluster_id, cluster.name if cluster is not None else None, song.map_x, song.map_y,
+        song.pk,
+        song.artist_id,
+        song.external_id,
+        song.name,
+        song.artist.name,
+        song.artist.external_id,
+        song.album,
+        song.genres,
+        song.popularity,
+        song.explicit,
+        song.release_date,
+        song.release_year,
+        [getattr(song, name) for name in FEATURE_NAMES],
+        song.key,
+        song.mode,
+        song.time_signature,
+        song.cluster_id,
+        cluster.name if cluster is not None else None,
+        song.map_x,
+        song.map_y,
     )
 
 
@@ -278,7 +353,7 @@ def song_records(*, ids=None, external_ids=None) -> dict:
     out = {}
     n_feat = len(FEATURE_NAMES)
     for row in rows:
-        record = _record(*row[:12], row[12:12 + n_feat], *row[12 + n_feat:])
+        record = _record(*row[:12], row[12 : 12 + n_feat], *row[12 + n_feat :])
         out[record["id"] if by_external else record.pk] = record
     return out
 

@@ -9,6 +9,7 @@ short transaction:
    `INSERT … SELECT … ON CONFLICT DO UPDATE` statements in one transaction.
 A whole-file rejection before or during step 2 leaves the catalog as it was.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -93,17 +93,19 @@ class _Stage:
 
         columns = ", ".join(STAGE_COLUMNS)
         if _is_postgres():
-            with connection.cursor() as cursor:
-                with cursor.copy(f"COPY {self.table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+            with (
+                connection.cursor() as cursor,
+                cursor.copy(f"COPY {self.table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy,
+            ):
 
-                    def write(batch: Batch) -> None:
-                        # Arrow writes the CSV in C++; nulls become empty
-                        # unquoted fields, which COPY reads as NULL.
-                        buf = io.BytesIO()
-                        pacsv.write_csv(batch.table, buf, write_options=pacsv.WriteOptions(include_header=False))
-                        copy.write(buf.getbuffer())
+                def write(batch: Batch) -> None:
+                    # Arrow writes the CSV in C++; nulls become empty
+                    # unquoted fields, which COPY reads as NULL.
+                    buf = io.BytesIO()
+                    pacsv.write_csv(batch.table, buf, write_options=pacsv.WriteOptions(include_header=False))
+                    copy.write(buf.getbuffer())
 
-                    yield write
+                yield write
         else:
             placeholders = ", ".join(["%s"] * len(STAGE_COLUMNS))
 
@@ -132,7 +134,7 @@ def _upsert_sql(
     target = ", ".join(c for c, _ in columns)
     exprs = ", ".join(e for _, e in columns)
     compared = [(c, e) for c, e in columns if c not in ("external_id", "created_at", "updated_at")]
-    updates = ", ".join(f"{c} = excluded.{c}" for c, _ in compared + [("updated_at", "")])
+    updates = ", ".join(f"{c} = excluded.{c}" for c, _ in [*compared, ("updated_at", "")])
     changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c, _ in compared)
     identical = " AND ".join(f"t.{c} IS NOT DISTINCT FROM {e}" for c, e in compared)
     if dedupe:
@@ -280,9 +282,7 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
     }
 
 
-def import_job_create(
-    *, file_name: str, fmt: str = "auto", user=None, uploaded_file=None
-) -> ImportJob:
+def import_job_create(*, file_name: str, fmt: str = "auto", user=None, uploaded_file=None) -> ImportJob:
     job = ImportJob(file_name=file_name[:512], format=fmt if fmt != "auto" else "", created_by=user)
     if uploaded_file is not None:
         job.file.save(Path(file_name).name, uploaded_file, save=False)
@@ -440,8 +440,19 @@ class _ProgressReporter:
     through a second connection of its own.
     """
 
-    FIELDS = ("status", "stage", "format", "sha256", "size_bytes", "encoding", "rows_total_estimate",
-              "rows_read", "rows_rejected", "rejected_rows", "started_at")
+    FIELDS = (
+        "status",
+        "stage",
+        "format",
+        "sha256",
+        "size_bytes",
+        "encoding",
+        "rows_total_estimate",
+        "rows_read",
+        "rows_rejected",
+        "rejected_rows",
+        "started_at",
+    )
 
     def __init__(self, job: ImportJob, callback: ProgressCallback | None):
         self.job = job

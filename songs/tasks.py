@@ -1,4 +1,5 @@
 """Celery tasks of the catalog: thin wrappers that take ids and call a service."""
+
 import logging
 from pathlib import Path
 
@@ -20,7 +21,8 @@ def import_songs_task(self, job_id: int, fmt: str = "auto") -> str:
     path = Path(job.file.path)
     if not path.is_file():
         services.import_job_fail(
-            job=job, error=f"The uploaded file is not on this worker ({path}); MEDIA_ROOT must be storage the workers share."
+            job=job,
+            error=f"The uploaded file is not on this worker ({path}); MEDIA_ROOT must be storage the workers share.",
         )
         return job.status
     job = services.import_job_run(job=job, path=path, fmt=fmt)

@@ -1,6 +1,7 @@
 """Pages of the catalog: search, and the small JSON endpoints the pages'
 pickers use (``/search.json``, ``/artists.json``).
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlencode
@@ -16,13 +17,17 @@ from . import selectors
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     page = selectors.song_search_page(search=query, after=request.GET.get("after"), before=request.GET.get("before"))
-    return render(request, "songs/search.html", {
-        "nav": "search",
-        "q": query,
-        "page": page,
-        "base_query": urlencode({"q": query}) if query else "",
-        "has_songs": bool(page.items) or selectors.catalog_has_songs(),
-    })
+    return render(
+        request,
+        "songs/search.html",
+        {
+            "nav": "search",
+            "q": query,
+            "page": page,
+            "base_query": urlencode({"q": query}) if query else "",
+            "has_songs": bool(page.items) or selectors.catalog_has_songs(),
+        },
+    )
 
 
 @require_GET

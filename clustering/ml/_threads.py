@@ -10,8 +10,7 @@ Large inputs keep every core.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import ContextManager
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -21,7 +20,7 @@ SMALL_INPUT_ROWS = 50_000
 _controller: ThreadpoolController | None = None
 
 
-def limit_threads(X_or_rows) -> ContextManager:
+def limit_threads(X_or_rows) -> AbstractContextManager:
     """One BLAS / OpenMP thread while working on fewer than SMALL_INPUT_ROWS rows.
 
     Takes a row count or the input itself (bad input is left to validation).

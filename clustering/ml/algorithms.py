@@ -81,6 +81,8 @@ _COMMON_KMEANS = {
     "max_iter": lambda v: _int("max_iter", v, minimum=1),
     "tol": lambda v: _float("tol", v),
 }
+
+
 def default_min_samples(n_features: int | None) -> int:
     """Density rule of thumb: twice the dimensionality (20 for ten features)."""
     return max(4, 2 * n_features) if n_features else 10
@@ -243,19 +245,40 @@ _PARAMS: dict[str, dict[str, Callable[[Any], Any]]] = {
 }
 
 
-
 REGISTRY: dict[str, Algorithm] = {
     a.name: a
     for a in (
         Algorithm("kmeans", "K-Means", True, _PARAMS["kmeans"], _kmeans, KMeans),
         Algorithm("minibatch", "Mini-batch K-Means", True, _PARAMS["minibatch"], _minibatch, MiniBatchKMeans),
         # Density methods cost O(n²) memory or time: fit on a sample, label the rest.
-        Algorithm("dbscan", "DBSCAN", False, _PARAMS["dbscan"], _dbscan,
-                  lambda random_state, **eff: DBSCAN(n_jobs=-1, **eff), fit_sample=20_000),
-        Algorithm("hdbscan", "HDBSCAN", False, _PARAMS["hdbscan"], _hdbscan,
-                  lambda random_state, **eff: HDBSCAN(copy=True, n_jobs=-1, **eff), fit_sample=20_000),
-        Algorithm("gmm", "Gaussian mixture", True, _PARAMS["gmm"], _gmm, GaussianMixture,
-                  fit_sample=50_000, scan_fit_sample=30_000),
+        Algorithm(
+            "dbscan",
+            "DBSCAN",
+            False,
+            _PARAMS["dbscan"],
+            _dbscan,
+            lambda random_state, **eff: DBSCAN(n_jobs=-1, **eff),
+            fit_sample=20_000,
+        ),
+        Algorithm(
+            "hdbscan",
+            "HDBSCAN",
+            False,
+            _PARAMS["hdbscan"],
+            _hdbscan,
+            lambda random_state, **eff: HDBSCAN(copy=True, n_jobs=-1, **eff),
+            fit_sample=20_000,
+        ),
+        Algorithm(
+            "gmm",
+            "Gaussian mixture",
+            True,
+            _PARAMS["gmm"],
+            _gmm,
+            GaussianMixture,
+            fit_sample=50_000,
+            scan_fit_sample=30_000,
+        ),
     )
 }
 ALGORITHMS: tuple[str, ...] = tuple(REGISTRY)

@@ -100,8 +100,13 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
     n_features_in_ : number of input columns.
     """
 
-    def __init__(self, scaler: str = "standard", features: Sequence[str] | None = None,
-                 feature_names: Sequence[str] = FEATURES, random_state: int | None = 0):
+    def __init__(
+        self,
+        scaler: str = "standard",
+        features: Sequence[str] | None = None,
+        feature_names: Sequence[str] = FEATURES,
+        random_state: int | None = 0,
+    ):
         self.scaler = scaler
         self.features = features
         self.feature_names = feature_names
@@ -116,8 +121,10 @@ class FeaturePreparer(TransformerMixin, BaseEstimator):
             # Normal output keeps distances on a z-like scale, comparable to
             # the standard scaler; subsample bounds fit time on 1M rows.
             return QuantileTransformer(
-                n_quantiles=min(1000, n_samples), output_distribution="normal",
-                subsample=100_000, random_state=self.random_state,
+                n_quantiles=min(1000, n_samples),
+                output_distribution="normal",
+                subsample=100_000,
+                random_state=self.random_state,
             )
         raise ValueError(f"unknown scaler {self.scaler!r}; choose one of {', '.join(SCALERS)}")
 

@@ -17,8 +17,7 @@ from scipy.spatial.distance import cdist
 DEFAULT_MAX_MATCH_DISTANCE = 1.0
 
 
-def match_clusters(old_centroids, new_centroids, *,
-                   max_distance: float = DEFAULT_MAX_MATCH_DISTANCE) -> dict[int, int]:
+def match_clusters(old_centroids, new_centroids, *, max_distance: float = DEFAULT_MAX_MATCH_DISTANCE) -> dict[int, int]:
     """Pair new clusters with old ones: ``{new_index: old_index}``.
 
     Minimises the total Euclidean distance between paired centroids

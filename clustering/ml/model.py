@@ -17,10 +17,10 @@ from sklearn.neighbors import NearestNeighbors
 
 from ._threads import limit_threads
 from .algorithms import (
-    REGISTRY,
     DEFAULT_MINIBATCH_THRESHOLD,
     DENSITY_ALGORITHMS,
     K_ALGORITHMS,
+    REGISTRY,
     _int,
     check_algorithm,
     check_k,
@@ -199,8 +199,12 @@ class ClusterModel(BaseEstimator):
             if self.k == "auto":
                 ks = [k for k in self.scan_k_values if k <= n_fit]
                 self.k_scan_ = scan_k(
-                    Z, k_values=ks, algorithm=algo, sample_size=self.scan_sample_size,
-                    random_state=self.random_state, fit_sample_size=self.scan_fit_sample_size,
+                    Z,
+                    k_values=ks,
+                    algorithm=algo,
+                    sample_size=self.scan_sample_size,
+                    random_state=self.random_state,
+                    fit_sample_size=self.scan_fit_sample_size,
                     params=self.algorithm_params,
                     progress=lambda stage, pct: report("scan", 5 + pct * 45 // 100),
                 )
@@ -213,10 +217,21 @@ class ClusterModel(BaseEstimator):
         params = dict(self.algorithm_params or {})
         if algo == "dbscan" and "eps" not in params:
             min_samples = params.get("min_samples", default_min_samples(d))
-            params["eps"] = choose_eps(Z_fit, min_samples=min(min_samples, n_fit),
-                                       sample_size=self.scan_sample_size, random_state=self.random_state)
-        built = make_estimator(algo, n_samples=n_fit, k=self.k_, random_state=self.random_state,
-                               n_features=d, minibatch_threshold=self.minibatch_threshold, **params)
+            params["eps"] = choose_eps(
+                Z_fit,
+                min_samples=min(min_samples, n_fit),
+                sample_size=self.scan_sample_size,
+                random_state=self.random_state,
+            )
+        built = make_estimator(
+            algo,
+            n_samples=n_fit,
+            k=self.k_,
+            random_state=self.random_state,
+            n_features=d,
+            minibatch_threshold=self.minibatch_threshold,
+            **params,
+        )
         est = built.estimator.fit(Z_fit)
         self.algorithm_ = built.algorithm
         self.params_ = built.params
@@ -287,8 +302,14 @@ class ClusterModel(BaseEstimator):
         lap("metrics", 92)
 
         # -- profiles and names (all ten features, real units)
-        self.profiles_ = cluster_profiles(X_raw, labels, feature_names=list(self.feature_names), X_scaled=Z,
-                                          centroids=self.centroids_, n_representatives=self.n_representatives)
+        self.profiles_ = cluster_profiles(
+            X_raw,
+            labels,
+            feature_names=list(self.feature_names),
+            X_scaled=Z,
+            centroids=self.centroids_,
+            n_representatives=self.n_representatives,
+        )
         self.names_ = name_clusters(self.profiles_)
         self.descriptions_ = {p["label"]: describe_cluster(p) for p in self.profiles_}
         # Member means in real units; an empty cluster (possible only when
@@ -296,8 +317,11 @@ class ClusterModel(BaseEstimator):
         by_label = {p["label"]: p for p in self.profiles_}
         fallback = self.preparer_.inverse_transform(self.centroids_) if self.n_clusters_ else None
         self.centroids_real_ = np.array(
-            [[by_label[c]["centroid"][f] for f in self.features_] if c in by_label else fallback[c]
-             for c in range(self.n_clusters_)], dtype=np.float64,
+            [
+                [by_label[c]["centroid"][f] for f in self.features_] if c in by_label else fallback[c]
+                for c in range(self.n_clusters_)
+            ],
+            dtype=np.float64,
         ).reshape(self.n_clusters_, d)
         self.labels_ = labels
         self.embedding_ = embedding
@@ -471,8 +495,9 @@ class ClusterModel(BaseEstimator):
         return state
 
 
-def match_models(old: ClusterModel, new: ClusterModel, *,
-                 max_distance: float = DEFAULT_MAX_MATCH_DISTANCE) -> dict[int, int]:
+def match_models(
+    old: ClusterModel, new: ClusterModel, *, max_distance: float = DEFAULT_MAX_MATCH_DISTANCE
+) -> dict[int, int]:
     """``{new_label: old_label}`` for two fitted runs on the same feature list.
 
     The old run's centroids (real units) are scaled with the *new* run's

@@ -174,7 +174,7 @@ def _pick(p: ClusterProfile, cands: list[Candidate], used: set[str]) -> str:
         if f"{best.name} · {w}" not in used:
             return f"{best.name} · {w}"
     for i, w in enumerate(words):
-        for w2 in words[i + 1:]:
+        for w2 in words[i + 1 :]:
             if f"{best.name} · {w} & {w2}" not in used:
                 return f"{best.name} · {w} & {w2}"
     n = 2

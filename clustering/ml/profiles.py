@@ -84,20 +84,24 @@ def cluster_profiles(
     reps = _representatives(space, labels, centres, n_representatives)
 
     profiles: list[ClusterProfile] = []
-    order = [i for i, lab in enumerate(uniq) if lab != NOISE_LABEL] + [i for i, lab in enumerate(uniq) if lab == NOISE_LABEL]
+    order = [i for i, lab in enumerate(uniq) if lab != NOISE_LABEL] + [
+        i for i, lab in enumerate(uniq) if lab == NOISE_LABEL
+    ]
     for i in order:
         lab = int(uniq[i])
         z = {f: round(float(zs[i, j]), 3) for j, f in enumerate(names)}
         top = sorted(names, key=lambda f: -abs(z[f]))[:n_top]
-        profiles.append(ClusterProfile(
-            label=lab,
-            size=int(counts[i]),
-            share=float(counts[i] / n),
-            centroid={f: float(means[i, j]) for j, f in enumerate(names)},
-            z=z,
-            top_features=[FeatureZ(feature=f, z=z[f]) for f in top],
-            representatives=reps.get(lab, []),
-        ))
+        profiles.append(
+            ClusterProfile(
+                label=lab,
+                size=int(counts[i]),
+                share=float(counts[i] / n),
+                centroid={f: float(means[i, j]) for j, f in enumerate(names)},
+                z=z,
+                top_features=[FeatureZ(feature=f, z=z[f]) for f in top],
+                representatives=reps.get(lab, []),
+            )
+        )
     return profiles
 
 

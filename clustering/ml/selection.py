@@ -153,10 +153,7 @@ def _scan(X, X_fit, k_values, algorithm, n_fit, sil_rows, random_state, params, 
         t0 = time.perf_counter()
         built = make_estimator(algorithm, n_samples=n_fit, k=k, random_state=random_state, **(params or {}))
         est = built.estimator.fit(X_fit)
-        if n_fit == n and hasattr(est, "labels_"):
-            labels = est.labels_
-        else:
-            labels = est.predict(X)
+        labels = est.labels_ if n_fit == n and hasattr(est, "labels_") else est.predict(X)
         row: dict[str, Any] = {"k": k, "algorithm": built.algorithm}
         if built.algorithm == "gmm":
             row["inertia"] = None
@@ -192,8 +189,7 @@ def choose_k(scan: list[dict[str, Any]], *, min_cluster_share: float = 0.02) -> 
     return int(best["k"])
 
 
-def k_distances(X, *, min_samples: int, sample_size: int | None = 10_000,
-                random_state: int | None = 0) -> np.ndarray:
+def k_distances(X, *, min_samples: int, sample_size: int | None = 10_000, random_state: int | None = 0) -> np.ndarray:
     """Sorted distance of sampled rows to their ``min_samples``-th neighbour in ``X``.
 
     The row itself counts as the first neighbour, as in DBSCAN's

@@ -21,10 +21,9 @@ selection is searched exactly, a large one through the cells).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
-
-import hashlib
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -97,9 +96,10 @@ class SongEmbedding(BaseEstimator):
         self.artist_ids_, codes = np.unique(artist, return_inverse=True)
         n_artists = len(self.artist_ids_)
         sizes = np.bincount(codes, minlength=n_artists).astype(np.float64)
-        self.artist_means_ = np.column_stack(
-            [np.bincount(codes, weights=base[:, j], minlength=n_artists) for j in range(base.shape[1])]
-        ) / sizes[:, None]
+        self.artist_means_ = (
+            np.column_stack([np.bincount(codes, weights=base[:, j], minlength=n_artists) for j in range(base.shape[1])])
+            / sizes[:, None]
+        )
         self.artist_means_ = self.artist_means_.astype(np.float32)
         self.dim_ = base.shape[1] * (2 if self.artist_weight else 1)
         return self
@@ -154,16 +154,34 @@ class SimilarityIndex(BaseEstimator):
     neighbour (similarity 0.5 at that distance).
     """
 
-    def __init__(self, embedding: SongEmbedding | None = None, n_cells: int | None = None, n_probe: int = 12,
-                 random_state: int | None = 0):
+    def __init__(
+        self,
+        embedding: SongEmbedding | None = None,
+        n_cells: int | None = None,
+        n_probe: int = 12,
+        random_state: int | None = 0,
+    ):
         self.embedding = embedding
         self.n_cells = n_cells
         self.n_probe = n_probe
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
-    def fit(self, *, ids, X, year, popularity, artist, dup_keys, extra, labels=None,
-            genre_rows: Sequence[int] = (), genre_names: Sequence[str] = (), key_hashes=None) -> SimilarityIndex:
+    def fit(
+        self,
+        *,
+        ids,
+        X,
+        year,
+        popularity,
+        artist,
+        dup_keys,
+        extra,
+        labels=None,
+        genre_rows: Sequence[int] = (),
+        genre_names: Sequence[str] = (),
+        key_hashes=None,
+    ) -> SimilarityIndex:
         """Build the index.
 
         ids (n,), X (n, 10) real units, year / popularity (n,) with NaN for
@@ -177,7 +195,7 @@ class SimilarityIndex(BaseEstimator):
         n = len(ids)
         if n == 0:
             raise ValueError("cannot build a similarity index over an empty catalog")
-        emb = (self.embedding or SongEmbedding())
+        emb = self.embedding or SongEmbedding()
         emb = emb if hasattr(emb, "mean_") else emb.fit(X, year, popularity, artist)
         self.embedding_ = emb
         vectors = emb.transform(X, year, popularity, artist)
@@ -225,10 +243,12 @@ class SimilarityIndex(BaseEstimator):
 
         # -- catalog statistics for targets and explanations
         finite = np.isfinite(self.attributes_)
-        self.attribute_mean_ = np.array([self.attributes_[finite[:, j], j].mean() if finite[:, j].any() else 0.0
-                                         for j in range(len(ATTRIBUTES))])
-        std = np.array([self.attributes_[finite[:, j], j].std() if finite[:, j].any() else 1.0
-                        for j in range(len(ATTRIBUTES))])
+        self.attribute_mean_ = np.array(
+            [self.attributes_[finite[:, j], j].mean() if finite[:, j].any() else 0.0 for j in range(len(ATTRIBUTES))]
+        )
+        std = np.array(
+            [self.attributes_[finite[:, j], j].std() if finite[:, j].any() else 1.0 for j in range(len(ATTRIBUTES))]
+        )
         self.attribute_std_ = np.where(std > 0, std, 1.0)
 
         # -- genre seeds: the mean vector of each genre's songs
@@ -240,9 +260,17 @@ class SimilarityIndex(BaseEstimator):
             self.genres_, codes = np.unique(names.astype(str), return_inverse=True)
             counts = np.bincount(codes, minlength=len(self.genres_)).astype(np.float64)
             rows = rank[genre_rows]
-            self.genre_vectors_ = (np.column_stack(
-                [np.bincount(codes, weights=self.vectors_[rows, j].astype(np.float64), minlength=len(self.genres_))
-                 for j in range(self.vectors_.shape[1])]) / counts[:, None]).astype(np.float32)
+            self.genre_vectors_ = (
+                np.column_stack(
+                    [
+                        np.bincount(
+                            codes, weights=self.vectors_[rows, j].astype(np.float64), minlength=len(self.genres_)
+                        )
+                        for j in range(self.vectors_.shape[1])
+                    ]
+                )
+                / counts[:, None]
+            ).astype(np.float32)
             self.genre_sizes_ = counts.astype(np.int64)
         else:
             self.genres_ = np.empty(0, dtype=str)
@@ -302,8 +330,9 @@ class SimilarityIndex(BaseEstimator):
             mask = ok if mask is None else mask & ok
         return mask
 
-    def search(self, query, *, k: int, mask: np.ndarray | None = None,
-               n_probe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, query, *, k: int, mask: np.ndarray | None = None, n_probe: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(rows, distances) of the k nearest rows to ``query`` (one vector),
         ascending, among rows where ``mask`` is True (all rows when None).
 
@@ -338,8 +367,16 @@ class SimilarityIndex(BaseEstimator):
         d2 = np.concatenate([self.sq_norms_[a:b] for a, b in spans]) - 2 * (V @ q) + np.float32(q @ q)
         return _top_k(rows, d2, k)
 
-    def query(self, vector, *, k: int, mask: np.ndarray | None = None, exclude_rows=(), exclude_keys=(),
-              max_per_artist: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def query(
+        self,
+        vector,
+        *,
+        k: int,
+        mask: np.ndarray | None = None,
+        exclude_rows=(),
+        exclude_keys=(),
+        max_per_artist: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`search`, then drops excluded rows, exact duplicates
         (a ``dup_keys_`` value seen before or in ``exclude_keys``) and rows
         past ``max_per_artist`` results of one artist; widens the search
@@ -387,12 +424,14 @@ class SimilarityIndex(BaseEstimator):
             order = np.argsort(d, kind="stable")
             close = [FEATURES[j] for j in order[:n_close]]
             far = [FEATURES[j] for j in order[::-1][:n_far]]
-            out.append({
-                "closest": close,
-                "furthest": far,
-                "text": f"Close in {' and '.join(close)}; differs most in {far[0]} "
-                        f"({d[order[-1]]:.1f} standard deviations).",
-            })
+            out.append(
+                {
+                    "closest": close,
+                    "furthest": far,
+                    "text": f"Close in {' and '.join(close)}; differs most in {far[0]} "
+                    f"({d[order[-1]]:.1f} standard deviations).",
+                }
+            )
         return out
 
     def genre_vector(self, genre: str) -> np.ndarray | None:
@@ -407,15 +446,29 @@ class SimilarityIndex(BaseEstimator):
         self._check_fitted()
         emb = self.embedding_
         return {
-            "ids": self.ids_, "vectors": self.vectors_, "sq_norms": self.sq_norms_, "attributes": self.attributes_,
-            "artists": self.artists_, "dup_keys": self.dup_keys_, "labels": self.labels_,
-            "cells": self.cells_, "cell_starts": self.cell_starts_, "id_order": self.id_order_,
-            "key_hashes": self.key_hashes_, "key_rows": self.key_rows_,
-            "attribute_mean": self.attribute_mean_, "attribute_std": self.attribute_std_,
-            "genres": self.genres_.astype(str), "genre_vectors": self.genre_vectors_, "genre_sizes": self.genre_sizes_,
-            "distance_scale": np.array([self.distance_scale_]), "n_probe": np.array([self.n_probe]),
+            "ids": self.ids_,
+            "vectors": self.vectors_,
+            "sq_norms": self.sq_norms_,
+            "attributes": self.attributes_,
+            "artists": self.artists_,
+            "dup_keys": self.dup_keys_,
+            "labels": self.labels_,
+            "cells": self.cells_,
+            "cell_starts": self.cell_starts_,
+            "id_order": self.id_order_,
+            "key_hashes": self.key_hashes_,
+            "key_rows": self.key_rows_,
+            "attribute_mean": self.attribute_mean_,
+            "attribute_std": self.attribute_std_,
+            "genres": self.genres_.astype(str),
+            "genre_vectors": self.genre_vectors_,
+            "genre_sizes": self.genre_sizes_,
+            "distance_scale": np.array([self.distance_scale_]),
+            "n_probe": np.array([self.n_probe]),
             "emb_weights": np.array([emb.year_weight, emb.popularity_weight, emb.artist_weight]),
-            "emb_mean": emb.mean_, "emb_std": emb.std_, "emb_artist_ids": emb.artist_ids_,
+            "emb_mean": emb.mean_,
+            "emb_std": emb.std_,
+            "emb_artist_ids": emb.artist_ids_,
             "emb_artist_means": emb.artist_means_,
         }
 
@@ -460,7 +513,7 @@ class SimilarityIndex(BaseEstimator):
         qq = np.float32(q @ q)
         best_rows, best_d2 = [], []
         for start in range(0, total, 100_000):
-            part = np.arange(start, min(total, start + 100_000)) if rows is None else rows[start:start + 100_000]
+            part = np.arange(start, min(total, start + 100_000)) if rows is None else rows[start : start + 100_000]
             d2 = self.sq_norms_[part] - 2 * (self.vectors_[part].astype(np.float32) @ q) + qq
             kk = min(k, len(d2))
             top = np.argpartition(d2, kk - 1)[:kk] if kk < len(d2) else np.arange(len(d2))
@@ -477,7 +530,10 @@ def external_id_hashes(external_ids) -> np.ndarray:
     """int64 hashes of public song ids, the same in every process (blake2b:
     ~1 µs per id, where pandas' hash_array costs ~1 ms for a single one)."""
     return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(str(e).encode(), digest_size=8).digest(), "little", signed=True)
-         for e in external_ids),
-        dtype=np.int64, count=len(external_ids),
+        (
+            int.from_bytes(hashlib.blake2b(str(e).encode(), digest_size=8).digest(), "little", signed=True)
+            for e in external_ids
+        ),
+        dtype=np.int64,
+        count=len(external_ids),
     )

@@ -7,6 +7,7 @@ validates whatever any of them sends, in one place, with a ValueError that
 names the parameter; a run stores :meth:`TrainingSpec.to_params` and is
 rebuilt from it. Pure Python: no Django.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -31,28 +32,65 @@ class TrainingSpec:
     features (a subset of the ten), k_range (from, to), params (a dict)."""
 
     algorithm: str = field(default="kmeans", metadata=_meta("choice", "The clustering algorithm.", choices=ALGORITHMS))
-    k: int | str = field(default=K_AUTO, metadata=_meta(
-        "k", f"A number of clusters ({K_BOUNDS[0]}–{K_BOUNDS[1]}), or 'auto' to pick it by silhouette.",
-        low=K_BOUNDS[0], high=K_BOUNDS[1]))
-    scaler: str = field(default="standard", metadata=_meta(
-        "choice", "How the features are scaled before clustering.", choices=SCALERS))
-    features: tuple[str, ...] = field(default=FEATURES, metadata=_meta(
-        "features", "The features to cluster on (at least two; default all ten).", choices=FEATURES))
-    scan_sample_size: int = field(default=10_000, metadata=_meta(
-        "int", "Rows used for the silhouette of each k in the k scan.", low=100, high=1_000_000,
-        label="Sample size for the scan"))
-    scan_k_range: tuple[int, int] = field(default=(2, 12), metadata=_meta(
-        "k_range", "The k values tried by k='auto' (from, to).", low=SCAN_K_BOUNDS[0], high=SCAN_K_BOUNDS[1],
-        label="k scan"))
-    random_state: int = field(default=0, metadata=_meta(
-        "int", "Seed of the random number generator: the same seed on the same catalog gives the same model.",
-        low=0, high=2**32 - 1))
-    algorithm_params: dict = field(default_factory=dict, metadata=_meta(
-        "params", "Extra parameters of the algorithm, e.g. {\"eps\": 0.8} for dbscan."))
+    k: int | str = field(
+        default=K_AUTO,
+        metadata=_meta(
+            "k",
+            f"A number of clusters ({K_BOUNDS[0]}–{K_BOUNDS[1]}), or 'auto' to pick it by silhouette.",
+            low=K_BOUNDS[0],
+            high=K_BOUNDS[1],
+        ),
+    )
+    scaler: str = field(
+        default="standard", metadata=_meta("choice", "How the features are scaled before clustering.", choices=SCALERS)
+    )
+    features: tuple[str, ...] = field(
+        default=FEATURES,
+        metadata=_meta("features", "The features to cluster on (at least two; default all ten).", choices=FEATURES),
+    )
+    scan_sample_size: int = field(
+        default=10_000,
+        metadata=_meta(
+            "int",
+            "Rows used for the silhouette of each k in the k scan.",
+            low=100,
+            high=1_000_000,
+            label="Sample size for the scan",
+        ),
+    )
+    scan_k_range: tuple[int, int] = field(
+        default=(2, 12),
+        metadata=_meta(
+            "k_range",
+            "The k values tried by k='auto' (from, to).",
+            low=SCAN_K_BOUNDS[0],
+            high=SCAN_K_BOUNDS[1],
+            label="k scan",
+        ),
+    )
+    random_state: int = field(
+        default=0,
+        metadata=_meta(
+            "int",
+            "Seed of the random number generator: the same seed on the same catalog gives the same model.",
+            low=0,
+            high=2**32 - 1,
+        ),
+    )
+    algorithm_params: dict = field(
+        default_factory=dict,
+        metadata=_meta("params", 'Extra parameters of the algorithm, e.g. {"eps": 0.8} for dbscan.'),
+    )
     activate: bool = field(default=True, metadata=_meta("bool", "Make the new model active when it succeeds."))
-    activation_chunk_songs: int = field(default=0, metadata=_meta(
-        "int", "Songs per labelling task when labelling is shared out over workers (0: by catalog size).",
-        low=0, high=10**9))
+    activation_chunk_songs: int = field(
+        default=0,
+        metadata=_meta(
+            "int",
+            "Songs per labelling task when labelling is shared out over workers (0: by catalog size).",
+            low=0,
+            high=10**9,
+        ),
+    )
 
     @classmethod
     def from_params(cls, **params: Any) -> TrainingSpec:
@@ -82,9 +120,14 @@ class TrainingSpec:
         """Arguments of :class:`clustering.ml.ClusterModel`."""
         low, high = self.scan_k_range
         return {
-            "algorithm": self.algorithm, "k": self.k, "scaler": self.scaler, "features": list(self.features),
-            "random_state": self.random_state, "scan_sample_size": self.scan_sample_size,
-            "scan_k_values": tuple(range(low, high + 1)), "algorithm_params": self.algorithm_params or None,
+            "algorithm": self.algorithm,
+            "k": self.k,
+            "scaler": self.scaler,
+            "features": list(self.features),
+            "random_state": self.random_state,
+            "scan_sample_size": self.scan_sample_size,
+            "scan_k_values": tuple(range(low, high + 1)),
+            "algorithm_params": self.algorithm_params or None,
         }
 
 

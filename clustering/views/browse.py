@@ -1,5 +1,6 @@
 """Pages that browse the active model: the dashboard (cards and map), a
 cluster, a song with its neighbours, and the training runs."""
+
 from __future__ import annotations
 
 from urllib.parse import quote, urlencode
@@ -13,8 +14,8 @@ from songs import selectors as catalog
 from songs.features import FEATURES
 
 from .. import selectors
-from .playlists import export_links
 from .common import cluster_colour, clusters_json, feature_display, features_json, run_summary
+from .playlists import export_links
 
 TABLE_FEATURES = catalog.SORTABLE_FEATURES
 
@@ -24,24 +25,32 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     clusters = selectors.run_clusters(run)
     total = sum(c.size for c in clusters) or 1
     cards = [
-        {"cluster": c, "colour": cluster_colour(c.label), "percent": 100 * c.size / total,
-         "top": (c.profile or {}).get("top_features", [])}
+        {
+            "cluster": c,
+            "colour": cluster_colour(c.label),
+            "percent": 100 * c.size / total,
+            "top": (c.profile or {}).get("top_features", []),
+        }
         for c in clusters
     ]
-    return render(request, "clustering/dashboard.html", {
-        "nav": "dashboard",
-        "has_songs": catalog.catalog_has_songs(),
-        "run": run,
-        "summary": run_summary(run),
-        "cards": cards,
-        "page_data": {
-            "clusters": clusters_json(clusters),
-            "features": features_json(),
-            "k_scan": run.k_scan if run else [],
-            "k_chosen": run.n_clusters if run else None,
-            "algorithm": run.algorithm if run else None,
+    return render(
+        request,
+        "clustering/dashboard.html",
+        {
+            "nav": "dashboard",
+            "has_songs": catalog.catalog_has_songs(),
+            "run": run,
+            "summary": run_summary(run),
+            "cards": cards,
+            "page_data": {
+                "clusters": clusters_json(clusters),
+                "features": features_json(),
+                "k_scan": run.k_scan if run else [],
+                "k_chosen": run.n_clusters if run else None,
+                "algorithm": run.algorithm if run else None,
+            },
         },
-    })
+    )
 
 
 def song_detail(request: HttpRequest, external_id: str) -> HttpResponse:
@@ -54,33 +63,48 @@ def song_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     cluster = song.cluster if song.cluster_id and run and song.cluster.run_id == run.pk else None
     centroid = (cluster.profile or {}).get("centroid", {}) if cluster else {}
     rows = [
-        {"feature": f, "value": feature_display(f.name, getattr(song, f.name)),
-         "cluster": feature_display(f.name, centroid.get(f.name)) if cluster else None,
-         "catalog": feature_display(f.name, stats[f.name]["mean"])}
+        {
+            "feature": f,
+            "value": feature_display(f.name, getattr(song, f.name)),
+            "cluster": feature_display(f.name, centroid.get(f.name)) if cluster else None,
+            "catalog": feature_display(f.name, stats[f.name]["mean"]),
+        }
         for f in FEATURES
     ]
-    return render(request, "clustering/song.html", {
-        "nav": "search",
-        "song": song,
-        "cluster": cluster,
-        "cluster_colour": cluster_colour(cluster.label) if cluster else None,
-        "run": run,
-        "rows": rows,
-        # Without an index on the active run the endpoint answers 503: say so instead of fetching.
-        "similar_url": similar_url(song.external_id) if run and run.index_path else None,
-        "page_data": {
-            "song": {
-                "id": song.external_id, "name": song.name, "artist": song.artist.name,
-                "features": {f.name: getattr(song, f.name) for f in FEATURES},
-                "map": None if song.map_x is None else {"x": song.map_x, "y": song.map_y},
+    return render(
+        request,
+        "clustering/song.html",
+        {
+            "nav": "search",
+            "song": song,
+            "cluster": cluster,
+            "cluster_colour": cluster_colour(cluster.label) if cluster else None,
+            "run": run,
+            "rows": rows,
+            # Without an index on the active run the endpoint answers 503: say so instead of fetching.
+            "similar_url": similar_url(song.external_id) if run and run.index_path else None,
+            "page_data": {
+                "song": {
+                    "id": song.external_id,
+                    "name": song.name,
+                    "artist": song.artist.name,
+                    "features": {f.name: getattr(song, f.name) for f in FEATURES},
+                    "map": None if song.map_x is None else {"x": song.map_x, "y": song.map_y},
+                },
+                "cluster": {
+                    "id": cluster.pk,
+                    "name": cluster.name,
+                    "centroid": centroid,
+                    "z": (cluster.profile or {}).get("z", {}),
+                }
+                if cluster
+                else None,
+                "stats": stats,
+                "features": features_json(),
+                "clusters": clusters_json(clusters),
             },
-            "cluster": {"id": cluster.pk, "name": cluster.name, "centroid": centroid,
-                        "z": (cluster.profile or {}).get("z", {})} if cluster else None,
-            "stats": stats,
-            "features": features_json(),
-            "clusters": clusters_json(clusters),
         },
-    })
+    )
 
 
 @require_GET
@@ -113,8 +137,13 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     z, centroid = profile.get("z", {}), profile.get("centroid", {})
     top = {t["feature"] for t in profile.get("top_features", [])}
     rows = [
-        {"feature": f, "cluster_display": feature_display(f.name, centroid.get(f.name)),
-         "catalog_display": feature_display(f.name, stats[f.name]["mean"]), "z": z.get(f.name), "top": f.name in top}
+        {
+            "feature": f,
+            "cluster_display": feature_display(f.name, centroid.get(f.name)),
+            "catalog_display": feature_display(f.name, stats[f.name]["mean"]),
+            "z": z.get(f.name),
+            "top": f.name in top,
+        }
         for f in FEATURES
     ]
     query = request.GET.get("q", "").strip()[:200]
@@ -122,8 +151,12 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     sort = sort if sort in catalog.SORTS else "id"
     desc = request.GET.get("dir") == "desc"
     page = selectors.cluster_songs_page(
-        cluster_id=cluster.pk, search=query, sort=sort, desc=desc,
-        after=request.GET.get("after"), before=request.GET.get("before"),
+        cluster_id=cluster.pk,
+        search=query,
+        sort=sort,
+        desc=desc,
+        after=request.GET.get("after"),
+        before=request.GET.get("before"),
     )
     for song in page.items:
         song.table_values = [feature_display(f, getattr(song, f)) for f in TABLE_FEATURES]
@@ -136,40 +169,56 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             flip = "asc" if col["sorted"] == "descending" else ("desc" if col["sorted"] else "asc")
             col["href"] = "?" + urlencode({**({"q": query} if query else {}), "sort": col["key"], "dir": flip})
     representatives = catalog.songs_by_ids(profile.get("representative_song_ids", [])[:10])
-    return render(request, "clustering/cluster.html", {
-        "nav": "dashboard",
-        "cluster": cluster,
-        "run": run,
-        "colour": cluster_colour(cluster.label),
-        "percent": 100 * cluster.size / (sum(c.size for c in siblings) or 1),
-        "rows": rows,
-        "representatives": representatives,
-        "page": page,
-        "columns": columns,
-        "base_query": urlencode({**({"q": query} if query else {}), "sort": sort, "dir": "desc" if desc else "asc"}),
-        "q": query,
-        "sort": sort,
-        "desc": desc,
-        "sorts": catalog.SORTS,
-        "table_features": TABLE_FEATURES,
-        "exports": export_links(f"/api/clusters/{cluster.pk}/playlist/"),
-        "page_data": {"z": z, "centroid": centroid, "stats": stats, "features": features_json(),
-                      "colour": cluster_colour(cluster.label), "name": cluster.name},
-    })
+    return render(
+        request,
+        "clustering/cluster.html",
+        {
+            "nav": "dashboard",
+            "cluster": cluster,
+            "run": run,
+            "colour": cluster_colour(cluster.label),
+            "percent": 100 * cluster.size / (sum(c.size for c in siblings) or 1),
+            "rows": rows,
+            "representatives": representatives,
+            "page": page,
+            "columns": columns,
+            "base_query": urlencode(
+                {**({"q": query} if query else {}), "sort": sort, "dir": "desc" if desc else "asc"}
+            ),
+            "q": query,
+            "sort": sort,
+            "desc": desc,
+            "sorts": catalog.SORTS,
+            "table_features": TABLE_FEATURES,
+            "exports": export_links(f"/api/clusters/{cluster.pk}/playlist/"),
+            "page_data": {
+                "z": z,
+                "centroid": centroid,
+                "stats": stats,
+                "features": features_json(),
+                "colour": cluster_colour(cluster.label),
+                "name": cluster.name,
+            },
+        },
+    )
 
 
 @ensure_csrf_cookie
 def runs(request: HttpRequest) -> HttpResponse:
     rows = selectors.runs_recent()
     for run in rows:
-        run.duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
+        run.duration = (
+            (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
+        )
         run.silhouette = (run.metrics or {}).get("silhouette")
         run.live = run.is_live
-    return render(request, "clustering/runs.html", {
-        "nav": "runs",
-        "runs": rows,
-        "can_retrain": request.user.is_authenticated and request.user.is_staff,
-        "active": next((r for r in rows if r.is_active), None),
-    })
-
-
+    return render(
+        request,
+        "clustering/runs.html",
+        {
+            "nav": "runs",
+            "runs": rows,
+            "can_retrain": request.user.is_authenticated and request.user.is_staff,
+            "active": next((r for r in rows if r.is_active), None),
+        },
+    )

@@ -1,5 +1,6 @@
 """What the engine's pages share: colours, feature values as people read
 them, and the data a page's script needs about clusters and features."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -14,10 +15,22 @@ if TYPE_CHECKING:  # annotations only: views reach models through selectors
 # One colour per cluster label, shared by the cards, maps and charts. No red
 # (the predict page marks its point in red) and no grey (noise).
 PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
-    "#17becf", "#bcbd22", "#393b79", "#e7ba52", "#637939", "#7b4173",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#393b79",
+    "#e7ba52",
+    "#637939",
+    "#7b4173",
 )
 NOISE_COLOUR = "#b0b0b0"
+
+
 def feature_display(name: str, value: float | None) -> str:
     """A feature value as a person reads it: 0.62, -6.4 dB, 121 BPM, 3:35."""
     if value is None:
@@ -40,8 +53,13 @@ def clusters_json(clusters) -> list[dict]:
     """What a page's script needs of the clusters: id, label, name, colour, size, z-scores."""
     return [
         {
-            "id": c.pk, "label": c.label, "name": c.name, "size": c.size, "colour": cluster_colour(c.label),
-            "share": (c.profile or {}).get("share"), "z": (c.profile or {}).get("z", {}),
+            "id": c.pk,
+            "label": c.label,
+            "name": c.name,
+            "size": c.size,
+            "colour": cluster_colour(c.label),
+            "share": (c.profile or {}).get("share"),
+            "z": (c.profile or {}).get("z", {}),
         }
         for c in clusters
     ]
@@ -67,7 +85,7 @@ def run_summary(run: TrainingRun | None) -> dict | None:
 
 
 def model_state(run: TrainingRun | None) -> str:
-    """"none" (no active model), "noindex" (a model without a similarity index) or "ready"."""
+    """ "none" (no active model), "noindex" (a model without a similarity index) or "ready"."""
     if run is None:
         return "none"
     return "ready" if run.index_path else "noindex"

@@ -1,6 +1,7 @@
 """Pages that ask the model: live prediction, recommendations, paths between
 two songs and a song's radio. Each mirrors its API endpoint's query string,
 so a result page is a link."""
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -20,8 +21,16 @@ from .playlists import export_links
 RADIO_SONGS = 25
 # The attributes /api/recommendations/ filters and aims at: these first, the rest under "More".
 RECOMMEND_MAIN = ("energy", "danceability", "valence", "acousticness", "tempo", "popularity")
-RECOMMEND_MORE = ("instrumentalness", "speechiness", "liveness", "loudness", "duration_ms", "key", "mode",
-                  "time_signature")
+RECOMMEND_MORE = (
+    "instrumentalness",
+    "speechiness",
+    "liveness",
+    "loudness",
+    "duration_ms",
+    "key",
+    "mode",
+    "time_signature",
+)
 SEED_KINDS = ("seed_songs", "seed_artists", "seed_genres")
 
 
@@ -35,13 +44,21 @@ def _attribute_rows(request: HttpRequest, names, stats: dict) -> list[dict]:
     for name in names:
         attribute = ATTRIBUTES[name]
         mean = stats.get(name, {}).get("mean")
-        rows.append({
-            "name": name, "low": attribute.low, "high": attribute.high, "step": attribute.step,
-            "unit": attribute.unit, "help": attribute.help,
-            "average": feature_display(name, mean) if mean is not None else None,
-            # Values from the query string come back into the form as typed; the API judges them.
-            "values": {kind: request.GET.get(f"{kind}_{name}", "").strip()[:32] for kind in ("min", "target", "max")},
-        })
+        rows.append(
+            {
+                "name": name,
+                "low": attribute.low,
+                "high": attribute.high,
+                "step": attribute.step,
+                "unit": attribute.unit,
+                "help": attribute.help,
+                "average": feature_display(name, mean) if mean is not None else None,
+                # Values from the query string come back into the form as typed; the API judges them.
+                "values": {
+                    kind: request.GET.get(f"{kind}_{name}", "").strip()[:32] for kind in ("min", "target", "max")
+                },
+            }
+        )
     return rows
 
 
@@ -60,30 +77,36 @@ def recommend(request: HttpRequest) -> HttpResponse:
     # The API takes artist ids or exact names; a name is its own label.
     artists = catalog.artist_names(external_ids=seeds["seed_artists"]) if seeds["seed_artists"] else {}
     initial = (
-        [{"type": "song", "id": i, "label": (f"{songs[i]['name']} — {songs[i]['artist']}" if i in songs else i)}
-         for i in seeds["seed_songs"]]
+        [
+            {"type": "song", "id": i, "label": (f"{songs[i]['name']} — {songs[i]['artist']}" if i in songs else i)}
+            for i in seeds["seed_songs"]
+        ]
         + [{"type": "artist", "id": i, "label": artists.get(i, i)} for i in seeds["seed_artists"]]
         + [{"type": "genre", "id": i, "label": i} for i in seeds["seed_genres"]]
     )[:MAX_SEEDS]
     limit = request.GET.get("limit", "").strip()[:4] or "20"
-    return render(request, "clustering/recommend.html", {
-        "nav": "recommend",
-        "run": run,
-        "state": model_state(run),
-        "has_songs": run is not None or catalog.catalog_has_songs(),
-        "main_rows": _attribute_rows(request, RECOMMEND_MAIN, stats),
-        "more_rows": _attribute_rows(request, RECOMMEND_MORE, stats),
-        "more_open": any(request.GET.get(f"{k}_{n}") for n in RECOMMEND_MORE for k in ("min", "target", "max")),
-        "limit": limit,
-        "max_seeds": MAX_SEEDS,
-        "page_data": {
-            "seeds": initial,
+    return render(
+        request,
+        "clustering/recommend.html",
+        {
+            "nav": "recommend",
+            "run": run,
+            "state": model_state(run),
+            "has_songs": run is not None or catalog.catalog_has_songs(),
+            "main_rows": _attribute_rows(request, RECOMMEND_MAIN, stats),
+            "more_rows": _attribute_rows(request, RECOMMEND_MORE, stats),
+            "more_open": any(request.GET.get(f"{k}_{n}") for n in RECOMMEND_MORE for k in ("min", "target", "max")),
+            "limit": limit,
             "max_seeds": MAX_SEEDS,
-            "run_now": bool(initial),
-            "signed_in": request.user.is_authenticated,
-            "clusters": clusters_json(clusters),
+            "page_data": {
+                "seeds": initial,
+                "max_seeds": MAX_SEEDS,
+                "run_now": bool(initial),
+                "signed_in": request.user.is_authenticated,
+                "clusters": clusters_json(clusters),
+            },
         },
-    })
+    )
 
 
 @ensure_csrf_cookie
@@ -98,23 +121,27 @@ def path_page(request: HttpRequest) -> HttpResponse:
     except ValueError:
         length = 10
     length = min(max(length, PATH_LENGTH[0]), PATH_LENGTH[1])
-    return render(request, "clustering/path.html", {
-        "nav": "path",
-        "run": run,
-        "state": model_state(run),
-        "has_songs": run is not None or catalog.catalog_has_songs(),
-        "length": length,
-        "length_range": PATH_LENGTH,
-        "page_data": {
-            "from": labels.get(ends["from"]) if ends["from"] else None,
-            "to": labels.get(ends["to"]) if ends["to"] else None,
-            "run_now": bool(ends["from"] in labels and ends["to"] in labels),
-            "unknown": [name for name, value in ends.items() if value and value not in labels],
-            "signed_in": request.user.is_authenticated,
-            "clusters": clusters_json(clusters),
-            "features": features_json(),
+    return render(
+        request,
+        "clustering/path.html",
+        {
+            "nav": "path",
+            "run": run,
+            "state": model_state(run),
+            "has_songs": run is not None or catalog.catalog_has_songs(),
+            "length": length,
+            "length_range": PATH_LENGTH,
+            "page_data": {
+                "from": labels.get(ends["from"]) if ends["from"] else None,
+                "to": labels.get(ends["to"]) if ends["to"] else None,
+                "run_now": bool(ends["from"] in labels and ends["to"] in labels),
+                "unknown": [name for name, value in ends.items() if value and value not in labels],
+                "signed_in": request.user.is_authenticated,
+                "clusters": clusters_json(clusters),
+                "features": features_json(),
+            },
         },
-    })
+    )
 
 
 @ensure_csrf_cookie
@@ -131,18 +158,29 @@ def predict(request: HttpRequest) -> HttpResponse:
         value = round(round(value / step) * step, 4)
         if f.name == "duration_ms":
             value = int(value)
-        sliders.append({
-            "feature": f, "low": low, "high": high, "step": step, "value": value,
-            # duration must be positive; the other features accept their bounds.
-            "min": f.low if f.low_inclusive else 1, "max": f.high,
-        })
-    return render(request, "clustering/predict.html", {
-        "nav": "predict",
-        "run": run,
-        "summary": run_summary(run),
-        "sliders": sliders,
-        "page_data": {"clusters": clusters_json(clusters), "features": features_json()},
-    })
+        sliders.append(
+            {
+                "feature": f,
+                "low": low,
+                "high": high,
+                "step": step,
+                "value": value,
+                # duration must be positive; the other features accept their bounds.
+                "min": f.low if f.low_inclusive else 1,
+                "max": f.high,
+            }
+        )
+    return render(
+        request,
+        "clustering/predict.html",
+        {
+            "nav": "predict",
+            "run": run,
+            "summary": run_summary(run),
+            "sliders": sliders,
+            "page_data": {"clusters": clusters_json(clusters), "features": features_json()},
+        },
+    )
 
 
 @ensure_csrf_cookie
@@ -154,16 +192,20 @@ def song_radio(request: HttpRequest, external_id: str) -> HttpResponse:
     run = selectors.active_run()
     state = model_state(run)
     api = f"/api/songs/{quote(song.external_id, safe='')}/radio/"
-    return render(request, "clustering/radio.html", {
-        "nav": "playlists",
-        "song": song,
-        "run": run,
-        "state": state,
-        "has_songs": True,
-        "exports": export_links(api, f"limit={RADIO_SONGS}&"),
-        "page_data": {
-            "url": f"{api}?limit={RADIO_SONGS}",
-            "song": {"id": song.external_id, "name": song.name, "artist": song.artist.name},
-            "clusters": clusters_json(selectors.run_clusters(run)),
+    return render(
+        request,
+        "clustering/radio.html",
+        {
+            "nav": "playlists",
+            "song": song,
+            "run": run,
+            "state": state,
+            "has_songs": True,
+            "exports": export_links(api, f"limit={RADIO_SONGS}&"),
+            "page_data": {
+                "url": f"{api}?limit={RADIO_SONGS}",
+                "song": {"id": song.external_id, "name": song.name, "artist": song.artist.name},
+                "clusters": clusters_json(selectors.run_clusters(run)),
+            },
         },
-    })
+    )

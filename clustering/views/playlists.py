@@ -1,10 +1,10 @@
 """Saved playlists: the public list and yours, a playlist with its songs
 and files, editing and deleting (owners only), share links."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import json
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -26,8 +26,9 @@ MINE_SHOWN = 100
 
 def export_links(base: str, extra: str = "") -> list[dict]:
     """A download link per playlist file format."""
-    return [{"fmt": fmt, "label": label, "url": f"{base}?{extra}fmt={fmt}"}
-            for fmt, label in playlists.FILE_FORMATS.items()]
+    return [
+        {"fmt": fmt, "label": label, "url": f"{base}?{extra}fmt={fmt}"} for fmt, label in playlists.FILE_FORMATS.items()
+    ]
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -39,7 +40,8 @@ def playlist_list(request: HttpRequest) -> HttpResponse:
             return redirect_to_login(request.get_full_path())
         try:
             playlist = playlists.playlist_create(
-                owner=request.user, name=request.POST.get("name", ""),
+                owner=request.user,
+                name=request.POST.get("name", ""),
                 description=request.POST.get("description", ""),
                 is_public=request.POST.get("is_public") == "on",
             )
@@ -51,17 +53,20 @@ def playlist_list(request: HttpRequest) -> HttpResponse:
     mine = []
     if request.user.is_authenticated:
         mine = selectors.playlists_of(user=request.user, limit=MINE_SHOWN + 1)
-    public = Paginator(selectors.playlists_public(), PLAYLISTS_PER_PAGE).get_page(
-        request.GET.get("page")
+    public = Paginator(selectors.playlists_public(), PLAYLISTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "clustering/playlists.html",
+        {
+            "nav": "playlists",
+            "mine": mine[:MINE_SHOWN],
+            "mine_more": len(mine) > MINE_SHOWN,
+            "public": public,
+            "error": error,
+            "new_name": request.POST.get("name", "") if error else "",
+        },
+        status=status,
     )
-    return render(request, "clustering/playlists.html", {
-        "nav": "playlists",
-        "mine": mine[:MINE_SHOWN],
-        "mine_more": len(mine) > MINE_SHOWN,
-        "public": public,
-        "error": error,
-        "new_name": request.POST.get("name", "") if error else "",
-    }, status=status)
 
 
 def _total_length(ms: int) -> str:
@@ -69,8 +74,15 @@ def _total_length(ms: int) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-def _playlist_page(request: HttpRequest, playlist: Playlist, *, shared: bool, error: str | None = None,
-                   status: int = 200, posted: dict | None = None) -> HttpResponse:
+def _playlist_page(
+    request: HttpRequest,
+    playlist: Playlist,
+    *,
+    shared: bool,
+    error: str | None = None,
+    status: int = 200,
+    posted: dict | None = None,
+) -> HttpResponse:
     songs = playlists.playlist_songs(playlist=playlist)
     run = selectors.active_run()
     # Only clusters of the active run get a badge (a song may still carry an older label).
@@ -83,21 +95,27 @@ def _playlist_page(request: HttpRequest, playlist: Playlist, *, shared: bool, er
         exports = export_links(f"/api/playlists/shared/{playlist.share_id}/export/")
     else:
         exports = export_links(f"/api/playlists/{playlist.pk}/export/")
-    return render(request, "clustering/playlist.html", {
-        "nav": "playlists",
-        "playlist": playlist,
-        "songs": songs,
-        "duration": _total_length(sum(s.duration_ms or 0 for s in songs)) if songs else None,
-        "is_owner": is_owner,
-        "can_edit": is_owner and not shared,
-        "shared": shared,
-        "share_url": request.build_absolute_uri(f"/playlists/shared/{playlist.share_id}/"),
-        "exports": exports,
-        "error": error,
-        "form": posted or {"name": playlist.name, "description": playlist.description, "is_public": playlist.is_public},
-        "songs_json": json.dumps([s.external_id for s in songs]),
-        "page_data": {"id": playlist.pk, "can_edit": is_owner and not shared},
-    }, status=status)
+    return render(
+        request,
+        "clustering/playlist.html",
+        {
+            "nav": "playlists",
+            "playlist": playlist,
+            "songs": songs,
+            "duration": _total_length(sum(s.duration_ms or 0 for s in songs)) if songs else None,
+            "is_owner": is_owner,
+            "can_edit": is_owner and not shared,
+            "shared": shared,
+            "share_url": request.build_absolute_uri(f"/playlists/shared/{playlist.share_id}/"),
+            "exports": exports,
+            "error": error,
+            "form": posted
+            or {"name": playlist.name, "description": playlist.description, "is_public": playlist.is_public},
+            "songs_json": json.dumps([s.external_id for s in songs]),
+            "page_data": {"id": playlist.pk, "can_edit": is_owner and not shared},
+        },
+        status=status,
+    )
 
 
 def _posted_song_ids(raw: str | None) -> list[str] | None:
@@ -107,7 +125,9 @@ def _posted_song_ids(raw: str | None) -> list[str] | None:
     try:
         ids = json.loads(raw)
     except ValueError:
-        raise playlists.PlaylistError("The song list of the form is not valid: reload the page and try again.") from None
+        raise playlists.PlaylistError(
+            "The song list of the form is not valid: reload the page and try again."
+        ) from None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise playlists.PlaylistError("The song list of the form is not valid: reload the page and try again.")
     return ids
@@ -135,8 +155,11 @@ def playlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     try:
         playlists.playlist_update(
-            playlist=playlist, name=posted["name"], description=posted["description"],
-            is_public=posted["is_public"], song_ids=_posted_song_ids(request.POST.get("songs")),
+            playlist=playlist,
+            name=posted["name"],
+            description=posted["description"],
+            is_public=posted["is_public"],
+            song_ids=_posted_song_ids(request.POST.get("songs")),
         )
     except playlists.PlaylistError as exc:
         playlist.refresh_from_db()
@@ -154,9 +177,15 @@ def playlist_delete(request: HttpRequest, pk: int) -> HttpResponse:
         playlists.playlist_delete(playlist=playlist)
         messages.success(request, f"Deleted “{name}”.")
         return redirect("clustering:playlists")
-    return render(request, "clustering/playlist_delete.html", {
-        "nav": "playlists", "playlist": playlist, "count": playlists.playlist_size(playlist=playlist),
-    })
+    return render(
+        request,
+        "clustering/playlist_delete.html",
+        {
+            "nav": "playlists",
+            "playlist": playlist,
+            "count": playlists.playlist_size(playlist=playlist),
+        },
+    )
 
 
 def playlist_shared(request: HttpRequest, share_id) -> HttpResponse:
@@ -165,5 +194,3 @@ def playlist_shared(request: HttpRequest, share_id) -> HttpResponse:
     if playlist is None:
         raise Http404("No playlist with this share link.")
     return _playlist_page(request, playlist, shared=True)
-
-

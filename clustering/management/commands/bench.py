@@ -20,6 +20,7 @@ what the performance targets are stated in; machines are noisy):
   ../shared/data (genre precision@10 against its yardsticks), in an embedded
   SQLite scratch of its own.
 """
+
 import gc
 import html
 import json
@@ -44,8 +45,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 
-from songs.generator import generate_catalog
 from songs.formats import FLAGSHIP_HEADER
+from songs.generator import generate_catalog
 
 _TEXT_COLUMNS = {"id_songs", "name_song", "id_artists", "release_date", "genres", "name_artists"}
 QUALITY_DATA = settings.BASE_DIR.parent / "shared" / "data" / "high_popularity_spotify_data.csv"
@@ -86,19 +87,38 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="json_path", help="Also write the results as JSON to this path")
         parser.add_argument("--keep-db", action="store_true", help="Keep the scratch database afterwards")
         parser.add_argument("--skip-serve", action="store_true", help="Skip the gunicorn serving phase")
-        parser.add_argument("--skip-pages", action="store_true",
-                            help="Skip the in-process page timings (Django test client)")
-        parser.add_argument("--skip-quality", action="store_true",
-                            help="Skip the similar-song quality phase on the real export")
-        parser.add_argument("--serve-only", action="store_true",
-                            help="Only the serving phase, against the current database and its active run "
-                                 "(read-only; no scratch database, nothing generated)")
+        parser.add_argument(
+            "--skip-pages", action="store_true", help="Skip the in-process page timings (Django test client)"
+        )
+        parser.add_argument(
+            "--skip-quality", action="store_true", help="Skip the similar-song quality phase on the real export"
+        )
+        parser.add_argument(
+            "--serve-only",
+            action="store_true",
+            help="Only the serving phase, against the current database and its active run "
+            "(read-only; no scratch database, nothing generated)",
+        )
         parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for the serving phase (default 2)")
-        parser.add_argument("--threads", type=int, default=1,
-                            help="gunicorn threads per worker (default 1: sync workers)")
+        parser.add_argument(
+            "--threads", type=int, default=1, help="gunicorn threads per worker (default 1: sync workers)"
+        )
 
-    def handle(self, *args, songs, seed, json_path, keep_db, skip_serve, skip_pages, skip_quality, serve_only, workers,
-               threads, **options):
+    def handle(
+        self,
+        *args,
+        songs,
+        seed,
+        json_path,
+        keep_db,
+        skip_serve,
+        skip_pages,
+        skip_quality,
+        serve_only,
+        workers,
+        threads,
+        **options,
+    ):
         if not 1_000 <= songs <= 20_000_000:
             raise CommandError("--songs must be between 1,000 and 20,000,000.")
         self.gunicorn = {"workers": workers, "threads": threads}
@@ -193,10 +213,15 @@ class Command(BaseCommand):
             if result.returncode != 0:
                 raise CommandError(f"{phase} failed: {result.stderr.strip()[-2000:]}")
             run = json.loads(result.stdout.strip().splitlines()[-1])
-            values = {"seconds": seconds, "peak_rss_mb": peak_mb, "k": run["n_clusters"],
-                      "silhouette": run["metrics"].get("silhouette"),
-                      # The similar-song index is built inside the run (stage "indexing").
-                      "index_seconds": run["timings"].get("index"), "run_timings": run["timings"]}
+            values = {
+                "seconds": seconds,
+                "peak_rss_mb": peak_mb,
+                "k": run["n_clusters"],
+                "silhouette": run["metrics"].get("silhouette"),
+                # The similar-song index is built inside the run (stage "indexing").
+                "index_seconds": run["timings"].get("index"),
+                "run_timings": run["timings"],
+            }
             if phase == "retrain_k8":
                 # The same work with nothing around it: read once, scale, fit, predict.
                 t = time.perf_counter()
@@ -229,7 +254,7 @@ class Command(BaseCommand):
         from django.test import Client, override_settings
         from django.test.utils import CaptureQueriesContext
 
-        from clustering import playlists, selectors, services
+        from clustering import playlists, selectors
         from songs.features import FEATURE_NAMES
         from songs.models import Song
 
@@ -243,8 +268,11 @@ class Command(BaseCommand):
         rng = random.Random(5)
         bounds = Song.objects.aggregate(lo=Min("id"), hi=Max("id"))
         candidates = rng.sample(range(bounds["lo"], bounds["hi"] + 1), min(3_000, bounds["hi"] - bounds["lo"] + 1))
-        sample = list(Song.objects.filter(id__in=candidates[:900], cluster__isnull=False)
-                      .values_list("external_id", "name", "artist__name", *FEATURE_NAMES))
+        sample = list(
+            Song.objects.filter(id__in=candidates[:900], cluster__isnull=False).values_list(
+                "external_id", "name", "artist__name", *FEATURE_NAMES
+            )
+        )
         if len(sample) < 20:
             raise CommandError(f"pages: only {len(sample)} labelled songs sampled")
         ids = [r[0] for r in sample]
@@ -264,8 +292,10 @@ class Command(BaseCommand):
         playlist = playlists.playlist_create(owner=owner, name="Bench", song_ids=ids[:50], is_public=True)
 
         static_root = tmp_path / "pages-static"
-        storages = {**settings.STORAGES, "staticfiles": {
-            "BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"}}
+        storages = {
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+        }
         hosts = list(settings.ALLOWED_HOSTS) + ([] if "testserver" in settings.ALLOWED_HOSTS else ["testserver"])
         with override_settings(DEBUG=False, ALLOWED_HOSTS=hosts, STATIC_ROOT=static_root, STORAGES=storages):
             t = time.perf_counter()
@@ -325,11 +355,15 @@ class Command(BaseCommand):
                 with CaptureQueriesContext(connection) as queries:
                     request(make(), body() if body else None)
                 median, worst = float(np.median(times)), max(times)
-                values[name] = {"median_ms": round(median, 2), "max_ms": round(worst, 2), "first_ms": round(first, 2),
-                                "queries": len(queries),
-                                # Garbage collection inside the slowest request, and inside the first.
-                                "gc_ms_in_max": round(max(timed, key=lambda r: r[0])[1].gc_ms, 2),
-                                "gc_ms_in_first": round(first_response.gc_ms, 2)}
+                values[name] = {
+                    "median_ms": round(median, 2),
+                    "max_ms": round(worst, 2),
+                    "first_ms": round(first, 2),
+                    "queries": len(queries),
+                    # Garbage collection inside the slowest request, and inside the first.
+                    "gc_ms_in_max": round(max(timed, key=lambda r: r[0])[1].gc_ms, 2),
+                    "gc_ms_in_first": round(first_response.gc_ms, 2),
+                }
                 flag = ""
                 if median > PAGE_TARGET_MS:
                     median_over.append(name)
@@ -342,8 +376,9 @@ class Command(BaseCommand):
                 gc_note = f"  (gc {values[name]['gc_ms_in_max']:.0f} ms)" if values[name]["gc_ms_in_max"] >= 5 else ""
                 if first_response.gc_ms >= 5:
                     gc_note += f"  (gc in first {first_response.gc_ms:.0f} ms)"
-                self.stderr.write(f"pages: {name:<52} {first:9.1f} {median:9.1f} {worst:9.1f}  {len(queries):>7}"
-                                  f"{flag}{gc_note}")
+                self.stderr.write(
+                    f"pages: {name:<52} {first:9.1f} {median:9.1f} {worst:9.1f}  {len(queries):>7}{flag}{gc_note}"
+                )
 
             def song() -> str:
                 return rng.choice(ids)
@@ -387,18 +422,26 @@ class Command(BaseCommand):
                 measure("/api/songs/<random>/similar/?limit=10", lambda: f"/api/songs/{song()}/similar/?limit=10")
                 measure("/api/songs/<random>/radio/?limit=25", lambda: f"/api/songs/{song()}/radio/?limit=25")
                 measure("/api/songs/<random>/", lambda: f"/api/songs/{song()}/")
-                measure("/api/recommendations/?seed_songs=<random>&limit=20",
-                        lambda: f"/api/recommendations/?seed_songs={song()}&limit=20")
+                measure(
+                    "/api/recommendations/?seed_songs=<random>&limit=20",
+                    lambda: f"/api/recommendations/?seed_songs={song()}&limit=20",
+                )
                 measure("/api/recommendations/genres/", lambda: "/api/recommendations/genres/")
-                measure("/api/path/?from=<random>&to=<random>&length=10",
-                        lambda: f"/api/path/?from={song()}&to={song()}&length=10")
-                measure("POST /api/predict/?nearest=5 (one vector)", lambda: "/api/predict/?nearest=5",
-                        body=lambda: rng.choice(vectors))
+                measure(
+                    "/api/path/?from=<random>&to=<random>&length=10",
+                    lambda: f"/api/path/?from={song()}&to={song()}&length=10",
+                )
+                measure(
+                    "POST /api/predict/?nearest=5 (one vector)",
+                    lambda: "/api/predict/?nearest=5",
+                    body=lambda: rng.choice(vectors),
+                )
                 measure(f"/search.json?q={common}", lambda: f"/search.json?q={q(common)}")
                 measure(f"/search.json?q={artist_term}", lambda: f"/search.json?q={q(artist_term)}")
                 measure(f"/artists.json?q={artist_term[:4]}", lambda: f"/artists.json?q={q(artist_term[:4])}")
-                measure("/api/clusters/<largest>/playlist/?fmt=m3u",
-                        lambda: f"/api/clusters/{largest.pk}/playlist/?fmt=m3u")
+                measure(
+                    "/api/clusters/<largest>/playlist/?fmt=m3u", lambda: f"/api/clusters/{largest.pk}/playlist/?fmt=m3u"
+                )
             finally:
                 gc.callbacks.remove(on_gc)
             # What one full collection of this process costs (measured last, so it
@@ -409,12 +452,22 @@ class Command(BaseCommand):
             full_collect_ms = (time.perf_counter() - t) * 1000
 
         summary = {
-            "over_target": over, "median_over_target": median_over, "first_request_over_target": first_over, "target_ms": PAGE_TARGET_MS,
-            "repeats": PAGE_REPEATS, "run": run.pk, "largest_cluster_songs": largest.size,
-            "smallest_cluster_songs": smallest.size, "common_word": common,
-            "common_word_share_of_titles": round(common_share, 4), "artist_term": artist_term, "title_term": title_term,
-            "full_gc_collections": collecting["full"], "full_gc_ms": round(collecting["full_ms"], 1),
-            "gc_tracked_objects": tracked, "gc_collect_ms": round(full_collect_ms, 1),
+            "over_target": over,
+            "median_over_target": median_over,
+            "first_request_over_target": first_over,
+            "target_ms": PAGE_TARGET_MS,
+            "repeats": PAGE_REPEATS,
+            "run": run.pk,
+            "largest_cluster_songs": largest.size,
+            "smallest_cluster_songs": smallest.size,
+            "common_word": common,
+            "common_word_share_of_titles": round(common_share, 4),
+            "artist_term": artist_term,
+            "title_term": title_term,
+            "full_gc_collections": collecting["full"],
+            "full_gc_ms": round(collecting["full_ms"], 1),
+            "gc_tracked_objects": tracked,
+            "gc_collect_ms": round(full_collect_ms, 1),
             "collectstatic_seconds": round(collect_seconds, 2),
         }
         # The table is printed above; the summary on one line.
@@ -444,8 +497,18 @@ class Command(BaseCommand):
         server_env = {k: v for k, v in env.items() if k != "CELERY_BROKER_URL"}  # eager mode, as in the other phases
         server_env.update(API_ANON_RATE=BENCH_ANON_RATE, DEBUG="0", LOG_LEVEL="WARNING")
         workers, threads = self.gunicorn["workers"], self.gunicorn["threads"]
-        args = [str(gunicorn), "musiccluster.wsgi", "-b", f"127.0.0.1:{port}", "--workers", str(workers),
-                "--timeout", "120", "--log-level", "warning"]
+        args = [
+            str(gunicorn),
+            "musiccluster.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "120",
+            "--log-level",
+            "warning",
+        ]
         if threads > 1:
             args += ["--threads", str(threads)]  # gthread workers
         log_path = tmp_path / "gunicorn.log"
@@ -459,13 +522,13 @@ class Command(BaseCommand):
         rng = random.Random(0)
 
         with open(log_path, "wb") as log:
-            server = subprocess.Popen(args, cwd=settings.BASE_DIR, env=server_env, stdout=log, stderr=log,
-                                      start_new_session=True)
+            server = subprocess.Popen(
+                args, cwd=settings.BASE_DIR, env=server_env, stdout=log, stderr=log, start_new_session=True
+            )
         try:
             client = _Http(port)
             _wait_healthy(client, server, log_path)
-            values: dict = {"server": f"gunicorn {workers} workers × {threads} thread(s) on 127.0.0.1",
-                            "run": run.pk}
+            values: dict = {"server": f"gunicorn {workers} workers × {threads} thread(s) on 127.0.0.1", "run": run.pk}
             # Workers after start-up (Django and the libraries imported), before any model is loaded.
             _load(client, lambda: ("GET", "/healthz", b""), clients=2 * workers, seconds=None, requests=20 * workers)
             memory = _process_memory(server.pid)
@@ -512,7 +575,8 @@ class Command(BaseCommand):
                     # CPU per request in the gunicorn processes: what the work
                     # costs, whatever else the machine is doing.
                     r.setdefault("cpu", []).append(
-                        1000 * (_cpu_seconds(_process_memory(server.pid)) - workers_cpu) / max(done, 1))
+                        1000 * (_cpu_seconds(_process_memory(server.pid)) - workers_cpu) / max(done, 1)
+                    )
                     r.setdefault("client", []).append(cpu / seconds / cores)
                     r.setdefault("busy", []).append(busy / total if total else 0.0)
             for name, r in rounds.items():
@@ -526,7 +590,8 @@ class Command(BaseCommand):
             # The same ratio from CPU per request: what a machine with nothing
             # else running would give.
             values["similar_to_healthz_cpu_cost"] = (
-                values["healthz_server_cpu_ms_per_request"] / values["similar_server_cpu_ms_per_request"])
+                values["healthz_server_cpu_ms_per_request"] / values["similar_server_cpu_ms_per_request"]
+            )
 
             # The model and the index are loaded; no 10k batch has been parsed yet.
             memory = _process_memory(server.pid)
@@ -595,8 +660,20 @@ class Command(BaseCommand):
         db = connection.settings_dict
         started = time.perf_counter()
         subprocess.run(
-            ["psql", "-q", "-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres",
-             "-d", db["NAME"], "-c", f"\\copy bench_bare_copy FROM '{csv_path}' WITH (FORMAT csv, HEADER true)"],
+            [
+                "psql",
+                "-q",
+                "-h",
+                db["HOST"] or "127.0.0.1",
+                "-p",
+                str(db["PORT"] or 5432),
+                "-U",
+                db["USER"] or "postgres",
+                "-d",
+                db["NAME"],
+                "-c",
+                f"\\copy bench_bare_copy FROM '{csv_path}' WITH (FORMAT csv, HEADER true)",
+            ],
             check=True,
             env={**env, "PGPASSWORD": db.get("PASSWORD") or ""},
         )
@@ -620,7 +697,9 @@ class Command(BaseCommand):
             connection.close()
             db["NAME"] = self._scratch_name
             auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-            env["DATABASE_URL"] = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{self._scratch_name}"
+            env["DATABASE_URL"] = (
+                f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{self._scratch_name}"
+            )
             env.setdefault("SECRET_KEY", settings.SECRET_KEY)
         else:
             self._scratch_name = None
@@ -645,8 +724,9 @@ class Command(BaseCommand):
             with connection.cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS {self._scratch_name}")
         if keep:
-            self.stderr.write(f"kept scratch database {scratch}; "
-                              f"its models and indexes are in {self._scratch_model_dir}")
+            self.stderr.write(
+                f"kept scratch database {scratch}; its models and indexes are in {self._scratch_model_dir}"
+            )
 
 
 # --- a small load generator ------------------------------------------------------
@@ -663,8 +743,12 @@ class _Http:
         self.host = f"127.0.0.1:{port}".encode()
 
     def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        head = [f"{method} {path} HTTP/1.1".encode(), b"Host: " + self.host, b"Connection: close",
-                b"Accept: application/json"]
+        head = [
+            f"{method} {path} HTTP/1.1".encode(),
+            b"Host: " + self.host,
+            b"Connection: close",
+            b"Accept: application/json",
+        ]
         if body:
             head += [b"Content-Type: application/json", f"Content-Length: {len(body)}".encode()]
         with socket.create_connection(self.address, timeout=120) as sock:
@@ -700,8 +784,9 @@ def _wait_healthy(client: _Http, server: subprocess.Popen, log_path: Path, timeo
         except OSError:
             pass
         time.sleep(0.2)
-    raise CommandError(f"serve: gunicorn did not answer /healthz within {timeout:.0f} s:\n"
-                       f"{log_path.read_text()[-3000:]}")
+    raise CommandError(
+        f"serve: gunicorn did not answer /healthz within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}"
+    )
 
 
 def _latencies(client: _Http, make, n: int) -> tuple[float, float, float]:
@@ -780,8 +865,10 @@ def _process_memory(master: int) -> dict[int, dict]:
         except OSError:  # a worker that just exited
             continue
         fields = dict(line.split(":", 1) for line in (status + rollup).splitlines() if ":" in line)
-        out[pid] = {key: round(int(fields[name].split()[0]) / 1024, 1)
-                    for key, name in (("rss", "VmRSS"), ("hwm", "VmHWM"), ("pss", "Pss"))}
+        out[pid] = {
+            key: round(int(fields[name].split()[0]) / 1024, 1)
+            for key, name in (("rss", "VmRSS"), ("hwm", "VmHWM"), ("pss", "Pss"))
+        }
         out[pid]["cpu"] = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
     return out
 

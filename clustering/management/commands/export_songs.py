@@ -8,7 +8,9 @@ from clustering.exporting import songs_export_csv
 
 
 class Command(BaseCommand):
-    help = "Export every song with its imported columns plus cluster, cluster_name, map_x, map_y as CSV ('-' for stdout)."
+    help = (
+        "Export every song with its imported columns plus cluster, cluster_name, map_x, map_y as CSV ('-' for stdout)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path")

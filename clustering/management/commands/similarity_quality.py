@@ -13,6 +13,7 @@ Needs an empty catalog, so run it on a scratch database, e.g.
     VAR_DIR=$(mktemp -d) .venv/bin/python manage.py similarity_quality
 (`manage.py bench` does this itself when the file is present).
 """
+
 import json
 import time
 from pathlib import Path
@@ -44,8 +45,10 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path} is not here; nothing to measure")
         if Song.objects.exists():
-            raise CommandError("the catalog is not empty: run this on a scratch database "
-                               "(e.g. VAR_DIR=$(mktemp -d) manage.py similarity_quality)")
+            raise CommandError(
+                "the catalog is not empty: run this on a scratch database "
+                "(e.g. VAR_DIR=$(mktemp -d) manage.py similarity_quality)"
+            )
         job = songs_import_file(path=path)
         if job.status != "succeeded":
             raise CommandError(f"import failed: {job.error}")

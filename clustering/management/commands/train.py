@@ -20,18 +20,34 @@ class Command(BaseCommand):
         for name, default, meta in spec_params():
             flag, kind, text = "--" + name.replace("_", "-"), meta["kind"], meta["help"]
             if kind == "bool":
-                parser.add_argument(f"--no-{name.replace('_', '-')}", dest=name, action="store_false",
-                                    default=default, help=f"Do not: {text[0].lower()}{text[1:]}")
+                parser.add_argument(
+                    f"--no-{name.replace('_', '-')}",
+                    dest=name,
+                    action="store_false",
+                    default=default,
+                    help=f"Do not: {text[0].lower()}{text[1:]}",
+                )
             elif kind == "k_range":
-                parser.add_argument(flag, type=int, nargs=2, metavar=("FROM", "TO"), default=default,
-                                    help=f"{text} (default {default[0]} {default[1]})")
+                parser.add_argument(
+                    flag,
+                    type=int,
+                    nargs=2,
+                    metavar=("FROM", "TO"),
+                    default=default,
+                    help=f"{text} (default {default[0]} {default[1]})",
+                )
             elif kind == "params":
                 parser.add_argument(flag, type=json.loads, default=default, help=f"{text} (JSON)")
             elif kind == "features":
                 parser.add_argument(flag, default="", help=f"{text} Comma-separated.")
             else:
-                parser.add_argument(flag, default=default, choices=meta["choices"] or None,
-                                    type=int if kind == "int" else str, help=f"{text} (default {default})")
+                parser.add_argument(
+                    flag,
+                    default=default,
+                    choices=meta["choices"] or None,
+                    type=int if kind == "int" else str,
+                    help=f"{text} (default {default})",
+                )
         parser.add_argument("--wait", action="store_true", help="wait for the run to finish and print it as JSON")
         parser.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most")
 

@@ -14,7 +14,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument(
-            "--create-user", action="store_true",
+            "--create-user",
+            action="store_true",
             help="Create the user when missing (no password: it signs in with the token only)",
         )
         parser.add_argument("--staff", action="store_true", help="Make the user staff (imports, training runs)")

@@ -1,4 +1,5 @@
 """Write a synthetic catalog in the flagship CSV format (see songs.generator)."""
+
 import time
 from pathlib import Path
 
@@ -17,7 +18,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--songs", type=int, default=3000, help="Number of songs (rows), 1..50,000,000. Default 3000.")
+        parser.add_argument(
+            "--songs", type=int, default=3000, help="Number of songs (rows), 1..50,000,000. Default 3000."
+        )
         parser.add_argument("--seed", type=int, default=42, help="Random seed (>= 0). Default 42.")
         parser.add_argument("--out", required=True, help="Output CSV path, or '-' for standard output.")
 
@@ -43,8 +46,10 @@ class Command(BaseCommand):
                 raise CommandError(f"--out {out}: directory {path.parent} does not exist.")
             progress = None
             if songs >= 500_000 and options.get("verbosity", 1) >= 2:
+
                 def progress(done):
                     self.stderr.write(f"  {done:,}/{songs:,} rows")
+
             try:
                 rows = generate_catalog(songs=songs, seed=seed, out=path, progress=progress)
             except OSError as exc:

@@ -14,7 +14,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="CSV file to import")
-        parser.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="Input format (default: auto-detect from the header)")
+        parser.add_argument(
+            "--format",
+            default="auto",
+            choices=("auto", *FORMATS),
+            help="Input format (default: auto-detect from the header)",
+        )
         parser.add_argument(
             "--max-rejected-share",
             type=float,
@@ -59,4 +64,6 @@ class Command(BaseCommand):
         for rejection in job.rejected_rows[:10]:
             self.stderr.write(f"  line {rejection['line']}, {rejection['column']}: {rejection['reason']}")
         if job.rows_rejected > 10:
-            self.stderr.write(f"  … {job.rows_rejected - 10:,} more rejected rows (see import job #{job.pk} in the admin).")
+            self.stderr.write(
+                f"  … {job.rows_rejected - 10:,} more rejected rows (see import job #{job.pk} in the admin)."
+            )
