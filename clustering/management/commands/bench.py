@@ -29,6 +29,7 @@ import platform
 import random
 import re
 import resource
+import secrets
 import signal
 import socket
 import subprocess
@@ -86,6 +87,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--json", dest="json_path", help="Also write the results as JSON to this path")
         parser.add_argument("--keep-db", action="store_true", help="Keep the scratch database afterwards")
+        parser.add_argument(
+            "--db-name",
+            help="Name of the scratch database on Postgres (default: musiccluster_bench_<pid>_<random>); "
+            "an existing database of that name is refused, never dropped",
+        )
         parser.add_argument("--skip-serve", action="store_true", help="Skip the gunicorn serving phase")
         parser.add_argument(
             "--skip-pages", action="store_true", help="Skip the in-process page timings (Django test client)"
@@ -119,6 +125,9 @@ class Command(BaseCommand):
         threads,
         **options,
     ):
+        self.db_name = options.get("db_name")
+        if self.db_name and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.db_name):
+            raise CommandError("--db-name must be a lower-case identifier (letters, digits, _; at most 63).")
         if not 1_000 <= songs <= 20_000_000:
             raise CommandError("--songs must be between 1,000 and 20,000,000.")
         self.gunicorn = {"workers": workers, "threads": threads}
@@ -690,9 +699,15 @@ class Command(BaseCommand):
         env = dict(os.environ)
         self._original = dict(db)
         if connection.vendor == "postgresql":
-            self._scratch_name = f"musiccluster_bench_{os.getpid()}"
+            # Unique beyond the PID (two machines, or a PID reused): two benches
+            # on one Postgres never drop each other's database.
+            self._scratch_name = self.db_name or f"musiccluster_bench_{os.getpid()}_{secrets.token_hex(4)}"
             with connection.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {self._scratch_name}")
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self._scratch_name])
+                if cursor.fetchone():
+                    raise CommandError(
+                        f"a database named {self._scratch_name} exists already; choose another --db-name"
+                    )
                 cursor.execute(f"CREATE DATABASE {self._scratch_name}")
             connection.close()
             db["NAME"] = self._scratch_name
