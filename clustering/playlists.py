@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from urllib.parse import quote
@@ -203,6 +204,13 @@ def playlist_update(
         playlist.save()
         if songs is not None:
             _items_replace(playlist, songs)
+    return playlist
+
+
+def playlist_share_rotate(*, playlist: Playlist) -> Playlist:
+    """A new share link for the playlist; the old one stops working at once."""
+    playlist.share_id = uuid.uuid4()
+    playlist.save(update_fields=["share_id", "updated_at"])
     return playlist
 
 
