@@ -11,6 +11,7 @@ to drop the memory).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -27,6 +28,8 @@ from .errors import ArtifactError, TrainingError
 from .ml import ClusterModel
 from .ml.similarity import SimilarityIndex
 from .models import TrainingRun
+
+logger = logging.getLogger(__name__)
 
 MODEL_SUFFIX = ".joblib"
 INDEX_SUFFIX = ".index.npz"
@@ -61,7 +64,9 @@ def _verify(*, path: str | None, recorded: str, what: str, run_id: int) -> Path:
     """The file at ``path`` if it is there and its sha256 is the recorded one."""
     file = Path(path) if path else None
     if file is None or not file.is_file():
-        raise ArtifactError(f"the {what} of run #{run_id} is missing ({path or 'never built'}); retrain")
+        # The path goes to the log only: error messages reach API clients.
+        logger.error("The %s of run #%s is missing: %s", what, run_id, path or "never built")
+        raise ArtifactError(f"the {what} of run #{run_id} is missing; retrain")
     digest = sha256_file(file)
     if digest != recorded:
         raise ArtifactError(
@@ -138,7 +143,10 @@ def index_load(run: TrainingRun) -> SimilarityIndex:
         with np.load(path, allow_pickle=False) as arrays:
             index = SimilarityIndex.from_arrays(arrays)
     except (OSError, ValueError, KeyError) as exc:
-        raise ArtifactError(f"the similar-song index of run #{run.pk} cannot be read: {exc}") from None
+        logger.error("The similar-song index of run #%s (%s) cannot be read", run.pk, path, exc_info=exc)
+        raise ArtifactError(
+            f"the similar-song index of run #{run.pk} cannot be read ({exc.__class__.__name__}); retrain"
+        ) from None
     with _lock:
         _indexes.clear()  # one active index per process
         _indexes[key] = index

@@ -2,7 +2,8 @@
 
 Who sees what: anyone reads public playlists; a signed-in user also reads
 and edits their own; anyone holding a playlist's share link reads it
-(`/api/playlists/shared/<share_id>/`), public or not.
+(`/api/playlists/shared/<share_id>/`), public or not. Only the owner sees
+`share_id`, and can replace it (`POST /api/playlists/<id>/share/rotate/`).
 """
 
 import uuid
@@ -17,6 +18,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
     extend_schema_view,
+    inline_serializer,
 )
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -40,7 +42,7 @@ class PlaylistSongSerializer(serializers.Serializer):
 
 
 class PlaylistSerializer(serializers.ModelSerializer):
-    """A playlist as lists show it: without its songs."""
+    """A playlist as lists show it: without its songs. `share_id` only for its owner."""
 
     owner = serializers.CharField(source="owner.get_username", read_only=True, help_text="The owner's username.")
     song_count = serializers.SerializerMethodField()
@@ -60,6 +62,14 @@ class PlaylistSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, playlist):
+        data = super().to_representation(playlist)
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if not (user is not None and user.is_authenticated and playlist.owner_id == user.pk):
+            data.pop("share_id", None)  # the share link is its owner's to give out
+        return data
 
     def get_song_count(self, playlist) -> int:
         annotated = getattr(playlist, "song_count", None)
@@ -162,6 +172,13 @@ EXPORT_RESPONSES = {
     400: OpenApiResponse(ApiErrorSerializer, description="Missing or unknown fmt."),
     404: OpenApiResponse(ApiErrorSerializer, description="No such playlist, or not visible to you."),
 }
+SHARE_RESPONSE = inline_serializer(
+    "PlaylistShareLink",
+    fields={
+        "share_id": serializers.UUIDField(help_text="The new share id."),
+        "share_url": serializers.URLField(help_text="The playlist's page by its new share link."),
+    },
+)
 ERRORS = {
     400: ApiErrorSerializer,
     401: ApiErrorSerializer,
@@ -286,6 +303,22 @@ class PlaylistViewSet(viewsets.ModelViewSet):
             title=playlist.name,
             fmt=query.validated_data["fmt"],
             songs=playlists.playlist_songs(playlist=playlist),
+        )
+
+    @extend_schema(
+        summary="A new share link for a playlist (owner only); the old link stops working",
+        request=None,
+        parameters=[ID_PARAMETER],
+        responses={200: SHARE_RESPONSE, **ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="share/rotate")
+    def share_rotate(self, request, pk=None):
+        playlist = playlists.playlist_share_rotate(playlist=self.get_object())  # 403 when not yours
+        return Response(
+            {
+                "share_id": str(playlist.share_id),
+                "share_url": request.build_absolute_uri(f"/playlists/shared/{playlist.share_id}/"),
+            }
         )
 
     @staticmethod

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from urllib.parse import quote
@@ -46,7 +47,10 @@ EXPORT_COLUMNS = [
 
 # Characters XML 1.0 cannot carry at all (escaping does not help).
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
+# What may not appear inside one M3U line: every C0 and C1 control (CR, LF,
+# tab, VT, FF, the separators \x1c-\x1e, NEL U+0085, …), DEL, and the Unicode
+# line and paragraph separators. Each run becomes one space.
+_LINE_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 class PlaylistError(ValueError):
@@ -200,6 +204,13 @@ def playlist_update(
         playlist.save()
         if songs is not None:
             _items_replace(playlist, songs)
+    return playlist
+
+
+def playlist_share_rotate(*, playlist: Playlist) -> Playlist:
+    """A new share link for the playlist; the old one stops working at once."""
+    playlist.share_id = uuid.uuid4()
+    playlist.save(update_fields=["share_id", "updated_at"])
     return playlist
 
 

@@ -18,6 +18,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .middleware import DEAD_DEPENDENCY, service_unavailable
+
 logger = logging.getLogger("musiccluster.api")
 
 # A list of 10,000 bad vectors must not make a 10,000-part sentence.
@@ -65,6 +67,9 @@ def exception_handler(exc, context):
     if isinstance(exc, SuspiciousOperation):
         # E.g. more form fields than DATA_UPLOAD_MAX_NUMBER_FIELDS: the client's fault, not a crash.
         return Response({"detail": f"Bad request: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DEAD_DEPENDENCY):
+        request = context.get("request")
+        return service_unavailable(getattr(request, "_request", request), exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         if settings.DEBUG:

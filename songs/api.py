@@ -3,6 +3,7 @@
 import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -74,8 +75,16 @@ class SongViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = SongFilter
     pagination_class = SongPagination
     lookup_field = "external_id"
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = ".+"  # any stored id, "a/b" too (sent as a%2Fb)
     queryset = Song.objects.select_related("artist", "cluster").order_by("id")
+
+    def get_object(self):
+        song = self.get_queryset().filter(external_id=self.kwargs["external_id"]).first()
+        if song is None:
+            # An address like /api/songs/x/y/ lands here too (ids may hold "/").
+            raise NotFound(f"No song with id {self.kwargs['external_id']!r}; see /api/docs/.")
+        self.check_object_permissions(self.request, song)
+        return song
 
 
 class ImportJobSerializer(serializers.ModelSerializer):

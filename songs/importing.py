@@ -1,5 +1,12 @@
 """Reading and validating catalog CSVs, with no Django in sight.
 
+External ids (songs and artists) follow one rule, checked per row
+(`id_problem`): at most ID_MAX_LENGTH (64) characters after trimming
+whitespace at the ends, no control or line-separator characters (C0, DEL,
+C1, U+2028, U+2029), none of `/ \\ ? # %` (they would need escaping in
+every URL built from the id), and not `.` or `..` (path segments). A row with
+a bad id is rejected with its line, column and reason, like a bad feature.
+
 The importer streams a file in blocks: each block is parsed by Arrow's CSV
 reader, its columns are validated with vectorised checks, and the good rows
 come out as `Batch`es (Arrow tables of canonical columns) that the service
@@ -250,6 +257,32 @@ def derived_id(*parts: str) -> str:
     """A stable id for sources without one: the same names give the same id."""
     key = "\x1f".join(_norm_text(p) for p in parts)
     return "mc-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
+
+
+ID_MAX_LENGTH = 64
+ID_FORBIDDEN = "/\\?#%"
+# RE2 (Arrow) syntax: any forbidden character, any control character, or a
+# whole id of one or two dots.
+_BAD_ID_RE2 = r"[/\\?#%\p{Cc}\x{2028}\x{2029}]|^\.\.?$"
+
+
+def id_problem(value: str) -> str | None:
+    """Why `value` (already trimmed) cannot be an external id, or None when it can."""
+    if len(value) > ID_MAX_LENGTH:
+        return f"id longer than {ID_MAX_LENGTH} characters"
+    if value in (".", ".."):
+        return f"id {value!r} is not allowed (a path segment)"
+    for char in value:
+        if char in ID_FORBIDDEN:
+            return f"id contains {char!r}; ids may not contain {' '.join(ID_FORBIDDEN)}"
+        if unicodedata.category(char) == "Cc" or char in "\u2028\u2029":
+            return f"id contains a control character (U+{ord(char):04X})"
+    return None
+
+
+def _bad_ids(values: pa.Array) -> np.ndarray:
+    """Which ids break the id rule (characters only: the length is checked apart)."""
+    return pc.match_substring_regex(values, _BAD_ID_RE2).to_numpy(zero_copy_only=False)
 
 
 _LIST_ID = re.compile(r"[A-Za-z0-9_\-:.]+")
@@ -555,6 +588,15 @@ class CatalogReader:
             bad = np.flatnonzero(test(pc.utf8_length(values).to_numpy(zero_copy_only=False)) & valid)
             for i in bad.tolist():
                 problems.append((i, column, values[i].as_py(), reason))
+            valid[bad] = False
+        for canonical, values in (("external_id", ext_ids), ("artist_external_id", artist_ids)):
+            if canonical not in self.index:
+                continue
+            bad = np.flatnonzero(_bad_ids(values) & valid)
+            column = _norm_header(self.header[self.index[canonical]])
+            for i in bad.tolist():
+                value = values[i].as_py()
+                problems.append((i, column, value, id_problem(value) or "not a valid id"))
             valid[bad] = False
         no_artist = np.flatnonzero(
             (pc.utf8_length(artist_names).to_numpy(zero_copy_only=False) == 0)

@@ -106,7 +106,8 @@ def _playlist_page(
             "is_owner": is_owner,
             "can_edit": is_owner and not shared,
             "shared": shared,
-            "share_url": request.build_absolute_uri(f"/playlists/shared/{playlist.share_id}/"),
+            # The share link is shown to the owner only (a visitor of a public list must not get it).
+            "share_url": request.build_absolute_uri(f"/playlists/shared/{playlist.share_id}/") if is_owner else None,
             "exports": exports,
             "error": error,
             "form": posted
@@ -165,6 +166,15 @@ def playlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
         playlist.refresh_from_db()
         return _playlist_page(request, playlist, shared=False, error=str(exc), status=400, posted=posted)
     messages.success(request, "Changes saved.")
+    return redirect("clustering:playlist", pk=playlist.pk)
+
+
+@require_http_methods(["POST"])
+def playlist_share_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    """A new share link (the owner only); the old one stops working."""
+    playlist = _owned_playlist(request, pk)
+    playlists.playlist_share_rotate(playlist=playlist)
+    messages.success(request, "New share link made: the old link no longer opens this playlist.")
     return redirect("clustering:playlist", pk=playlist.pk)
 
 

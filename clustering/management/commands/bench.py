@@ -539,7 +539,14 @@ class Command(BaseCommand):
             _wait_healthy(client, server, log_path)
             values: dict = {"server": f"gunicorn {workers} workers × {threads} thread(s) on 127.0.0.1", "run": run.pk}
             # Workers after start-up (Django and the libraries imported), before any model is loaded.
-            _load(client, lambda: ("GET", "/healthz", b""), clients=2 * workers, seconds=None, requests=20 * workers)
+            # ?quick=1: the full /healthz would load the model and the index.
+            _load(
+                client,
+                lambda: ("GET", "/healthz?quick=1", b""),
+                clients=2 * workers,
+                seconds=None,
+                requests=20 * workers,
+            )
             memory = _process_memory(server.pid)
             memory.pop(server.pid)
             values["worker_rss_at_start_mb"] = [m["rss"] for m in memory.values()]
@@ -794,7 +801,7 @@ def _wait_healthy(client: _Http, server: subprocess.Popen, log_path: Path, timeo
         if server.poll() is not None:
             raise CommandError(f"serve: gunicorn exited ({server.returncode}):\n{log_path.read_text()[-3000:]}")
         try:
-            if client.request("GET", "/healthz")[0] == 200:
+            if client.request("GET", "/healthz?quick=1")[0] == 200:
                 return
         except OSError:
             pass

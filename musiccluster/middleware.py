@@ -1,0 +1,92 @@
+"""Requests that must not end in a 500.
+
+- A dead database (`OperationalError`, `InterfaceError`) is a 503 with
+  `Retry-After`, JSON under /api/ and a small page elsewhere; the exception
+  is logged, never shown. (The API's exception handler answers the same for
+  DRF views: `service_unavailable`.)
+- A NUL byte in the path, a query parameter or a form value is a 400 with a
+  clear message (Postgres refuses NUL in text; SQLite would store it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db.utils import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.utils.html import escape
+
+logger = logging.getLogger("musiccluster.errors")
+
+RETRY_AFTER_SECONDS = 30
+DATABASE_DOWN = "The database is unavailable; try again in a little while."
+NUL_IN_INPUT = "The request contains a NUL character (\\x00), which no field accepts."
+DEAD_DEPENDENCY = (OperationalError, InterfaceError)
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><h1>{title}</h1><p>{message}</p></body></html>
+"""
+
+
+def _is_api(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def _answer(request, *, status: int, title: str, message: str) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": message}, status=status)
+    return HttpResponse(
+        _PAGE.format(title=escape(title), message=escape(message)), status=status, content_type="text/html"
+    )
+
+
+def service_unavailable(request, exc: BaseException) -> HttpResponse:
+    """The 503 for a dead database: the reason without hosts or exception text (those go to the log)."""
+    logger.error("Database unavailable during %s %s", request.method, request.path, exc_info=exc)
+    response = _answer(request, status=503, title="Service unavailable", message=DATABASE_DOWN)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _has_nul(querydict) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in values) for key, values in querydict.lists())
+
+
+def _nul_in_request(request) -> bool:
+    if "\x00" in request.path_info or _has_nul(request.GET):
+        return True
+    content_type = request.content_type or ""
+    if request.method == "POST" and content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return _has_nul(request.POST)
+    return False
+
+
+class ServiceErrorMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # Once the form is read here, a half-read upload cannot be read again by
+        # the view: errors of reading it are answered here (as the API's
+        # exception handler answers them).
+        try:
+            nul = _nul_in_request(request)
+        except RequestDataTooBig as exc:
+            return _answer(
+                request, status=413, title="Request too large", message=f"The request body is too large: {exc}"
+            )
+        except SuspiciousOperation as exc:  # e.g. more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS
+            return _answer(request, status=400, title="Bad request", message=f"Bad request: {exc}")
+        except MultiPartParserError:
+            return _answer(request, status=400, title="Bad request", message="The form data cannot be read.")
+        if nul:
+            return _answer(request, status=400, title="Bad request", message=NUL_IN_INPUT)
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, DEAD_DEPENDENCY):
+            return service_unavailable(request, exception)
+        return None
