@@ -243,6 +243,36 @@ if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
     raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be HEADER,VALUE, e.g. HTTP_X_FORWARDED_PROTO,https.")
 SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
 
+# --- Content-Security-Policy (django-csp) -------------------------------------
+# Scripts and styles come from this site only (Plotly from /static/vendor/plotly,
+# the pages' scripts from static/js, page data in json_script blocks, which
+# are not executed); no inline script, no style= attribute. A nonce
+# ({{ request.csp_nonce }}) is there for the rare inline block that cannot
+# move. CSP_REPORT_ONLY=1 sends the same policy as report-only.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+MIDDLEWARE = [*MIDDLEWARE, "csp.middleware.CSPMiddleware"]
+_csp = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # Plotly's mode bar icons and image export use data: and blob: URLs.
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [SELF],
+    }
+}
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
+if CSP_REPORT_ONLY:
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp
+else:
+    CONTENT_SECURITY_POLICY = _csp
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
