@@ -34,6 +34,7 @@ OURS = {*PRODUCTION, "VAR_DIR", "MODEL_DIR", "MEDIA_ROOT", "STATIC_ROOT", "CELER
 def run_manage(args, env, tmp_path):
     base = {k: v for k, v in os.environ.items() if k not in OURS and not k.startswith(("SECURE_", "API_", "AXES_"))}
     base.pop("DJANGO_SETTINGS_MODULE", None)
+    base.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests; check --deploy rightly objects
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=settings.BASE_DIR,
