@@ -155,7 +155,7 @@ STORAGES = {
 # must be shared storage (NFS, a mounted volume).
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "uploads"))
 MEDIA_URL = "media/"
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# DATA_UPLOAD_MAX_MEMORY_SIZE: the "Abuse limits" block below.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
@@ -208,8 +208,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("API_ANON_RATE", "1200/minute")},
+    # Throttles, their rates and NUM_PROXIES: the "Abuse limits" block below.
     # Every error is JSON with a `detail` sentence naming the field.
     "EXCEPTION_HANDLER": "musiccluster.api_errors.exception_handler",
 }
@@ -272,6 +271,57 @@ if CSP_REPORT_ONLY:
     CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp
 else:
     CONTENT_SECURITY_POLICY = _csp
+
+# --- Abuse limits: shared cache, throttles, client IPs, body size -----------
+# Throttle counters live in Django's cache. The default (LocMemCache) is per
+# process: right for the embedded mode (one process) and the tests; with
+# several web processes set CACHE_URL to a Redis database of its own (not the
+# broker's: cache.clear() empties the whole database, Celery's queues
+# included). `check --deploy` warns about a per-process cache in production.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "musiccluster",
+        }
+    }
+elif CACHE_URL.startswith("file://"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": CACHE_URL.removeprefix("file://"),
+        }
+    }
+elif CACHE_URL in ("", "locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(
+        f"CACHE_URL must be redis://…, rediss://…, file:///path or locmem:// (got {CACHE_URL!r})."
+    )
+
+# X-Forwarded-For is believed through this many proxies in front of the web
+# processes (0: the connecting address is the client, whatever the header says).
+REST_FRAMEWORK["NUM_PROXIES"] = int(os.environ.get("NUM_PROXIES", "0"))
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "rest_framework.throttling.AnonRateThrottle",  # per client IP
+    "rest_framework.throttling.UserRateThrottle",  # per signed-in user or token
+    "rest_framework.throttling.ScopedRateThrottle",  # the expensive endpoints (throttle_scope on the view)
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": os.environ.get("API_ANON_RATE", "1200/minute"),
+    "user": os.environ.get("API_USER_RATE", "2400/minute"),
+    # Per user, or per IP for anonymous clients, on top of the two above.
+    "predict_nearest": os.environ.get("API_PREDICT_NEAREST_RATE", "300/minute"),
+    "recommendations": os.environ.get("API_RECOMMENDATIONS_RATE", "300/minute"),
+    "path": os.environ.get("API_PATH_RATE", "120/minute"),
+    "radio": os.environ.get("API_RADIO_RATE", "300/minute"),
+}
+# One request's work: neighbour lookups (vectors × nearest) in POST /api/predict/.
+PREDICT_MAX_NEIGHBOUR_LOOKUPS = int(os.environ.get("PREDICT_MAX_NEIGHBOUR_LOOKUPS", "20000"))
+# Request bodies (not file uploads) above this size are refused: 413 under /api/.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024 * 1024)))
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,7 @@ PRODUCTION = {
     "SECRET_KEY": "k3J9-vXq2_pL8wZr5TnB7yHc4mUe6aFd1gSo0iKjQx9VbN2MtRlYpWzCsEuAhD",
     "DATABASE_URL": "postgres://mc@db.invalid:5432/musiccluster",
     "CELERY_BROKER_URL": "redis://redis.invalid:6379/0",
+    "CACHE_URL": "redis://redis.invalid:6379/1",
     "ALLOWED_HOSTS": "music.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://music.example.com",
     "SECURE_SSL_REDIRECT": "1",
@@ -28,7 +29,18 @@ PRODUCTION = {
 }
 
 # Variables of the test run itself (the Postgres pass sets some) must not leak in.
-OURS = {*PRODUCTION, "VAR_DIR", "MODEL_DIR", "MEDIA_ROOT", "STATIC_ROOT", "CELERY_RESULT_BACKEND", "NUM_PROXIES"}
+OURS = {
+    *PRODUCTION,
+    "VAR_DIR",
+    "MODEL_DIR",
+    "MEDIA_ROOT",
+    "STATIC_ROOT",
+    "CELERY_RESULT_BACKEND",
+    "NUM_PROXIES",
+    "DATA_UPLOAD_MAX_MEMORY_SIZE",
+    "PREDICT_MAX_NEIGHBOUR_LOOKUPS",
+    "CSP_REPORT_ONLY",
+}
 
 
 def run_manage(args, env, tmp_path):
