@@ -323,6 +323,28 @@ PREDICT_MAX_NEIGHBOUR_LOOKUPS = int(os.environ.get("PREDICT_MAX_NEIGHBOUR_LOOKUP
 # Request bodies (not file uploads) above this size are refused: 413 under /api/.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024 * 1024)))
 
+# --- Sign-in lockout (django-axes) ---------------------------------------------
+# /accounts/login/ and /admin/login/: after AXES_FAILURE_LIMIT failures for one
+# account, or from one client address, signing in is refused (429 and
+# templates/registration/locked_out.html), even with the right password, for
+# AXES_COOLOFF_MINUTES. Attempts are stored in the database (shared by every
+# process); `manage.py axes_reset` (or axes_reset_username NAME) lifts locks.
+from datetime import timedelta  # noqa: E402
+
+INSTALLED_APPS = [*INSTALLED_APPS, "axes"]
+MIDDLEWARE = [*MIDDLEWARE, "axes.middleware.AxesMiddleware"]  # last, as django-axes asks
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # per account, and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "musiccluster.login_lockout.client_ip"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
