@@ -2,6 +2,7 @@
 similar songs, recommendations, song paths and generated playlists."""
 
 import numpy as np
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -283,6 +284,13 @@ class PredictView(APIView):
 
     permission_classes = [permissions.AllowAny]  # a POST that reads: open like the other reads
 
+    @property
+    def throttle_scope(self):
+        """Nearest songs are the expensive part: only such requests count
+        against the `predict_nearest` rate (ScopedRateThrottle)."""
+        nearest = self.request.query_params.get("nearest", "0")
+        return "predict_nearest" if nearest not in ("", "0") else None
+
     @extend_schema(
         request=FeatureVectorSerializer(many=True),
         parameters=[
@@ -304,6 +312,14 @@ class PredictView(APIView):
         if nearest and len(X) > MAX_NEAREST_VECTORS:
             raise ValidationError(
                 {"nearest": f"nearest works on at most {MAX_NEAREST_VECTORS:,} vectors ({len(X):,} sent)."}
+            )
+        lookups, cap = len(X) * nearest, settings.PREDICT_MAX_NEIGHBOUR_LOOKUPS
+        if lookups > cap:
+            raise ValidationError(
+                {
+                    "nearest": f"{len(X):,} vectors × nearest={nearest} is {lookups:,} neighbour lookups; "
+                    f"at most {cap:,} per request: send fewer vectors or ask for fewer neighbours."
+                }
             )
         results = _model_call(services.cluster_predict, X=X)
         if nearest:
@@ -498,6 +514,7 @@ class RecommendationsView(APIView):
     filters and preferred targets for the audio attributes."""
 
     permission_classes = [permissions.AllowAny]
+    throttle_scope = "recommendations"  # expensive: its own rate (settings, "Abuse limits")
 
     @extend_schema(
         parameters=[RecommendationsQuerySerializer],
@@ -563,6 +580,7 @@ class SongPathView(APIView):
     twice, no artist twice in a row, each artist at most once in between)."""
 
     permission_classes = [permissions.AllowAny]
+    throttle_scope = "path"  # expensive: its own rate (settings, "Abuse limits")
 
     @extend_schema(
         parameters=[PathQuerySerializer],
@@ -585,6 +603,7 @@ class SongRadioView(APIView):
     """Radio from a seed song: the seed, then similar songs, one per other artist."""
 
     permission_classes = [permissions.AllowAny]
+    throttle_scope = "radio"  # expensive: its own rate (settings, "Abuse limits")
 
     @extend_schema(
         parameters=[GeneratedPlaylistQuerySerializer],

@@ -1,5 +1,8 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
+from django.conf import settings
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from clustering.api import (
@@ -24,7 +27,15 @@ router.register("imports", ImportJobViewSet, basename="import")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Swagger UI under the CSP: its start script is a separate file (the split
+    # view), but it injects <style> elements, allowed on this page only.
+    path(
+        "docs/",
+        csp_replace({"style-src": [SELF, UNSAFE_INLINE]}, REPORT_ONLY=settings.CSP_REPORT_ONLY)(
+            SpectacularSwaggerSplitView.as_view(url_name="schema")
+        ),
+        name="docs",
+    ),
     path("predict/", PredictView.as_view(), name="predict"),
     path("songs/<path:external_id>/similar/", SimilarSongsView.as_view(), name="song-similar"),
     path("songs/<path:external_id>/radio/", SongRadioView.as_view(), name="song-radio"),

@@ -157,7 +157,7 @@ STORAGES = {
 # must be shared storage (NFS, a mounted volume).
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "uploads"))
 MEDIA_URL = "media/"
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# DATA_UPLOAD_MAX_MEMORY_SIZE: the "Abuse limits" block below.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
@@ -210,8 +210,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("API_ANON_RATE", "1200/minute")},
+    # Throttles, their rates and NUM_PROXIES: the "Abuse limits" block below.
     # Every error is JSON with a `detail` sentence naming the field.
     "EXCEPTION_HANDLER": "musiccluster.api_errors.exception_handler",
 }
@@ -224,6 +223,129 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Deployment security: HTTPS, HSTS, cookies, proxies -------------------------
+# Off by default (the embedded mode and the test servers speak plain HTTP);
+# README's "Production" section lists the values `manage.py check --deploy`
+# wants behind TLS. Each variable is named after the Django setting it sets.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe /healthz over plain HTTP: no redirect there.
+SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT", [r"^healthz$"])
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+# Behind a TLS-terminating proxy: `HTTP_X_FORWARDED_PROTO,https` means "a
+# request is secure when the proxy sets X-Forwarded-Proto: https". Only set
+# it when the proxy always sets (or strips) that header.
+_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", [])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be HEADER,VALUE, e.g. HTTP_X_FORWARDED_PROTO,https.")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
+
+# --- Content-Security-Policy (django-csp) -------------------------------------
+# Scripts and styles come from this site only (Plotly from /static/vendor/plotly,
+# the pages' scripts from static/js, page data in json_script blocks, which
+# are not executed); no inline script, no style= attribute. A nonce
+# ({{ request.csp_nonce }}) is there for the rare inline block that cannot
+# move. CSP_REPORT_ONLY=1 sends the same policy as report-only.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+MIDDLEWARE = [*MIDDLEWARE, "csp.middleware.CSPMiddleware"]
+_csp = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # Plotly's mode bar icons and image export use data: and blob: URLs.
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [SELF],
+    }
+}
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
+if CSP_REPORT_ONLY:
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp
+else:
+    CONTENT_SECURITY_POLICY = _csp
+
+# --- Abuse limits: shared cache, throttles, client IPs, body size -----------
+# Throttle counters live in Django's cache. The default (LocMemCache) is per
+# process: right for the embedded mode (one process) and the tests; with
+# several web processes set CACHE_URL to a Redis database of its own (not the
+# broker's: cache.clear() empties the whole database, Celery's queues
+# included). `check --deploy` warns about a per-process cache in production.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "musiccluster",
+        }
+    }
+elif CACHE_URL.startswith("file://"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": CACHE_URL.removeprefix("file://"),
+        }
+    }
+elif CACHE_URL in ("", "locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(
+        f"CACHE_URL must be redis://…, rediss://…, file:///path or locmem:// (got {CACHE_URL!r})."
+    )
+
+# X-Forwarded-For is believed through this many proxies in front of the web
+# processes (0: the connecting address is the client, whatever the header says).
+REST_FRAMEWORK["NUM_PROXIES"] = int(os.environ.get("NUM_PROXIES", "0"))
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "rest_framework.throttling.AnonRateThrottle",  # per client IP
+    "rest_framework.throttling.UserRateThrottle",  # per signed-in user or token
+    "rest_framework.throttling.ScopedRateThrottle",  # the expensive endpoints (throttle_scope on the view)
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": os.environ.get("API_ANON_RATE", "1200/minute"),
+    "user": os.environ.get("API_USER_RATE", "2400/minute"),
+    # Per user, or per IP for anonymous clients, on top of the two above.
+    "predict_nearest": os.environ.get("API_PREDICT_NEAREST_RATE", "300/minute"),
+    "recommendations": os.environ.get("API_RECOMMENDATIONS_RATE", "300/minute"),
+    "path": os.environ.get("API_PATH_RATE", "120/minute"),
+    "radio": os.environ.get("API_RADIO_RATE", "300/minute"),
+}
+# One request's work: neighbour lookups (vectors × nearest) in POST /api/predict/.
+PREDICT_MAX_NEIGHBOUR_LOOKUPS = int(os.environ.get("PREDICT_MAX_NEIGHBOUR_LOOKUPS", "20000"))
+# Request bodies (not file uploads) above this size are refused: 413 under /api/.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024 * 1024)))
+
+# --- Sign-in lockout (django-axes) ---------------------------------------------
+# /accounts/login/ and /admin/login/: after AXES_FAILURE_LIMIT failures for one
+# account, or from one client address, signing in is refused (429 and
+# templates/registration/locked_out.html), even with the right password, for
+# AXES_COOLOFF_MINUTES. Attempts are stored in the database (shared by every
+# process); `manage.py axes_reset` (or axes_reset_username NAME) lifts locks.
+from datetime import timedelta  # noqa: E402
+
+INSTALLED_APPS = [*INSTALLED_APPS, "axes"]
+MIDDLEWARE = [*MIDDLEWARE, "axes.middleware.AxesMiddleware"]  # last, as django-axes asks
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # per account, and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "musiccluster.login_lockout.client_ip"
 
 LOGGING = {
     "version": 1,

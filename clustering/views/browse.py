@@ -14,12 +14,13 @@ from songs import selectors as catalog
 from songs.features import FEATURES
 
 from .. import selectors
-from .common import cluster_colour, clusters_json, feature_display, features_json, run_summary
+from .common import cluster_colour, clusters_json, feature_display, features_json, plotly_page, run_summary, webgl_map
 from .playlists import export_links
 
 TABLE_FEATURES = catalog.SORTABLE_FEATURES
 
 
+@webgl_map
 def dashboard(request: HttpRequest) -> HttpResponse:
     run = selectors.active_run()
     clusters = selectors.run_clusters(run)
@@ -53,6 +54,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+@webgl_map
 def song_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     song = catalog.song_get(external_id=external_id)
     if song is None:
@@ -126,6 +128,7 @@ def similar_url(external_id: str) -> str:
     return f"/api/songs/{quote(external_id, safe='')}/similar/?limit=10&max_per_artist=2"
 
 
+@plotly_page
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = selectors.cluster_get(pk=pk)
     if cluster is None:

@@ -5,12 +5,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from csp.constants import UNSAFE_EVAL, UNSAFE_INLINE
+from csp.decorators import csp_update
+from django.conf import settings
+
 from songs.features import FEATURES
 
 from ..ml.algorithms import ALGORITHM_LABELS
 
 if TYPE_CHECKING:  # annotations only: views reach models through selectors
     from ..models import TrainingRun
+
+# Pages with Plotly charts: Plotly writes the bold and coloured parts of its
+# labels as style attributes (setAttribute), which only 'unsafe-inline' in
+# style-src-attr allows; <style> elements and scripts stay strict.
+plotly_page = csp_update({"style-src-attr": [UNSAFE_INLINE]}, REPORT_ONLY=settings.CSP_REPORT_ONLY)
+# Pages with the catalog map (scattergl) also need 'unsafe-eval': Plotly's
+# WebGL layer (regl) compiles its shaders with `new Function`. Inline scripts
+# stay refused.
+webgl_map = csp_update(
+    {"style-src-attr": [UNSAFE_INLINE], "script-src": [UNSAFE_EVAL]}, REPORT_ONLY=settings.CSP_REPORT_ONLY
+)
 
 # One colour per cluster label, shared by the cards, maps and charts. No red
 # (the predict page marks its point in red) and no grey (noise).

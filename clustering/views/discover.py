@@ -15,7 +15,7 @@ from songs.features import ATTRIBUTES, FEATURES
 
 from .. import selectors
 from ..similarity import MAX_SEEDS, PATH_LENGTH
-from .common import clusters_json, feature_display, features_json, model_state, run_summary
+from .common import clusters_json, feature_display, features_json, model_state, plotly_page, run_summary, webgl_map
 from .playlists import export_links
 
 RADIO_SONGS = 25
@@ -109,6 +109,7 @@ def recommend(request: HttpRequest) -> HttpResponse:
     )
 
 
+@plotly_page
 @ensure_csrf_cookie
 def path_page(request: HttpRequest) -> HttpResponse:
     """A path of songs from one song to another (GET /api/path/), as a list and a chart."""
@@ -144,6 +145,7 @@ def path_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+@webgl_map
 @ensure_csrf_cookie
 def predict(request: HttpRequest) -> HttpResponse:
     run = selectors.active_run()

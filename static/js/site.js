@@ -8,6 +8,16 @@
   "use strict";
   var MC = (window.MC = {});
 
+  // Cluster colours: templates write data-cluster-colour rather than a
+  // style="--cluster: …" attribute, which the Content-Security-Policy refuses;
+  // setting the property from a script (CSSOM) is allowed.
+  MC.applyClusterColours = function (root) {
+    (root || document).querySelectorAll("[data-cluster-colour]").forEach(function (el) {
+      el.style.setProperty("--cluster", el.dataset.clusterColour);
+    });
+  };
+  MC.applyClusterColours();
+
   MC.pageData = function () {
     var el = document.getElementById("page-data");
     return el ? JSON.parse(el.textContent) : {};

@@ -61,7 +61,10 @@ def browser():
 @pytest.fixture
 def page(browser, request):
     """A fresh page that records console errors and leaves a screenshot."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # bypass_csp: Playwright's wait_for_function evaluates its predicate as a
+    # string in the page, which the Content-Security-Policy refuses (no
+    # 'unsafe-eval'); tests/browser/test_csp.py checks the policy itself.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = context.new_page()
     page.console_errors = []
     page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))

@@ -1,0 +1,166 @@
+"""Abuse limits of the API: client IPs through trusted proxies only, user and
+token rates, scoped rates on the expensive endpoints, the work one predict
+may ask for, and the request body size."""
+
+import json
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
+
+from clustering import artifacts, services
+from songs.services import songs_import_file
+from tests.musiccluster.test_settings_deploy import run_manage
+
+pytestmark = pytest.mark.django_db
+
+DEMO = django_settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
+VECTOR = {"danceability": 0.8, "energy": 0.9, "loudness": -5.0, "speechiness": 0.05, "acousticness": 0.05,
+          "instrumentalness": 0.0, "liveness": 0.1, "valence": 0.8, "tempo": 124.0, "duration_ms": 210000}  # fmt: skip
+
+
+@pytest.fixture
+def rates(monkeypatch):
+    """Set throttle rates for one test (DRF reads them when the classes are defined)."""
+
+    def set_rates(**changes):
+        monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, **changes})
+
+    return set_rates
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def trained(tmp_path, settings):
+    settings.MODEL_DIR = tmp_path / "models"
+    artifacts.cache_clear()
+    assert songs_import_file(path=DEMO).status == "succeeded"
+    run = services.training_run_create(k=4, enqueue=False)
+    services.training_run_claim(run_id=run.pk)
+    return services.training_run_execute(run_id=run.pk)
+
+
+def codes(send, n):
+    return [send().status_code for _ in range(n)]
+
+
+def test_a_forged_x_forwarded_for_gets_no_fresh_budget(api, rates):
+    rates(anon="3/minute")
+    sent = [
+        api.get("/api/clusters/", REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code
+        for i in range(5)
+    ]
+    assert sent == [200, 200, 200, 429, 429]
+    assert api.get("/api/clusters/", REMOTE_ADDR="10.0.0.10").status_code == 200  # another client
+
+
+def test_behind_one_trusted_proxy_the_last_forwarded_address_is_the_client(api, rates, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    rates(anon="2/minute")
+
+    def send(forwarded):
+        return api.get("/api/clusters/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded).status_code
+
+    # The client may put anything in front; the proxy appends the address it saw.
+    assert [send("1.1.1.1, 198.51.100.7"), send("2.2.2.2, 198.51.100.7"), send("198.51.100.7")] == [200, 200, 429]
+    assert send("198.51.100.8") == 200  # another client behind the same proxy
+
+
+def test_a_token_user_is_throttled_at_the_user_rate(api, rates):
+    rates(user="3/minute")
+    user = get_user_model().objects.create_user("script")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    sent = [api.get("/api/clusters/", REMOTE_ADDR=f"10.1.0.{i}").status_code for i in range(4)]
+    assert sent == [200, 200, 200, 429]  # a new address does not help: the budget is the user's
+    other = get_user_model().objects.create_user("other")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=other).key}")
+    assert api.get("/api/clusters/").status_code == 200
+
+
+def test_predict_with_nearest_has_its_own_rate(api, rates, trained):
+    rates(predict_nearest="2/minute")
+    nearest = codes(lambda: api.post("/api/predict/?nearest=3", VECTOR, format="json"), 3)
+    assert nearest == [200, 200, 429]
+    response = api.post("/api/predict/?nearest=3", VECTOR, format="json")
+    assert "throttled" in response.json()["detail"].lower() and response.has_header("Retry-After")
+    # A plain prediction is cheap: not counted against that rate.
+    assert codes(lambda: api.post("/api/predict/", VECTOR, format="json"), 3) == [200, 200, 200]
+
+
+@pytest.mark.parametrize(
+    "scope, url",
+    [
+        ("recommendations", "/api/recommendations/?seed_genres=rock"),
+        ("path", "/api/path/?from=a&to=b"),
+        ("radio", "/api/songs/nope/radio/"),
+    ],
+)
+def test_the_expensive_reads_have_their_own_rates(api, rates, scope, url):
+    rates(**{scope: "2/minute"})
+    sent = codes(lambda: api.get(url), 3)
+    assert sent[:2] != [429, 429] and sent[2] == 429, sent
+    assert api.get("/api/clusters/").status_code == 200  # other endpoints keep their budget
+
+
+def test_one_predict_asks_for_a_bounded_number_of_neighbour_lookups(api, settings):
+    settings.PREDICT_MAX_NEIGHBOUR_LOOKUPS = 50
+    response = api.post("/api/predict/?nearest=6", [VECTOR] * 10, format="json")
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "10 vectors × nearest=6 is 60 neighbour lookups" in detail and "at most 50 per request" in detail
+    # Within the cap the request goes on (503 here: no model is active).
+    assert api.post("/api/predict/?nearest=5", [VECTOR] * 10, format="json").status_code == 503
+
+
+def test_a_too_large_body_is_a_413_in_json(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
+    response = api.post("/api/predict/", [VECTOR] * 20, format="json")
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert "too large" in response.json()["detail"]
+
+
+def test_the_limits_come_from_the_environment(tmp_path):
+    code = (
+        "import json; from django.conf import settings as s; r = s.REST_FRAMEWORK; print(json.dumps(["
+        "r['NUM_PROXIES'], r['DEFAULT_THROTTLE_RATES'], s.DATA_UPLOAD_MAX_MEMORY_SIZE, "
+        "s.PREDICT_MAX_NEIGHBOUR_LOOKUPS, s.CACHES['default']]))"
+    )
+    env = {
+        "NUM_PROXIES": "2",
+        "API_ANON_RATE": "10/minute",
+        "API_USER_RATE": "20/minute",
+        "API_PREDICT_NEAREST_RATE": "3/minute",
+        "API_RECOMMENDATIONS_RATE": "4/minute",
+        "API_PATH_RATE": "5/minute",
+        "API_RADIO_RATE": "6/minute",
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": "1048576",
+        "PREDICT_MAX_NEIGHBOUR_LOOKUPS": "5000",
+        "CACHE_URL": "redis://127.0.0.1:6379/3",
+    }
+    result = run_manage(["shell", "-c", code], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    proxies, rates, body, lookups, cache = json.loads(result.stdout.strip().splitlines()[-1])
+    assert proxies == 2 and body == 1048576 and lookups == 5000
+    assert rates == {"anon": "10/minute", "user": "20/minute", "predict_nearest": "3/minute",
+                     "recommendations": "4/minute", "path": "5/minute", "radio": "6/minute"}  # fmt: skip
+    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["LOCATION"] == "redis://127.0.0.1:6379/3"
+    defaults = json.loads(run_manage(["shell", "-c", code], {}, tmp_path).stdout.strip().splitlines()[-1])
+    assert defaults[0] == 0 and defaults[4]["BACKEND"].endswith("LocMemCache")
+    assert defaults[3] == 20_000 and defaults[2] == 10 * 1024 * 1024
+
+
+def test_check_deploy_warns_about_a_per_process_cache(tmp_path):
+    from tests.musiccluster.test_settings_deploy import PRODUCTION
+
+    without = {k: v for k, v in PRODUCTION.items() if k != "CACHE_URL"}
+    result = run_manage(["check", "--deploy", "--fail-level", "WARNING"], without, tmp_path)
+    assert result.returncode != 0 and "musiccluster.W001" in result.stderr and "CACHE_URL" in result.stderr
