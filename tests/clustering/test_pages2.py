@@ -61,12 +61,14 @@ def assert_escaped(html: str) -> None:
 def test_new_pages_answer_on_an_empty_site(client):
     for url in NEW_PAGES:
         assert client.get(url).status_code == 200, url
-    for url in ("/recommend/", "/path/"):
+    for url, heading in (("/recommend/", "<h1>Recommendations</h1>"), ("/path/", "<h1>Path between two songs</h1>")):
         html = html_of(client.get(url))
+        assert heading in html, url
         assert "No model yet" in html and 'id="empty-model"' in html, url
         assert "import_songs" in html  # the catalog is empty too: the page says what to do first
         assert "<form id=" not in html and "js/recommend.js" not in html and "js/path.js" not in html
     html = html_of(client.get("/playlists/"))
+    assert "<h1>Playlists</h1>" in html
     assert 'id="empty-public"' in html and "No public playlists yet" in html
     assert 'id="signin-hint"' in html and 'id="mine-h"' not in html
     assert client.get("/playlists/1/").status_code == 404

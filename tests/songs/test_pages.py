@@ -72,14 +72,6 @@ def test_songs_without_a_model(client, catalog_csv):
     assert "no model is active" in song and "data-url" not in song  # similar songs: nothing to fetch
 
 
-def test_former_placeholders_are_pages_now(client):
-    # Phase 2 replaced the placeholders; tests/clustering/test_pages2.py covers these pages.
-    for url, words in (("/recommend/", "<h1>Recommendations</h1>"), ("/path/", "<h1>Path between two songs</h1>"),
-                       ("/playlists/", "<h1>Playlists</h1>")):
-        html = html_of(client.get(url))
-        assert words in html and "next phase" not in html
-
-
 # --- dashboard -----------------------------------------------------------------------
 
 
