@@ -215,6 +215,13 @@ def _plain_static_storage(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests create users and sign in with passwords but test no hasher: the
+    default one (PBKDF2, a million rounds) cost ~0.3 s per user and sign-in."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _model_recheck_every_request(settings):
     """Tests switch runs back to back: ask which run is active on every request."""
     settings.MODEL_RECHECK_SECONDS = 0
