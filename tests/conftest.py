@@ -215,6 +215,13 @@ def _plain_static_storage(settings):
 
 
 @pytest.fixture(autouse=True)
+def _models_in_tmp(settings, tmp_path):
+    """Model files of each test in a folder of its own: run ids repeat across
+    tests (and across processes when the suite runs in parallel)."""
+    settings.MODEL_DIR = tmp_path / "models"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Tests create users and sign in with passwords but test no hasher: the
     default one (PBKDF2, a million rounds) cost ~0.3 s per user and sign-in."""
