@@ -1,4 +1,28 @@
-"""Shared fixtures: catalog CSV builders and a real Celery worker.
+"""Shared fixtures: catalog CSV builders, the demo catalog (imported and
+trained once per session, copied into each test that asks for it) and a real
+Celery worker.
+
+The demo catalog fixtures (each gives a test its own copy, in its own
+database and model folder, whatever the test does to it):
+
+- ``demo_catalog``: fixtures/demo_catalog.csv (3,000 songs) as the importer
+  stores it; no training run. The value is its ImportJob.
+- ``demo_catalog_with_script_song``: the same plus one song titled
+  ``SCRIPT_TITLE`` by an artist named ``SCRIPT_ARTIST`` (3,001 songs); no run.
+  The value is that song.
+- ``trained_demo``: ``demo_catalog`` clustered with k=4, active, with its
+  similar-song index. The value is the run.
+- ``trained_demo_with_script_song``: ``demo_catalog_with_script_song``
+  clustered with k=4, active, with its index. The value is the run.
+- ``scanned_demo_with_script_song``: ``demo_catalog_with_script_song`` with
+  k chosen by a scan of 3-6 on a 1,000-song sample (the dashboard's k-scan
+  charts), active. The value is the run.
+- ``trained_demo_with_twins``: the demo catalog plus two copies of its eighth
+  song (ids dup-1 and dup-2, the second with its title padded and upper-cased),
+  clustered with k=4, active. The value is {"run": run, "seed": eighth song}.
+
+Tests that are about training itself (activation, rollback, identity, the
+k scan) still train, on top of these or on small synthetic catalogs.
 
 Environment switches for CI:
 - MC_REQUIRE_SERVICES=1 turns "no broker/Postgres configured" skips into
@@ -18,6 +42,10 @@ from songs.formats import FLAGSHIP_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
+DEMO_CSV = ROOT / "fixtures" / "demo_catalog.csv"
+# The song the escaping tests look for: its title is a script tag, its artist's name is markup.
+SCRIPT_TITLE = "<script>alert(1)</script>"
+SCRIPT_ARTIST = "Mallory <b>&</b> Co"
 
 BASE_ROW = {
     "id_songs": "0000000000000000000001",
@@ -187,6 +215,20 @@ def _plain_static_storage(settings):
 
 
 @pytest.fixture(autouse=True)
+def _models_in_tmp(settings, tmp_path):
+    """Model files of each test in a folder of its own: run ids repeat across
+    tests (and across processes when the suite runs in parallel)."""
+    settings.MODEL_DIR = tmp_path / "models"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests create users and sign in with passwords but test no hasher: the
+    default one (PBKDF2, a million rounds) cost ~0.3 s per user and sign-in."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _model_recheck_every_request(settings):
     """Tests switch runs back to back: ask which run is active on every request."""
     settings.MODEL_RECHECK_SECONDS = 0
@@ -213,3 +255,214 @@ def train_run(k=4, **kwargs):
     run = services.training_run_create(k=k, enqueue=False, **kwargs)
     services.training_run_claim(run_id=run.pk)
     return services.training_run_execute(run_id=run.pk)
+
+
+# --- the demo catalog, imported and trained once per session -------------------------
+
+
+def script_song_rows() -> list[dict]:
+    """The flagship row of the song titled SCRIPT_TITLE by SCRIPT_ARTIST."""
+    return flagship_rows(1, start=9001, name_song=SCRIPT_TITLE, name_artists=SCRIPT_ARTIST)
+
+
+def song_twin(song, external_id: str, **changes):
+    """A copy of ``song`` under another id (same artist and title unless changed)."""
+    from django.utils import timezone
+
+    from songs.models import Song
+
+    now = timezone.now()
+    fields = {f.attname: getattr(song, f.attname) for f in Song._meta.concrete_fields if f.attname != "id"}
+    fields.update(external_id=external_id, created_at=now, updated_at=now, **changes)
+    return Song.objects.create(**fields)
+
+
+def _snapshot_models() -> list:
+    """The tables an import and a training run write, parents first."""
+    from clustering.models import Cluster, TrainingRun
+    from songs.models import Artist, ImportJob, Song
+
+    return [Artist, ImportJob, TrainingRun, Cluster, Song]
+
+
+def _db_values(fields, row, connection) -> list:
+    """A row's values as the database takes them (what saving the model would write)."""
+    return [field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True)]
+
+
+class CatalogSnapshot:
+    """The rows of a built catalog (plain values, primary keys included) and
+    its runs' model files, written back as they were into any test database.
+
+    Rows go in through raw INSERTs of each field's own database value, so
+    auto_now_add dates and JSON come back unchanged, and on Postgres the
+    sequences are moved past the copied keys.
+    """
+
+    def __init__(self, files_dir: Path):
+        from django.db import connection
+
+        from clustering.models import TrainingRun
+
+        self.files = sorted(p for p in files_dir.iterdir() if p.is_file() and not p.name.endswith(".part"))
+        self.tables = []
+        for model in _snapshot_models():
+            fields = model._meta.concrete_fields
+            rows = list(model._default_manager.order_by("pk").values_list(*[f.attname for f in fields]))
+            if model is not TrainingRun:  # its file paths change per test: prepared at restore
+                rows = [_db_values(fields, row, connection) for row in rows]
+            self.tables.append((model, fields, rows))
+
+    def restore(self, model_dir: Path) -> None:
+        from django.core.management.color import no_style
+        from django.db import connection, transaction
+
+        from clustering import artifacts
+        from clustering.models import TrainingRun
+
+        model_dir.mkdir(parents=True, exist_ok=True)
+        for path in self.files:
+            shutil.copyfile(path, model_dir / path.name)
+        qn = connection.ops.quote_name
+        with transaction.atomic(), connection.cursor() as cursor:
+            for model, fields, rows in self.tables:
+                if not rows:
+                    continue
+                if model is TrainingRun:
+                    rows = [_db_values(fields, self._run_row(fields, row, model_dir), connection) for row in rows]
+                columns = ", ".join(qn(f.column) for f in fields)
+                marks = ", ".join(["%s"] * len(fields))
+                cursor.executemany(f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({marks})", rows)
+            if connection.vendor == "postgresql":
+                for sql in connection.ops.sequence_reset_sql(no_style(), [m for m, _, _ in self.tables]):
+                    cursor.execute(sql)
+        artifacts.cache_clear()
+
+    @staticmethod
+    def _run_row(fields, row, model_dir: Path) -> list:
+        """A run's row with its file paths moved to ``model_dir`` (their sha256 unchanged)."""
+        row = list(row)
+        for i, field in enumerate(fields):
+            if field.attname in ("artifact_path", "index_path") and row[i]:
+                row[i] = str(model_dir / Path(row[i]).name)
+        return row
+
+
+def _build_demo(name: str, work_dir: Path) -> None:
+    """Import (and train) the demo catalog of fixture ``name`` into the current database."""
+    from songs.models import Song
+    from songs.services import songs_import_file
+
+    job = songs_import_file(path=DEMO_CSV)
+    assert job.status == "succeeded", job.error
+    if "script_song" in name:
+        job = songs_import_file(path=write_csv(work_dir / "script-song.csv", script_song_rows()))
+        assert job.status == "succeeded", job.error
+    if name == "trained_demo_with_twins":
+        # Exact duplicates of the seed (same artist and title, other ids, one in other case):
+        # the nearest possible neighbours, which must never be returned.
+        seed = Song.objects.select_related("artist").order_by("id")[7]
+        song_twin(seed, "dup-1")
+        song_twin(seed, "dup-2", name=f"  {seed.name.upper()} ")
+    if name.startswith("trained_"):
+        run = train_run(k=4)
+    elif name.startswith("scanned_"):
+        run = train_run(k="auto", scan_k_range=(3, 6), scan_sample_size=1000)
+    else:
+        return
+    assert run.status == "succeeded" and run.is_active and run.index_path, run.error
+
+
+class DemoSnapshots:
+    """Each demo fixture's catalog, built the first time a test asks for it:
+    imported and trained with the real importer and pipeline inside a
+    transaction that is rolled back, so the test database stays as it was."""
+
+    def __init__(self, base_dir: Path, db_blocker):
+        self.base_dir = base_dir
+        self.db_blocker = db_blocker
+        self.built: dict[str, CatalogSnapshot] = {}
+
+    def get(self, name: str) -> CatalogSnapshot:
+        if name not in self.built:
+            from django.db import transaction
+            from django.test.utils import override_settings
+
+            from clustering import artifacts
+
+            work_dir = self.base_dir / name
+            files_dir = work_dir / "models"
+            files_dir.mkdir(parents=True)
+            with self.db_blocker.unblock(), override_settings(MODEL_DIR=files_dir), transaction.atomic():
+                _build_demo(name, work_dir)
+                self.built[name] = CatalogSnapshot(files_dir)
+                transaction.set_rollback(True)
+            artifacts.cache_clear()
+        return self.built[name]
+
+    def restore(self, name: str, settings, tmp_path: Path) -> None:
+        """Copy fixture ``name``'s catalog into this test's database, its files under tmp_path/models."""
+        settings.MODEL_DIR = tmp_path / "models"
+        self.get(name).restore(settings.MODEL_DIR)
+
+
+@pytest.fixture(scope="session")
+def demo_snapshots(django_db_setup, django_db_blocker, tmp_path_factory):
+    return DemoSnapshots(tmp_path_factory.mktemp("demo-snapshots"), django_db_blocker)
+
+
+@pytest.fixture
+def demo_catalog(db, demo_snapshots, settings, tmp_path):
+    """The demo catalog (3,000 songs) as the importer stores it; no training run. Its ImportJob."""
+    from songs.models import ImportJob
+
+    demo_snapshots.restore("demo_catalog", settings, tmp_path)
+    return ImportJob.objects.get()
+
+
+@pytest.fixture
+def demo_catalog_with_script_song(db, demo_snapshots, settings, tmp_path):
+    """The demo catalog plus the song titled SCRIPT_TITLE by SCRIPT_ARTIST; no training run. That song."""
+    from songs.models import Song
+
+    demo_snapshots.restore("demo_catalog_with_script_song", settings, tmp_path)
+    return Song.objects.select_related("artist").get(name=SCRIPT_TITLE)
+
+
+def _active_run():
+    from clustering.models import TrainingRun
+
+    return TrainingRun.objects.get(is_active=True)
+
+
+@pytest.fixture
+def trained_demo(db, demo_snapshots, settings, tmp_path):
+    """The demo catalog clustered with k=4: the active run, with its similar-song index."""
+    demo_snapshots.restore("trained_demo", settings, tmp_path)
+    return _active_run()
+
+
+@pytest.fixture
+def trained_demo_with_script_song(db, demo_snapshots, settings, tmp_path):
+    """The demo catalog plus the script-titled song, clustered with k=4: the active run, with its index."""
+    demo_snapshots.restore("trained_demo_with_script_song", settings, tmp_path)
+    return _active_run()
+
+
+@pytest.fixture
+def scanned_demo_with_script_song(db, demo_snapshots, settings, tmp_path):
+    """The demo catalog plus the script-titled song, k chosen by a scan of 3-6 (1,000-song sample): the active run."""
+    demo_snapshots.restore("scanned_demo_with_script_song", settings, tmp_path)
+    return _active_run()
+
+
+@pytest.fixture
+def trained_demo_with_twins(db, demo_snapshots, settings, tmp_path):
+    """The demo catalog plus two copies (dup-1, dup-2) of its eighth song, clustered with k=4.
+
+    {"run": the active run, "seed": the eighth song}.
+    """
+    from songs.models import Song
+
+    demo_snapshots.restore("trained_demo_with_twins", settings, tmp_path)
+    return {"run": _active_run(), "seed": Song.objects.select_related("artist", "cluster").order_by("id")[7]}

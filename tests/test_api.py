@@ -1,19 +1,15 @@
 """The REST API so far: songs, clusters, runs, predict, schema and docs."""
 import numpy as np
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from clustering import artifacts, services
 from clustering.models import TrainingRun
 from songs.features import FEATURE_NAMES
 from songs.models import Song
-from songs.services import songs_import_file
 
 pytestmark = pytest.mark.django_db
 
-DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
 VECTOR = {"danceability": 0.8, "energy": 0.9, "loudness": -5.0, "speechiness": 0.05, "acousticness": 0.05,
           "instrumentalness": 0.0, "liveness": 0.1, "valence": 0.8, "tempo": 124.0, "duration_ms": 210000}
 
@@ -23,17 +19,7 @@ def api():
     return APIClient()
 
 
-@pytest.fixture
-def trained(tmp_path, settings):
-    settings.MODEL_DIR = tmp_path / "models"
-    artifacts.cache_clear()
-    assert songs_import_file(path=DEMO).status == "succeeded"
-    run = services.training_run_create(k=4, enqueue=False)
-    services.training_run_claim(run_id=run.pk)
-    return services.training_run_execute(run_id=run.pk)
-
-
-def test_songs_list_search_filters_and_detail(api, trained):
+def test_songs_list_search_filters_and_detail(api, trained_demo):
     body = api.get("/api/songs/", {"page_size": 5}).json()
     assert body["count"] == 3000 and len(body["results"]) == 5
     song = Song.objects.select_related("artist").order_by("id")[10]
@@ -41,7 +27,7 @@ def test_songs_list_search_filters_and_detail(api, trained):
     assert song.external_id in [s["id"] for s in found]
     energetic = api.get("/api/songs/", {"energy__gte": 0.9, "page_size": 500}).json()["results"]
     assert energetic and all(s["energy"] >= 0.9 for s in energetic)
-    cluster = trained.clusters.order_by("label").first()
+    cluster = trained_demo.clusters.order_by("label").first()
     in_cluster = api.get("/api/songs/", {"cluster": cluster.pk}).json()
     assert in_cluster["count"] == cluster.size
     detail = api.get(f"/api/songs/{song.external_id}/").json()
@@ -50,15 +36,15 @@ def test_songs_list_search_filters_and_detail(api, trained):
     assert set(FEATURE_NAMES) <= set(detail)
 
 
-def test_unknown_ids_are_404_json(api, trained):
+def test_unknown_ids_are_404_json(api, trained_demo):
     for url in ("/api/songs/nope/", "/api/clusters/999999/", "/api/runs/999999/"):
         response = api.get(url)
         assert response.status_code == 404 and "detail" in response.json()
 
 
-def test_clusters_of_the_active_run_and_their_songs(api, trained):
+def test_clusters_of_the_active_run_and_their_songs(api, trained_demo):
     clusters = api.get("/api/clusters/").json()["results"]
-    assert len(clusters) == 4 and all(c["run"] == trained.pk for c in clusters)
+    assert len(clusters) == 4 and all(c["run"] == trained_demo.pk for c in clusters)
     first = clusters[0]
     detail = api.get(f"/api/clusters/{first['id']}/").json()
     assert detail["profile"]["size"] == detail["size"] and detail["name"]
@@ -66,8 +52,8 @@ def test_clusters_of_the_active_run_and_their_songs(api, trained):
     assert songs["count"] == first["size"]
 
 
-def test_runs_read_open_write_staff_only(api, trained):
-    assert api.get("/api/runs/").json()["results"][0]["id"] == trained.pk
+def test_runs_read_open_write_staff_only(api, trained_demo):
+    assert api.get("/api/runs/").json()["results"][0]["id"] == trained_demo.pk
     assert api.post("/api/runs/", {"k": 3}, format="json").status_code in (401, 403)
     staff = get_user_model().objects.create_user("staff", password="pw-123456789", is_staff=True)
     api.force_authenticate(staff)
@@ -78,11 +64,11 @@ def test_runs_read_open_write_staff_only(api, trained):
     assert TrainingRun.objects.count() == 2
 
 
-def test_predict_one_and_many(api, trained):
+def test_predict_one_and_many(api, trained_demo):
     one = api.post("/api/predict/", VECTOR, format="json")
     assert one.status_code == 200, one.content
     body = one.json()
-    assert body["cluster"]["id"] in set(trained.clusters.values_list("id", flat=True))
+    assert body["cluster"]["id"] in set(trained_demo.clusters.values_list("id", flat=True))
     assert len(body["distances"]) == 4 and {"x", "y"} == set(body["map"])
     many = api.post("/api/predict/", [VECTOR, dict(VECTOR, energy=0.1, acousticness=0.9)], format="json").json()
     assert len(many["results"]) == 2
@@ -100,13 +86,13 @@ def test_predict_one_and_many(api, trained):
         ([VECTOR] * 10_001, 400, "At most 10,000"),
     ],
 )
-def test_predict_rejects_bad_input_with_clear_messages(api, trained, payload, status, message):
+def test_predict_rejects_bad_input_with_clear_messages(api, trained_demo, payload, status, message):
     response = api.post("/api/predict/", payload, format="json")
     assert response.status_code == status
     assert message in response.content.decode()
 
 
-def test_predict_rejects_nan(api, trained):
+def test_predict_rejects_nan(api, trained_demo):
     body = '{"danceability": NaN, "energy": 0.5}'
     response = api.post("/api/predict/", body, content_type="application/json")
     assert response.status_code == 400
@@ -134,13 +120,13 @@ def test_schema_and_offline_docs(api):
         (dict(VECTOR, duration_ms=0), "duration_ms"),
     ],
 )
-def test_predict_errors_name_the_item_and_field(api, trained, payload, field):
+def test_predict_errors_name_the_item_and_field(api, trained_demo, payload, field):
     response = api.post("/api/predict/", payload, format="json")
     assert response.status_code == 400
     assert response.json()["detail"].startswith(field)
 
 
-def test_predict_batch_of_10000_matches_one_by_one(api, trained):
+def test_predict_batch_of_10000_matches_one_by_one(api, trained_demo):
     rng = np.random.default_rng(3)
     batch = [dict(VECTOR, energy=float(e), acousticness=float(a)) for e, a in rng.uniform(0, 1, (10_000, 2))]
     body = api.post("/api/predict/", batch, format="json").json()["results"]
@@ -150,7 +136,7 @@ def test_predict_batch_of_10000_matches_one_by_one(api, trained):
         assert one["cluster"] == body[i]["cluster"] and one["map"] == pytest.approx(body[i]["map"], rel=1e-9)
 
 
-def test_predict_nearest_songs_on_request(api, trained):
+def test_predict_nearest_songs_on_request(api, trained_demo):
     song = Song.objects.order_by("id")[42]
     vector = {f: getattr(song, f) for f in FEATURE_NAMES}
     body = api.post("/api/predict/?nearest=5", vector, format="json").json()
@@ -164,7 +150,7 @@ def test_predict_nearest_songs_on_request(api, trained):
     assert too_many.status_code == 400 and "1,000" in too_many.json()["detail"]
 
 
-def test_anonymous_reads_are_throttled_per_ip(api, trained, monkeypatch):
+def test_anonymous_reads_are_throttled_per_ip(api, trained_demo, monkeypatch):
     from django.core.cache import cache
     from rest_framework.throttling import AnonRateThrottle
 
@@ -195,12 +181,12 @@ def test_too_many_form_fields_is_a_400_not_a_500(api):
 
 
 @pytest.mark.parametrize("value", ["99999999999999999999", "-1", "x"])
-def test_absurd_cluster_filter_is_a_400(api, trained, value):
+def test_absurd_cluster_filter_is_a_400(api, trained_demo, value):
     response = api.get("/api/songs/", {"cluster": value})
     assert response.status_code == 400 and "cluster" in response.json()["detail"]
 
 
-def test_odd_numbers_in_parameters_are_400s(api, trained):
+def test_odd_numbers_in_parameters_are_400s(api, trained_demo):
     assert api.get("/api/clusters/", {"run": "²"}).status_code == 400
     assert api.get("/api/clusters/", {"run": "9" * 30}).status_code == 400
     assert api.post("/api/predict/?nearest=²", VECTOR, format="json").status_code == 400

@@ -81,11 +81,6 @@ def page(browser, request):
         context.close()
 
 
-@pytest.fixture(autouse=True)
-def _models_in_tmp(settings, tmp_path):
-    settings.MODEL_DIR = tmp_path / "models"
-
-
 def assert_fits_a_phone(browser, url: str, shot: str) -> None:
     """Open ``url`` on a 375 px touch screen: no horizontal scroll, the main
     nav visible, no console error; a screenshot named ``shot``."""

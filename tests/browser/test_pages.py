@@ -4,37 +4,18 @@ page, phone layout. Screenshots land in test-output/screenshots/."""
 import re
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from clustering import services
 from clustering.models import TrainingRun
 from songs.models import Song
-from songs.services import songs_import_file
 from tests.browser.conftest import assert_fits_a_phone, screenshot
-from tests.conftest import flagship_rows, wait_for
+from tests.conftest import SCRIPT_TITLE, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
-XSS = "<script>alert(1)</script>"
+XSS = SCRIPT_TITLE
 PASSWORD = "pw-123456789"
-
-
-@pytest.fixture
-def catalog(catalog_csv):
-    assert songs_import_file(path=DEMO).status == "succeeded"
-    rows = flagship_rows(1, start=9001, name_song=XSS, name_artists="Mallory <b>&</b> Co")
-    assert songs_import_file(path=catalog_csv(rows)).status == "succeeded"
-
-
-@pytest.fixture
-def trained(catalog) -> TrainingRun:
-    run = services.training_run_create(k="auto", scan_k_range=(3, 6), scan_sample_size=1000, enqueue=False)
-    services.training_run_claim(run_id=run.pk)
-    run = services.training_run_execute(run_id=run.pk)
-    assert run.status == "succeeded" and run.is_active
-    return run
 
 
 @pytest.fixture
@@ -87,10 +68,10 @@ def map_point_position(page, selector="#map", isolated=True):
 # --- every page ------------------------------------------------------------------------
 
 
-def test_every_page_loads_without_console_errors(live_server, page, trained):
+def test_every_page_loads_without_console_errors(live_server, page, scanned_demo_with_script_song):
     base = live_server.url
     song = Song.objects.get(name=XSS)
-    cluster = trained.clusters.order_by("-size").first()
+    cluster = scanned_demo_with_script_song.clusters.order_by("-size").first()
     pages = [
         ("dashboard", "/", {"maps": 1, "charts": 3}),
         ("search", "/search/?q=Lantern", {}),
@@ -110,13 +91,13 @@ def test_every_page_loads_without_console_errors(live_server, page, trained):
         assert page.console_errors == [], (url, page.console_errors)
     # The dashboard has a card per cluster and the k-scan charts.
     visit(page, base + "/", maps=1, charts=3)
-    assert page.locator(".card").count() == trained.n_clusters
+    assert page.locator(".card").count() == scanned_demo_with_script_song.n_clusters
     assert page.locator("#elbow .js-plotly-plot, #elbow.js-plotly-plot").count() == 1
     assert page.locator("#silhouette.js-plotly-plot").count() == 1
     # The song page loads its similar songs (or says quietly why not).
     visit(page, base + f"/songs/{song.external_id}/", maps=1)
     similar = page.locator("#similar")
-    if trained.index_path:
+    if scanned_demo_with_script_song.index_path:
         page.wait_for_function("document.querySelector('#similar').dataset.state")
         assert similar.get_attribute("data-state") == "loaded", similar.inner_text()
         assert page.locator("#similar li").count() == 10
@@ -134,7 +115,7 @@ def test_pages_of_an_empty_site(live_server, page):
     assert page.console_errors == []
 
 
-def test_song_with_a_script_title_shows_as_text(live_server, page, trained):
+def test_song_with_a_script_title_shows_as_text(live_server, page, scanned_demo_with_script_song):
     song = Song.objects.get(name=XSS)
     for url in ("/search/?q=alert", f"/clusters/{song.cluster_id}/?sort=name", f"/songs/{song.external_id}/",
                 f"/clusters/{song.cluster_id}/?q=alert"):
@@ -180,7 +161,7 @@ def test_song_with_a_script_title_shows_as_text(live_server, page, trained):
 # --- predict ------------------------------------------------------------------------------
 
 
-def test_predict_slider_changes_prediction_and_moves_the_red_point(live_server, page, trained):
+def test_predict_slider_changes_prediction_and_moves_the_red_point(live_server, page, scanned_demo_with_script_song):
     visit(page, live_server.url + "/predict/", maps=1)
     page.wait_for_function("document.body.dataset.predictions >= 1")
     page.evaluate("window.__sameDocument = 'still here'")
@@ -197,10 +178,19 @@ def test_predict_slider_changes_prediction_and_moves_the_red_point(live_server, 
         page.keyboard.press(key)
     assert page.locator("#num-instrumentalness").input_value() == "1"
     assert page.locator("#duration-readout").inner_text().startswith("= ")
+    values = {f: float(page.locator(f"#num-{f}").input_value()) for f in Song.FEATURES}
+    import numpy as np
+
+    expected = services.cluster_predict(X=np.array([[values[f] for f in Song.FEATURES]]))[0]
+    # Wait for the prediction of the final values: on a busy machine the keys
+    # come more than the debounce apart, and a prediction for the first ones
+    # arrives (and moves the point) before the last one is asked for.
     page.wait_for_function(
-        "([x, c]) => { const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];"
-        " return t.x[0] !== x && document.getElementById('prediction').dataset.cluster !== c; }",
-        arg=[before["x"], before["cluster"]],
+        "([x, c, ex, ey]) => { const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];"
+        " const near = (a, b) => Math.abs(a - b) <= 1e-6 * Math.abs(b) + 1e-12;"
+        " return t.x[0] !== x && document.getElementById('prediction').dataset.cluster !== c"
+        " && near(t.x[0], ex) && near(t.y[0], ey); }",
+        arg=[before["x"], before["cluster"], expected["map"]["x"], expected["map"]["y"]],
     )
     after = page.evaluate("""() => {
         const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];
@@ -214,14 +204,10 @@ def test_predict_slider_changes_prediction_and_moves_the_red_point(live_server, 
     assert after["cluster"] != before["cluster"] and after["text"] != before["text"]
     assert after["colour"] == "#e00000"
     # The predicted cluster is what the model says for these values.
-    values = {f: float(page.locator(f"#num-{f}").input_value()) for f in Song.FEATURES}
-    import numpy as np
-
-    expected = services.cluster_predict(X=np.array([[values[f] for f in Song.FEATURES]]))[0]
     assert int(after["cluster"]) == expected["cluster"]["id"]
     assert after["x"] == pytest.approx(expected["map"]["x"]) and after["y"] == pytest.approx(expected["map"]["y"])
     # Distances: one bar per cluster.
-    assert page.evaluate("document.getElementById('distances').data[0].x.length") == trained.n_clusters
+    assert page.evaluate("document.getElementById('distances').data[0].x.length") == scanned_demo_with_script_song.n_clusters
     # An exact value typed in the number input moves the slider.
     page.locator("#num-tempo").fill("150")
     assert page.locator("#range-tempo").input_value() == "150"
@@ -229,7 +215,7 @@ def test_predict_slider_changes_prediction_and_moves_the_red_point(live_server, 
     assert page.console_errors == []
 
 
-def test_predict_start_from_a_song(live_server, page, trained):
+def test_predict_start_from_a_song(live_server, page, scanned_demo_with_script_song):
     song = Song.objects.exclude(name=XSS).select_related("artist").order_by("id")[5]
     visit(page, live_server.url + "/predict/", maps=1)
     page.get_by_label("Find a song by title or artist").fill(song.name)
@@ -245,7 +231,7 @@ def test_predict_start_from_a_song(live_server, page, trained):
 # --- the map -------------------------------------------------------------------------------
 
 
-def test_clicking_a_point_on_the_dashboard_map_opens_that_song(live_server, page, trained):
+def test_clicking_a_point_on_the_dashboard_map_opens_that_song(live_server, page, scanned_demo_with_script_song):
     visit(page, live_server.url + "/", maps=1)
     page.locator("#map").scroll_into_view_if_needed()
     point = map_point_position(page)
@@ -265,7 +251,7 @@ def test_clicking_a_point_on_the_dashboard_map_opens_that_song(live_server, page
 # --- retraining -------------------------------------------------------------------------------
 
 
-def test_staff_retrains_from_admin_and_sees_it_complete(live_server, page, catalog, staff, task_runner):
+def test_staff_retrains_from_admin_and_sees_it_complete(live_server, page, demo_catalog_with_script_song, staff, task_runner):
     """Through a real Celery worker when a broker and Postgres are configured
     (tests/conftest.py), eagerly in-process in the embedded mode."""
     log_in(page, live_server.url)
@@ -296,7 +282,7 @@ def test_staff_retrains_from_admin_and_sees_it_complete(live_server, page, catal
     assert page.console_errors == []
 
 
-def test_staff_retrains_from_the_runs_page_with_a_progress_bar(live_server, page, catalog, staff, task_runner):
+def test_staff_retrains_from_the_runs_page_with_a_progress_bar(live_server, page, demo_catalog_with_script_song, staff, task_runner):
     log_in(page, live_server.url)
     visit(page, live_server.url + "/runs/")
     page.evaluate("window.__sameDocument = 'still here'")
@@ -322,18 +308,18 @@ def test_staff_retrains_from_the_runs_page_with_a_progress_bar(live_server, page
     assert page.console_errors == []
 
 
-def test_anonymous_visitors_see_no_retrain_button(live_server, page, trained):
+def test_anonymous_visitors_see_no_retrain_button(live_server, page, scanned_demo_with_script_song):
     visit(page, live_server.url + "/runs/")
     assert page.locator("#retrain-form").count() == 0
-    assert page.locator(f"tr[data-run='{trained.pk}']").count() == 1
+    assert page.locator(f"tr[data-run='{scanned_demo_with_script_song.pk}']").count() == 1
 
 
 # --- phone ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("url", ["/", "/predict/", "/search/?q=Lantern", "cluster"])
-def test_pages_fit_a_phone_screen(live_server, browser, trained, url):
+def test_pages_fit_a_phone_screen(live_server, browser, scanned_demo_with_script_song, url):
     if url == "cluster":
-        url = f"/clusters/{trained.clusters.order_by('-size').first().pk}/"
+        url = f"/clusters/{scanned_demo_with_script_song.clusters.order_by('-size').first().pk}/"
     assert_fits_a_phone(browser, live_server.url + url,
                         f"phone-{url.strip('/').split('/')[0].split('?')[0] or 'dashboard'}")

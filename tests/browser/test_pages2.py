@@ -6,35 +6,19 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from clustering import playlists, services
-from clustering.models import Playlist, TrainingRun
+from clustering import playlists
+from clustering.models import Playlist
 from songs.models import Song
-from songs.services import songs_import_file
 from tests.browser.conftest import assert_fits_a_phone, screenshot
-from tests.conftest import flagship_rows
+from tests.conftest import SCRIPT_ARTIST, SCRIPT_TITLE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
-XSS = "<script>alert(1)</script>"
-XSS_ARTIST = "Mallory <b>&</b> Co"
+XSS = SCRIPT_TITLE
+XSS_ARTIST = SCRIPT_ARTIST
 PASSWORD = "pw-123456789"
-
-
-@pytest.fixture
-def trained(catalog_csv) -> TrainingRun:
-    """The demo catalog plus a song titled with a script tag, clustered (k=4) with its similarity index."""
-    assert songs_import_file(path=DEMO).status == "succeeded"
-    rows = flagship_rows(1, start=9001, name_song=XSS, name_artists=XSS_ARTIST)
-    assert songs_import_file(path=catalog_csv(rows)).status == "succeeded"
-    run = services.training_run_create(k=4, enqueue=False)
-    services.training_run_claim(run_id=run.pk)
-    run = services.training_run_execute(run_id=run.pk)
-    assert run.is_active and run.index_path
-    return run
 
 
 @pytest.fixture
@@ -95,7 +79,7 @@ def unique_song(**filters) -> Song:
 # --- every new page ---------------------------------------------------------------------
 
 
-def test_new_pages_load_without_console_errors(live_server, page, trained, alice):
+def test_new_pages_load_without_console_errors(live_server, page, trained_demo_with_script_song, alice):
     base = live_server.url
     song = Song.objects.get(name=XSS)
     songs = [s.external_id for s in Song.objects.exclude(name=XSS).order_by("id")[:5]]
@@ -141,7 +125,7 @@ def test_pages_of_an_empty_site_say_no_model_yet(live_server, page):
 # --- recommendations -------------------------------------------------------------------------
 
 
-def test_recommendations_for_a_seed_respect_a_min_energy_bound(live_server, page, trained):
+def test_recommendations_for_a_seed_respect_a_min_energy_bound(live_server, page, trained_demo_with_script_song):
     seed = unique_song(energy__gte=0.6, energy__lte=0.8)
     visit(page, live_server.url + "/recommend/")
     page.wait_for_function("document.getElementById('genre-select').options.length > 0")
@@ -194,7 +178,7 @@ def test_recommendations_for_a_seed_respect_a_min_energy_bound(live_server, page
     assert [e for e in page.console_errors if "status of 400" not in e] == [] and page.dialogs == []
 
 
-def test_signed_in_user_saves_recommendations_as_a_playlist(live_server, page, trained, alice):
+def test_signed_in_user_saves_recommendations_as_a_playlist(live_server, page, trained_demo_with_script_song, alice):
     seed = unique_song(energy__gte=0.6)
     sign_in(page, live_server.url, next_url=f"/recommend/?seed_songs={seed.external_id}&min_energy=0.5&limit=12")
     page.wait_for_function("document.getElementById('results').dataset.state === 'loaded'")
@@ -216,7 +200,7 @@ def test_signed_in_user_saves_recommendations_as_a_playlist(live_server, page, t
 # --- paths -------------------------------------------------------------------------------------
 
 
-def test_path_page_shows_a_path(live_server, page, trained, alice):
+def test_path_page_shows_a_path(live_server, page, trained_demo_with_script_song, alice):
     start = unique_song(energy__lte=0.3, acousticness__gte=0.7)
     end = unique_song(energy__gte=0.85)
     visit(page, live_server.url + "/path/")
@@ -254,7 +238,7 @@ def test_path_page_shows_a_path(live_server, page, trained, alice):
 # --- playlists: radio → save → list → edit → export ----------------------------------------------
 
 
-def test_signed_in_user_saves_a_radio_edits_it_and_downloads_a_valid_m3u(live_server, page, trained, alice):
+def test_signed_in_user_saves_a_radio_edits_it_and_downloads_a_valid_m3u(live_server, page, trained_demo_with_script_song, alice):
     base = live_server.url
     song = unique_song()
     # Anonymous: the radio page offers sign-in instead of saving.
@@ -319,7 +303,7 @@ def test_signed_in_user_saves_a_radio_edits_it_and_downloads_a_valid_m3u(live_se
     assert page.console_errors == [] and page.dialogs == []
 
 
-def test_radio_exports_download_from_the_radio_endpoint(live_server, page, trained):
+def test_radio_exports_download_from_the_radio_endpoint(live_server, page, trained_demo_with_script_song):
     song = unique_song()
     visit(page, live_server.url + f"/playlists/radio/{song.external_id}/", state="#radio")
     with page.expect_download() as download_info:
@@ -335,7 +319,7 @@ def test_radio_exports_download_from_the_radio_endpoint(live_server, page, train
 # --- escaping -----------------------------------------------------------------------------------
 
 
-def test_script_titled_song_shows_as_text_on_the_new_pages(live_server, page, trained, alice):
+def test_script_titled_song_shows_as_text_on_the_new_pages(live_server, page, trained_demo_with_script_song, alice):
     base = live_server.url
     song = Song.objects.select_related("artist").get(name=XSS)
     label = f"{XSS} — {XSS_ARTIST}"
@@ -380,7 +364,7 @@ def test_script_titled_song_shows_as_text_on_the_new_pages(live_server, page, tr
 
 
 @pytest.mark.parametrize("name", ["recommend", "path", "playlists", "radio"])
-def test_new_pages_fit_a_phone_screen(live_server, browser, trained, name):
+def test_new_pages_fit_a_phone_screen(live_server, browser, trained_demo_with_script_song, name):
     seed = unique_song()
     url = {"recommend": f"/recommend/?seed_songs={seed.external_id}", "path": "/path/", "playlists": "/playlists/",
            "radio": f"/playlists/radio/{seed.external_id}/"}[name]

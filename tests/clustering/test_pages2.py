@@ -10,40 +10,18 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from clustering import artifacts, playlists, services
+from clustering import playlists, services
 from clustering.models import Playlist, TrainingRun
 from songs.models import Song
-from songs.services import songs_import_file
-from tests.conftest import flagship_rows, train_run
+from tests.conftest import SCRIPT_ARTIST, SCRIPT_TITLE
 
 pytestmark = pytest.mark.django_db
 
-DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
-XSS = "<script>alert(1)</script>"
+XSS = SCRIPT_TITLE
 XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-XSS_ARTIST = "Mallory <b>&</b> Co"
+XSS_ARTIST = SCRIPT_ARTIST
 PASSWORD = "pw-123456789"
 NEW_PAGES = ["/recommend/", "/path/", "/playlists/", "/accounts/login/"]
-
-
-train = train_run
-
-
-@pytest.fixture
-def catalog(tmp_path, settings, catalog_csv):
-    """The demo catalog plus a song whose title is a script tag (by an artist whose name is markup)."""
-    settings.MODEL_DIR = tmp_path / "models"
-    artifacts.cache_clear()
-    assert songs_import_file(path=DEMO).status == "succeeded"
-    rows = flagship_rows(1, start=9001, name_song=XSS, name_artists=XSS_ARTIST)
-    assert songs_import_file(path=catalog_csv(rows)).status == "succeeded"
-
-
-@pytest.fixture
-def trained(catalog) -> TrainingRun:
-    run = train(k=4)
-    assert run.is_active and run.index_path
-    return run
 
 
 @pytest.fixture
@@ -83,12 +61,14 @@ def assert_escaped(html: str) -> None:
 def test_new_pages_answer_on_an_empty_site(client):
     for url in NEW_PAGES:
         assert client.get(url).status_code == 200, url
-    for url in ("/recommend/", "/path/"):
+    for url, heading in (("/recommend/", "<h1>Recommendations</h1>"), ("/path/", "<h1>Path between two songs</h1>")):
         html = html_of(client.get(url))
+        assert heading in html, url
         assert "No model yet" in html and 'id="empty-model"' in html, url
         assert "import_songs" in html  # the catalog is empty too: the page says what to do first
         assert "<form id=" not in html and "js/recommend.js" not in html and "js/path.js" not in html
     html = html_of(client.get("/playlists/"))
+    assert "<h1>Playlists</h1>" in html
     assert 'id="empty-public"' in html and "No public playlists yet" in html
     assert 'id="signin-hint"' in html and 'id="mine-h"' not in html
     assert client.get("/playlists/1/").status_code == 404
@@ -97,7 +77,7 @@ def test_new_pages_answer_on_an_empty_site(client):
     assert client.get("/playlists/radio/nope/").status_code == 404
 
 
-def test_pages_without_a_model_but_with_songs(client, catalog):
+def test_pages_without_a_model_but_with_songs(client, demo_catalog_with_script_song):
     song = xss_song()
     for url in ("/recommend/", "/path/", f"/playlists/radio/{song.external_id}/"):
         html = html_of(client.get(url))
@@ -109,12 +89,12 @@ def test_pages_without_a_model_but_with_songs(client, catalog):
     assert "fmt=m3u" not in html
 
 
-def test_a_model_without_a_similarity_index_is_explained(client, trained):
-    TrainingRun.objects.filter(pk=trained.pk).update(index_path="")
+def test_a_model_without_a_similarity_index_is_explained(client, trained_demo_with_script_song):
+    TrainingRun.objects.filter(pk=trained_demo_with_script_song.pk).update(index_path="")
     song = xss_song()
     for url in ("/recommend/", "/path/", f"/playlists/radio/{song.external_id}/"):
         html = html_of(client.get(url))
-        assert 'id="no-index"' in html and f"run #{trained.pk}" in html, url
+        assert 'id="no-index"' in html and f"run #{trained_demo_with_script_song.pk}" in html, url
 
 
 def test_login_page_says_there_is_no_registration_and_signs_in(client, users):
@@ -149,7 +129,7 @@ def test_nav_shows_sign_in_or_the_user_with_a_sign_out_form(client, users):
 # --- recommendations -------------------------------------------------------------------
 
 
-def test_recommend_page_has_labelled_pickers_and_attribute_inputs(client, trained):
+def test_recommend_page_has_labelled_pickers_and_attribute_inputs(client, trained_demo_with_script_song):
     html = html_of(client.get("/recommend/"))
     assert 'id="recommend-form"' in html and "js/recommend.js" in html
     for label in ("Add a song", "Add an artist", "Add a genre"):
@@ -169,7 +149,7 @@ def test_recommend_page_has_labelled_pickers_and_attribute_inputs(client, traine
     assert data["signed_in"] is False and 'id="save-signin"' in html
 
 
-def test_recommend_page_restores_seeds_and_bounds_from_the_address(client, trained):
+def test_recommend_page_restores_seeds_and_bounds_from_the_address(client, trained_demo_with_script_song):
     song = xss_song()
     other = some_songs(1)[0]
     url = (f"/recommend/?seed_songs={song.external_id},{other.external_id}&seed_artists={other.artist.external_id}"
@@ -193,7 +173,7 @@ def test_recommend_page_restores_seeds_and_bounds_from_the_address(client, train
     assert "<script>alert(2)" not in html
 
 
-def test_artist_picker_endpoint(client, trained):
+def test_artist_picker_endpoint(client, trained_demo_with_script_song):
     assert client.get("/artists.json?q=M").json() == {"results": []}
     results = client.get("/artists.json?q=mallory").json()["results"]
     song = xss_song()
@@ -205,7 +185,7 @@ def test_artist_picker_endpoint(client, trained):
     assert response["Content-Type"] == "application/json" and response.json()["results"][0]["name"] == XSS_ARTIST
 
 
-def test_recommend_and_path_pages_make_few_queries(client, trained, django_assert_max_num_queries):
+def test_recommend_and_path_pages_make_few_queries(client, trained_demo_with_script_song, django_assert_max_num_queries):
     a, b = some_songs(2)
     with django_assert_max_num_queries(12):
         html_of(client.get(f"/recommend/?seed_songs={a.external_id}&seed_artists={b.artist.external_id}"))
@@ -216,7 +196,7 @@ def test_recommend_and_path_pages_make_few_queries(client, trained, django_asser
 # --- paths ---------------------------------------------------------------------------------
 
 
-def test_path_page_pickers_length_and_address(client, trained):
+def test_path_page_pickers_length_and_address(client, trained_demo_with_script_song):
     html = html_of(client.get("/path/"))
     assert ">Start song</label>" in html and ">End song</label>" in html
     assert 'id="length" name="length" type="number" min="3" max="50" step="1" value="10"' in html
@@ -238,7 +218,7 @@ def test_path_page_pickers_length_and_address(client, trained):
 
 
 @pytest.fixture
-def lists(trained, users):
+def lists(trained_demo_with_script_song, users):
     """alice: a private playlist with the script song, a public one; bob: a public one."""
     alice, bob = users
     songs = some_songs(3)
@@ -266,13 +246,13 @@ def test_playlists_page_lists_public_ones_and_your_own(client, lists, users):
     assert "Alice&#x27;s secret" not in html_of(client.get("/playlists/"))
 
 
-def test_empty_playlists_page_for_a_signed_in_user(client, trained, users):
+def test_empty_playlists_page_for_a_signed_in_user(client, trained_demo_with_script_song, users):
     client.force_login(users[0])
     html = html_of(client.get("/playlists/"))
     assert 'id="empty-mine"' in html and 'id="empty-public"' in html and 'id="new-playlist-form"' in html
 
 
-def test_new_empty_playlist(client, trained, users):
+def test_new_empty_playlist(client, trained_demo_with_script_song, users):
     response = client.post("/playlists/", {"name": "Nope"})
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
     assert not Playlist.objects.exists()
@@ -401,7 +381,7 @@ def test_only_the_owner_edits_or_deletes(client, lists, users):
     assert "Deleted “Alice &lt;i&gt;public&lt;/i&gt;”." in html_of(client.get("/playlists/"))
 
 
-def test_playlist_page_queries_do_not_grow_with_its_songs(client, trained, users):
+def test_playlist_page_queries_do_not_grow_with_its_songs(client, trained_demo_with_script_song, users):
     alice = users[0]
     client.force_login(alice)
     small = playlists.playlist_create(owner=alice, name="Small", song_ids=[s.external_id for s in some_songs(2)])
@@ -427,7 +407,7 @@ def test_playlist_with_the_script_song_is_escaped_everywhere(client, lists, user
 # --- radio ---------------------------------------------------------------------------------
 
 
-def test_radio_page(client, trained, users):
+def test_radio_page(client, trained_demo_with_script_song, users):
     song = xss_song()
     html = html_of(client.get(f"/playlists/radio/{song.external_id}/"))
     assert_escaped(html)
@@ -447,7 +427,7 @@ def test_radio_page(client, trained, users):
     assert m3u.startswith("#EXTM3U") and m3u.count("#EXTINF") == 25
 
 
-def test_song_page_links_to_its_radio(client, trained):
+def test_song_page_links_to_its_radio(client, trained_demo_with_script_song):
     song = xss_song()
     html = html_of(client.get(f"/songs/{song.external_id}/"))
     assert f'href="/playlists/radio/{song.external_id}/"' in html

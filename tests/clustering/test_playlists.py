@@ -5,7 +5,6 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
@@ -13,18 +12,17 @@ from clustering import artifacts, playlists, services
 from clustering.models import Playlist, PlaylistItem, TrainingRun
 from songs.models import Song
 from songs.services import songs_import_file
-from tests.conftest import flagship_rows, write_csv
+from tests.conftest import flagship_rows, train_run, write_csv
 
 pytestmark = pytest.mark.django_db
 
-DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
 XSPF = "{http://xspf.org/ns/0/}"
 FORMULA = '=HYPERLINK("http://evil.example/","click")'
 SCRIPT_ARTIST = "<script>alert('x')</script> & \"Friends\""
 
 
 @pytest.fixture
-def catalog(tmp_path):
+def thirty_songs(tmp_path):
     """30 songs; the first has a formula for a title, the second a hostile artist name."""
     rows = flagship_rows(30)
     rows[0]["name_song"] = FORMULA
@@ -53,38 +51,38 @@ def ids(songs):
 # --- services ---------------------------------------------------------------
 
 
-def test_create_keeps_order_and_repeats(catalog, users):
+def test_create_keeps_order_and_repeats(thirty_songs, users):
     alice, _ = users
-    order = [catalog[5].external_id, catalog[0].external_id, catalog[5].external_id]
+    order = [thirty_songs[5].external_id, thirty_songs[0].external_id, thirty_songs[5].external_id]
     playlist = playlists.playlist_create(owner=alice, name="  Mix  ", song_ids=order, source="radio")
     assert playlist.name == "Mix" and playlist.source == "radio" and playlist.is_public is False
     assert ids(playlists.playlist_songs(playlist=playlist)) == order
     assert list(playlist.items.values_list("position", flat=True)) == [0, 1, 2]
 
 
-def test_unknown_songs_are_named_and_nothing_is_written(catalog, users):
+def test_unknown_songs_are_named_and_nothing_is_written(thirty_songs, users):
     alice, _ = users
     with pytest.raises(playlists.UnknownSongsError) as exc:
-        playlists.playlist_create(owner=alice, name="x", song_ids=[catalog[0].external_id, "nope-1", "nope-2"])
+        playlists.playlist_create(owner=alice, name="x", song_ids=[thirty_songs[0].external_id, "nope-1", "nope-2"])
     assert exc.value.unknown == ["nope-1", "nope-2"] and "nope-1, nope-2" in str(exc.value)
     assert not Playlist.objects.exists() and not PlaylistItem.objects.exists()
 
 
-def test_replacing_songs_is_all_or_nothing(catalog, users):
+def test_replacing_songs_is_all_or_nothing(thirty_songs, users):
     alice, _ = users
-    playlist = playlists.playlist_create(owner=alice, name="x", song_ids=ids(catalog[:3]))
+    playlist = playlists.playlist_create(owner=alice, name="x", song_ids=ids(thirty_songs[:3]))
     with pytest.raises(playlists.UnknownSongsError):
-        playlists.playlist_songs_set(playlist=playlist, song_ids=[catalog[4].external_id, "missing"])
-    assert ids(playlists.playlist_songs(playlist=playlist)) == ids(catalog[:3])
+        playlists.playlist_songs_set(playlist=playlist, song_ids=[thirty_songs[4].external_id, "missing"])
+    assert ids(playlists.playlist_songs(playlist=playlist)) == ids(thirty_songs[:3])
     with pytest.raises(playlists.PlaylistError, match="at most 1,000"):
-        playlists.playlist_update(playlist=playlist, name="renamed", song_ids=[catalog[0].external_id] * 1001)
+        playlists.playlist_update(playlist=playlist, name="renamed", song_ids=[thirty_songs[0].external_id] * 1001)
     playlist.refresh_from_db()
     assert playlist.name == "x" and playlist.items.count() == 3
-    playlists.playlist_songs_set(playlist=playlist, song_ids=ids(catalog[10:12]))
-    assert ids(playlists.playlist_songs(playlist=playlist)) == ids(catalog[10:12])
+    playlists.playlist_songs_set(playlist=playlist, song_ids=ids(thirty_songs[10:12]))
+    assert ids(playlists.playlist_songs(playlist=playlist)) == ids(thirty_songs[10:12])
 
 
-def test_bad_names_and_sources_are_refused(catalog, users):
+def test_bad_names_and_sources_are_refused(thirty_songs, users):
     alice, _ = users
     with pytest.raises(playlists.PlaylistError) as exc:
         playlists.playlist_create(owner=alice, name="   ")
@@ -94,22 +92,13 @@ def test_bad_names_and_sources_are_refused(catalog, users):
     assert exc.value.field == "source"
 
 
-def test_playlists_keep_their_songs_across_retrains(tmp_path, settings, users):
-    settings.MODEL_DIR = tmp_path / "models"
-    artifacts.cache_clear()
-    assert songs_import_file(path=DEMO).status == "succeeded"
-
-    def train(k):
-        run = services.training_run_create(k=k, enqueue=False)
-        services.training_run_claim(run_id=run.pk)
-        return services.training_run_execute(run_id=run.pk)
-
-    first = train(4)
+def test_playlists_keep_their_songs_across_retrains(trained_demo, users):
+    first = trained_demo
     cluster = first.clusters.order_by("label").first()
     chosen = list(cluster.songs.order_by("id").values_list("external_id", flat=True)[:25])
     playlist = playlists.playlist_create(owner=users[0], name=cluster.name, song_ids=chosen, source="cluster")
 
-    second = train(6)
+    second = train_run(k=6)
     assert second.is_active and not TrainingRun.objects.get(pk=first.pk).is_active
     songs = playlists.playlist_songs(playlist=playlist)
     assert ids(songs) == chosen
@@ -123,17 +112,17 @@ def test_playlists_keep_their_songs_across_retrains(tmp_path, settings, users):
     assert ids(playlists.playlist_songs(playlist=playlist)) == chosen
 
 
-def test_deleting_a_song_removes_it_from_playlists(catalog, users):
-    playlist = playlists.playlist_create(owner=users[0], name="x", song_ids=ids(catalog[:3]))
-    catalog[1].delete()
-    assert ids(playlists.playlist_songs(playlist=playlist)) == [catalog[0].external_id, catalog[2].external_id]
+def test_deleting_a_song_removes_it_from_playlists(thirty_songs, users):
+    playlist = playlists.playlist_create(owner=users[0], name="x", song_ids=ids(thirty_songs[:3]))
+    thirty_songs[1].delete()
+    assert ids(playlists.playlist_songs(playlist=playlist)) == [thirty_songs[0].external_id, thirty_songs[2].external_id]
 
 
 # --- files ------------------------------------------------------------------
 
 
-def test_m3u_is_extended_m3u_with_song_pages_as_locations(catalog):
-    songs = catalog[:3]
+def test_m3u_is_extended_m3u_with_song_pages_as_locations(thirty_songs):
+    songs = thirty_songs[:3]
     songs[2].name = "Two\nLines"
     content, content_type, filename = playlists.playlist_export(
         title="Road Trip", songs=songs, fmt="m3u", base_url="https://music.example.org/"
@@ -147,8 +136,8 @@ def test_m3u_is_extended_m3u_with_song_pages_as_locations(catalog):
     assert len(lines) == 2 + 2 * len(songs)
 
 
-def test_csv_columns_and_formula_injection(catalog):
-    content, content_type, filename = playlists.playlist_export(title="=cmd()", songs=catalog[:3], fmt="csv")
+def test_csv_columns_and_formula_injection(thirty_songs):
+    content, content_type, filename = playlists.playlist_export(title="=cmd()", songs=thirty_songs[:3], fmt="csv")
     assert content_type.startswith("text/csv") and filename == "cmd.csv"
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
     assert list(rows[0]) == [
@@ -158,21 +147,21 @@ def test_csv_columns_and_formula_injection(catalog):
     assert rows[0]["title"] == "'" + FORMULA  # a spreadsheet shows it as text
     assert rows[1]["artist"] == SCRIPT_ARTIST
     assert float(rows[0]["loudness"]) == -6.4  # numbers stay numbers, minus sign and all
-    assert [r["id"] for r in rows] == ids(catalog[:3]) and rows[0]["duration_ms"] == "215000"
+    assert [r["id"] for r in rows] == ids(thirty_songs[:3]) and rows[0]["duration_ms"] == "215000"
     assert rows[0]["cluster"] == ""  # no model trained
 
 
-def test_json_file(catalog):
-    content, content_type, filename = playlists.playlist_export(title="Mix ünïcode", songs=catalog[:2], fmt="json")
+def test_json_file(thirty_songs):
+    content, content_type, filename = playlists.playlist_export(title="Mix ünïcode", songs=thirty_songs[:2], fmt="json")
     body = json.loads(content)
     assert content_type == "application/json" and filename == "mix-unicode.json"
-    assert body["title"] == "Mix ünïcode" and [s["id"] for s in body["songs"]] == ids(catalog[:2])
+    assert body["title"] == "Mix ünïcode" and [s["id"] for s in body["songs"]] == ids(thirty_songs[:2])
     assert body["songs"][0]["title"] == FORMULA and body["songs"][1]["artist"] == SCRIPT_ARTIST
-    assert body["songs"][0]["energy"] == catalog[0].energy
+    assert body["songs"][0]["energy"] == thirty_songs[0].energy
 
 
-def test_xspf_is_valid_xml_with_names_escaped(catalog):
-    songs = catalog[:3]
+def test_xspf_is_valid_xml_with_names_escaped(thirty_songs):
+    songs = thirty_songs[:3]
     songs[2].name = "Bell\x07 & <Whistle>"
     content, content_type, filename = playlists.playlist_export(
         title="<b>Mine</b> & \"yours\"", songs=songs, fmt="xspf", base_url="http://h"
@@ -193,12 +182,12 @@ def test_xspf_is_valid_xml_with_names_escaped(catalog):
     assert tracks[0].find(f"{XSPF}identifier").text == f"urn:musiccluster:song:{songs[0].external_id}"
 
 
-def test_unknown_format_names_the_choices(catalog):
+def test_unknown_format_names_the_choices(thirty_songs):
     with pytest.raises(ValueError, match=r"'pdf'.*m3u, csv, json, xspf"):
-        playlists.playlist_export(title="x", songs=catalog[:1], fmt="pdf")
+        playlists.playlist_export(title="x", songs=thirty_songs[:1], fmt="pdf")
 
 
-def test_export_fetches_cluster_names_in_one_query(catalog, django_assert_num_queries, tmp_path, settings):
+def test_export_fetches_cluster_names_in_one_query(thirty_songs, django_assert_num_queries, tmp_path, settings):
     settings.MODEL_DIR = tmp_path / "models"
     artifacts.cache_clear()
     run = services.training_run_create(k=2, enqueue=False)
@@ -214,17 +203,17 @@ def test_export_fetches_cluster_names_in_one_query(catalog, django_assert_num_qu
 # --- API --------------------------------------------------------------------
 
 
-def test_create_through_the_api(api, catalog, users):
+def test_create_through_the_api(api, thirty_songs, users):
     alice, _ = users
     api.force_authenticate(alice)
-    chosen = [catalog[3].external_id, catalog[1].external_id]
+    chosen = [thirty_songs[3].external_id, thirty_songs[1].external_id]
     response = api.post("/api/playlists/", {"name": "Evening", "songs": chosen, "is_public": True}, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["name"] == "Evening" and body["owner"] == "alice" and body["is_public"] is True
     assert body["source"] == "manual" and body["song_count"] == 2 and body["duration_ms"] == 2 * 215000
     assert body["songs"][1] == {
-        "id": catalog[1].external_id, "name": catalog[1].name, "artist": SCRIPT_ARTIST, "duration_ms": 215000,
+        "id": thirty_songs[1].external_id, "name": thirty_songs[1].name, "artist": SCRIPT_ARTIST, "duration_ms": 215000,
     }
     assert Playlist.objects.get(pk=body["id"]).owner == alice
 
@@ -241,7 +230,7 @@ def test_create_through_the_api(api, catalog, users):
         ({"name": "x" * 201}, "name: Ensure this field has no more than 200 characters."),
     ],
 )
-def test_bad_writes_are_400_naming_the_field(api, catalog, users, payload, message):
+def test_bad_writes_are_400_naming_the_field(api, thirty_songs, users, payload, message):
     api.force_authenticate(users[0])
     response = api.post("/api/playlists/", payload, format="json")
     assert response.status_code == 400
@@ -259,12 +248,12 @@ def test_several_bad_fields_are_joined(api, users):
 
 
 @pytest.fixture
-def three(catalog, users):
+def three(thirty_songs, users):
     alice, bob = users
     return (
-        playlists.playlist_create(owner=alice, name="alice private", song_ids=ids(catalog[:2])),
-        playlists.playlist_create(owner=alice, name="alice public", song_ids=ids(catalog[2:4]), is_public=True),
-        playlists.playlist_create(owner=bob, name="bob private", song_ids=ids(catalog[4:5])),
+        playlists.playlist_create(owner=alice, name="alice private", song_ids=ids(thirty_songs[:2])),
+        playlists.playlist_create(owner=alice, name="alice public", song_ids=ids(thirty_songs[2:4]), is_public=True),
+        playlists.playlist_create(owner=bob, name="bob private", song_ids=ids(thirty_songs[4:5])),
     )
 
 
@@ -289,7 +278,7 @@ def test_who_sees_which_playlists(api, users, three):
     assert api.get(f"/api/playlists/{three[0].pk}/").status_code == 200
 
 
-def test_only_the_owner_edits(api, catalog, users, three):
+def test_only_the_owner_edits(api, thirty_songs, users, three):
     alice, bob = users
     private, public, _ = three
     assert api.patch(f"/api/playlists/{public.pk}/", {"name": "x"}, format="json").status_code == 401
@@ -305,8 +294,8 @@ def test_only_the_owner_edits(api, catalog, users, three):
     api.force_authenticate(alice)
     kept = api.patch(f"/api/playlists/{public.pk}/", {"is_public": False}, format="json").json()
     assert kept["is_public"] is False and kept["song_count"] == 2  # songs left out: kept
-    replaced = api.patch(f"/api/playlists/{public.pk}/", {"songs": ids(catalog[7:10])}, format="json").json()
-    assert [s["id"] for s in replaced["songs"]] == ids(catalog[7:10])
+    replaced = api.patch(f"/api/playlists/{public.pk}/", {"songs": ids(thirty_songs[7:10])}, format="json").json()
+    assert [s["id"] for s in replaced["songs"]] == ids(thirty_songs[7:10])
     assert api.put(f"/api/playlists/{public.pk}/", {"songs": []}, format="json").status_code == 400  # PUT needs a name
     put = api.put(f"/api/playlists/{public.pk}/", {"name": "Renamed", "description": "d", "songs": []}, format="json")
     assert put.status_code == 200 and put.json()["song_count"] == 0 and put.json()["description"] == "d"

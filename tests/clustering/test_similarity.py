@@ -5,8 +5,6 @@ import json
 
 import numpy as np
 import pytest
-from django.conf import settings
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from clustering import artifacts, services, similarity
@@ -15,12 +13,10 @@ from clustering import selectors as engine_selectors
 from songs import selectors
 from songs.features import FEATURE_NAMES
 from songs.models import Song
-from songs.services import songs_import_file
-from tests.conftest import train_run
+from tests.conftest import song_twin, train_run
 
 pytestmark = pytest.mark.django_db
 
-DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
 BOUNDED = ("acousticness", "danceability", "energy", "instrumentalness", "liveness", "loudness", "speechiness",
            "tempo", "valence", "duration_ms", "key", "mode", "popularity", "time_signature")
 
@@ -33,38 +29,15 @@ def api():
 _train = train_run
 
 
-def _twin(song: Song, external_id: str, **changes) -> Song:
-    """A copy of `song` under another id (same artist and title unless changed)."""
-    now = timezone.now()
-    fields = {f.attname: getattr(song, f.attname) for f in Song._meta.concrete_fields if f.attname != "id"}
-    fields.update(external_id=external_id, created_at=now, updated_at=now, **changes)
-    return Song.objects.create(**fields)
-
-
-@pytest.fixture
-def catalog(tmp_path, settings):
-    settings.MODEL_DIR = tmp_path / "models"
-    artifacts.cache_clear()
-    artifacts.cache_clear()
-    assert songs_import_file(path=DEMO).status == "succeeded"
-    seed = Song.objects.select_related("artist").order_by("id")[7]
-    # Exact duplicates of the seed (same artist and title, other ids, one in other case):
-    # the nearest possible neighbours, which must never be returned.
-    _twin(seed, "dup-1")
-    _twin(seed, "dup-2", name=f"  {seed.name.upper()} ")
-    run = _train()
-    return {"run": run, "seed": Song.objects.select_related("artist", "cluster").get(pk=seed.pk)}
-
-
 def _ids(results):
     return [r["song"]["id"] for r in results]
 
 
-def test_similar_songs_are_ranked_explained_and_never_duplicates(api, catalog):
-    seed = catalog["seed"]
+def test_similar_songs_are_ranked_explained_and_never_duplicates(api, trained_demo_with_twins):
+    seed = trained_demo_with_twins["seed"]
     body = api.get(f"/api/songs/{seed.external_id}/similar/", {"limit": 20}).json()
     results = body["results"]
-    assert body["seed"]["id"] == seed.external_id and body["run"] == catalog["run"].pk
+    assert body["seed"]["id"] == seed.external_id and body["run"] == trained_demo_with_twins["run"].pk
     assert len(results) == 20
     ids = _ids(results)
     assert seed.external_id not in ids and "dup-1" not in ids and "dup-2" not in ids
@@ -83,8 +56,8 @@ def test_similar_songs_are_ranked_explained_and_never_duplicates(api, catalog):
     assert gap[results[0]["explanation"]["closest"][0]] <= gap[results[0]["explanation"]["furthest"][0]]
 
 
-def test_similar_songs_beat_a_random_song_on_feature_distance(api, catalog):
-    seed = catalog["seed"]
+def test_similar_songs_beat_a_random_song_on_feature_distance(api, trained_demo_with_twins):
+    seed = trained_demo_with_twins["seed"]
     results = api.get(f"/api/songs/{seed.external_id}/similar/", {"limit": 10}).json()["results"]
     X = np.array(list(Song.objects.values_list(*FEATURE_NAMES)), dtype=float)
     std = X.std(axis=0)
@@ -94,8 +67,8 @@ def test_similar_songs_beat_a_random_song_on_feature_distance(api, catalog):
     assert np.mean(near) < 0.75 * typical  # the embedding also weighs year, popularity and artist
 
 
-def test_similar_options_filter_and_diversify(api, catalog):
-    seed = catalog["seed"]
+def test_similar_options_filter_and_diversify(api, trained_demo_with_twins):
+    seed = trained_demo_with_twins["seed"]
     url = f"/api/songs/{seed.external_id}/similar/"
     same = api.get(url, {"limit": 30, "same_cluster": "true"}).json()["results"]
     assert same and all(r["song"]["cluster"]["id"] == seed.cluster_id for r in same)
@@ -110,8 +83,8 @@ def test_similar_options_filter_and_diversify(api, catalog):
                for r in bounded)
 
 
-def test_recommendations_respect_every_bound(api, catalog):
-    seed = catalog["seed"]
+def test_recommendations_respect_every_bound(api, trained_demo_with_twins):
+    seed = trained_demo_with_twins["seed"]
     other = Song.objects.exclude(artist=seed.artist).order_by("id")[100]
     bounds = {"min_energy": 0.5, "max_energy": 0.95, "min_danceability": 0.4, "max_loudness": -3,
               "min_tempo": 90, "max_tempo": 160, "max_speechiness": 0.3, "min_duration_ms": 120000,
@@ -133,8 +106,8 @@ def test_recommendations_respect_every_bound(api, catalog):
         assert s["initialPoolSize"] >= s["afterFilteringSize"] >= 0
 
 
-def test_raising_target_energy_raises_the_mean_energy(api, catalog):
-    seed = catalog["seed"]
+def test_raising_target_energy_raises_the_mean_energy(api, trained_demo_with_twins):
+    seed = trained_demo_with_twins["seed"]
     means = []
     for target in (0.2, 0.5, 0.9):
         tracks = api.get("/api/recommendations/", {"seed_songs": seed.external_id, "seed_genres": "rock",
@@ -144,8 +117,8 @@ def test_raising_target_energy_raises_the_mean_energy(api, catalog):
     assert means[0] < means[1] < means[2]
 
 
-def test_recommendations_from_artists_and_genres_and_fewer_when_filters_leave_fewer(api, catalog):
-    seed = catalog["seed"]
+def test_recommendations_from_artists_and_genres_and_fewer_when_filters_leave_fewer(api, trained_demo_with_twins):
+    seed = trained_demo_with_twins["seed"]
     genres = api.get("/api/recommendations/genres/").json()["genres"]
     genre = max(genres, key=genres.get)
     body = api.get("/api/recommendations/", {"seed_artists": seed.artist.external_id, "seed_genres": genre,
@@ -178,7 +151,7 @@ def test_recommendations_from_artists_and_genres_and_fewer_when_filters_leave_fe
         ({"seed_genres": "no-such-genre"}, "no-such-genre"),
     ],
 )
-def test_recommendations_reject_bad_input(api, catalog, params, message):
+def test_recommendations_reject_bad_input(api, trained_demo_with_twins, params, message):
     response = api.get("/api/recommendations/", params)
     assert response.status_code == 400
     assert message in response.json()["detail"]
@@ -190,13 +163,13 @@ def test_recommendations_reject_bad_input(api, catalog, params, message):
      ({"max_per_artist": 0}, "max_per_artist"), ({"same_cluster": "maybe"}, "same_cluster"),
      ({"min_tempo": "nan"}, "min_tempo"), ({"max_loudness": 99}, "max_loudness")],
 )
-def test_similar_rejects_bad_input(api, catalog, params, message):
-    response = api.get(f"/api/songs/{catalog['seed'].external_id}/similar/", params)
+def test_similar_rejects_bad_input(api, trained_demo_with_twins, params, message):
+    response = api.get(f"/api/songs/{trained_demo_with_twins['seed'].external_id}/similar/", params)
     assert response.status_code == 400 and message in response.json()["detail"]
 
 
-def test_unknown_ids_are_404(api, catalog):
-    seed = catalog["seed"]
+def test_unknown_ids_are_404(api, trained_demo_with_twins):
+    seed = trained_demo_with_twins["seed"]
     for url in ("/api/songs/nope/similar/", "/api/songs/nope/radio/", "/api/clusters/999999/playlist/",
                 f"/api/path/?from=nope&to={seed.external_id}", f"/api/path/?from={seed.external_id}&to=nope"):
         response = api.get(url)
@@ -204,9 +177,9 @@ def test_unknown_ids_are_404(api, catalog):
         assert response.json()["detail"]
 
 
-def test_song_path_moves_smoothly_without_repeats(api, catalog):
+def test_song_path_moves_smoothly_without_repeats(api, trained_demo_with_twins):
     songs = list(Song.objects.select_related("artist").order_by("id"))
-    source = catalog["seed"]
+    source = trained_demo_with_twins["seed"]
     X = np.array([[getattr(s, f) for f in FEATURE_NAMES] for s in songs])
     Z = (X - X.mean(0)) / X.std(0)
     far = songs[int(np.argmax(np.linalg.norm(Z - Z[songs.index(source)], axis=1)))]
@@ -232,8 +205,8 @@ def test_song_path_moves_smoothly_without_repeats(api, catalog):
 @pytest.mark.parametrize("params, message", [
     ({"length": 2}, "length"), ({"length": 51}, "length"), ({"length": "x"}, "length"), ({}, "from"),
 ])
-def test_song_path_rejects_bad_input(api, catalog, params, message):
-    seed = catalog["seed"]
+def test_song_path_rejects_bad_input(api, trained_demo_with_twins, params, message):
+    seed = trained_demo_with_twins["seed"]
     base = {"from": seed.external_id, "to": Song.objects.order_by("-id")[0].external_id}
     if params == {}:
         base.pop("from")
@@ -243,8 +216,8 @@ def test_song_path_rejects_bad_input(api, catalog, params, message):
     assert same.status_code == 400 and "same song" in same.json()["detail"]
 
 
-def test_cluster_playlist_and_radio_exports(api, catalog):
-    cluster = catalog["run"].clusters.order_by("-size").first()
+def test_cluster_playlist_and_radio_exports(api, trained_demo_with_twins):
+    cluster = trained_demo_with_twins["run"].clusters.order_by("-size").first()
     body = api.get(f"/api/clusters/{cluster.pk}/playlist/", {"limit": 20, "max_per_artist": 2}).json()
     songs = body["songs"]
     assert len(songs) == 20 and all(s["cluster"]["id"] == cluster.pk for s in songs)
@@ -257,7 +230,7 @@ def test_cluster_playlist_and_radio_exports(api, catalog):
     rows = list(csv.DictReader(io.StringIO(api.get(f"/api/clusters/{cluster.pk}/playlist/",
                                                    {"limit": 5, "fmt": "csv"}).content.decode())))
     assert [r["id"] for r in rows] == [s["id"] for s in songs[:5]]
-    seed = catalog["seed"]
+    seed = trained_demo_with_twins["seed"]
     radio = api.get(f"/api/songs/{seed.external_id}/radio/", {"limit": 10}).json()
     assert radio["songs"][0]["id"] == seed.external_id and len(radio["songs"]) == 10
     others = [s["artist_id"] for s in radio["songs"][1:] if s["artist_id"] != seed.artist.external_id]
@@ -265,17 +238,17 @@ def test_cluster_playlist_and_radio_exports(api, catalog):
     assert api.get(f"/api/songs/{seed.external_id}/radio/", {"fmt": "xml"}).status_code == 400
 
 
-def test_a_song_imported_after_training_can_seed_but_is_not_returned(api, catalog):
-    seed = catalog["seed"]
-    late = _twin(seed, "late-1", name="A brand new song")
+def test_a_song_imported_after_training_can_seed_but_is_not_returned(api, trained_demo_with_twins):
+    seed = trained_demo_with_twins["seed"]
+    late = song_twin(seed, "late-1", name="A brand new song")
     body = api.get(f"/api/songs/{late.external_id}/similar/", {"limit": 5}).json()
     assert len(body["results"]) == 5 and "late-1" not in _ids(body["results"])
     assert "late-1" not in _ids(api.get(f"/api/songs/{seed.external_id}/similar/").json()["results"])
 
 
-def test_missing_or_altered_index_is_a_clear_503(api, catalog):
-    run = catalog["run"]
-    url = f"/api/songs/{catalog['seed'].external_id}/similar/"
+def test_missing_or_altered_index_is_a_clear_503(api, trained_demo_with_twins):
+    run = trained_demo_with_twins["run"]
+    url = f"/api/songs/{trained_demo_with_twins['seed'].external_id}/similar/"
     artifacts.cache_clear()
     with open(run.index_path, "ab") as fh:
         fh.write(b"tampered")
@@ -289,18 +262,16 @@ def test_missing_or_altered_index_is_a_clear_503(api, catalog):
     assert api.get("/api/recommendations/", {"seed_genres": "rock"}).status_code == 503
 
 
-def test_no_model_is_a_503(api, tmp_path, settings):
-    settings.MODEL_DIR = tmp_path
-    assert songs_import_file(path=DEMO).status == "succeeded"
+def test_no_model_is_a_503(api, demo_catalog):
     song = Song.objects.first()
     response = api.get(f"/api/songs/{song.external_id}/similar/")
     assert response.status_code == 503 and "no model is active" in response.json()["detail"]
 
 
-def test_activating_another_run_switches_the_index_without_restart(api, catalog):
-    seed = catalog["seed"]
+def test_activating_another_run_switches_the_index_without_restart(api, trained_demo_with_twins):
+    seed = trained_demo_with_twins["seed"]
     url = f"/api/songs/{seed.external_id}/similar/"
-    first = catalog["run"]
+    first = trained_demo_with_twins["run"]
     assert api.get(url).json()["run"] == first.pk
     second = _train(k=3)
     assert TrainingRun.objects.get(is_active=True).pk == second.pk
@@ -310,31 +281,27 @@ def test_activating_another_run_switches_the_index_without_restart(api, catalog)
     assert json.loads(api.get(url).content)["results"]
 
 
-def test_missing_model_file_is_a_503_for_predict_and_similar(api, catalog):
+def test_missing_model_file_is_a_503_for_predict_and_similar(api, trained_demo_with_twins):
     import os
 
-    run = catalog["run"]
+    run = trained_demo_with_twins["run"]
     artifacts.cache_clear()
     os.remove(run.artifact_path)
-    vector = {f: getattr(catalog["seed"], f) for f in FEATURE_NAMES}
+    vector = {f: getattr(trained_demo_with_twins["seed"], f) for f in FEATURE_NAMES}
     response = api.post("/api/predict/", vector, format="json")
     assert response.status_code == 503 and "missing" in response.json()["detail"]
     # The index is a separate file: similar songs still answer.
-    assert api.get(f"/api/songs/{catalog['seed'].external_id}/similar/").status_code == 200
+    assert api.get(f"/api/songs/{trained_demo_with_twins['seed'].external_id}/similar/").status_code == 200
 
 
 @pytest.mark.django_db(transaction=True)
-def test_on_postgres_the_index_builds_while_labels_are_written(api, tmp_path, settings):
+def test_on_postgres_the_index_builds_while_labels_are_written(api, demo_catalog):
     from django.db import connection
 
     from tests.conftest import _require
 
     if connection.vendor != "postgresql":
         _require("the overlapped index build is Postgres-only")
-    settings.MODEL_DIR = tmp_path / "models"
-    artifacts.cache_clear()
-    artifacts.cache_clear()
-    assert songs_import_file(path=DEMO).status == "succeeded"
     run = _train()
     assert run.status == "succeeded" and run.is_active and run.index_sha256 and run.timings["index"] > 0
     song = Song.objects.order_by("id")[3]
@@ -342,10 +309,10 @@ def test_on_postgres_the_index_builds_while_labels_are_written(api, tmp_path, se
     assert body["run"] == run.pk and len(body["results"]) == 5
 
 
-def test_song_records_have_exactly_the_api_shape(api, catalog):
+def test_song_records_have_exactly_the_api_shape(api, trained_demo_with_twins):
     from songs.api import SongSerializer
 
-    late = _twin(catalog["seed"], "late-2", name="Unlabelled <b>", cluster_id=None, release_date=None, genres=[],
+    late = song_twin(trained_demo_with_twins["seed"], "late-2", name="Unlabelled <b>", cluster_id=None, release_date=None, genres=[],
                  explicit=None, popularity=None)
     songs = [*Song.objects.select_related("artist", "cluster").order_by("id")[:5], late]
     records = selectors.song_records(ids=[s.pk for s in songs])
@@ -357,13 +324,13 @@ def test_song_records_have_exactly_the_api_shape(api, catalog):
 
 
 @pytest.mark.parametrize("sort, desc", [("id", False), ("energy", True), ("tempo", False)])
-def test_cluster_pages_are_ordered_by_the_index(catalog, sort, desc):
+def test_cluster_pages_are_ordered_by_the_index(trained_demo_with_twins, sort, desc):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from clustering.selectors import cluster_songs_page
 
-    cluster = catalog["run"].clusters.order_by("-size").first()
+    cluster = trained_demo_with_twins["run"].clusters.order_by("-size").first()
     order = [f"-{sort}", "-id"] if desc else [sort, "id"]
     expected = list(Song.objects.filter(cluster=cluster).order_by(*order).values_list("id", flat=True))
     seen, after = [], None
@@ -383,14 +350,14 @@ def test_cluster_pages_are_ordered_by_the_index(catalog, sort, desc):
     assert [s.pk for s in back.items] == expected[-last - 40:-last]
 
 
-def test_a_process_rechecks_the_active_run_within_the_interval(api, catalog, settings, monkeypatch):
-    seed = catalog["seed"]
+def test_a_process_rechecks_the_active_run_within_the_interval(api, trained_demo_with_twins, settings, monkeypatch):
+    seed = trained_demo_with_twins["seed"]
     url = f"/api/songs/{seed.external_id}/similar/"
     settings.MODEL_RECHECK_SECONDS = 60
     clock = [1000.0]
     monkeypatch.setattr(artifacts.time, "monotonic", lambda: clock[0])
     artifacts.cache_clear()
-    first = catalog["run"]
+    first = trained_demo_with_twins["run"]
     assert api.get(url).json()["run"] == first.pk
     second = _train(k=3)
     assert api.get(url).json()["run"] == first.pk  # within the interval: no query, the run it knew
@@ -398,11 +365,11 @@ def test_a_process_rechecks_the_active_run_within_the_interval(api, catalog, set
     assert api.get(url).json()["run"] == second.pk
 
 
-def test_similar_finds_its_seed_without_a_lookup_query(api, catalog, settings):
+def test_similar_finds_its_seed_without_a_lookup_query(api, trained_demo_with_twins, settings):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    seed = catalog["seed"]
+    seed = trained_demo_with_twins["seed"]
     api.get(f"/api/songs/{seed.external_id}/similar/")  # loads the index
     settings.MODEL_RECHECK_SECONDS = 3600  # the run is known: count only the request's own queries
     with CaptureQueriesContext(connection) as queries:
@@ -411,8 +378,8 @@ def test_similar_finds_its_seed_without_a_lookup_query(api, catalog, settings):
     assert len(queries.captured_queries) == 1  # seed and results in one query
 
 
-def test_a_song_deleted_since_training_is_404_not_500(api, catalog):
-    seed = catalog["seed"]
+def test_a_song_deleted_since_training_is_404_not_500(api, trained_demo_with_twins):
+    seed = trained_demo_with_twins["seed"]
     Song.objects.filter(external_id="dup-1").delete()
     victim = Song.objects.exclude(pk=seed.pk).order_by("id")[20]
     Song.objects.filter(pk=victim.pk).delete()
@@ -421,14 +388,14 @@ def test_a_song_deleted_since_training_is_404_not_500(api, catalog):
     assert victim.external_id not in ids and len(ids) == 50
 
 
-def test_song_path_keeps_the_artist_rules_when_neighbours_share_an_artist(api, catalog):
+def test_song_path_keeps_the_artist_rules_when_neighbours_share_an_artist(api, trained_demo_with_twins):
     # Reported: a path whose neighbourhood is one prolific artist fell back to
     # the nearest song and repeated that artist. Give one artist most songs
     # near the end point and check the rules hold anyway.
     songs = list(Song.objects.select_related("artist").order_by("id"))
     source, target = songs[0], songs[-1]
     for i in range(40):
-        _twin(target, f"clone-{i}", name=f"Clone {i}", energy=min(1.0, target.energy + i * 0.001))
+        song_twin(target, f"clone-{i}", name=f"Clone {i}", energy=min(1.0, target.energy + i * 0.001))
     _train()
     path = api.get("/api/path/", {"from": source.external_id, "to": target.external_id, "length": 20}).json()["songs"]
     artists = [s["artist_id"] for s in path]
@@ -436,10 +403,10 @@ def test_song_path_keeps_the_artist_rules_when_neighbours_share_an_artist(api, c
     assert len(artists[1:-1]) == len(set(artists[1:-1]))
 
 
-def test_after_a_rollback_cluster_pages_read_the_database(catalog):
+def test_after_a_rollback_cluster_pages_read_the_database(trained_demo_with_twins):
     from clustering.selectors import cluster_songs_page
 
-    first = catalog["run"]
+    first = trained_demo_with_twins["run"]
     second = _train(k=3)
     assert TrainingRun.objects.get(pk=second.pk).index_labels_current
     services.training_run_activate(run=first)  # labels predicted anew
@@ -453,9 +420,9 @@ def test_after_a_rollback_cluster_pages_read_the_database(catalog):
     assert [s.pk for s in page.items] == expected
 
 
-def test_bounds_are_checked_on_the_stored_values_not_float32_copies(api, catalog):
-    seed = catalog["seed"]
-    edge = _twin(seed, "edge-1", name="Just Over", energy=0.7 + 1e-7)  # float32 rounds it to 0.7
+def test_bounds_are_checked_on_the_stored_values_not_float32_copies(api, trained_demo_with_twins):
+    seed = trained_demo_with_twins["seed"]
+    edge = song_twin(seed, "edge-1", name="Just Over", energy=0.7 + 1e-7)  # float32 rounds it to 0.7
     _train()
     ids = [r["song"]["id"] for r in api.get(f"/api/songs/{seed.external_id}/similar/",
                                               {"limit": 50, "max_energy": 0.7}).json()["results"]]

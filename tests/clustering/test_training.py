@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
@@ -18,21 +17,12 @@ from songs.services import songs_import_file
 
 pytestmark = pytest.mark.django_db
 
-DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
-
 
 @pytest.fixture(autouse=True)
 def model_dir(tmp_path, settings):
     settings.MODEL_DIR = tmp_path / "models"
     artifacts.cache_clear()
     return settings.MODEL_DIR
-
-
-@pytest.fixture
-def demo_catalog():
-    job = songs_import_file(path=DEMO)
-    assert job.status == "succeeded", job.error
-    return job
 
 
 def train(**kwargs) -> TrainingRun:
@@ -99,8 +89,8 @@ def test_admin_names_and_lineage_carry_over_to_the_next_run(demo_catalog):
     assert len(names) == len(set(names))
 
 
-def test_a_failing_run_leaves_the_active_model_and_labels_untouched(demo_catalog):
-    good = train(k=4)
+def test_a_failing_run_leaves_the_active_model_and_labels_untouched(trained_demo):
+    good = trained_demo
     before = list(Song.objects.order_by("id").values_list("cluster_id", "map_x", "map_y"))
     with pytest.raises(services.TrainingError, match="eps must be > 0"):  # refused at the door
         services.training_run_create(enqueue=False, algorithm="dbscan", algorithm_params={"eps": -1})
@@ -154,8 +144,8 @@ def test_bad_parameters_are_refused(kwargs, message):
     assert not TrainingRun.objects.exists()
 
 
-def test_altered_or_foreign_artifacts_are_refused(demo_catalog):
-    run = train(k=3)
+def test_altered_or_foreign_artifacts_are_refused(trained_demo):
+    run = trained_demo
     artifacts.cache_clear()
     with open(run.artifact_path, "ab") as fh:
         fh.write(b"tampered")
@@ -198,12 +188,12 @@ def test_export_songs_has_labels_and_defuses_formulas(catalog_csv, tmp_path):
     assert by_id[rows[2]["id_songs"]]["loudness"] == "-6.4"  # numbers are not escaped
 
 
-def test_soft_time_limit_fails_the_run_and_keeps_the_old_model(demo_catalog, monkeypatch):
+def test_soft_time_limit_fails_the_run_and_keeps_the_old_model(trained_demo, monkeypatch):
     from celery.exceptions import SoftTimeLimitExceeded
 
     from clustering.tasks import train_run_task
 
-    good = train(k=3)
+    good = trained_demo
     run = services.training_run_create(enqueue=False)
 
     def too_slow(**kwargs):

@@ -4,41 +4,27 @@ import json
 import re
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from clustering import artifacts, services
 from clustering import selectors as engine_selectors
 from clustering.models import Cluster
 from songs import selectors
 from songs.features import FEATURE_NAMES
 from songs.models import Song
 from songs.services import songs_import_file
-from tests.conftest import flagship_rows, train_run
+from tests.conftest import SCRIPT_TITLE, flagship_rows, train_run
 
 pytestmark = pytest.mark.django_db
 
-DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
-XSS = "<script>alert(1)</script>"
+XSS = SCRIPT_TITLE
 XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 PAGES = ["/", "/search/", "/predict/", "/runs/", "/recommend/", "/path/", "/playlists/"]
 
 
 train = train_run
-
-
-@pytest.fixture
-def trained(tmp_path, settings, catalog_csv):
-    """The demo catalog plus a song whose title is a script tag, clustered with k=4."""
-    settings.MODEL_DIR = tmp_path / "models"
-    artifacts.cache_clear()
-    assert songs_import_file(path=DEMO).status == "succeeded"
-    rows = flagship_rows(1, start=9001, name_song=XSS, name_artists="Mallory <b>&</b> Co")
-    assert songs_import_file(path=catalog_csv(rows)).status == "succeeded"
-    return train(k=4)
 
 
 def xss_song() -> Song:
@@ -86,23 +72,15 @@ def test_songs_without_a_model(client, catalog_csv):
     assert "no model is active" in song and "data-url" not in song  # similar songs: nothing to fetch
 
 
-def test_former_placeholders_are_pages_now(client):
-    # Phase 2 replaced the placeholders; tests/clustering/test_pages2.py covers these pages.
-    for url, words in (("/recommend/", "<h1>Recommendations</h1>"), ("/path/", "<h1>Path between two songs</h1>"),
-                       ("/playlists/", "<h1>Playlists</h1>")):
-        html = html_of(client.get(url))
-        assert words in html and "next phase" not in html
-
-
 # --- dashboard -----------------------------------------------------------------------
 
 
-def test_dashboard_shows_the_active_model_cards_and_charts(client, trained):
+def test_dashboard_shows_the_active_model_cards_and_charts(client, trained_demo_with_script_song):
     html = html_of(client.get("/"))
     line = re.search(r'<p class="model-line".*?</p>', html, re.DOTALL).group(0)
     assert "K-Means" in line and "k = 4" in line and "3,001 songs" in line
-    assert f"{trained.metrics['silhouette']:.3f}" in line and "trained" in line
-    clusters = list(trained.clusters.order_by("label"))
+    assert f"{trained_demo_with_script_song.metrics['silhouette']:.3f}" in line and "trained" in line
+    clusters = list(trained_demo_with_script_song.clusters.order_by("label"))
     for c in clusters:
         assert f'href="/clusters/{c.pk}/"' in html and c.name.replace("&", "&amp;") in html
     assert html.count('class="mini-chart"') == 4
@@ -114,7 +92,7 @@ def test_dashboard_shows_the_active_model_cards_and_charts(client, trained):
     assert 'src="/static/vendor/plotly/plotly.min.js"' in html
 
 
-def test_dashboard_k_scan_charts_when_k_was_scanned(client, trained):
+def test_dashboard_k_scan_charts_when_k_was_scanned(client, trained_demo_with_script_song):
     run = train(k="auto", scan_k_range=(2, 5), scan_sample_size=500)
     assert run.is_active and len(run.k_scan) == 4
     html = html_of(client.get("/"))
@@ -134,34 +112,34 @@ def test_plotly_is_served_from_the_pinned_package_not_the_repository():
     assert b"plotly.js v" in found.read_bytes()[:2000]
 
 
-def test_map_json_is_a_bounded_sample_of_the_labelled_catalog(client, trained):
+def test_map_json_is_a_bounded_sample_of_the_labelled_catalog(client, trained_demo_with_script_song):
     data = client.get("/map.json").json()
-    assert data["run"] == trained.pk
+    assert data["run"] == trained_demo_with_script_song.pk
     n = len(data["x"])
     assert n == 3001  # a small catalog is drawn whole
     assert len(data["y"]) == len(data["cluster"]) == len(data["id"]) == len(data["name"]) == len(data["artist"]) == n
-    assert set(data["cluster"]) == set(trained.clusters.values_list("id", flat=True))
-    assert [c["id"] for c in data["clusters"]] == list(trained.clusters.order_by("label").values_list("id", flat=True))
+    assert set(data["cluster"]) == set(trained_demo_with_script_song.clusters.values_list("id", flat=True))
+    assert [c["id"] for c in data["clusters"]] == list(trained_demo_with_script_song.clusters.order_by("label").values_list("id", flat=True))
     # A big catalog is sampled by random keys: bounded, distinct, labelled, the same for every process.
-    sample = engine_selectors.map_sample(run=trained, size=200)
+    sample = engine_selectors.map_sample(run=trained_demo_with_script_song, size=200)
     assert len(sample["id"]) == 200 and len(set(sample["id"])) == 200
     cache.clear()
-    assert engine_selectors.map_sample(run=trained, size=200)["id"] == sample["id"]
+    assert engine_selectors.map_sample(run=trained_demo_with_script_song, size=200)["id"] == sample["id"]
     labelled = dict(Song.objects.filter(external_id__in=sample["id"]).values_list("external_id", "cluster_id"))
     assert all(labelled[i] == c for i, c in zip(sample["id"], sample["cluster"]))
 
 
-def test_map_sample_tops_up_when_ids_have_gaps(trained):
+def test_map_sample_tops_up_when_ids_have_gaps(trained_demo_with_script_song):
     # Every other song gone: the first draw hits about half; later draws fill up.
     Song.objects.filter(id__in=list(Song.objects.values_list("id", flat=True)[::2])).delete()
-    sample = engine_selectors.map_sample(run=trained, size=1000)
+    sample = engine_selectors.map_sample(run=trained_demo_with_script_song, size=1000)
     assert len(sample["id"]) == 1000 and len(set(sample["id"])) == 1000
 
 
 # --- search -------------------------------------------------------------------------
 
 
-def test_search_by_title_and_artist_escaped(client, trained):
+def test_search_by_title_and_artist_escaped(client, trained_demo_with_script_song):
     html = html_of(client.get("/search/", {"q": "script"}))
     assert_escaped(html)
     assert "Mallory &lt;b&gt;&amp;&lt;/b&gt; Co" in html
@@ -172,7 +150,7 @@ def test_search_by_title_and_artist_escaped(client, trained):
     assert "No song or artist matches" in html_of(client.get("/search/", {"q": "zzzzqqq"}))
 
 
-def test_search_pages_by_keyset_without_count(client, trained):
+def test_search_pages_by_keyset_without_count(client, trained_demo_with_script_song):
     with CaptureQueriesContext(connection) as queries:
         first = html_of(client.get("/search/"))
     sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
@@ -193,8 +171,8 @@ def test_search_pages_by_keyset_without_count(client, trained):
 # --- cluster page ---------------------------------------------------------------------
 
 
-def test_cluster_page_profile_representatives_exports(client, trained):
-    cluster = trained.clusters.order_by("-size").first()
+def test_cluster_page_profile_representatives_exports(client, trained_demo_with_script_song):
+    cluster = trained_demo_with_script_song.clusters.order_by("-size").first()
     html = html_of(client.get(f"/clusters/{cluster.pk}/"))
     assert cluster.description.replace("+", "+") in html
     assert f"{cluster.size:,} songs" in html
@@ -225,8 +203,8 @@ def walk(client, url, params):
 
 
 @pytest.mark.parametrize("sort,desc", [("energy", True), ("name", False), ("tempo", False)])
-def test_cluster_songs_sorted_paginated_complete(client, trained, sort, desc):
-    cluster = trained.clusters.order_by("-size").first()
+def test_cluster_songs_sorted_paginated_complete(client, trained_demo_with_script_song, sort, desc):
+    cluster = trained_demo_with_script_song.clusters.order_by("-size").first()
     url = f"/clusters/{cluster.pk}/"
     seen = walk(client, url, {"sort": sort, "dir": "desc" if desc else "asc"})
     order = [f"-{sort}", "-id"] if desc else [sort, "id"]
@@ -235,8 +213,8 @@ def test_cluster_songs_sorted_paginated_complete(client, trained, sort, desc):
     assert seen == expected  # ties (equal energies) neither repeat nor vanish across pages
 
 
-def test_cluster_sorts_only_by_the_columns_it_shows(client, trained):
-    cluster = trained.clusters.order_by("-size").first()
+def test_cluster_sorts_only_by_the_columns_it_shows(client, trained_demo_with_script_song):
+    cluster = trained_demo_with_script_song.clusters.order_by("-size").first()
     html = html_of(client.get(f"/clusters/{cluster.pk}/", {"sort": "loudness"}))
     options = re.findall(r'<option value="([a-z_]+)"', re.search(r'<select id="sort".*?</select>', html, re.DOTALL).group(0))
     assert options == ["id", "name", "danceability", "energy", "valence", "acousticness", "tempo"]
@@ -244,7 +222,7 @@ def test_cluster_sorts_only_by_the_columns_it_shows(client, trained):
     assert table_songs(html) == catalog_order  # an unknown sort is catalog order
 
 
-def test_cluster_page_search_sort_escaping_and_no_count(client, trained):
+def test_cluster_page_search_sort_escaping_and_no_count(client, trained_demo_with_script_song):
     song = xss_song()
     url = f"/clusters/{song.cluster_id}/"
     with CaptureQueriesContext(connection) as queries:
@@ -259,15 +237,15 @@ def test_cluster_page_search_sort_escaping_and_no_count(client, trained):
     assert client.get(url, {"sort": "nonsense", "after": "bad"}).status_code == 200
 
 
-def test_cluster_without_songs_shows_an_empty_state(client, trained):
-    empty = Cluster.objects.create(run=trained, label=99, name="Nobody Here", size=0, profile={})
+def test_cluster_without_songs_shows_an_empty_state(client, trained_demo_with_script_song):
+    empty = Cluster.objects.create(run=trained_demo_with_script_song, label=99, name="Nobody Here", size=0, profile={})
     html = html_of(client.get(f"/clusters/{empty.pk}/"))
     assert "This cluster has no songs" in html and "Nobody Here" in html
     assert "playlist/?fmt=m3u" not in html
 
 
-def test_cluster_of_an_inactive_run_says_so(client, trained):
-    old = trained.clusters.first()
+def test_cluster_of_an_inactive_run_says_so(client, trained_demo_with_script_song):
+    old = trained_demo_with_script_song.clusters.first()
     train(k=3)
     html = html_of(client.get(f"/clusters/{old.pk}/"))
     assert "not the active model" in html and "This cluster has no songs" in html
@@ -276,7 +254,7 @@ def test_cluster_of_an_inactive_run_says_so(client, trained):
 # --- song page -----------------------------------------------------------------------
 
 
-def test_song_page_features_map_similar_radio(client, trained):
+def test_song_page_features_map_similar_radio(client, trained_demo_with_script_song):
     song = xss_song()
     html = html_of(client.get(f"/songs/{song.external_id}/"))
     assert_escaped(html)
@@ -295,12 +273,12 @@ def test_song_page_features_map_similar_radio(client, trained):
         std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
         assert data["stats"][f]["mean"] == pytest.approx(mean, rel=1e-9)
         assert data["stats"][f]["std"] == pytest.approx(std, rel=1e-2)
-    if trained.index_path:
+    if trained_demo_with_script_song.index_path:
         # At most two per artist: one prolific artist near a song would fill the list.
         assert f'data-url="/api/songs/{song.external_id}/similar/?limit=10&amp;max_per_artist=2"' in html
 
 
-def test_song_added_after_training_has_no_cluster_yet(client, trained, catalog_csv):
+def test_song_added_after_training_has_no_cluster_yet(client, trained_demo_with_script_song, catalog_csv):
     songs_import_file(path=catalog_csv(flagship_rows(1, start=9500)))
     song = Song.objects.get(external_id=flagship_rows(1, start=9500)[0]["id_songs"])
     html = html_of(client.get(f"/songs/{song.external_id}/"))
@@ -310,7 +288,7 @@ def test_song_added_after_training_has_no_cluster_yet(client, trained, catalog_c
 # --- predict, runs ----------------------------------------------------------------------
 
 
-def test_predict_page_sliders_with_units_and_csrf(client, trained):
+def test_predict_page_sliders_with_units_and_csrf(client, trained_demo_with_script_song):
     response = client.get("/predict/")
     html = html_of(response)
     assert "csrftoken" in response.cookies
@@ -322,17 +300,17 @@ def test_predict_page_sliders_with_units_and_csrf(client, trained):
     assert len(page_data(html)["clusters"]) == 4
 
 
-def test_runs_page_lists_runs_and_retrain_for_staff_only(client, trained):
+def test_runs_page_lists_runs_and_retrain_for_staff_only(client, trained_demo_with_script_song):
     html = html_of(client.get("/runs/"))
-    assert f"#{trained.pk}" in html and "succeeded" in html and "active" in html
-    assert f"{trained.metrics['silhouette']:.3f}" in html and "3,001" in html
+    assert f"#{trained_demo_with_script_song.pk}" in html and "succeeded" in html and "active" in html
+    assert f"{trained_demo_with_script_song.metrics['silhouette']:.3f}" in html and "3,001" in html
     assert 'id="retrain-form"' not in html
     staff = get_user_model().objects.create_user("ops", password="pw-123456789", is_staff=True)
     client.force_login(staff)
     assert 'id="retrain-form"' in html_of(client.get("/runs/"))
 
 
-def test_pages_with_a_model_answer_and_escape(client, trained):
+def test_pages_with_a_model_answer_and_escape(client, trained_demo_with_script_song):
     song = xss_song()
     for url in PAGES + [f"/songs/{song.external_id}/", f"/clusters/{song.cluster_id}/?sort=name", "/search/?q=alert"]:
         html = html_of(client.get(url))
