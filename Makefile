@@ -28,8 +28,8 @@ run: install
 	$(BIN)/python manage.py setup_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-## test: install and run the whole suite (browser tests need /usr/bin/chromium)
-test: install-dev
+## test: install, check lint and the dependency rules (make lint), then run the whole suite (browser tests need /usr/bin/chromium)
+test: install-dev lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## worker: a Celery worker (needs CELERY_BROKER_URL and DATABASE_URL)
