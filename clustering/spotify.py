@@ -78,6 +78,12 @@ def _errors(*codes: int) -> dict:
     return {code: OpenApiResponse(SpotifyErrorSerializer) for code in codes}
 
 
+def _nullable_list(key: str, component: str) -> dict:
+    """``{key: [object or null, ...]}`` (a list response with nulls in place of unknown ids)."""
+    item = {"allOf": [{"$ref": f"#/components/schemas/{component}"}], "nullable": True}
+    return {"type": "object", "properties": {key: {"type": "array", "items": item}}, "required": [key]}
+
+
 class SpotifyView(APIView):
     """Reads open like /api/'s (anonymous ones throttled per IP); errors in Spotify's shape."""
 
@@ -387,7 +393,7 @@ class TracksView(SpotifyView):
         tags=TAGS,
         parameters=[IdsQuerySerializer],
         responses={
-            200: inline_serializer("SpotifyTracks", {"tracks": TrackObjectSerializer(many=True, allow_null=True)}),
+            200: _nullable_list("tracks", "TrackObject"),
             **_errors(400),
         },
     )
@@ -418,9 +424,7 @@ class AudioFeaturesListView(SpotifyView):
         tags=TAGS,
         parameters=[AudioFeatureIdsQuerySerializer],
         responses={
-            200: inline_serializer(
-                "SpotifyAudioFeaturesList", {"audio_features": AudioFeaturesSerializer(many=True, allow_null=True)}
-            ),
+            200: _nullable_list("audio_features", "AudioFeatures"),
             **_errors(400),
         },
     )
