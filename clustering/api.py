@@ -15,7 +15,6 @@ from songs.features import ATTRIBUTES, FEATURES
 from songs.selectors import SongRecord, song_record_get, songs_for_export
 
 from . import services, similarity
-from .artifacts import active_index
 from .errors import ArtifactError, SimilarityError, TrainingError
 from .ml.spec import spec_params
 from .models import Cluster, TrainingRun
@@ -468,31 +467,56 @@ def _id_list(value: str, name: str) -> list[str]:
 
 
 class RecommendationsQuerySerializer(_BoundsMixin):
+    """The parameters of recommendations; the Spotify-compatible surface
+    names the song seeds ``seed_tracks`` (SONG_SEEDS) and validates the rest alike."""
+
     TARGETS = True
-    seed_songs = serializers.CharField(
-        required=False, default="", allow_blank=True, help_text="Comma-separated song ids (external ids)."
-    )
-    seed_artists = serializers.CharField(
-        required=False, default="", allow_blank=True, help_text="Comma-separated artist ids (or exact names)."
-    )
-    seed_genres = serializers.CharField(
-        required=False,
-        default="",
-        allow_blank=True,
-        help_text="Comma-separated genres (see /api/recommendations/genres/).",
-    )
+    SONG_SEEDS = "seed_songs"
     limit = serializers.IntegerField(default=20, min_value=1, max_value=100, help_text="Tracks to return (1-100).")
+
+    def get_fields(self):
+        seeds = {
+            self.SONG_SEEDS: serializers.CharField(
+                required=False, default="", allow_blank=True, help_text="Comma-separated song ids (external ids)."
+            ),
+            "seed_artists": serializers.CharField(
+                required=False, default="", allow_blank=True, help_text="Comma-separated artist ids (or exact names)."
+            ),
+            "seed_genres": serializers.CharField(
+                required=False,
+                default="",
+                allow_blank=True,
+                help_text="Comma-separated genres (see /api/recommendations/genres/).",
+            ),
+        }
+        return {**seeds, **super().get_fields()}
 
     def validate(self, data):
         data = super().validate(data)
-        for name in ("seed_songs", "seed_artists", "seed_genres"):
+        names = (self.SONG_SEEDS, "seed_artists", "seed_genres")
+        for name in names:
             data[name] = _id_list(data.get(name, ""), name)
-        total = sum(len(data[name]) for name in ("seed_songs", "seed_artists", "seed_genres"))
+        total = sum(len(data[name]) for name in names)
         if total == 0:
-            raise ValidationError({"seed_songs": "Give at least one seed in seed_songs, seed_artists or seed_genres."})
+            raise ValidationError(
+                {self.SONG_SEEDS: f"Give at least one seed in {self.SONG_SEEDS}, seed_artists or seed_genres."}
+            )
         if total > similarity.MAX_SEEDS:
-            raise ValidationError({"seed_songs": f"At most {similarity.MAX_SEEDS} seeds in all; got {total}."})
+            raise ValidationError({self.SONG_SEEDS: f"At most {similarity.MAX_SEEDS} seeds in all; got {total}."})
         return data
+
+    def recommendations(self) -> dict:
+        """The validated query answered by :func:`clustering.similarity.recommendations_get`."""
+        data = self.validated_data
+        return _model_call(
+            similarity.recommendations_get,
+            seed_songs=data[self.SONG_SEEDS],
+            seed_artists=data["seed_artists"],
+            seed_genres=data["seed_genres"],
+            limit=data["limit"],
+            bounds=self.bounds(),
+            targets=self.targets(),
+        )
 
 
 class RecommendationSeedSerializer(serializers.Serializer):
@@ -523,17 +547,7 @@ class RecommendationsView(APIView):
     def get(self, request):
         query = RecommendationsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        data = query.validated_data
-        result = _model_call(
-            similarity.recommendations_get,
-            seed_songs=data["seed_songs"],
-            seed_artists=data["seed_artists"],
-            seed_genres=data["seed_genres"],
-            limit=data["limit"],
-            bounds=query.bounds(),
-            targets=query.targets(),
-        )
-        return Response(result)
+        return Response(query.recommendations())
 
 
 class GenreSeedsView(APIView):
@@ -547,8 +561,7 @@ class GenreSeedsView(APIView):
         }
     )
     def get(self, request):
-        _, index = _model_call(active_index)
-        return Response({"genres": dict(zip(index.genres_.tolist(), index.genre_sizes_.tolist()))})
+        return Response({"genres": _model_call(similarity.genre_seeds)})
 
 
 class PathQuerySerializer(serializers.Serializer):

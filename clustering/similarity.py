@@ -15,7 +15,7 @@ import numpy as np
 
 from songs.features import ATTRIBUTE_NAMES
 from songs.models import Artist
-from songs.selectors import SongRecord, song_record_get, song_records
+from songs.selectors import SongRecord, artist_records, song_record_get, song_records
 
 from .artifacts import active_index
 from .errors import SimilarityError
@@ -279,6 +279,27 @@ def recommendations_get(
         by_row[r] for r in chosen if r in by_row and by_row[r]["id"] not in seed_ids and _within(by_row[r], bounds)
     ][:limit]
     return {"run": run.pk, "seeds": seed_info, "tracks": tracks}
+
+
+def genre_seeds() -> dict[str, int]:
+    """{genre: songs} of the genres usable as seed_genres, from the active model's index."""
+    _, index = active_index()
+    return dict(zip(index.genres_.tolist(), index.genre_sizes_.tolist()))
+
+
+def artists_related(*, external_id: str, limit: int = 20) -> dict[str, Any] | None:
+    """Artists nearest to the artist ``external_id`` by the mean vector of
+    their songs in the active model's index: ``{"artist", "run", "related"}``
+    (artists as :func:`songs.selectors.artist_records` gives them), or None
+    when no artist has that id. An artist without songs in the index has no
+    related artists."""
+    artist = artist_records(external_ids=[external_id]).get(external_id)
+    if artist is None:
+        return None
+    run, index = active_index()
+    pks, _ = index.artists_near(artist["pk"], k=limit)
+    found = artist_records(ids=pks.tolist())
+    return {"artist": artist, "run": run.pk, "related": [found[pk] for pk in pks.tolist() if pk in found]}
 
 
 def song_path(*, source: SongRecord, target: SongRecord, length: int = 10, max_per_artist: int = 1) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .middleware import DEAD_DEPENDENCY, service_unavailable
+from .middleware import DEAD_DEPENDENCY, SPOTIFY_PREFIX, service_unavailable
 
 logger = logging.getLogger("musiccluster.api")
 
@@ -94,7 +94,10 @@ def exception_handler(exc, context):
 
 
 def page_not_found(request, exception):
-    """Django's 404 page, but JSON under /api/ (an API client never gets HTML)."""
+    """Django's 404 page, but JSON under /api/ and /spotify/v1/ (an API client never gets HTML)."""
+    if request.path.startswith(SPOTIFY_PREFIX):
+        message = f"No endpoint at {request.path}; see /api/docs/ (tag Spotify-compatible)."
+        return JsonResponse({"error": {"status": 404, "message": message}}, status=404)
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": f"No API endpoint at {request.path}; see /api/docs/."}, status=404)
     return defaults.page_not_found(request, exception)

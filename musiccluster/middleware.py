@@ -1,7 +1,8 @@
 """Requests that must not end in a 500.
 
 - A dead database (`OperationalError`, `InterfaceError`) is a 503 with
-  `Retry-After`, JSON under /api/ and a small page elsewhere; the exception
+  `Retry-After`, JSON under /api/ (Spotify's error shape under /spotify/v1/)
+  and a small page elsewhere; the exception
   is logged, never shown. (The API's exception handler answers the same for
   DRF views: `service_unavailable`.)
 - A NUL byte in the path, a query parameter or a form value is a 400 with a
@@ -24,6 +25,7 @@ RETRY_AFTER_SECONDS = 30
 DATABASE_DOWN = "The database is unavailable; try again in a little while."
 NUL_IN_INPUT = "The request contains a NUL character (\\x00), which no field accepts."
 DEAD_DEPENDENCY = (OperationalError, InterfaceError)
+SPOTIFY_PREFIX = "/spotify/v1/"
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
@@ -35,7 +37,13 @@ def _is_api(request) -> bool:
     return request.path_info.startswith("/api/")
 
 
+def _is_spotify(request) -> bool:
+    return request.path_info.startswith(SPOTIFY_PREFIX)
+
+
 def _answer(request, *, status: int, title: str, message: str) -> HttpResponse:
+    if _is_spotify(request):  # the Spotify-compatible surface's error shape
+        return JsonResponse({"error": {"status": status, "message": message}}, status=status)
     if _is_api(request):
         return JsonResponse({"detail": message}, status=status)
     return HttpResponse(

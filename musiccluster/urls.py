@@ -18,6 +18,8 @@ urlpatterns = [
         ),
     ),
     path("api/", include("musiccluster.api_urls")),
+    # Spotify's Web API paths and shapes over the same services (README, "Spotify-compatible API").
+    path("spotify/v1/", include("clustering.spotify_urls")),
     path("", include("songs.urls")),
     path("", include("clustering.urls")),
 ]

@@ -360,3 +360,56 @@ def song_records(*, ids=None, external_ids=None) -> dict:
 
 def song_record_get(*, external_id: str) -> SongRecord | None:
     return song_records(external_ids=[external_id]).get(external_id)
+
+
+# --- artists, and searches by position (the Spotify-compatible surface) ---------------
+
+# The furthest a search can be paged (offset + limit, Spotify's limits):
+# counting stops there, so a common term never counts a million songs.
+SEARCH_MAX_DEPTH = 1_050
+_ARTIST_COLUMNS = ("id", "external_id", "name", "genres", "followers", "popularity")
+
+
+def artist_records(*, external_ids=None, ids=None) -> dict:
+    """{external id: artist} for external ids, or {artist id: artist} for
+    artist ids; an artist is a dict of id (external), name, genres,
+    followers and popularity, with ``pk``."""
+    by_external = external_ids is not None
+    keys = list(external_ids if by_external else ids)
+    if not keys:
+        return {}
+    column = "external_id__in" if by_external else "id__in"
+    out = {}
+    for pk, external_id, name, genres, followers, popularity in Artist.objects.filter(**{column: keys}).values_list(
+        *_ARTIST_COLUMNS
+    ):
+        artist = {
+            "pk": pk,
+            "id": external_id,
+            "name": name,
+            "genres": list(genres or []),
+            "followers": followers,
+            "popularity": popularity,
+        }
+        out[external_id if by_external else pk] = artist
+    return out
+
+
+def song_search_slice(*, search: str, offset: int = 0, limit: int = 20) -> tuple[list[SongRecord], int]:
+    """(songs, total) of :func:`song_list`'s matches for ``search`` from
+    ``offset``, in catalog order; total counts at most SEARCH_MAX_DEPTH."""
+    qs = song_list(search=search)
+    pks = list(qs.values_list("id", flat=True)[offset : offset + limit])
+    total = qs.values("id")[:SEARCH_MAX_DEPTH].count()
+    records = song_records(ids=pks)
+    return [records[pk] for pk in pks if pk in records], total
+
+
+def artist_search_slice(*, search: str, offset: int = 0, limit: int = 20) -> tuple[list[dict], int]:
+    """(artists, total) whose name contains ``search`` (case-insensitive),
+    from ``offset`` in id order; total counts at most SEARCH_MAX_DEPTH."""
+    qs = Artist.objects.filter(name__icontains=search).order_by("id")
+    pks = list(qs.values_list("id", flat=True)[offset : offset + limit])
+    total = qs.values("id")[:SEARCH_MAX_DEPTH].count()
+    found = artist_records(ids=pks)
+    return [found[pk] for pk in pks if pk in found], total

@@ -434,6 +434,27 @@ class SimilarityIndex(BaseEstimator):
             )
         return out
 
+    def artists_near(self, artist: int, *, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(artist ids, distances) of the k artists nearest to ``artist``,
+        ascending, by their mean vectors over their songs in the index (the
+        embedding's ``artist_means_``: an artist's mean of full song vectors
+        is that mean repeated and weighed, so the order is the same); empty
+        when the artist has no song in the index."""
+        self._check_fitted()
+        emb = self.embedding_
+        ids, means = emb.artist_ids_, emb.artist_means_
+        pos = int(np.searchsorted(ids, artist))
+        if k <= 0 or pos >= len(ids) or ids[pos] != artist:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        d2 = ((means - means[pos]) ** 2).sum(axis=1)
+        d2[pos] = np.inf
+        k = min(int(k), len(ids) - 1)
+        if k <= 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        top = np.argpartition(d2, k - 1)[:k] if k < len(ids) - 1 else np.flatnonzero(np.isfinite(d2))
+        top = top[np.lexsort((ids[top], d2[top]))]
+        return ids[top].astype(np.int64), np.sqrt(d2[top]).astype(np.float32)
+
     def genre_vector(self, genre: str) -> np.ndarray | None:
         self._check_fitted()
         pos = np.searchsorted(self.genres_, genre)
