@@ -110,6 +110,13 @@ def catalog_csv(tmp_path):
     return make
 
 
+def pytest_collection_modifyitems(config, items):
+    """The schemathesis run first: the longest single test (a server to set
+    up, then a minute of requests) should not be the one a parallel run
+    waits for at the end."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_schema_fuzz.py")
+
+
 def _require(reason: str):
     if os.environ.get("MC_REQUIRE_SERVICES") == "1":
         pytest.fail(f"required by MC_REQUIRE_SERVICES=1 but unavailable: {reason}")
