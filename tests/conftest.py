@@ -110,6 +110,13 @@ def catalog_csv(tmp_path):
     return make
 
 
+def pytest_collection_modifyitems(config, items):
+    """The schemathesis run first: the longest single test (a server to set
+    up, then a minute of requests) should not be the one a parallel run
+    waits for at the end."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_schema_fuzz.py")
+
+
 def _require(reason: str):
     if os.environ.get("MC_REQUIRE_SERVICES") == "1":
         pytest.fail(f"required by MC_REQUIRE_SERVICES=1 but unavailable: {reason}")
@@ -348,29 +355,46 @@ class CatalogSnapshot:
         return row
 
 
-def _build_demo(name: str, work_dir: Path) -> None:
-    """Import (and train) the demo catalog of fixture ``name`` into the current database."""
-    from songs.models import Song
+def _add_script_song(work_dir: Path) -> None:
     from songs.services import songs_import_file
 
+    job = songs_import_file(path=write_csv(work_dir / "script-song.csv", script_song_rows()))
+    assert job.status == "succeeded", job.error
+
+
+def _add_twins_of_the_eighth_song(work_dir: Path) -> None:
+    """Exact duplicates of the seed (same artist and title, other ids, one in other case):
+    the nearest possible neighbours, which must never be returned."""
+    from songs.models import Song
+
+    seed = Song.objects.select_related("artist").order_by("id")[7]
+    song_twin(seed, "dup-1")
+    song_twin(seed, "dup-2", name=f"  {seed.name.upper()} ")
+
+
+# fixture name: (what is added to the demo catalog, the training run's parameters or None)
+DEMO_RECIPES = {
+    "demo_catalog": (None, None),
+    "demo_catalog_with_script_song": (_add_script_song, None),
+    "trained_demo": (None, {"k": 4}),
+    "trained_demo_with_script_song": (_add_script_song, {"k": 4}),
+    "scanned_demo_with_script_song": (_add_script_song, {"k": "auto", "scan_k_range": (3, 6), "scan_sample_size": 1000}),
+    "trained_demo_with_twins": (_add_twins_of_the_eighth_song, {"k": 4}),
+}
+
+
+def _build_demo(name: str, work_dir: Path) -> None:
+    """Import (and train) fixture ``name``'s catalog into the current database, as a test would."""
+    from songs.services import songs_import_file
+
+    add, training = DEMO_RECIPES[name]
     job = songs_import_file(path=DEMO_CSV)
     assert job.status == "succeeded", job.error
-    if "script_song" in name:
-        job = songs_import_file(path=write_csv(work_dir / "script-song.csv", script_song_rows()))
-        assert job.status == "succeeded", job.error
-    if name == "trained_demo_with_twins":
-        # Exact duplicates of the seed (same artist and title, other ids, one in other case):
-        # the nearest possible neighbours, which must never be returned.
-        seed = Song.objects.select_related("artist").order_by("id")[7]
-        song_twin(seed, "dup-1")
-        song_twin(seed, "dup-2", name=f"  {seed.name.upper()} ")
-    if name.startswith("trained_"):
-        run = train_run(k=4)
-    elif name.startswith("scanned_"):
-        run = train_run(k="auto", scan_k_range=(3, 6), scan_sample_size=1000)
-    else:
-        return
-    assert run.status == "succeeded" and run.is_active and run.index_path, run.error
+    if add is not None:
+        add(work_dir)
+    if training is not None:
+        run = train_run(**training)
+        assert run.status == "succeeded" and run.is_active and run.index_path, run.error
 
 
 class DemoSnapshots:
