@@ -60,6 +60,24 @@ def _write_atomic(final: Path, write: Callable[[IO[bytes]], None]) -> str:
     return digest
 
 
+def run_files_remove(run_id: int) -> list[str]:
+    """Remove a run's model and index files and any ``.part`` left of them
+    (a failed run); the names removed."""
+    removed = []
+    for suffix in (MODEL_SUFFIX, INDEX_SUFFIX):
+        final = artifact_path(run_id=run_id, suffix=suffix)
+        for path in (final, final.with_name(final.name + ".part")):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                logger.exception("could not remove %s", path)
+                continue
+            removed.append(path.name)
+    return removed
+
+
 def _verify(*, path: str | None, recorded: str, what: str, run_id: int) -> Path:
     """The file at ``path`` if it is there and its sha256 is the recorded one."""
     file = Path(path) if path else None

@@ -29,7 +29,9 @@ def train_run_task(self, run_id: int) -> str:
                 run_id=run_id, error="Another training run is in progress; try again when it ends."
             )
             return "failed"
-        # Wait for the running one: the database allows one at a time.
+        # Wait for the running one: the database allows one at a time. The
+        # sweeper sees this message alive and does not send another.
+        services.training_run_message_alive(run_id=run_id)
         raise self.retry(countdown=settings.TRAIN_BUSY_RETRY_SECONDS) from None
     if not claimed:  # redelivered, or already taken: nothing to do
         return "skipped"
