@@ -60,15 +60,24 @@ def train_run_task(self, run_id: int) -> str:
     return "succeeded"
 
 
+# A chunk cut off by a dead worker process is redelivered and redone by
+# another one: late acknowledgement, rejected (requeued) on worker loss, and
+# idempotent (a chunk replaces its id range's staged labels).
 @shared_task(
-    acks_late=True, soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT, time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT,
+    time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60,
 )
 def label_chunk_task(run_id: int, lo: int, hi: int) -> int:
     return services.song_labels_stage(run_id=run_id, lo=lo, hi=hi)
 
 
 @shared_task(
-    acks_late=True, soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT, time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT,
+    time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60,
 )
 def activate_staged_task(run_id: int, chunks: int) -> str:
     try:

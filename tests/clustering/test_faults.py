@@ -5,8 +5,10 @@ within 60 s with its staged labels and files removed, and the next queued
 run is sent at once."""
 
 import socket
+import tempfile
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,8 +19,11 @@ from rest_framework.test import APIClient
 
 from clustering import artifacts, services
 from clustering.errors import TrainingError
-from clustering.models import SongLabel, TrainingRun
+from clustering.models import Cluster, SongLabel, TrainingRun
+from clustering.tasks import activate_staged_task, label_chunk_task
 from songs.background import Heartbeat
+from songs.services import songs_import_file
+from tests.conftest import flagship_rows, train_run, write_csv
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -172,3 +177,18 @@ def test_the_heartbeat_beats_while_a_step_is_silent():
         time.sleep(0.6)
     after = TrainingRun.objects.get(pk=run.pk).heartbeat_at
     assert after > before + timedelta(seconds=3000)
+
+
+def test_labelling_tasks_are_requeued_on_worker_loss_and_chunks_are_idempotent():
+    for task in (label_chunk_task, activate_staged_task):
+        assert task.acks_late and task.reject_on_worker_lost
+    with tempfile.TemporaryDirectory() as tmp:
+        assert songs_import_file(path=write_csv(Path(tmp) / "c.csv", flagship_rows(60))).status == "succeeded"
+    run = train_run(k=3)
+    TrainingRun.objects.filter(pk=run.pk).update(status="running", is_active=False)
+    first = services.song_labels_stage(run_id=run.pk, lo=0, hi=10**12)
+    staged = sorted(SongLabel.objects.filter(run_id=run.pk).values_list("song_id", "cluster_id"))
+    again = services.song_labels_stage(run_id=run.pk, lo=0, hi=10**12)  # a redelivered chunk
+    assert first == again == 60
+    assert sorted(SongLabel.objects.filter(run_id=run.pk).values_list("song_id", "cluster_id")) == staged
+    assert {c for _, c in staged} <= set(Cluster.objects.filter(run=run).values_list("pk", flat=True))
