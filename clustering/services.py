@@ -175,6 +175,25 @@ def training_runs_resend(*, older_than: float | None = None) -> list[int]:
     return resent
 
 
+def run_artifacts_prune(*, keep: int | None = None) -> list[int]:
+    """Remove the files of successful runs older than the last ``keep``
+    (MODEL_KEEP_RUNS); the active run's and a running run's files stay. Their
+    paths are cleared: rolling back to such a run says it must be retrained.
+    The ids pruned."""
+    keep = settings.MODEL_KEEP_RUNS if keep is None else keep
+    succeeded = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED)
+    kept = set(succeeded.order_by("-finished_at", "-pk").values_list("pk", flat=True)[: max(keep, 0)])
+    pruned = []
+    old = succeeded.exclude(pk__in=kept).exclude(is_active=True).exclude(artifact_path="", index_path="")
+    for run_id in old.values_list("pk", flat=True):
+        if TrainingRun.objects.filter(pk=run_id, is_active=False).update(artifact_path="", index_path=""):
+            run_files_remove(run_id)
+            pruned.append(run_id)
+    if pruned:
+        logger.info("removed the files of runs %s (MODEL_KEEP_RUNS=%s)", pruned, keep)
+    return pruned
+
+
 def work_sweep() -> dict[str, Any]:
     """What the workers' sweeper does every WORK_SWEEP_SECONDS: fail dead runs
     and imports (their staging tables and files go), re-send lost messages."""
@@ -345,6 +364,7 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
         finished_at=timezone.now(),
         timings=_round(timings),
     )
+    run_artifacts_prune()
     run.refresh_from_db()
     return run
 
@@ -582,6 +602,7 @@ def _training_run_activate_staged(*, run_id: int, chunks: int) -> TrainingRun:
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.SUCCEEDED, stage="done", progress=100, finished_at=timezone.now(), timings=timings
     )
+    run_artifacts_prune()
     run.refresh_from_db()
     return run
 

@@ -161,6 +161,9 @@ MEDIA_URL = "media/"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
+# The files of the last MODEL_KEEP_RUNS successful runs stay (rollbacks);
+# older ones are removed when a run succeeds (the active run's never).
+MODEL_KEEP_RUNS = int(os.environ.get("MODEL_KEEP_RUNS", "5"))
 # How often a web process asks which run is active (seconds): an activation
 # reaches every process within this time, without a restart.
 MODEL_RECHECK_SECONDS = float(os.environ.get("MODEL_RECHECK_SECONDS", "1"))

@@ -4,6 +4,7 @@ send lost after the commit is re-sent by the sweeper, a dead run is failed
 within 60 s with its staged labels and files removed, and the next queued
 run is sent at once."""
 
+import errno
 import socket
 import tempfile
 import time
@@ -169,6 +170,16 @@ def test_a_failed_run_removes_its_files(model_dir):
     assert list(model_dir.iterdir()) == []
 
 
+def test_a_full_disk_fails_the_write_with_its_reason_and_leaves_no_part(model_dir):
+    def full(fh):
+        fh.write(b"x" * 10)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(TrainingError, match="full"):
+        artifacts._write_atomic(model_dir / "run-1.joblib", full)
+    assert list(model_dir.iterdir()) == []
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="heartbeat threads run on Postgres only")
 def test_the_heartbeat_beats_while_a_step_is_silent():
     run = running_run(heartbeat_age=3600)
@@ -177,6 +188,29 @@ def test_the_heartbeat_beats_while_a_step_is_silent():
         time.sleep(0.6)
     after = TrainingRun.objects.get(pk=run.pk).heartbeat_at
     assert after > before + timedelta(seconds=3000)
+
+
+def test_only_the_last_successful_runs_keep_their_files(settings, model_dir):
+    settings.MODEL_KEEP_RUNS = 2
+    now = timezone.now()
+    runs = []
+    for age in (40, 30, 20, 10):  # oldest first; the oldest is the active one
+        run = TrainingRun.objects.create(status="succeeded", finished_at=now - timedelta(minutes=age))
+        model, index = model_dir / f"run-{run.pk}.joblib", model_dir / f"run-{run.pk}.index.npz"
+        model.write_bytes(b"m")
+        index.write_bytes(b"i")
+        TrainingRun.objects.filter(pk=run.pk).update(artifact_path=str(model), index_path=str(index))
+        runs.append(run)
+    TrainingRun.objects.filter(pk=runs[0].pk).update(is_active=True)
+    failed = TrainingRun.objects.create(status="failed", artifact_path="x")
+
+    assert services.run_artifacts_prune() == [runs[1].pk]
+    left = sorted(p.name for p in model_dir.iterdir())
+    assert left == sorted(f"run-{r.pk}{s}" for r in (runs[0], runs[2], runs[3]) for s in (".joblib", ".index.npz"))
+    pruned = TrainingRun.objects.get(pk=runs[1].pk)
+    assert pruned.artifact_path == pruned.index_path == ""
+    assert TrainingRun.objects.get(pk=failed.pk).artifact_path == "x"
+    assert services.run_artifacts_prune() == []
 
 
 def test_labelling_tasks_are_requeued_on_worker_loss_and_chunks_are_idempotent():
