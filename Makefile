@@ -32,7 +32,9 @@ run: install
 test: install-dev lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## worker: a Celery worker (needs CELERY_BROKER_URL and DATABASE_URL)
+## worker: a Celery worker (needs CELERY_BROKER_URL and DATABASE_URL). It survives
+##   broker restarts and sweeps dead or lost work itself (no beat needed); in
+##   production run it under a supervisor that restarts it (README: systemd unit).
 worker: install
 	$(BIN)/celery -A musiccluster worker --loglevel=INFO
 

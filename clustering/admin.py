@@ -6,6 +6,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from songs.background import BrokerUnavailable
+
 from . import services
 from .errors import TrainingError
 from .ml.spec import spec_params
@@ -147,7 +149,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             try:
                 with transaction.atomic():
                     run = services.training_run_create(user=request.user, **form.spec_params())
-            except TrainingError as exc:
+            except (TrainingError, BrokerUnavailable) as exc:
                 form.add_error(None, str(exc))
             else:
                 messages.success(request, f"Training run #{run.pk} is queued; this page follows its progress.")

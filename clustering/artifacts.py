@@ -10,6 +10,7 @@ to drop the memory).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -48,16 +49,47 @@ def artifact_path(*, run_id: int, suffix: str) -> Path:
 
 
 def _write_atomic(final: Path, write: Callable[[IO[bytes]], None]) -> str:
-    """Write ``final`` through ``final.part`` (fsync, then rename); its sha256."""
+    """Write ``final`` through ``final.part`` (fsync, then rename); its sha256.
+
+    A failed write leaves no ``.part`` behind; a full disk is a TrainingError
+    that says so.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + ".part")
-    with open(part, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    digest = sha256_file(part)
-    os.replace(part, final)
+    try:
+        with open(part, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        digest = sha256_file(part)
+        os.replace(part, final)
+    except BaseException as exc:
+        part.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise TrainingError(
+                "the model directory is full (no space left on the device); the previous model stays active. "
+                "Free some space and train again."
+            ) from exc
+        raise
     return digest
+
+
+def run_files_remove(run_id: int) -> list[str]:
+    """Remove a run's model and index files and any ``.part`` left of them
+    (a failed run, a run past MODEL_KEEP_RUNS); the names removed."""
+    removed = []
+    for suffix in (MODEL_SUFFIX, INDEX_SUFFIX):
+        final = artifact_path(run_id=run_id, suffix=suffix)
+        for path in (final, final.with_name(final.name + ".part")):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                logger.exception("could not remove %s", path)
+                continue
+            removed.append(path.name)
+    return removed
 
 
 def _verify(*, path: str | None, recorded: str, what: str, run_id: int) -> Path:

@@ -48,6 +48,9 @@ class TrainingRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its task was last sent (the sweeper re-sends a lost one)."
+    )
 
     objects = TrainingRunQuerySet.as_manager()
 

@@ -22,13 +22,15 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from songs.background import Heartbeat, broker_check
 from songs.features import FEATURE_NAMES
 from songs.models import Song
-from songs.services import CATALOG_LOCK_ID, catalog_analyze
+from songs.services import CATALOG_LOCK_ID, catalog_analyze, import_jobs_fail_stale, import_jobs_resend
 
-from .artifacts import model_load, model_write
+from .artifacts import model_load, model_write, run_files_remove
 from .errors import ArtifactError, RunBusy, TrainingError
 from .ml import ClusterModel, match_models
 from .ml.spec import TrainingSpec, spec_params
@@ -51,18 +53,26 @@ def training_run_create(*, user=None, enqueue: bool = True, **params: Any) -> Tr
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
     stored = spec.to_params()
+    if enqueue:
+        broker_check()  # BrokerUnavailable: nothing stored, the caller answers at once
     run = TrainingRun.objects.create(
         algorithm=stored.pop("algorithm"),
         scaler=stored.pop("scaler"),
         features=stored.pop("features"),
         params=stored,
         created_by=user if getattr(user, "is_authenticated", False) else None,
+        enqueued_at=timezone.now() if enqueue else None,
     )
     if enqueue:
-        from .tasks import train_run_task
-
-        transaction.on_commit(lambda: train_run_task.delay(run.pk))
+        # A send that fails after the commit is logged; the sweeper re-sends it.
+        transaction.on_commit(lambda: _training_run_send(run.pk), robust=True)
     return run
+
+
+def _training_run_send(run_id: int) -> None:
+    from .tasks import train_run_task
+
+    train_run_task.delay(run_id)
 
 
 def training_run_spec(run: TrainingRun) -> TrainingSpec:
@@ -94,20 +104,105 @@ def training_run_claim(*, run_id: int) -> bool:
 
 
 def training_run_fail(*, run_id: int, error: str) -> None:
-    TrainingRun.objects.filter(pk=run_id, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]).update(
-        status=TrainingRun.Status.FAILED, error=error[:5000], finished_at=timezone.now()
-    )
+    failed = TrainingRun.objects.filter(
+        pk=run_id, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
+    ).update(status=TrainingRun.Status.FAILED, error=error[:5000], finished_at=timezone.now())
+    if failed:
+        _failed_run_cleanup(run_id)
+
+
+def _failed_run_cleanup(run_id: int) -> None:
+    """A failed run keeps no staged labels and no files (never the active run's)."""
+    SongLabel.objects.filter(run_id=run_id).delete()
+    if not TrainingRun.objects.filter(pk=run_id, is_active=True).exists():
+        removed = run_files_remove(run_id)
+        if removed:
+            logger.info("failed run %s: removed %s", run_id, ", ".join(removed))
 
 
 def training_runs_fail_stale(*, older_than: float | None = None) -> int:
-    """Mark runs whose worker stopped sending heartbeats as failed."""
+    """Mark runs whose worker stopped sending heartbeats as failed, remove
+    their staged labels and files, and send the oldest queued run at once."""
     seconds = settings.TRAIN_STALE_SECONDS if older_than is None else older_than
     cutoff = timezone.now() - timedelta(seconds=seconds)
-    return TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff).update(
-        status=TrainingRun.Status.FAILED,
-        error=f"The worker stopped responding (no heartbeat for {seconds:.0f} s); the run was abandoned.",
-        finished_at=timezone.now(),
+    stale = list(
+        TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
     )
+    failed = 0
+    for run_id in stale:
+        if TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=TrainingRun.Status.FAILED,
+            error=f"The worker stopped responding (no heartbeat for {seconds:.0f} s); the run was abandoned "
+            "and the previous model stays active.",
+            finished_at=timezone.now(),
+        ):
+            failed += 1
+            _failed_run_cleanup(run_id)
+    if failed and not settings.CELERY_TASK_ALWAYS_EAGER:
+        # The next run need not wait for its retry, nor for the sweeper.
+        nxt = TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED).order_by("created_at", "pk").first()
+        if nxt is not None:
+            transaction.on_commit(lambda: _training_run_send(nxt.pk), robust=True)
+    return failed
+
+
+def training_run_message_alive(*, run_id: int) -> None:
+    """A waiting run's message is alive (its task retries): no re-send needed."""
+    TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(enqueued_at=timezone.now())
+
+
+def training_runs_resend(*, older_than: float | None = None) -> list[int]:
+    """Send again the task of every run still queued ``older_than`` seconds
+    after its message was last sent or seen alive (lost with the broker, a
+    retry lost in flight). A duplicate is a no-op (the claim is conditional).
+    The ids re-sent."""
+    seconds = settings.QUEUED_RESEND_SECONDS if older_than is None else older_than
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=seconds)
+    resent = []
+    queued = TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED).filter(
+        Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, created_at__lt=cutoff)
+    )
+    for run in queued.order_by("created_at", "pk"):
+        if TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED, enqueued_at=run.enqueued_at).update(
+            enqueued_at=now
+        ):
+            logger.warning("training run %s is still queued; sending its task again", run.pk)
+            _training_run_send(run.pk)
+            resent.append(run.pk)
+    return resent
+
+
+def run_artifacts_prune(*, keep: int | None = None) -> list[int]:
+    """Remove the files of successful runs older than the last ``keep``
+    (MODEL_KEEP_RUNS); the active run's and a running run's files stay. Their
+    paths are cleared: rolling back to such a run says it must be retrained.
+    The ids pruned."""
+    keep = settings.MODEL_KEEP_RUNS if keep is None else keep
+    succeeded = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED)
+    kept = set(succeeded.order_by("-finished_at", "-pk").values_list("pk", flat=True)[: max(keep, 0)])
+    pruned = []
+    old = succeeded.exclude(pk__in=kept).exclude(is_active=True).exclude(artifact_path="", index_path="")
+    for run_id in old.values_list("pk", flat=True):
+        if TrainingRun.objects.filter(pk=run_id, is_active=False).update(artifact_path="", index_path=""):
+            run_files_remove(run_id)
+            pruned.append(run_id)
+    if pruned:
+        logger.info("removed the files of runs %s (MODEL_KEEP_RUNS=%s)", pruned, keep)
+    return pruned
+
+
+def work_sweep() -> dict[str, Any]:
+    """What the workers' sweeper does every WORK_SWEEP_SECONDS: fail dead runs
+    and imports (their staging tables and files go), re-send lost messages."""
+    return {
+        "runs_failed": training_runs_fail_stale(),
+        "imports_failed": import_jobs_fail_stale(),
+        "runs_resent": training_runs_resend(),
+        "imports_resent": import_jobs_resend(),
+    }
 
 
 class _RunProgress:
@@ -180,7 +275,15 @@ class _IndexBuild:
 
 
 def training_run_execute(*, run_id: int) -> TrainingRun:
-    """Train a claimed run, store its clusters and (by default) activate it."""
+    """Train a claimed run, store its clusters and (by default) activate it.
+
+    A heartbeat thread keeps the run alive while a step reports no progress.
+    """
+    with Heartbeat(TrainingRun._meta.db_table, run_id):
+        return _training_run_execute(run_id=run_id)
+
+
+def _training_run_execute(*, run_id: int) -> TrainingRun:
     run = TrainingRun.objects.get(pk=run_id)
     progress = _RunProgress(run.pk)
     timings: dict[str, float] = {}
@@ -261,6 +364,7 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
         finished_at=timezone.now(),
         timings=_round(timings),
     )
+    run_artifacts_prune()
     run.refresh_from_db()
     return run
 
@@ -439,8 +543,21 @@ def activation_chunk_size(*, run: TrainingRun, n_songs: int) -> int:
 
 
 def song_labels_stage(*, run_id: int, lo: int, hi: int) -> int:
-    """Label the songs with ids in [lo, hi] with the run's model; idempotent."""
+    """Label the songs with ids in [lo, hi] with the run's model; idempotent.
+
+    Nothing for a run that is not running any more (failed meanwhile: a
+    redelivered chunk of a dead run must not stage labels again).
+    """
     run = TrainingRun.objects.get(pk=run_id)
+    if run.status != TrainingRun.Status.RUNNING:
+        logger.info("run %s is %s: chunk %s-%s skipped", run_id, run.status, lo, hi)
+        return 0
+    with Heartbeat(TrainingRun._meta.db_table, run_id):
+        return _song_labels_stage(run=run, lo=lo, hi=hi)
+
+
+def _song_labels_stage(*, run: TrainingRun, lo: int, hi: int) -> int:
+    run_id = run.pk
     model = model_load(run)
     ids, X = song_feature_matrix(id_range=(lo, hi))
     cluster_ids = dict(run.clusters.values_list("label", "id"))
@@ -461,7 +578,14 @@ def song_labels_stage(*, run_id: int, lo: int, hi: int) -> int:
 
 def training_run_activate_staged(*, run_id: int, chunks: int) -> TrainingRun:
     """The chord's last step: staged labels onto the songs and the flip, in one transaction."""
+    with Heartbeat(TrainingRun._meta.db_table, run_id):
+        return _training_run_activate_staged(run_id=run_id, chunks=chunks)
+
+
+def _training_run_activate_staged(*, run_id: int, chunks: int) -> TrainingRun:
     run = TrainingRun.objects.get(pk=run_id)
+    if run.status != TrainingRun.Status.RUNNING:  # failed meanwhile (stale): never activate it
+        raise TrainingError(f"run #{run.pk} is {run.status}; its labels were not written")
     staged = SongLabel.objects.filter(run_id=run_id).order_by("song_id")
     ids = np.fromiter(staged.values_list("song_id", flat=True), dtype=np.int64)
     cluster_ids = np.array(list(staged.values_list("cluster_id", flat=True)), dtype=object)
@@ -478,6 +602,7 @@ def training_run_activate_staged(*, run_id: int, chunks: int) -> TrainingRun:
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.SUCCEEDED, stage="done", progress=100, finished_at=timezone.now(), timings=timings
     )
+    run_artifacts_prune()
     run.refresh_from_db()
     return run
 

@@ -29,7 +29,9 @@ def train_run_task(self, run_id: int) -> str:
                 run_id=run_id, error="Another training run is in progress; try again when it ends."
             )
             return "failed"
-        # Wait for the running one: the database allows one at a time.
+        # Wait for the running one: the database allows one at a time. The
+        # sweeper sees this message alive and does not send another.
+        services.training_run_message_alive(run_id=run_id)
         raise self.retry(countdown=settings.TRAIN_BUSY_RETRY_SECONDS) from None
     if not claimed:  # redelivered, or already taken: nothing to do
         return "skipped"
@@ -58,15 +60,24 @@ def train_run_task(self, run_id: int) -> str:
     return "succeeded"
 
 
+# A chunk cut off by a dead worker process is redelivered and redone by
+# another one: late acknowledgement, rejected (requeued) on worker loss, and
+# idempotent (a chunk replaces its id range's staged labels).
 @shared_task(
-    acks_late=True, soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT, time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT,
+    time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60,
 )
 def label_chunk_task(run_id: int, lo: int, hi: int) -> int:
     return services.song_labels_stage(run_id=run_id, lo=lo, hi=hi)
 
 
 @shared_task(
-    acks_late=True, soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT, time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.TRAIN_SOFT_TIME_LIMIT,
+    time_limit=settings.TRAIN_SOFT_TIME_LIMIT + 60,
 )
 def activate_staged_task(run_id: int, chunks: int) -> str:
     try:

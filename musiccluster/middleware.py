@@ -1,6 +1,7 @@
 """Requests that must not end in a 500.
 
-- A dead database (`OperationalError`, `InterfaceError`) is a 503 with
+- A dead database (`OperationalError`, `InterfaceError`) or broker
+  (`songs.background.BrokerUnavailable`, raised before anything is queued) is a 503 with
   `Retry-After`, JSON under /api/ (Spotify's error shape under /spotify/v1/)
   and a small page elsewhere; the exception
   is logged, never shown. (The API's exception handler answers the same for
@@ -19,12 +20,14 @@ from django.http import HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils.html import escape
 
+from songs.background import BrokerUnavailable
+
 logger = logging.getLogger("musiccluster.errors")
 
 RETRY_AFTER_SECONDS = 30
 DATABASE_DOWN = "The database is unavailable; try again in a little while."
 NUL_IN_INPUT = "The request contains a NUL character (\\x00), which no field accepts."
-DEAD_DEPENDENCY = (OperationalError, InterfaceError)
+DEAD_DEPENDENCY = (OperationalError, InterfaceError, BrokerUnavailable)
 SPOTIFY_PREFIX = "/spotify/v1/"
 
 _PAGE = """<!doctype html>
@@ -52,9 +55,15 @@ def _answer(request, *, status: int, title: str, message: str) -> HttpResponse:
 
 
 def service_unavailable(request, exc: BaseException) -> HttpResponse:
-    """The 503 for a dead database: the reason without hosts or exception text (those go to the log)."""
-    logger.error("Database unavailable during %s %s", request.method, request.path, exc_info=exc)
-    response = _answer(request, status=503, title="Service unavailable", message=DATABASE_DOWN)
+    """The 503 for a dead database or broker: the reason without hosts or
+    exception text (those go to the log)."""
+    if isinstance(exc, BrokerUnavailable):
+        logger.error("Broker unavailable during %s %s", request.method, request.path)
+        message = str(exc)
+    else:
+        logger.error("Database unavailable during %s %s", request.method, request.path, exc_info=exc)
+        message = DATABASE_DOWN
+    response = _answer(request, status=503, title="Service unavailable", message=message)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

@@ -161,6 +161,9 @@ MEDIA_URL = "media/"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
+# The files of the last MODEL_KEEP_RUNS successful runs stay (rollbacks);
+# older ones are removed when a run succeeds (the active run's never).
+MODEL_KEEP_RUNS = int(os.environ.get("MODEL_KEEP_RUNS", "5"))
 # How often a web process asks which run is active (seconds): an activation
 # reaches every process within this time, without a restart.
 MODEL_RECHECK_SECONDS = float(os.environ.get("MODEL_RECHECK_SECONDS", "1"))
@@ -178,8 +181,37 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that loses the broker keeps trying for as long as it takes (the
+# default gives up after 100 attempts and the worker exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Tasks running when the broker connection drops cannot be acknowledged any
+# more: cancel them, so that their messages are redelivered and redone (every
+# task is idempotent: conditional claims, per-range labels).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Sending a task fails fast when the broker is down (the web request answers
+# 503 and the sweeper below re-sends what was stored): short connection
+# timeouts and one quick retry instead of ~19 s of waiting.
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT}
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+# Seconds the front doors wait for the broker before they queue anything.
+BROKER_CHECK_TIMEOUT = float(os.environ.get("BROKER_CHECK_TIMEOUT", "1"))
+
+# --- Background work that recovers by itself --------------------------------
+# Every worker runs a sweeper thread (musiccluster/celery.py) every
+# WORK_SWEEP_SECONDS: it fails runs and import jobs whose heartbeat is older
+# than TRAIN_STALE_SECONDS / IMPORT_STALE_SECONDS (removing their staging
+# tables and partial files) and re-sends the task of every run or job still
+# queued QUEUED_RESEND_SECONDS after its message was last sent (a message
+# lost with the broker; a duplicate is a no-op: claims are conditional).
+WORK_SWEEP_SECONDS = float(os.environ.get("WORK_SWEEP_SECONDS", "10"))
+QUEUED_RESEND_SECONDS = float(os.environ.get("QUEUED_RESEND_SECONDS", "60"))
+# Long steps refresh their row's heartbeat this often.
+HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "5"))
+IMPORT_STALE_SECONDS = int(os.environ.get("IMPORT_STALE_SECONDS", "60"))
 
 # --- Import -----------------------------------------------------------------
 # A file with a larger share of bad rows is rejected whole.
@@ -190,7 +222,7 @@ IMPORT_REJECTED_SAMPLE = int(os.environ.get("IMPORT_REJECTED_SAMPLE", "100"))
 # --- Training ---------------------------------------------------------------
 TRAIN_SOFT_TIME_LIMIT = int(os.environ.get("TRAIN_SOFT_TIME_LIMIT", "3600"))
 # A running run without a heartbeat for this long is marked failed.
-TRAIN_STALE_SECONDS = int(os.environ.get("TRAIN_STALE_SECONDS", "600"))
+TRAIN_STALE_SECONDS = int(os.environ.get("TRAIN_STALE_SECONDS", "60"))
 TRAIN_BUSY_RETRY_SECONDS = int(os.environ.get("TRAIN_BUSY_RETRY_SECONDS", "5"))
 # Past this many songs, activation labels id ranges of ACTIVATION_CHUNK_SONGS
 # in parallel tasks (a chord) so workers on several machines share the work.

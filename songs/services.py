@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.utils import timezone
 
+from .background import Heartbeat, broker_check
 from .features import FEATURE_NAMES
 from .models import Artist, ImportJob, Song
 
@@ -305,22 +306,94 @@ def catalog_analyze() -> None:
 
 def import_job_submit(*, file_name: str, uploaded_file, fmt: str = "auto", user=None) -> ImportJob:
     """Store an uploaded CSV as a queued job and hand it to a worker once the
-    job row is committed (the admin upload and POST /api/imports/)."""
-    from .tasks import import_songs_task  # the task module imports this one
+    job row is committed (the admin upload and POST /api/imports/).
 
+    :class:`~songs.background.BrokerUnavailable` when the broker is down:
+    nothing is stored. A send that still fails after the commit is logged;
+    the sweeper re-sends it (:func:`import_jobs_resend`).
+    """
+    broker_check()
     with transaction.atomic():
         job = import_job_create(file_name=file_name, fmt=fmt, user=user, uploaded_file=uploaded_file)
-        transaction.on_commit(lambda: import_songs_task.delay(job.pk, fmt))
+        ImportJob.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
+        transaction.on_commit(lambda: _import_job_send(job.pk, fmt), robust=True)
     return job
+
+
+def _import_job_send(job_id: int, fmt: str) -> None:
+    from .tasks import import_songs_task  # the task module imports this one
+
+    import_songs_task.delay(job_id, fmt)
 
 
 def import_job_claim(*, job_id: int) -> bool:
     """Move a queued job to running; False when someone else has it."""
+    now = timezone.now()
     return bool(
         ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-            status=ImportJob.Status.RUNNING, started_at=timezone.now(), stage="inspecting"
+            status=ImportJob.Status.RUNNING, started_at=now, heartbeat_at=now, stage="inspecting"
         )
     )
+
+
+def import_jobs_fail_stale(*, older_than: float | None = None) -> int:
+    """Fail running jobs whose worker stopped sending heartbeats (a killed
+    worker, a database that went away mid-merge) and drop the staging
+    tables no running job owns. The number of jobs failed."""
+    seconds = settings.IMPORT_STALE_SECONDS if older_than is None else older_than
+    now = timezone.now()
+    cutoff = now - dt.timedelta(seconds=seconds)
+    stale = ImportJob.objects.filter(status=ImportJob.Status.RUNNING).filter(
+        models.Q(heartbeat_at__lt=cutoff) | models.Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    failed = stale.update(
+        status=ImportJob.Status.FAILED,
+        stage="error",
+        error=f"The worker stopped responding (no heartbeat for {seconds:.0f} s); nothing of this import was "
+        "merged unless it says so above. Import the file again.",
+        finished_at=now,
+    )
+    import_stage_tables_drop_orphans()
+    return failed
+
+
+def import_stage_tables_drop_orphans() -> list[str]:
+    """Drop every ``songs_import_stage_<id>`` table whose job is not running."""
+    prefix = "songs_import_stage_"
+    with connection.cursor() as cursor:
+        tables = [t for t in connection.introspection.table_names(cursor) if t.startswith(prefix)]
+    ids = {int(t[len(prefix) :]) for t in tables if t[len(prefix) :].isdigit()}
+    running = set(ImportJob.objects.filter(pk__in=ids, status=ImportJob.Status.RUNNING).values_list("pk", flat=True))
+    dropped = []
+    for job_id in sorted(ids - running):
+        try:
+            _Stage(job_id).drop()
+        except Exception:
+            logger.exception("could not drop the staging table of import job %s", job_id)
+        else:
+            dropped.append(f"{prefix}{job_id}")
+    return dropped
+
+
+def import_jobs_resend(*, older_than: float | None = None) -> list[int]:
+    """Send again the task of every job still queued ``older_than`` seconds
+    after its last send (its message was lost with the broker). A duplicate
+    message is a no-op: the claim is conditional. The ids re-sent."""
+    seconds = settings.QUEUED_RESEND_SECONDS if older_than is None else older_than
+    now = timezone.now()
+    cutoff = now - dt.timedelta(seconds=seconds)
+    resent = []
+    for job in ImportJob.objects.filter(status=ImportJob.Status.QUEUED, file__gt="").filter(
+        models.Q(enqueued_at__lt=cutoff) | models.Q(enqueued_at__isnull=True, created_at__lt=cutoff)
+    ):
+        # Claim the re-send itself, so that two sweepers send it once.
+        if ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED, enqueued_at=job.enqueued_at).update(
+            enqueued_at=now
+        ):
+            logger.warning("import job %s is still queued; sending its task again", job.pk)
+            _import_job_send(job.pk, job.format or "auto")
+            resent.append(job.pk)
+    return resent
 
 
 def import_job_fail(*, job: ImportJob, error: str) -> None:
@@ -350,6 +423,8 @@ def import_job_run(
     job.started_at = job.started_at or timezone.now()
     t0 = time.perf_counter()
     reporter = _ProgressReporter(job, progress)
+    # A merge is one long statement: the heartbeat goes on beside it.
+    heartbeat = Heartbeat(ImportJob._meta.db_table, job.pk).__enter__()
     try:
         info: FileInfo = file_inspect(Path(path))
         job.sha256, job.size_bytes, job.encoding = info.sha256, info.size, info.encoding
@@ -419,6 +494,7 @@ def import_job_run(
         job.error = f"Internal error: {exc.__class__.__name__}: {exc}"
         job.stage = "error"
     finally:
+        heartbeat.__exit__(None, None, None)
         reporter.close()
         try:
             stage.drop()
@@ -452,6 +528,7 @@ class _ProgressReporter:
         "rows_rejected",
         "rejected_rows",
         "started_at",
+        "heartbeat_at",
     )
 
     def __init__(self, job: ImportJob, callback: ProgressCallback | None):
@@ -467,6 +544,7 @@ class _ProgressReporter:
         if not force and now - self.last < 0.5:
             return
         self.last = now
+        self.job.heartbeat_at = timezone.now()
         if self.side is None:
             ImportJob.objects.filter(pk=self.job.pk).update(**{f: getattr(self.job, f) for f in self.FIELDS})
             return

@@ -10,6 +10,7 @@ from clustering.api import TrainingRunSerializer
 from clustering.errors import TrainingError
 from clustering.ml.spec import spec_params
 from clustering.models import TrainingRun
+from songs.background import BrokerUnavailable
 
 
 class Command(BaseCommand):
@@ -57,7 +58,7 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 run = services.training_run_create(**params)
-        except TrainingError as exc:
+        except (TrainingError, BrokerUnavailable) as exc:
             raise CommandError(str(exc)) from None
         k = run.params["k"]
         self.stderr.write(f"Queued training run #{run.pk} ({run.algorithm}, k={k}).")
