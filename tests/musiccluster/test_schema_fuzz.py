@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "schemathesis"
 SEED = int(os.environ.get("MC_FUZZ_SEED", "20261127"))
 MAX_EXAMPLES = int(os.environ.get("MC_FUZZ_EXAMPLES", "25"))
