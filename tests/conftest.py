@@ -28,6 +28,7 @@ Environment switches for CI:
 - MC_REQUIRE_SERVICES=1 turns "no broker/Postgres configured" skips into
   failures, so a CI run cannot pass while silently skipping the worker tests.
 """
+
 import csv
 import io
 import json
@@ -148,8 +149,21 @@ def start_worker(queue: str, *, concurrency: int = 2, name: str | None = None) -
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
     name = name or queue
     proc = subprocess.Popen(
-        [celery, "-A", "musiccluster", "worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork",
-         "-Q", queue, "--without-gossip", "--without-mingle", "-n", f"{name}@%h"],
+        [
+            celery,
+            "-A",
+            "musiccluster",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--pool=prefork",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"{name}@%h",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -3,6 +3,7 @@
 Without Chromium the browser tests are skipped with a plain message, unless
 MC_REQUIRE_BROWSER=1 (CI), where a missing browser is a failure.
 """
+
 import os
 import re
 from pathlib import Path
@@ -57,8 +58,15 @@ def browser():
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
         )
         yield browser
         browser.close()
@@ -90,8 +98,9 @@ def page(browser, request):
 def assert_fits_a_phone(browser, url: str, shot: str) -> None:
     """Open ``url`` on a 375 px touch screen: no horizontal scroll, the main
     nav visible, no console error; a screenshot named ``shot``."""
-    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     phone = context.new_page()
     errors = []
     phone.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))

@@ -97,8 +97,12 @@ def test_every_page_loads_without_console_errors(live_server, page, scanned_demo
 
 
 def test_pages_of_an_empty_site(live_server, page):
-    for url, text in (("/", "No songs yet"), ("/search/", "No songs yet"), ("/predict/", "No model yet"),
-                      ("/runs/", "No training run yet")):
+    for url, text in (
+        ("/", "No songs yet"),
+        ("/search/", "No songs yet"),
+        ("/predict/", "No model yet"),
+        ("/runs/", "No training run yet"),
+    ):
         visit(page, live_server.url + url)
         assert page.get_by_text(text).count() >= 1, url
     screenshot(page, "page-runs-empty")
@@ -107,8 +111,12 @@ def test_pages_of_an_empty_site(live_server, page):
 
 def test_song_with_a_script_title_shows_as_text(live_server, page, scanned_demo_with_script_song):
     song = Song.objects.get(name=XSS)
-    for url in ("/search/?q=alert", f"/clusters/{song.cluster_id}/?sort=name", f"/songs/{song.external_id}/",
-                f"/clusters/{song.cluster_id}/?q=alert"):
+    for url in (
+        "/search/?q=alert",
+        f"/clusters/{song.cluster_id}/?sort=name",
+        f"/songs/{song.external_id}/",
+        f"/clusters/{song.cluster_id}/?q=alert",
+    ):
         visit(page, live_server.url + url)
         assert page.get_by_text(XSS, exact=True).count() >= 1, url
         assert page.get_by_text("Mallory <b>&</b> Co").count() >= 1, url
@@ -119,7 +127,8 @@ def test_song_with_a_script_title_shows_as_text(live_server, page, scanned_demo_
     visit(page, live_server.url + "/", maps=1)
     # Zoom in on it (as a user would) so no neighbour sits under the cursor.
     page.locator("#map").scroll_into_view_if_needed()
-    point = page.evaluate("""async (id) => {
+    point = page.evaluate(
+        """async (id) => {
         const gd = document.getElementById('map');
         for (const t of gd.data) {
           const i = (t.customdata || []).indexOf(id);
@@ -130,7 +139,9 @@ def test_song_with_a_script_title_shows_as_text(live_server, page, scanned_demo_
           return {x: box.left + xa._offset + xa.l2p(x), y: box.top + ya._offset + ya.l2p(y)};
         }
         return null;
-    }""", song.external_id)
+    }""",
+        song.external_id,
+    )
     assert point
     page.mouse.move(point["x"] - 30, point["y"] - 30)
     page.mouse.move(point["x"], point["y"], steps=5)
@@ -171,7 +182,9 @@ def test_clicking_a_point_on_the_dashboard_map_opens_that_song(live_server, page
 # --- retraining -----------------------------------------------------------------------
 
 
-def test_staff_retrains_from_admin_and_sees_it_complete(live_server, page, demo_catalog_with_script_song, staff, task_runner):
+def test_staff_retrains_from_admin_and_sees_it_complete(
+    live_server, page, demo_catalog_with_script_song, staff, task_runner
+):
     """Through a real Celery worker when a broker and Postgres are configured
     (tests/conftest.py), eagerly in-process in the embedded mode."""
     log_in(page, live_server.url)
@@ -202,7 +215,9 @@ def test_staff_retrains_from_admin_and_sees_it_complete(live_server, page, demo_
     assert page.console_errors == []
 
 
-def test_staff_retrains_from_the_runs_page_with_a_progress_bar(live_server, page, demo_catalog_with_script_song, staff, task_runner):
+def test_staff_retrains_from_the_runs_page_with_a_progress_bar(
+    live_server, page, demo_catalog_with_script_song, staff, task_runner
+):
     log_in(page, live_server.url)
     visit(page, live_server.url + "/runs/")
     page.evaluate("window.__sameDocument = 'still here'")
@@ -241,5 +256,6 @@ def test_anonymous_visitors_see_no_retrain_button(live_server, page, scanned_dem
 def test_pages_fit_a_phone_screen(live_server, browser, scanned_demo_with_script_song, url):
     if url == "cluster":
         url = f"/clusters/{scanned_demo_with_script_song.clusters.order_by('-size').first().pk}/"
-    assert_fits_a_phone(browser, live_server.url + url,
-                        f"phone-{url.strip('/').split('/')[0].split('?')[0] or 'dashboard'}")
+    assert_fits_a_phone(
+        browser, live_server.url + url, f"phone-{url.strip('/').split('/')[0].split('?')[0] or 'dashboard'}"
+    )

@@ -32,7 +32,9 @@ XSS_ARTIST = SCRIPT_ARTIST
 # --- every page -----------------------------------------------------------------------
 
 
-def test_discovery_playlist_and_sign_in_pages_load_without_console_errors(live_server, page, trained_demo_with_script_song, alice):
+def test_discovery_playlist_and_sign_in_pages_load_without_console_errors(
+    live_server, page, trained_demo_with_script_song, alice
+):
     base = live_server.url
     song = Song.objects.get(name=XSS)
     songs = [s.external_id for s in Song.objects.exclude(name=XSS).order_by("id")[:5]]
@@ -89,8 +91,13 @@ def test_predict_slider_changes_prediction_and_moves_the_red_point(live_server, 
     }""")
     assert before["x"] is not None and before["cluster"]
     # Keyboard on the sliders: an ambient, acoustic, instrumental sound.
-    for feature, key in (("instrumentalness", "End"), ("acousticness", "End"), ("energy", "Home"),
-                         ("danceability", "Home"), ("loudness", "Home")):
+    for feature, key in (
+        ("instrumentalness", "End"),
+        ("acousticness", "End"),
+        ("energy", "Home"),
+        ("danceability", "Home"),
+        ("loudness", "Home"),
+    ):
         page.locator(f"#range-{feature}").focus()
         page.keyboard.press(key)
     assert page.locator("#num-instrumentalness").input_value() == "1"
@@ -124,7 +131,10 @@ def test_predict_slider_changes_prediction_and_moves_the_red_point(live_server, 
     assert int(after["cluster"]) == expected["cluster"]["id"]
     assert after["x"] == pytest.approx(expected["map"]["x"]) and after["y"] == pytest.approx(expected["map"]["y"])
     # Distances: one bar per cluster.
-    assert page.evaluate("document.getElementById('distances').data[0].x.length") == scanned_demo_with_script_song.n_clusters
+    assert (
+        page.evaluate("document.getElementById('distances').data[0].x.length")
+        == scanned_demo_with_script_song.n_clusters
+    )
     # An exact value typed in the number input moves the slider.
     page.locator("#num-tempo").fill("150")
     assert page.locator("#range-tempo").input_value() == "150"
@@ -277,7 +287,9 @@ def test_radio_exports_download_from_the_radio_endpoint(live_server, page, train
 # --- escaping -------------------------------------------------------------------------
 
 
-def test_script_titled_song_shows_as_text_on_the_discovery_and_playlist_pages(live_server, page, trained_demo_with_script_song, alice):
+def test_script_titled_song_shows_as_text_on_the_discovery_and_playlist_pages(
+    live_server, page, trained_demo_with_script_song, alice
+):
     base = live_server.url
     song = Song.objects.select_related("artist").get(name=XSS)
     label = f"{XSS} — {XSS_ARTIST}"
@@ -324,6 +336,10 @@ def test_script_titled_song_shows_as_text_on_the_discovery_and_playlist_pages(li
 @pytest.mark.parametrize("name", ["recommend", "path", "playlists", "radio"])
 def test_discovery_and_playlist_pages_fit_a_phone_screen(live_server, browser, trained_demo_with_script_song, name):
     seed = unique_song()
-    url = {"recommend": f"/recommend/?seed_songs={seed.external_id}", "path": "/path/", "playlists": "/playlists/",
-           "radio": f"/playlists/radio/{seed.external_id}/"}[name]
+    url = {
+        "recommend": f"/recommend/?seed_songs={seed.external_id}",
+        "path": "/path/",
+        "playlists": "/playlists/",
+        "radio": f"/playlists/radio/{seed.external_id}/",
+    }[name]
     assert_fits_a_phone(browser, live_server.url + url, f"phone-{name}")

@@ -21,7 +21,9 @@ XSS = SCRIPT_TITLE
 # --- radio -> save -> list -> edit -> export ------------------------------------------
 
 
-def test_signed_in_user_saves_a_radio_edits_it_and_downloads_a_valid_m3u(live_server, page, trained_demo_with_script_song, alice):
+def test_signed_in_user_saves_a_radio_edits_it_and_downloads_a_valid_m3u(
+    live_server, page, trained_demo_with_script_song, alice
+):
     base = live_server.url
     song = unique_song()
     # Anonymous: the radio page offers sign-in instead of saving.

@@ -13,8 +13,18 @@ from songs.models import Song
 pytestmark = pytest.mark.django_db
 
 
-VECTOR = {"danceability": 0.8, "energy": 0.9, "loudness": -5.0, "speechiness": 0.05, "acousticness": 0.05,
-          "instrumentalness": 0.0, "liveness": 0.1, "valence": 0.8, "tempo": 124.0, "duration_ms": 210000}
+VECTOR = {
+    "danceability": 0.8,
+    "energy": 0.9,
+    "loudness": -5.0,
+    "speechiness": 0.05,
+    "acousticness": 0.05,
+    "instrumentalness": 0.0,
+    "liveness": 0.1,
+    "valence": 0.8,
+    "tempo": 124.0,
+    "duration_ms": 210000,
+}
 
 
 def test_unknown_ids_are_404_json(api, trained_demo):
@@ -95,9 +105,15 @@ def test_schema_is_valid_and_documents_playlists_imports_and_tokens():
     schema = SchemaGenerator().get_schema(request=None, public=True)
     validate_schema(schema)
     paths = schema["paths"]
-    for path in ("/api/playlists/", "/api/playlists/{id}/", "/api/playlists/{id}/export/",
-                 "/api/playlists/shared/{share_id}/", "/api/playlists/shared/{share_id}/export/",
-                 "/api/imports/", "/api/imports/{id}/"):
+    for path in (
+        "/api/playlists/",
+        "/api/playlists/{id}/",
+        "/api/playlists/{id}/export/",
+        "/api/playlists/shared/{share_id}/",
+        "/api/playlists/shared/{share_id}/export/",
+        "/api/imports/",
+        "/api/imports/{id}/",
+    ):
         assert path in paths, path
     fmt = next(p for p in paths["/api/playlists/{id}/export/"]["get"]["parameters"] if p["name"] == "fmt")
     assert fmt["required"] and fmt["schema"]["enum"] == ["csv", "json", "m3u", "xspf"] and fmt["description"]
@@ -166,7 +182,9 @@ def test_odd_numbers_in_parameters_are_400s(api, trained_demo):
     assert api.get("/api/clusters/", {"run": "²"}).status_code == 400
     assert api.get("/api/clusters/", {"run": "9" * 30}).status_code == 400
     assert api.post("/api/predict/?nearest=²", VECTOR, format="json").status_code == 400
-    body = '{"danceability": 0.5, "energy": 0.5, "loudness": -5, "speechiness": 0.1, "acousticness": 0.1, ' \
-           '"instrumentalness": 0, "liveness": 0.1, "valence": 0.5, "tempo": 120, "duration_ms": 1' + "0" * 400 + "}"
+    body = (
+        '{"danceability": 0.5, "energy": 0.5, "loudness": -5, "speechiness": 0.1, "acousticness": 0.1, '
+        '"instrumentalness": 0, "liveness": 0.1, "valence": 0.5, "tempo": 120, "duration_ms": 1' + "0" * 400 + "}"
+    )
     response = api.post("/api/predict/", body, content_type="application/json")
     assert response.status_code == 400 and "too large" in response.json()["detail"]

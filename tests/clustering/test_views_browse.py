@@ -61,7 +61,9 @@ def test_map_json_is_a_bounded_sample_of_the_labelled_catalog(client, trained_de
     assert n == 3001  # a small catalog is drawn whole
     assert len(data["y"]) == len(data["cluster"]) == len(data["id"]) == len(data["name"]) == len(data["artist"]) == n
     assert set(data["cluster"]) == set(trained_demo_with_script_song.clusters.values_list("id", flat=True))
-    assert [c["id"] for c in data["clusters"]] == list(trained_demo_with_script_song.clusters.order_by("label").values_list("id", flat=True))
+    assert [c["id"] for c in data["clusters"]] == list(
+        trained_demo_with_script_song.clusters.order_by("label").values_list("id", flat=True)
+    )
     # A big catalog is sampled by random keys: bounded, distinct, labelled, the same for every process.
     sample = engine_selectors.map_sample(run=trained_demo_with_script_song, size=200)
     assert len(sample["id"]) == 200 and len(set(sample["id"])) == 200
@@ -126,7 +128,9 @@ def test_cluster_songs_sorted_paginated_complete(client, trained_demo_with_scrip
 def test_cluster_sorts_only_by_the_columns_it_shows(client, trained_demo_with_script_song):
     cluster = trained_demo_with_script_song.clusters.order_by("-size").first()
     html = html_of(client.get(f"/clusters/{cluster.pk}/", {"sort": "loudness"}))
-    options = re.findall(r'<option value="([a-z_]+)"', re.search(r'<select id="sort".*?</select>', html, re.DOTALL).group(0))
+    options = re.findall(
+        r'<option value="([a-z_]+)"', re.search(r'<select id="sort".*?</select>', html, re.DOTALL).group(0)
+    )
     assert options == ["id", "name", "danceability", "energy", "valence", "acousticness", "tempo"]
     catalog_order = list(Song.objects.filter(cluster=cluster).order_by("id").values_list("external_id", flat=True)[:50])
     assert table_songs(html) == catalog_order  # an unknown sort is catalog order

@@ -74,12 +74,21 @@ def test_recommend_page_has_labelled_pickers_and_attribute_inputs(client, traine
         assert f">{label}</label>" in html, label
     for name in ("energy", "danceability", "valence", "acousticness", "tempo", "popularity"):
         for kind, words in (("min", "minimum"), ("target", "target"), ("max", "maximum")):
-            assert re.search(rf'<input type="number" id="{kind}_{name}" name="{kind}_{name}"[^>]*aria-label="{name} {words}"',
-                             html), (kind, name)
+            assert re.search(
+                rf'<input type="number" id="{kind}_{name}" name="{kind}_{name}"[^>]*aria-label="{name} {words}"', html
+            ), (kind, name)
     # The rest sit in a collapsed "More attributes".
     more = re.search(r'<details id="more-attributes">.*?</details>', html, re.DOTALL).group(0)
-    for name in ("instrumentalness", "liveness", "speechiness", "loudness", "duration_ms", "key", "mode",
-                 "time_signature"):
+    for name in (
+        "instrumentalness",
+        "liveness",
+        "speechiness",
+        "loudness",
+        "duration_ms",
+        "key",
+        "mode",
+        "time_signature",
+    ):
         assert f'name="min_{name}"' in more, name
     assert 'min="0" max="300"' in html  # tempo's range, as the API accepts
     data = page_data(html)
@@ -90,8 +99,10 @@ def test_recommend_page_has_labelled_pickers_and_attribute_inputs(client, traine
 def test_recommend_page_restores_seeds_and_bounds_from_the_address(client, trained_demo_with_script_song):
     song = xss_song()
     other = some_songs(1)[0]
-    url = (f"/recommend/?seed_songs={song.external_id},{other.external_id}&seed_artists={other.artist.external_id}"
-           "&seed_genres=rock&min_energy=0.5&target_instrumentalness=0.2&limit=7")
+    url = (
+        f"/recommend/?seed_songs={song.external_id},{other.external_id}&seed_artists={other.artist.external_id}"
+        "&seed_genres=rock&min_energy=0.5&target_instrumentalness=0.2&limit=7"
+    )
     html = html_of(client.get(url))
     data = page_data(html)
     assert data["run_now"] is True
@@ -111,7 +122,9 @@ def test_recommend_page_restores_seeds_and_bounds_from_the_address(client, train
     assert "<script>alert(2)" not in html
 
 
-def test_recommend_and_path_pages_make_few_queries(client, trained_demo_with_script_song, django_assert_max_num_queries):
+def test_recommend_and_path_pages_make_few_queries(
+    client, trained_demo_with_script_song, django_assert_max_num_queries
+):
     a, b = some_songs(2)
     with django_assert_max_num_queries(12):
         html_of(client.get(f"/recommend/?seed_songs={a.external_id}&seed_artists={b.artist.external_id}"))
@@ -147,7 +160,7 @@ def test_radio_page(client, trained_demo_with_script_song, users):
     song = xss_song()
     html = html_of(client.get(f"/playlists/radio/{song.external_id}/"))
     assert_escaped(html)
-    assert f"<h1>Radio: <span id=\"radio-seed\">{XSS_ESCAPED}</span></h1>" in html
+    assert f'<h1>Radio: <span id="radio-seed">{XSS_ESCAPED}</span></h1>' in html
     for fmt in ("m3u", "csv", "json", "xspf"):
         assert f'href="/api/songs/{song.external_id}/radio/?limit=25&amp;fmt={fmt}" download' in html, fmt
     data = page_data(html)

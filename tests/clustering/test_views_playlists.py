@@ -24,12 +24,22 @@ def lists(trained_demo_with_script_song, users):
     """alice: a private playlist with the script song, a public one; bob: a public one."""
     alice, bob = users
     songs = some_songs(3)
-    private = playlists.playlist_create(owner=alice, name="Alice's secret", source="radio",
-                                        song_ids=[xss_song().external_id] + [s.external_id for s in songs])
-    public = playlists.playlist_create(owner=alice, name="Alice <i>public</i>", is_public=True,
-                                       description="Line one\nline <two>", song_ids=[s.external_id for s in songs])
-    bobs = playlists.playlist_create(owner=bob, name="Bob's mix", is_public=True, source="recommendations",
-                                     song_ids=[songs[0].external_id])
+    private = playlists.playlist_create(
+        owner=alice,
+        name="Alice's secret",
+        source="radio",
+        song_ids=[xss_song().external_id] + [s.external_id for s in songs],
+    )
+    public = playlists.playlist_create(
+        owner=alice,
+        name="Alice <i>public</i>",
+        is_public=True,
+        description="Line one\nline <two>",
+        song_ids=[s.external_id for s in songs],
+    )
+    bobs = playlists.playlist_create(
+        owner=bob, name="Bob's mix", is_public=True, source="recommendations", song_ids=[songs[0].external_id]
+    )
     return {"private": private, "public": public, "bob": bobs}
 
 
@@ -72,7 +82,7 @@ def test_new_empty_playlist(client, trained_demo_with_script_song, users):
 def test_playlist_page_songs_exports_and_share_link(client, lists, users):
     public = lists["public"]
     html = html_of(client.get(f"/playlists/{public.pk}/"))
-    assert "<h1 id=\"playlist-name\">Alice &lt;i&gt;public&lt;/i&gt;</h1>" in html
+    assert '<h1 id="playlist-name">Alice &lt;i&gt;public&lt;/i&gt;</h1>' in html
     assert "Line one<br>line &lt;two&gt;" in html
     assert html.count("<tr data-id=") == 3
     for fmt in ("m3u", "csv", "json", "xspf"):
@@ -120,9 +130,15 @@ def test_owner_edits_name_description_flag_and_songs(client, lists, users):
     assert json.loads(hidden.replace("&quot;", '"')) == before
     # Reorder (last first), remove the script song, add another one.
     new_order = [before[3], before[1], before[2], extra.external_id]
-    response = client.post(f"/playlists/{private.pk}/", {
-        "name": "Renamed", "description": "Now with words", "is_public": "on", "songs": json.dumps(new_order),
-    })
+    response = client.post(
+        f"/playlists/{private.pk}/",
+        {
+            "name": "Renamed",
+            "description": "Now with words",
+            "is_public": "on",
+            "songs": json.dumps(new_order),
+        },
+    )
     assert response.status_code == 302 and response["Location"] == f"/playlists/{private.pk}/"
     private.refresh_from_db()
     assert (private.name, private.description, private.is_public) == ("Renamed", "Now with words", True)

@@ -67,7 +67,7 @@ def test_songs_without_a_model(client, catalog_csv):
 
 def test_pages_with_a_model_answer_and_escape(client, trained_demo_with_script_song):
     song = xss_song()
-    for url in PAGES + [f"/songs/{song.external_id}/", f"/clusters/{song.cluster_id}/?sort=name", "/search/?q=alert"]:
+    for url in [*PAGES, f"/songs/{song.external_id}/", f"/clusters/{song.cluster_id}/?sort=name", "/search/?q=alert"]:
         html = html_of(client.get(url))
         assert XSS not in html, url
     assert client.get("/search.json", {"q": "alert"}).json()["results"] == [
@@ -98,7 +98,9 @@ def test_login_page_says_there_is_no_registration_and_signs_in(client, users):
     assert response.status_code == 200 and 'id="login-error"' in response.content.decode()
     response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == settings.LOGIN_REDIRECT_URL == "/playlists/"
-    response = client.post("/accounts/login/?next=/path/", {"username": "alice", "password": PASSWORD, "next": "/path/"})
+    response = client.post(
+        "/accounts/login/?next=/path/", {"username": "alice", "password": PASSWORD, "next": "/path/"}
+    )
     assert response["Location"] == "/path/"
 
 

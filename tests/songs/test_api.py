@@ -16,7 +16,6 @@ from songs.features import FEATURE_NAMES
 from songs.models import ImportJob, Song
 from tests.conftest import flagship_rows, token_command, wait_for, write_csv
 
-
 # --- songs ----------------------------------------------------------------------------
 
 
@@ -126,9 +125,15 @@ def test_bad_requests_name_the_field(api, staff, tmp_path):
     assert missing.status_code == 400 and missing.json()["detail"] == "file: No file was submitted."
     with open(write_csv(tmp_path / "x.csv", flagship_rows(2)), "rb") as fh:
         wrong = api.post("/api/imports/", {"file": fh, "format": "excel"}, format="multipart")
-    assert wrong.status_code == 400 and wrong.json()["detail"] == 'format: "excel" is not a format; choose one of auto, flagship, spotify.'
+    assert (
+        wrong.status_code == 400
+        and wrong.json()["detail"] == 'format: "excel" is not a format; choose one of auto, flagship, spotify.'
+    )
     as_json = api.post("/api/imports/", {"file": "x"}, format="json")
-    assert as_json.status_code == 415 and as_json.json()["detail"] == 'Unsupported media type "application/json" in request.'
+    assert (
+        as_json.status_code == 415
+        and as_json.json()["detail"] == 'Unsupported media type "application/json" in request.'
+    )
     assert api.get("/api/imports/999999/").json() == {"detail": "No ImportJob matches the given query."}
     assert not ImportJob.objects.exists()
 
