@@ -28,17 +28,25 @@ Environment switches for CI:
 - MC_REQUIRE_SERVICES=1 turns "no broker/Postgres configured" skips into
   failures, so a CI run cannot pass while silently skipping the worker tests.
 """
+
 import csv
+import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from songs.formats import FLAGSHIP_HEADER
+
+if TYPE_CHECKING:
+    from songs.models import Song
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -46,6 +54,9 @@ DEMO_CSV = ROOT / "fixtures" / "demo_catalog.csv"
 # The song the escaping tests look for: its title is a script tag, its artist's name is markup.
 SCRIPT_TITLE = "<script>alert(1)</script>"
 SCRIPT_ARTIST = "Mallory <b>&</b> Co"
+SCRIPT_TITLE_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+# The password of the users the page tests sign in with.
+PASSWORD = "pw-123456789"
 
 BASE_ROW = {
     "id_songs": "0000000000000000000001",
@@ -145,8 +156,21 @@ def start_worker(queue: str, *, concurrency: int = 2, name: str | None = None) -
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
     name = name or queue
     proc = subprocess.Popen(
-        [celery, "-A", "musiccluster", "worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork",
-         "-Q", queue, "--without-gossip", "--without-mingle", "-n", f"{name}@%h"],
+        [
+            celery,
+            "-A",
+            "musiccluster",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--pool=prefork",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"{name}@%h",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -490,3 +514,82 @@ def trained_demo_with_twins(db, demo_snapshots, settings, tmp_path):
 
     demo_snapshots.restore("trained_demo_with_twins", settings, tmp_path)
     return {"run": _active_run(), "seed": Song.objects.select_related("artist", "cluster").order_by("id")[7]}
+
+
+# --- pages and API: clients, users and what their tests read back -----------------------
+
+
+@pytest.fixture
+def users():
+    """alice and bob, plain users with the password PASSWORD."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    return User.objects.create_user("alice", password=PASSWORD), User.objects.create_user("bob", password=PASSWORD)
+
+
+@pytest.fixture
+def api():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def api_client_factory():
+    from rest_framework.test import APIClient
+
+    def make(key=None, **kwargs):
+        client = APIClient(**kwargs)
+        if key:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        return client
+
+    return make
+
+
+def token_command(*args) -> tuple[str, str]:
+    """Run create_api_token: the key it prints (its last line) and its notes on stderr."""
+    from django.core.management import call_command
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command("create_api_token", *args, stdout=out, stderr=err)
+    return out.getvalue().strip().splitlines()[-1], err.getvalue()
+
+
+def xss_song() -> "Song":
+    """The song titled SCRIPT_TITLE (with its artist and cluster)."""
+    from songs.models import Song
+
+    return Song.objects.select_related("artist", "cluster").get(name=SCRIPT_TITLE)
+
+
+def some_songs(n: int) -> "list[Song]":
+    """The first n songs of the catalog other than the script-titled one."""
+    from songs.models import Song
+
+    return list(Song.objects.exclude(name=SCRIPT_TITLE).select_related("artist").order_by("id")[:n])
+
+
+def html_of(response) -> str:
+    assert response.status_code == 200, response.content[:500]
+    return response.content.decode()
+
+
+def page_data(html: str) -> dict:
+    match = re.search(r'<script id="page-data" type="application/json">(.*?)</script>', html, re.DOTALL)
+    assert match, "page has no page-data"
+    return json.loads(match.group(1))
+
+
+def assert_title_escaped(html: str) -> None:
+    """The script title is on the page only as text."""
+    assert SCRIPT_TITLE not in html
+    assert SCRIPT_TITLE_ESCAPED in html or "\\u003Cscript\\u003E" in html
+
+
+def assert_title_and_artist_escaped(html: str) -> None:
+    """The script title and the artist's markup are on the page only as text."""
+    assert SCRIPT_TITLE not in html
+    assert SCRIPT_TITLE_ESCAPED in html or "\\u003Cscript\\u003E" in html
+    assert "<b>&</b>" not in html

@@ -3,14 +3,21 @@
 Without Chromium the browser tests are skipped with a plain message, unless
 MC_REQUIRE_BROWSER=1 (CI), where a missing browser is a failure.
 """
+
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from django.contrib.auth import get_user_model
+
+from songs.models import Song
+from tests.conftest import SCRIPT_TITLE
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+PASSWORD = "pw-123456789"
 # Playwright's sync API runs an event loop in this thread; the test's own
 # ORM calls are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -51,8 +58,15 @@ def browser():
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
         )
         yield browser
         browser.close()
@@ -84,8 +98,9 @@ def page(browser, request):
 def assert_fits_a_phone(browser, url: str, shot: str) -> None:
     """Open ``url`` on a 375 px touch screen: no horizontal scroll, the main
     nav visible, no console error; a screenshot named ``shot``."""
-    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     phone = context.new_page()
     errors = []
     phone.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
@@ -100,3 +115,67 @@ def assert_fits_a_phone(browser, url: str, shot: str) -> None:
     finally:
         context.close()
     assert errors == []
+
+
+# --- helpers of the page tests --------------------------------------------------------
+
+
+@pytest.fixture
+def alice(db):
+    return get_user_model().objects.create_user("alice", password=PASSWORD)
+
+
+def visit(page, url, *, charts=0, maps=0, state=None):
+    """Open a page and wait for the network to settle; then for `maps` drawn
+    maps, `charts` Plotly charts, and with `state`, until #<id> has a
+    data-state (its data arrived)."""
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    if maps:
+        page.wait_for_function(f"document.querySelectorAll('[data-ready=\"1\"]').length >= {maps}")
+    if charts:
+        page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {charts}")
+    if state:
+        page.wait_for_function(f"document.querySelector('{state}') && document.querySelector('{state}').dataset.state")
+
+
+def sign_in(page, base, next_url="/playlists/"):
+    """Sign in as alice on the site's login page, which then opens `next_url`."""
+    page.goto(f"{base}/accounts/login/?next={quote(next_url, safe='/')}")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(base + next_url)
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".account-name").inner_text() == "alice"
+
+
+def pick(page, label, text, choice):
+    """Type `text` into the picker labelled `label` and choose the match whose text is `choice` (keyboard)."""
+    field = page.get_by_label(label, exact=True)
+    field.fill(text)
+    results = page.locator(f"#{field.get_attribute('id')[:-2]}-results button")
+    results.first.wait_for()
+    buttons = results.all_inner_texts()
+    assert choice in buttons, buttons
+    field.focus()
+    page.keyboard.press("ArrowDown")
+    for _ in range(buttons.index(choice)):
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+
+
+def label_of(song: Song) -> str:
+    return f"{song.name} — {song.artist.name}"
+
+
+def table_ids(page, selector) -> list[str]:
+    return page.eval_on_selector_all(f"{selector} tbody tr[data-id]", "rows => rows.map(r => r.dataset.id)")
+
+
+def unique_song(**filters) -> Song:
+    """A song whose title and artist no other song shares (so a picker shows it once)."""
+    for song in Song.objects.exclude(name=SCRIPT_TITLE).filter(**filters).select_related("artist").order_by("id"):
+        if Song.objects.filter(name=song.name, artist=song.artist).count() == 1:
+            return song
+    raise AssertionError("no such song")

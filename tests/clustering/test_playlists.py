@@ -1,4 +1,5 @@
 """Saved playlists: services, files (M3U, CSV, JSON, XSPF) and the REST API."""
+
 import csv
 import io
 import json
@@ -115,7 +116,10 @@ def test_playlists_keep_their_songs_across_retrains(trained_demo, users):
 def test_deleting_a_song_removes_it_from_playlists(thirty_songs, users):
     playlist = playlists.playlist_create(owner=users[0], name="x", song_ids=ids(thirty_songs[:3]))
     thirty_songs[1].delete()
-    assert ids(playlists.playlist_songs(playlist=playlist)) == [thirty_songs[0].external_id, thirty_songs[2].external_id]
+    assert ids(playlists.playlist_songs(playlist=playlist)) == [
+        thirty_songs[0].external_id,
+        thirty_songs[2].external_id,
+    ]
 
 
 # --- files ------------------------------------------------------------------
@@ -141,8 +145,21 @@ def test_csv_columns_and_formula_injection(thirty_songs):
     assert content_type.startswith("text/csv") and filename == "cmd.csv"
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
     assert list(rows[0]) == [
-        "id", "title", "artist", "album", "duration_ms", "danceability", "energy", "loudness", "speechiness",
-        "acousticness", "instrumentalness", "liveness", "valence", "tempo", "cluster",
+        "id",
+        "title",
+        "artist",
+        "album",
+        "duration_ms",
+        "danceability",
+        "energy",
+        "loudness",
+        "speechiness",
+        "acousticness",
+        "instrumentalness",
+        "liveness",
+        "valence",
+        "tempo",
+        "cluster",
     ]
     assert rows[0]["title"] == "'" + FORMULA  # a spreadsheet shows it as text
     assert rows[1]["artist"] == SCRIPT_ARTIST
@@ -164,16 +181,22 @@ def test_xspf_is_valid_xml_with_names_escaped(thirty_songs):
     songs = thirty_songs[:3]
     songs[2].name = "Bell\x07 & <Whistle>"
     content, content_type, filename = playlists.playlist_export(
-        title="<b>Mine</b> & \"yours\"", songs=songs, fmt="xspf", base_url="http://h"
+        title='<b>Mine</b> & "yours"', songs=songs, fmt="xspf", base_url="http://h"
     )
     assert content_type == "application/xspf+xml" and filename == "bmineb-yours.xspf"
     assert b"<script>" not in content and b"&lt;script&gt;" in content
     root = ET.fromstring(content)
     assert root.tag == f"{XSPF}playlist" and root.get("version") == "1"
-    assert root.find(f"{XSPF}title").text == "<b>Mine</b> & \"yours\""
+    assert root.find(f"{XSPF}title").text == '<b>Mine</b> & "yours"'
     tracks = root.findall(f"{XSPF}trackList/{XSPF}track")
     assert len(tracks) == 3
-    assert [child.tag.removeprefix(XSPF) for child in tracks[0]] == ["location", "identifier", "title", "creator", "duration"]
+    assert [child.tag.removeprefix(XSPF) for child in tracks[0]] == [
+        "location",
+        "identifier",
+        "title",
+        "creator",
+        "duration",
+    ]
     assert tracks[0].find(f"{XSPF}title").text == FORMULA
     assert tracks[1].find(f"{XSPF}creator").text == SCRIPT_ARTIST
     assert tracks[2].find(f"{XSPF}title").text == "Bell & <Whistle>"  # no control characters in XML
@@ -213,7 +236,10 @@ def test_create_through_the_api(api, thirty_songs, users):
     assert body["name"] == "Evening" and body["owner"] == "alice" and body["is_public"] is True
     assert body["source"] == "manual" and body["song_count"] == 2 and body["duration_ms"] == 2 * 215000
     assert body["songs"][1] == {
-        "id": thirty_songs[1].external_id, "name": thirty_songs[1].name, "artist": SCRIPT_ARTIST, "duration_ms": 215000,
+        "id": thirty_songs[1].external_id,
+        "name": thirty_songs[1].name,
+        "artist": SCRIPT_ARTIST,
+        "duration_ms": 215000,
     }
     assert Playlist.objects.get(pk=body["id"]).owner == alice
 
@@ -305,9 +331,14 @@ def test_only_the_owner_edits(api, thirty_songs, users, three):
 
 def test_unknown_and_malformed_ids_are_404(api, users, three):
     api.force_authenticate(users[0])
-    for url in ("/api/playlists/999999/", "/api/playlists/999999/export/?fmt=csv",
-                "/api/playlists/shared/00000000-0000-0000-0000-000000000000/", "/api/playlists/shared/not-a-uuid/",
-                "/api/playlists/shared/not-a-uuid/export/?fmt=m3u", "/api/playlists/abc/"):
+    for url in (
+        "/api/playlists/999999/",
+        "/api/playlists/999999/export/?fmt=csv",
+        "/api/playlists/shared/00000000-0000-0000-0000-000000000000/",
+        "/api/playlists/shared/not-a-uuid/",
+        "/api/playlists/shared/not-a-uuid/export/?fmt=m3u",
+        "/api/playlists/abc/",
+    ):
         response = api.get(url)
         assert response.status_code == 404, url
         assert response["Content-Type"] == "application/json" or url.endswith("abc/")
@@ -324,10 +355,15 @@ def test_share_link_opens_a_private_playlist_for_anyone(api, three):
     assert api.get(f"/api/playlists/{private.pk}/").status_code == 404
 
 
-@pytest.mark.parametrize("fmt, content_type, ext", [
-    ("m3u", "audio/x-mpegurl", "m3u8"), ("csv", "text/csv", "csv"), ("json", "application/json", "json"),
-    ("xspf", "application/xspf+xml", "xspf"),
-])
+@pytest.mark.parametrize(
+    "fmt, content_type, ext",
+    [
+        ("m3u", "audio/x-mpegurl", "m3u8"),
+        ("csv", "text/csv", "csv"),
+        ("json", "application/json", "json"),
+        ("xspf", "application/xspf+xml", "xspf"),
+    ],
+)
 def test_export_endpoint(api, three, fmt, content_type, ext):
     public = three[1]
     response = api.get(f"/api/playlists/{public.pk}/export/", {"fmt": fmt})
@@ -343,7 +379,10 @@ def test_export_endpoint(api, three, fmt, content_type, ext):
 def test_export_query_errors(api, three):
     url = f"/api/playlists/{three[1].pk}/export/"
     missing = api.get(url)
-    assert missing.status_code == 400 and missing.json()["detail"] == "fmt: Choose the file format with ?fmt= (m3u, csv, json, xspf)."
+    assert (
+        missing.status_code == 400
+        and missing.json()["detail"] == "fmt: Choose the file format with ?fmt= (m3u, csv, json, xspf)."
+    )
     wrong = api.get(url, {"fmt": "pdf"}).json()["detail"]
     assert wrong == 'fmt: "pdf" is not a format; choose one of m3u, csv, json, xspf.'
     reserved = api.get(url, {"format": "csv"})

@@ -1,15 +1,17 @@
 """Similar songs, recommendations, song paths and generated playlists over the API."""
+
 import csv
 import io
 import json
+from itertools import pairwise
 
 import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
-from clustering import artifacts, services, similarity
-from clustering.models import TrainingRun
+from clustering import artifacts, services
 from clustering import selectors as engine_selectors
+from clustering.models import TrainingRun
 from songs import selectors
 from songs.features import FEATURE_NAMES
 from songs.models import Song
@@ -17,8 +19,22 @@ from tests.conftest import song_twin, train_run
 
 pytestmark = pytest.mark.django_db
 
-BOUNDED = ("acousticness", "danceability", "energy", "instrumentalness", "liveness", "loudness", "speechiness",
-           "tempo", "valence", "duration_ms", "key", "mode", "popularity", "time_signature")
+BOUNDED = (
+    "acousticness",
+    "danceability",
+    "energy",
+    "instrumentalness",
+    "liveness",
+    "loudness",
+    "speechiness",
+    "tempo",
+    "valence",
+    "duration_ms",
+    "key",
+    "mode",
+    "popularity",
+    "time_signature",
+)
 
 
 @pytest.fixture
@@ -79,19 +95,35 @@ def test_similar_options_filter_and_diversify(api, trained_demo_with_twins):
     assert other and all(r["song"]["artist_id"] != seed.artist.external_id for r in other)
     bounded = api.get(url, {"limit": 50, "min_energy": 0.7, "max_tempo": 125, "min_popularity": 40}).json()["results"]
     assert bounded
-    assert all(r["song"]["energy"] >= 0.7 and r["song"]["tempo"] <= 125 and r["song"]["popularity"] >= 40
-               for r in bounded)
+    assert all(
+        r["song"]["energy"] >= 0.7 and r["song"]["tempo"] <= 125 and r["song"]["popularity"] >= 40 for r in bounded
+    )
 
 
 def test_recommendations_respect_every_bound(api, trained_demo_with_twins):
     seed = trained_demo_with_twins["seed"]
     other = Song.objects.exclude(artist=seed.artist).order_by("id")[100]
-    bounds = {"min_energy": 0.5, "max_energy": 0.95, "min_danceability": 0.4, "max_loudness": -3,
-              "min_tempo": 90, "max_tempo": 160, "max_speechiness": 0.3, "min_duration_ms": 120000,
-              "max_acousticness": 0.6, "min_valence": 0.2, "max_liveness": 0.5, "max_instrumentalness": 0.5,
-              "min_popularity": 10, "max_key": 9, "min_mode": 0, "max_time_signature": 5}
-    body = api.get("/api/recommendations/", {"seed_songs": f"{seed.external_id},{other.external_id}",
-                                               "limit": 40, **bounds}).json()
+    bounds = {
+        "min_energy": 0.5,
+        "max_energy": 0.95,
+        "min_danceability": 0.4,
+        "max_loudness": -3,
+        "min_tempo": 90,
+        "max_tempo": 160,
+        "max_speechiness": 0.3,
+        "min_duration_ms": 120000,
+        "max_acousticness": 0.6,
+        "min_valence": 0.2,
+        "max_liveness": 0.5,
+        "max_instrumentalness": 0.5,
+        "min_popularity": 10,
+        "max_key": 9,
+        "min_mode": 0,
+        "max_time_signature": 5,
+    }
+    body = api.get(
+        "/api/recommendations/", {"seed_songs": f"{seed.external_id},{other.external_id}", "limit": 40, **bounds}
+    ).json()
     tracks = body["tracks"]
     assert 0 < len(tracks) <= 40
     for track in tracks:
@@ -110,8 +142,10 @@ def test_raising_target_energy_raises_the_mean_energy(api, trained_demo_with_twi
     seed = trained_demo_with_twins["seed"]
     means = []
     for target in (0.2, 0.5, 0.9):
-        tracks = api.get("/api/recommendations/", {"seed_songs": seed.external_id, "seed_genres": "rock",
-                                                     "limit": 30, "target_energy": target}).json()["tracks"]
+        tracks = api.get(
+            "/api/recommendations/",
+            {"seed_songs": seed.external_id, "seed_genres": "rock", "limit": 30, "target_energy": target},
+        ).json()["tracks"]
         assert len(tracks) == 30
         means.append(np.mean([t["energy"] for t in tracks]))
     assert means[0] < means[1] < means[2]
@@ -121,8 +155,9 @@ def test_recommendations_from_artists_and_genres_and_fewer_when_filters_leave_fe
     seed = trained_demo_with_twins["seed"]
     genres = api.get("/api/recommendations/genres/").json()["genres"]
     genre = max(genres, key=genres.get)
-    body = api.get("/api/recommendations/", {"seed_artists": seed.artist.external_id, "seed_genres": genre,
-                                               "limit": 10}).json()
+    body = api.get(
+        "/api/recommendations/", {"seed_artists": seed.artist.external_id, "seed_genres": genre, "limit": 10}
+    ).json()
     assert [s["type"] for s in body["seeds"]] == ["ARTIST", "GENRE"] and len(body["tracks"]) == 10
     # Only a handful of songs exceed this floor: the answer holds exactly those, not padding.
     floor = sorted(Song.objects.values_list("energy", flat=True))[-4]
@@ -159,9 +194,15 @@ def test_recommendations_reject_bad_input(api, trained_demo_with_twins, params, 
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"limit": "x"}, "limit"),
-     ({"max_per_artist": 0}, "max_per_artist"), ({"same_cluster": "maybe"}, "same_cluster"),
-     ({"min_tempo": "nan"}, "min_tempo"), ({"max_loudness": 99}, "max_loudness")],
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"max_per_artist": 0}, "max_per_artist"),
+        ({"same_cluster": "maybe"}, "same_cluster"),
+        ({"min_tempo": "nan"}, "min_tempo"),
+        ({"max_loudness": 99}, "max_loudness"),
+    ],
 )
 def test_similar_rejects_bad_input(api, trained_demo_with_twins, params, message):
     response = api.get(f"/api/songs/{trained_demo_with_twins['seed'].external_id}/similar/", params)
@@ -170,8 +211,13 @@ def test_similar_rejects_bad_input(api, trained_demo_with_twins, params, message
 
 def test_unknown_ids_are_404(api, trained_demo_with_twins):
     seed = trained_demo_with_twins["seed"]
-    for url in ("/api/songs/nope/similar/", "/api/songs/nope/radio/", "/api/clusters/999999/playlist/",
-                f"/api/path/?from=nope&to={seed.external_id}", f"/api/path/?from={seed.external_id}&to=nope"):
+    for url in (
+        "/api/songs/nope/similar/",
+        "/api/songs/nope/radio/",
+        "/api/clusters/999999/playlist/",
+        f"/api/path/?from=nope&to={seed.external_id}",
+        f"/api/path/?from={seed.external_id}&to=nope",
+    ):
         response = api.get(url)
         assert response.status_code == 404, url
         assert response.json()["detail"]
@@ -189,22 +235,30 @@ def test_song_path_moves_smoothly_without_repeats(api, trained_demo_with_twins):
     ids = [s["id"] for s in path]
     assert len(set(ids)) == 12 and "dup-1" not in ids and "dup-2" not in ids
     artists = [s["artist_id"] for s in path]
-    assert all(a != b for a, b in zip(artists, artists[1:]))
+    assert all(a != b for a, b in pairwise(artists))
     middle = artists[1:-1]
     assert len(middle) == len(set(middle))
     # Smooth: no step is a jump across the whole path.
     start = np.array([path[0][f] for f in FEATURE_NAMES])
     end = np.array([path[-1][f] for f in FEATURE_NAMES])
     total = np.linalg.norm((end - start) / X.std(0))
-    steps = [np.linalg.norm((np.array([b[f] for f in FEATURE_NAMES]) - np.array([a[f] for f in FEATURE_NAMES]))
-                            / X.std(0)) for a, b in zip(path, path[1:])]
+    steps = [
+        np.linalg.norm((np.array([b[f] for f in FEATURE_NAMES]) - np.array([a[f] for f in FEATURE_NAMES])) / X.std(0))
+        for a, b in pairwise(path)
+    ]
     assert max(steps) < 0.6 * total
     assert len(body["steps"]) == 11
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"length": 2}, "length"), ({"length": 51}, "length"), ({"length": "x"}, "length"), ({}, "from"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"length": 2}, "length"),
+        ({"length": 51}, "length"),
+        ({"length": "x"}, "length"),
+        ({}, "from"),
+    ],
+)
 def test_song_path_rejects_bad_input(api, trained_demo_with_twins, params, message):
     seed = trained_demo_with_twins["seed"]
     base = {"from": seed.external_id, "to": Song.objects.order_by("-id")[0].external_id}
@@ -227,8 +281,11 @@ def test_cluster_playlist_and_radio_exports(api, trained_demo_with_twins):
     assert m3u.status_code == 200 and "attachment" in m3u["Content-Disposition"]
     lines = m3u.content.decode().splitlines()
     assert lines[0] == "#EXTM3U" and sum(line.startswith("#EXTINF:") for line in lines) == 5
-    rows = list(csv.DictReader(io.StringIO(api.get(f"/api/clusters/{cluster.pk}/playlist/",
-                                                   {"limit": 5, "fmt": "csv"}).content.decode())))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(api.get(f"/api/clusters/{cluster.pk}/playlist/", {"limit": 5, "fmt": "csv"}).content.decode())
+        )
+    )
     assert [r["id"] for r in rows] == [s["id"] for s in songs[:5]]
     seed = trained_demo_with_twins["seed"]
     radio = api.get(f"/api/songs/{seed.external_id}/radio/", {"limit": 10}).json()
@@ -312,8 +369,16 @@ def test_on_postgres_the_index_builds_while_labels_are_written(api, demo_catalog
 def test_song_records_have_exactly_the_api_shape(api, trained_demo_with_twins):
     from songs.api import SongSerializer
 
-    late = song_twin(trained_demo_with_twins["seed"], "late-2", name="Unlabelled <b>", cluster_id=None, release_date=None, genres=[],
-                 explicit=None, popularity=None)
+    late = song_twin(
+        trained_demo_with_twins["seed"],
+        "late-2",
+        name="Unlabelled <b>",
+        cluster_id=None,
+        release_date=None,
+        genres=[],
+        explicit=None,
+        popularity=None,
+    )
     songs = [*Song.objects.select_related("artist", "cluster").order_by("id")[:5], late]
     records = selectors.song_records(ids=[s.pk for s in songs])
     for song in songs:
@@ -347,7 +412,7 @@ def test_cluster_pages_are_ordered_by_the_index(trained_demo_with_twins, sort, d
     # Walking back from the last page gives the previous page, in order.
     back = cluster_songs_page(cluster_id=cluster.pk, sort=sort, desc=desc, before=page.prev_cursor, size=40)
     last = len(page.items)
-    assert [s.pk for s in back.items] == expected[-last - 40:-last]
+    assert [s.pk for s in back.items] == expected[-last - 40 : -last]
 
 
 def test_a_process_rechecks_the_active_run_within_the_interval(api, trained_demo_with_twins, settings, monkeypatch):
@@ -399,7 +464,7 @@ def test_song_path_keeps_the_artist_rules_when_neighbours_share_an_artist(api, t
     _train()
     path = api.get("/api/path/", {"from": source.external_id, "to": target.external_id, "length": 20}).json()["songs"]
     artists = [s["artist_id"] for s in path]
-    assert all(a != b for a, b in zip(artists, artists[1:]))
+    assert all(a != b for a, b in pairwise(artists))
     assert len(artists[1:-1]) == len(set(artists[1:-1]))
 
 
@@ -413,8 +478,12 @@ def test_after_a_rollback_cluster_pages_read_the_database(trained_demo_with_twin
     first.refresh_from_db()
     assert not first.index_labels_current
     cluster = first.clusters.order_by("-size").first()
-    assert engine_selectors.cluster_song_keys(cluster_id=cluster.pk, sort="id", desc=False, after=None, before=None,
-                                        size=10) is None
+    assert (
+        engine_selectors.cluster_song_keys(
+            cluster_id=cluster.pk, sort="id", desc=False, after=None, before=None, size=10
+        )
+        is None
+    )
     page = cluster_songs_page(cluster_id=cluster.pk, sort="energy", desc=True, size=10)
     expected = list(Song.objects.filter(cluster=cluster).order_by("-energy", "-id").values_list("id", flat=True)[:10])
     assert [s.pk for s in page.items] == expected
@@ -424,9 +493,12 @@ def test_bounds_are_checked_on_the_stored_values_not_float32_copies(api, trained
     seed = trained_demo_with_twins["seed"]
     edge = song_twin(seed, "edge-1", name="Just Over", energy=0.7 + 1e-7)  # float32 rounds it to 0.7
     _train()
-    ids = [r["song"]["id"] for r in api.get(f"/api/songs/{seed.external_id}/similar/",
-                                              {"limit": 50, "max_energy": 0.7}).json()["results"]]
+    ids = [
+        r["song"]["id"]
+        for r in api.get(f"/api/songs/{seed.external_id}/similar/", {"limit": 50, "max_energy": 0.7}).json()["results"]
+    ]
     assert ids and edge.external_id not in ids
-    tracks = api.get("/api/recommendations/", {"seed_songs": seed.external_id, "limit": 50,
-                                                 "max_energy": 0.7}).json()["tracks"]
+    tracks = api.get("/api/recommendations/", {"seed_songs": seed.external_id, "limit": 50, "max_energy": 0.7}).json()[
+        "tracks"
+    ]
     assert tracks and all(t["energy"] <= 0.7 for t in tracks)

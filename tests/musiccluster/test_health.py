@@ -103,3 +103,23 @@ def test_broker_down_hides_the_address(client, settings):
     body = response.json()
     assert body["broker"] == "error: unreachable" and body["workers"] == "unknown (broker down)"
     assert "127.0.0.1" not in response.content.decode()
+
+
+def test_healthz_reports_database_and_broker(client, settings, monkeypatch):
+    # No worker runs during this test; test_broker_without_a_live_worker_is_a_503 covers the worker check.
+    monkeypatch.setattr("musiccluster.health._check_workers", lambda: "ok (1 worker)")
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["database"] == "ok"
+    if settings.CELERY_BROKER_URL:
+        assert body["broker"] == "ok"
+    else:
+        assert body["broker"].startswith("not configured")
+
+
+def test_healthz_is_503_when_the_broker_is_down(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["broker"].startswith("error:")

@@ -10,4 +10,4 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _plain_static_storage():
-    yield
+    return

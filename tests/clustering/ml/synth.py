@@ -32,8 +32,8 @@ def four_centers(seed=1):
 def profile_centers():
     """Four recognisable kinds of song, as unit-space centres (feature order of FEATURES)."""
     #           dance energy loud speech acoustic instr  live  valence tempo duration
-    rap =      [0.80, 0.60, 0.80, 0.45, 0.15, 0.00, 0.15, 0.55, 0.45, 0.40]
-    ambient =  [0.25, 0.10, 0.35, 0.04, 0.90, 0.90, 0.10, 0.15, 0.30, 0.55]
-    party =    [0.85, 0.85, 0.90, 0.06, 0.05, 0.02, 0.15, 0.85, 0.55, 0.35]
-    ballad =   [0.45, 0.40, 0.70, 0.04, 0.50, 0.02, 0.12, 0.30, 0.35, 0.45]
+    rap = [0.80, 0.60, 0.80, 0.45, 0.15, 0.00, 0.15, 0.55, 0.45, 0.40]
+    ambient = [0.25, 0.10, 0.35, 0.04, 0.90, 0.90, 0.10, 0.15, 0.30, 0.55]
+    party = [0.85, 0.85, 0.90, 0.06, 0.05, 0.02, 0.15, 0.85, 0.55, 0.35]
+    ballad = [0.45, 0.40, 0.70, 0.04, 0.50, 0.02, 0.12, 0.30, 0.35, 0.45]
     return np.array([rap, ambient, party, ballad])

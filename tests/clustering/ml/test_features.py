@@ -54,12 +54,12 @@ def test_real_unit_round_trip_and_zscores(X):
 
 
 def test_unknown_feature_is_named(X):
-    with pytest.raises(ValueError, match="unknown feature.*bpm.*mood"):
+    with pytest.raises(ValueError, match=r"unknown feature.*bpm.*mood"):
         FeaturePreparer(features=["energy", "bpm", "mood"]).fit(X)
 
 
 def test_duplicate_feature_rejected(X):
-    with pytest.raises(ValueError, match="twice.*energy"):
+    with pytest.raises(ValueError, match=r"twice.*energy"):
         FeaturePreparer(features=["energy", "energy"]).fit(X)
 
 

@@ -6,11 +6,28 @@ from .synth import catalog, profile_centers
 
 
 def _profile(label, z=None, centroid=None):
-    z = {f: 0.0 for f in FEATURES} | (z or {})
-    base = {"danceability": 0.55, "energy": 0.6, "loudness": -8.0, "speechiness": 0.07, "acousticness": 0.3,
-            "instrumentalness": 0.05, "liveness": 0.18, "valence": 0.5, "tempo": 120.0, "duration_ms": 220_000.0}
-    return {"label": label, "z": z, "centroid": base | (centroid or {}), "size": 10, "share": 0.1,
-            "top_features": [], "representatives": []}
+    z = dict.fromkeys(FEATURES, 0.0) | (z or {})
+    base = {
+        "danceability": 0.55,
+        "energy": 0.6,
+        "loudness": -8.0,
+        "speechiness": 0.07,
+        "acousticness": 0.3,
+        "instrumentalness": 0.05,
+        "liveness": 0.18,
+        "valence": 0.5,
+        "tempo": 120.0,
+        "duration_ms": 220_000.0,
+    }
+    return {
+        "label": label,
+        "z": z,
+        "centroid": base | (centroid or {}),
+        "size": 10,
+        "share": 0.1,
+        "top_features": [],
+        "representatives": [],
+    }
 
 
 def test_recognisable_clusters_get_fitting_names():
@@ -29,8 +46,11 @@ def test_absolute_levels_drive_names():
         _profile(0, centroid={"speechiness": 0.8}),  # spoken word regardless of z
         _profile(1, z={"speechiness": 2.5}, centroid={"speechiness": 0.4}),
         _profile(2, z={"liveness": 2.0}, centroid={"liveness": 0.7}),
-        _profile(3, z={"instrumentalness": 2.0, "acousticness": 1.5, "energy": -1.5},
-                 centroid={"instrumentalness": 0.85, "acousticness": 0.9, "energy": 0.15}),
+        _profile(
+            3,
+            z={"instrumentalness": 2.0, "acousticness": 1.5, "energy": -1.5},
+            centroid={"instrumentalness": 0.85, "acousticness": 0.9, "energy": 0.15},
+        ),
         _profile(4, z={"acousticness": 1.5, "energy": -1.2}, centroid={"acousticness": 0.8, "energy": 0.3}),
         _profile(5, z={"valence": -1.0, "energy": -0.8}),
         _profile(6),

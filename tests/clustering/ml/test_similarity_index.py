@@ -1,4 +1,5 @@
 """The similarity core: embedding, IVF search against exact search, filters, exclusions."""
+
 import numpy as np
 import pytest
 
@@ -17,8 +18,16 @@ def _data(n_per=10_000, seed=0):
     popularity = rng.integers(0, 100, n).astype(float)
     extra = np.column_stack([rng.integers(0, 12, n), rng.integers(0, 2, n), popularity, np.full(n, 4.0)])
     dup = rng.integers(0, 2**62, n)
-    return dict(ids=np.arange(1, n + 1) * 3, X=X, year=year, popularity=popularity, artist=artist, dup_keys=dup,
-                extra=extra, labels=y)
+    return {
+        "ids": np.arange(1, n + 1) * 3,
+        "X": X,
+        "year": year,
+        "popularity": popularity,
+        "artist": artist,
+        "dup_keys": dup,
+        "extra": extra,
+        "labels": y,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +44,7 @@ def test_cells_search_agrees_with_exact_search(built):
     for row in rng.choice(len(index.ids_), 50, replace=False):
         q = index.vector(row)
         approx, d_approx = index.search(q, k=10)
-        exact, d_exact = index._exact(q, None, 10)
+        exact, _d_exact = index._exact(q, None, 10)
         recall.append(len(set(approx) & set(exact)) / 10)
         assert approx[0] == row and d_approx[0] == pytest.approx(0, abs=0.01)  # float32 rounding
         assert np.all(np.diff(d_approx) >= -1e-6)
@@ -57,8 +66,9 @@ def test_filtered_search_returns_only_selected_rows_and_widens(built):
 def test_query_drops_duplicates_excluded_rows_and_caps_artists(built):
     _, index = built
     index.dup_keys_[[11, 12]] = index.dup_keys_[10]  # exact duplicates of row 10
-    rows, _ = index.query(index.vector(10), k=30, exclude_rows=[10], exclude_keys=[index.dup_keys_[10]],
-                          max_per_artist=1)
+    rows, _ = index.query(
+        index.vector(10), k=30, exclude_rows=[10], exclude_keys=[index.dup_keys_[10]], max_per_artist=1
+    )
     assert len(rows) == 30 and not {10, 11, 12} & set(rows.tolist())
     artists = index.artists_[rows]
     assert len(set(artists.tolist())) == 30
@@ -88,5 +98,6 @@ def test_embedding_mixes_the_artist_profile():
 
 def test_empty_catalog_is_refused():
     with pytest.raises(ValueError, match="empty catalog"):
-        SimilarityIndex().fit(ids=[], X=np.empty((0, 10)), year=[], popularity=[], artist=[], dup_keys=[],
-                              extra=np.empty((0, 4)))
+        SimilarityIndex().fit(
+            ids=[], X=np.empty((0, 10)), year=[], popularity=[], artist=[], dup_keys=[], extra=np.empty((0, 4))
+        )

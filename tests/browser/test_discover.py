@@ -1,85 +1,40 @@
-"""The phase-2 pages in real headless Chromium: recommendations, paths,
-playlists (save from a radio or from recommendations, edit, export), sign-in
-and escaping. Screenshots land in test-output/screenshots/."""
+"""The discovery pages in real headless Chromium: predict, recommendations,
+paths, a song's radio (and the playlist and sign-in pages alongside them:
+console errors, escaping, phone layout). Screenshots land in
+test-output/screenshots/."""
+
 import re
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.contrib.auth import get_user_model
 
-from clustering import playlists
+from clustering import playlists, services
 from clustering.models import Playlist
 from songs.models import Song
-from tests.browser.conftest import assert_fits_a_phone, screenshot
+from tests.browser.conftest import (
+    assert_fits_a_phone,
+    label_of,
+    pick,
+    screenshot,
+    sign_in,
+    table_ids,
+    unique_song,
+    visit,
+)
 from tests.conftest import SCRIPT_ARTIST, SCRIPT_TITLE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 XSS = SCRIPT_TITLE
 XSS_ARTIST = SCRIPT_ARTIST
-PASSWORD = "pw-123456789"
 
 
-@pytest.fixture
-def alice(db):
-    return get_user_model().objects.create_user("alice", password=PASSWORD)
+# --- every page -----------------------------------------------------------------------
 
 
-def visit(page, url, *, state=None):
-    """Open a page; with `state`, wait until #<id> has a data-state (its data arrived)."""
-    page.goto(url)
-    page.wait_for_load_state("networkidle")
-    if state:
-        page.wait_for_function(f"document.querySelector('{state}') && document.querySelector('{state}').dataset.state")
-
-
-def sign_in(page, base, next_url="/playlists/"):
-    """Sign in as alice on the site's login page, which then opens `next_url`."""
-    page.goto(f"{base}/accounts/login/?next={quote(next_url, safe='/')}")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(base + next_url)
-    page.wait_for_load_state("networkidle")
-    assert page.locator(".account-name").inner_text() == "alice"
-
-
-def pick(page, label, text, choice):
-    """Type `text` into the picker labelled `label` and choose the match whose text is `choice` (keyboard)."""
-    field = page.get_by_label(label, exact=True)
-    field.fill(text)
-    results = page.locator(f"#{field.get_attribute('id')[:-2]}-results button")
-    results.first.wait_for()
-    buttons = results.all_inner_texts()
-    assert choice in buttons, buttons
-    field.focus()
-    page.keyboard.press("ArrowDown")
-    for _ in range(buttons.index(choice)):
-        page.keyboard.press("ArrowDown")
-    page.keyboard.press("Enter")
-
-
-def label_of(song: Song) -> str:
-    return f"{song.name} — {song.artist.name}"
-
-
-def table_ids(page, selector) -> list[str]:
-    return page.eval_on_selector_all(f"{selector} tbody tr[data-id]", "rows => rows.map(r => r.dataset.id)")
-
-
-def unique_song(**filters) -> Song:
-    """A song whose title and artist no other song shares (so a picker shows it once)."""
-    for song in Song.objects.exclude(name=XSS).filter(**filters).select_related("artist").order_by("id"):
-        if Song.objects.filter(name=song.name, artist=song.artist).count() == 1:
-            return song
-    raise AssertionError("no such song")
-
-
-# --- every new page ---------------------------------------------------------------------
-
-
-def test_new_pages_load_without_console_errors(live_server, page, trained_demo_with_script_song, alice):
+def test_discovery_playlist_and_sign_in_pages_load_without_console_errors(
+    live_server, page, trained_demo_with_script_song, alice
+):
     base = live_server.url
     song = Song.objects.get(name=XSS)
     songs = [s.external_id for s in Song.objects.exclude(name=XSS).order_by("id")[:5]]
@@ -122,7 +77,85 @@ def test_pages_of_an_empty_site_say_no_model_yet(live_server, page):
     assert page.console_errors == []
 
 
-# --- recommendations -------------------------------------------------------------------------
+# --- predict --------------------------------------------------------------------------
+
+
+def test_predict_slider_changes_prediction_and_moves_the_red_point(live_server, page, scanned_demo_with_script_song):
+    visit(page, live_server.url + "/predict/", maps=1)
+    page.wait_for_function("document.body.dataset.predictions >= 1")
+    page.evaluate("window.__sameDocument = 'still here'")
+    before = page.evaluate("""() => {
+        const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];
+        return {x: t.x[0], y: t.y[0], cluster: document.getElementById('prediction').dataset.cluster,
+                text: document.getElementById('prediction').innerText, n: +document.body.dataset.predictions};
+    }""")
+    assert before["x"] is not None and before["cluster"]
+    # Keyboard on the sliders: an ambient, acoustic, instrumental sound.
+    for feature, key in (
+        ("instrumentalness", "End"),
+        ("acousticness", "End"),
+        ("energy", "Home"),
+        ("danceability", "Home"),
+        ("loudness", "Home"),
+    ):
+        page.locator(f"#range-{feature}").focus()
+        page.keyboard.press(key)
+    assert page.locator("#num-instrumentalness").input_value() == "1"
+    assert page.locator("#duration-readout").inner_text().startswith("= ")
+    values = {f: float(page.locator(f"#num-{f}").input_value()) for f in Song.FEATURES}
+    import numpy as np
+
+    expected = services.cluster_predict(X=np.array([[values[f] for f in Song.FEATURES]]))[0]
+    # Wait for the prediction of the final values: on a busy machine the keys
+    # come more than the debounce apart, and a prediction for the first ones
+    # arrives (and moves the point) before the last one is asked for.
+    page.wait_for_function(
+        "([x, c, ex, ey]) => { const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];"
+        " const near = (a, b) => Math.abs(a - b) <= 1e-6 * Math.abs(b) + 1e-12;"
+        " return t.x[0] !== x && document.getElementById('prediction').dataset.cluster !== c"
+        " && near(t.x[0], ex) && near(t.y[0], ey); }",
+        arg=[before["x"], before["cluster"], expected["map"]["x"], expected["map"]["y"]],
+    )
+    after = page.evaluate("""() => {
+        const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];
+        return {x: t.x[0], y: t.y[0], cluster: document.getElementById('prediction').dataset.cluster,
+                text: document.getElementById('prediction').innerText, colour: t.marker.color,
+                marker: window.__sameDocument, n: +document.body.dataset.predictions};
+    }""")
+    assert after["marker"] == "still here"  # no reload
+    assert after["n"] > before["n"]
+    assert (after["x"], after["y"]) != (before["x"], before["y"])
+    assert after["cluster"] != before["cluster"] and after["text"] != before["text"]
+    assert after["colour"] == "#e00000"
+    # The predicted cluster is what the model says for these values.
+    assert int(after["cluster"]) == expected["cluster"]["id"]
+    assert after["x"] == pytest.approx(expected["map"]["x"]) and after["y"] == pytest.approx(expected["map"]["y"])
+    # Distances: one bar per cluster.
+    assert (
+        page.evaluate("document.getElementById('distances').data[0].x.length")
+        == scanned_demo_with_script_song.n_clusters
+    )
+    # An exact value typed in the number input moves the slider.
+    page.locator("#num-tempo").fill("150")
+    assert page.locator("#range-tempo").input_value() == "150"
+    screenshot(page, "predict-after-sliders")
+    assert page.console_errors == []
+
+
+def test_predict_start_from_a_song(live_server, page, scanned_demo_with_script_song):
+    song = Song.objects.exclude(name=XSS).select_related("artist").order_by("id")[5]
+    visit(page, live_server.url + "/predict/", maps=1)
+    page.get_by_label("Find a song by title or artist").fill(song.name)
+    button = page.locator("#preset-results button", has_text=song.name).first
+    button.click()
+    page.wait_for_function("document.getElementById('preset-status').textContent.startsWith('Sliders set')")
+    assert float(page.locator("#num-energy").input_value()) == pytest.approx(song.energy)
+    assert float(page.locator("#num-duration_ms").input_value()) == song.duration_ms
+    page.wait_for_function(f"document.getElementById('prediction').dataset.cluster === '{song.cluster_id}'")
+    assert page.console_errors == []
+
+
+# --- recommendations ------------------------------------------------------------------
 
 
 def test_recommendations_for_a_seed_respect_a_min_energy_bound(live_server, page, trained_demo_with_script_song):
@@ -197,7 +230,7 @@ def test_signed_in_user_saves_recommendations_as_a_playlist(live_server, page, t
     assert page.console_errors == []
 
 
-# --- paths -------------------------------------------------------------------------------------
+# --- paths ----------------------------------------------------------------------------
 
 
 def test_path_page_shows_a_path(live_server, page, trained_demo_with_script_song, alice):
@@ -235,72 +268,7 @@ def test_path_page_shows_a_path(live_server, page, trained_demo_with_script_song
     assert page.console_errors == [] and page.dialogs == []
 
 
-# --- playlists: radio → save → list → edit → export ----------------------------------------------
-
-
-def test_signed_in_user_saves_a_radio_edits_it_and_downloads_a_valid_m3u(live_server, page, trained_demo_with_script_song, alice):
-    base = live_server.url
-    song = unique_song()
-    # Anonymous: the radio page offers sign-in instead of saving.
-    visit(page, base + f"/playlists/radio/{song.external_id}/", state="#radio")
-    assert page.locator("#save-signin").is_visible() and page.locator("#save-form").count() == 0
-    sign_in(page, base, next_url=f"/playlists/radio/{song.external_id}/")
-    page.wait_for_function("document.getElementById('radio').dataset.state === 'loaded'")
-    ids = table_ids(page, "#radio-table")
-    assert len(ids) == 25 and ids[0] == song.external_id
-    page.get_by_label("Playlist name").fill("Morning radio")
-    page.get_by_role("button", name="Save as playlist").click()
-    page.locator("#saved-link").wait_for()
-    assert page.locator("#save-status").inner_text() == "Saved as Morning radio (25 songs)."
-    playlist = Playlist.objects.get(name="Morning radio")
-    assert playlist.owner == alice and playlist.source == "radio"
-    assert [s.external_id for s in playlists.playlist_songs(playlist=playlist)] == ids
-    # It is on the playlists page, under "Your playlists".
-    visit(page, base + "/playlists/")
-    link = page.locator("#mine-table").get_by_role("link", name="Morning radio")
-    assert link.count() == 1
-    link.click()
-    page.wait_for_url(f"**/playlists/{playlist.pk}/")
-    # Edit: rename, make it public, move the third song to the top, remove the last one, add one.
-    page.get_by_text("Edit this playlist").click()
-    page.get_by_label("Name", exact=True).fill("Sunday radio")
-    page.get_by_role("checkbox", name=re.compile("Public: listed")).check()
-    third = page.locator("#edit-songs li").nth(2)
-    third_label = third.locator(".edit-label").inner_text()
-    third.get_by_role("button", name=re.compile("^Move up")).click()
-    page.locator("#edit-songs li").nth(1).get_by_role("button", name=re.compile("^Move up")).focus()
-    page.keyboard.press("Enter")  # keyboard works too
-    assert page.locator("#edit-songs li").first.locator(".edit-label").inner_text() == third_label
-    page.locator("#edit-songs li").last.get_by_role("button", name=re.compile("^Remove")).click()
-    extra = Song.objects.select_related("artist").exclude(external_id__in=ids).exclude(name=XSS).order_by("id").first()
-    pick(page, "Add a song", extra.name, label_of(extra))
-    assert page.locator("#edit-songs li").count() == 25
-    expected = [ids[2], ids[0], ids[1], *ids[3:24], extra.external_id]
-    page.get_by_role("button", name="Save changes").click()
-    page.wait_for_url(f"**/playlists/{playlist.pk}/")
-    page.get_by_text("Changes saved.").wait_for()
-    assert page.locator("#playlist-name").inner_text() == "Sunday radio"
-    playlist.refresh_from_db()
-    assert playlist.name == "Sunday radio" and playlist.is_public
-    assert [s.external_id for s in playlists.playlist_songs(playlist=playlist)] == expected
-    assert table_ids(page, "#playlist-songs") == expected
-    screenshot(page, "playlist-edited")
-    # Export: the M3U link downloads a valid extended M3U with one entry per song.
-    with page.expect_download() as download_info:
-        page.locator("#exports a[data-fmt=m3u]").click()
-    download = download_info.value
-    assert download.suggested_filename == "sunday-radio.m3u8"
-    content = Path(download.path()).read_text(encoding="utf-8")
-    assert content.startswith("#EXTM3U\n")
-    lines = content.splitlines()
-    assert sum(line.startswith("#EXTINF:") for line in lines) == 25
-    urls = [line for line in lines if line and not line.startswith("#")]
-    assert urls == [f"{base}/songs/{i}/" for i in expected]
-    # Sign out (a POST form): back to the dashboard, signed out.
-    page.get_by_role("button", name="Sign out").click()
-    page.wait_for_url(base + "/")
-    assert page.locator(".account").get_by_role("link", name="Sign in").count() == 1
-    assert page.console_errors == [] and page.dialogs == []
+# --- radio ----------------------------------------------------------------------------
 
 
 def test_radio_exports_download_from_the_radio_endpoint(live_server, page, trained_demo_with_script_song):
@@ -316,10 +284,12 @@ def test_radio_exports_download_from_the_radio_endpoint(live_server, page, train
     assert page.console_errors == []
 
 
-# --- escaping -----------------------------------------------------------------------------------
+# --- escaping -------------------------------------------------------------------------
 
 
-def test_script_titled_song_shows_as_text_on_the_new_pages(live_server, page, trained_demo_with_script_song, alice):
+def test_script_titled_song_shows_as_text_on_the_discovery_and_playlist_pages(
+    live_server, page, trained_demo_with_script_song, alice
+):
     base = live_server.url
     song = Song.objects.select_related("artist").get(name=XSS)
     label = f"{XSS} — {XSS_ARTIST}"
@@ -360,12 +330,16 @@ def test_script_titled_song_shows_as_text_on_the_new_pages(live_server, page, tr
     assert page.dialogs == [] and page.console_errors == []
 
 
-# --- phone -------------------------------------------------------------------------------------
+# --- phone ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["recommend", "path", "playlists", "radio"])
-def test_new_pages_fit_a_phone_screen(live_server, browser, trained_demo_with_script_song, name):
+def test_discovery_and_playlist_pages_fit_a_phone_screen(live_server, browser, trained_demo_with_script_song, name):
     seed = unique_song()
-    url = {"recommend": f"/recommend/?seed_songs={seed.external_id}", "path": "/path/", "playlists": "/playlists/",
-           "radio": f"/playlists/radio/{seed.external_id}/"}[name]
+    url = {
+        "recommend": f"/recommend/?seed_songs={seed.external_id}",
+        "path": "/path/",
+        "playlists": "/playlists/",
+        "radio": f"/playlists/radio/{seed.external_id}/",
+    }[name]
     assert_fits_a_phone(browser, live_server.url + url, f"phone-{name}")

@@ -1,21 +1,20 @@
-"""The web pages in real headless Chromium: no console errors, live
-prediction, map click-through, escaping, retraining from admin and the runs
-page, phone layout. Screenshots land in test-output/screenshots/."""
+"""The browsing pages in real headless Chromium: every page without console
+errors, map click-through, escaping, retraining from admin and the runs page,
+phone layout. Screenshots land in test-output/screenshots/."""
+
 import re
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from clustering import services
 from clustering.models import TrainingRun
 from songs.models import Song
-from tests.browser.conftest import assert_fits_a_phone, screenshot
+from tests.browser.conftest import PASSWORD, assert_fits_a_phone, screenshot, visit
 from tests.conftest import SCRIPT_TITLE, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 XSS = SCRIPT_TITLE
-PASSWORD = "pw-123456789"
 
 
 @pytest.fixture
@@ -29,15 +28,6 @@ def log_in(page, base):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/admin/")
-
-
-def visit(page, url, *, charts=0, maps=0):
-    page.goto(url)
-    page.wait_for_load_state("networkidle")
-    if maps:
-        page.wait_for_function(f"document.querySelectorAll('[data-ready=\"1\"]').length >= {maps}")
-    if charts:
-        page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {charts}")
 
 
 def map_point_position(page, selector="#map", isolated=True):
@@ -65,7 +55,7 @@ def map_point_position(page, selector="#map", isolated=True):
     )
 
 
-# --- every page ------------------------------------------------------------------------
+# --- every page -----------------------------------------------------------------------
 
 
 def test_every_page_loads_without_console_errors(live_server, page, scanned_demo_with_script_song):
@@ -107,8 +97,12 @@ def test_every_page_loads_without_console_errors(live_server, page, scanned_demo
 
 
 def test_pages_of_an_empty_site(live_server, page):
-    for url, text in (("/", "No songs yet"), ("/search/", "No songs yet"), ("/predict/", "No model yet"),
-                      ("/runs/", "No training run yet")):
+    for url, text in (
+        ("/", "No songs yet"),
+        ("/search/", "No songs yet"),
+        ("/predict/", "No model yet"),
+        ("/runs/", "No training run yet"),
+    ):
         visit(page, live_server.url + url)
         assert page.get_by_text(text).count() >= 1, url
     screenshot(page, "page-runs-empty")
@@ -117,8 +111,12 @@ def test_pages_of_an_empty_site(live_server, page):
 
 def test_song_with_a_script_title_shows_as_text(live_server, page, scanned_demo_with_script_song):
     song = Song.objects.get(name=XSS)
-    for url in ("/search/?q=alert", f"/clusters/{song.cluster_id}/?sort=name", f"/songs/{song.external_id}/",
-                f"/clusters/{song.cluster_id}/?q=alert"):
+    for url in (
+        "/search/?q=alert",
+        f"/clusters/{song.cluster_id}/?sort=name",
+        f"/songs/{song.external_id}/",
+        f"/clusters/{song.cluster_id}/?q=alert",
+    ):
         visit(page, live_server.url + url)
         assert page.get_by_text(XSS, exact=True).count() >= 1, url
         assert page.get_by_text("Mallory <b>&</b> Co").count() >= 1, url
@@ -129,7 +127,8 @@ def test_song_with_a_script_title_shows_as_text(live_server, page, scanned_demo_
     visit(page, live_server.url + "/", maps=1)
     # Zoom in on it (as a user would) so no neighbour sits under the cursor.
     page.locator("#map").scroll_into_view_if_needed()
-    point = page.evaluate("""async (id) => {
+    point = page.evaluate(
+        """async (id) => {
         const gd = document.getElementById('map');
         for (const t of gd.data) {
           const i = (t.customdata || []).indexOf(id);
@@ -140,7 +139,9 @@ def test_song_with_a_script_title_shows_as_text(live_server, page, scanned_demo_
           return {x: box.left + xa._offset + xa.l2p(x), y: box.top + ya._offset + ya.l2p(y)};
         }
         return null;
-    }""", song.external_id)
+    }""",
+        song.external_id,
+    )
     assert point
     page.mouse.move(point["x"] - 30, point["y"] - 30)
     page.mouse.move(point["x"], point["y"], steps=5)
@@ -158,77 +159,7 @@ def test_song_with_a_script_title_shows_as_text(live_server, page, scanned_demo_
     assert page.dialogs == [] and page.console_errors == []
 
 
-# --- predict ------------------------------------------------------------------------------
-
-
-def test_predict_slider_changes_prediction_and_moves_the_red_point(live_server, page, scanned_demo_with_script_song):
-    visit(page, live_server.url + "/predict/", maps=1)
-    page.wait_for_function("document.body.dataset.predictions >= 1")
-    page.evaluate("window.__sameDocument = 'still here'")
-    before = page.evaluate("""() => {
-        const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];
-        return {x: t.x[0], y: t.y[0], cluster: document.getElementById('prediction').dataset.cluster,
-                text: document.getElementById('prediction').innerText, n: +document.body.dataset.predictions};
-    }""")
-    assert before["x"] is not None and before["cluster"]
-    # Keyboard on the sliders: an ambient, acoustic, instrumental sound.
-    for feature, key in (("instrumentalness", "End"), ("acousticness", "End"), ("energy", "Home"),
-                         ("danceability", "Home"), ("loudness", "Home")):
-        page.locator(f"#range-{feature}").focus()
-        page.keyboard.press(key)
-    assert page.locator("#num-instrumentalness").input_value() == "1"
-    assert page.locator("#duration-readout").inner_text().startswith("= ")
-    values = {f: float(page.locator(f"#num-{f}").input_value()) for f in Song.FEATURES}
-    import numpy as np
-
-    expected = services.cluster_predict(X=np.array([[values[f] for f in Song.FEATURES]]))[0]
-    # Wait for the prediction of the final values: on a busy machine the keys
-    # come more than the debounce apart, and a prediction for the first ones
-    # arrives (and moves the point) before the last one is asked for.
-    page.wait_for_function(
-        "([x, c, ex, ey]) => { const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];"
-        " const near = (a, b) => Math.abs(a - b) <= 1e-6 * Math.abs(b) + 1e-12;"
-        " return t.x[0] !== x && document.getElementById('prediction').dataset.cluster !== c"
-        " && near(t.x[0], ex) && near(t.y[0], ey); }",
-        arg=[before["x"], before["cluster"], expected["map"]["x"], expected["map"]["y"]],
-    )
-    after = page.evaluate("""() => {
-        const gd = document.getElementById('predict-map'), t = gd.data[gd.data.length - 1];
-        return {x: t.x[0], y: t.y[0], cluster: document.getElementById('prediction').dataset.cluster,
-                text: document.getElementById('prediction').innerText, colour: t.marker.color,
-                marker: window.__sameDocument, n: +document.body.dataset.predictions};
-    }""")
-    assert after["marker"] == "still here"  # no reload
-    assert after["n"] > before["n"]
-    assert (after["x"], after["y"]) != (before["x"], before["y"])
-    assert after["cluster"] != before["cluster"] and after["text"] != before["text"]
-    assert after["colour"] == "#e00000"
-    # The predicted cluster is what the model says for these values.
-    assert int(after["cluster"]) == expected["cluster"]["id"]
-    assert after["x"] == pytest.approx(expected["map"]["x"]) and after["y"] == pytest.approx(expected["map"]["y"])
-    # Distances: one bar per cluster.
-    assert page.evaluate("document.getElementById('distances').data[0].x.length") == scanned_demo_with_script_song.n_clusters
-    # An exact value typed in the number input moves the slider.
-    page.locator("#num-tempo").fill("150")
-    assert page.locator("#range-tempo").input_value() == "150"
-    screenshot(page, "predict-after-sliders")
-    assert page.console_errors == []
-
-
-def test_predict_start_from_a_song(live_server, page, scanned_demo_with_script_song):
-    song = Song.objects.exclude(name=XSS).select_related("artist").order_by("id")[5]
-    visit(page, live_server.url + "/predict/", maps=1)
-    page.get_by_label("Find a song by title or artist").fill(song.name)
-    button = page.locator("#preset-results button", has_text=song.name).first
-    button.click()
-    page.wait_for_function("document.getElementById('preset-status').textContent.startsWith('Sliders set')")
-    assert float(page.locator("#num-energy").input_value()) == pytest.approx(song.energy)
-    assert float(page.locator("#num-duration_ms").input_value()) == song.duration_ms
-    page.wait_for_function(f"document.getElementById('prediction').dataset.cluster === '{song.cluster_id}'")
-    assert page.console_errors == []
-
-
-# --- the map -------------------------------------------------------------------------------
+# --- the map --------------------------------------------------------------------------
 
 
 def test_clicking_a_point_on_the_dashboard_map_opens_that_song(live_server, page, scanned_demo_with_script_song):
@@ -248,10 +179,12 @@ def test_clicking_a_point_on_the_dashboard_map_opens_that_song(live_server, page
     assert page.console_errors == []
 
 
-# --- retraining -------------------------------------------------------------------------------
+# --- retraining -----------------------------------------------------------------------
 
 
-def test_staff_retrains_from_admin_and_sees_it_complete(live_server, page, demo_catalog_with_script_song, staff, task_runner):
+def test_staff_retrains_from_admin_and_sees_it_complete(
+    live_server, page, demo_catalog_with_script_song, staff, task_runner
+):
     """Through a real Celery worker when a broker and Postgres are configured
     (tests/conftest.py), eagerly in-process in the embedded mode."""
     log_in(page, live_server.url)
@@ -282,7 +215,9 @@ def test_staff_retrains_from_admin_and_sees_it_complete(live_server, page, demo_
     assert page.console_errors == []
 
 
-def test_staff_retrains_from_the_runs_page_with_a_progress_bar(live_server, page, demo_catalog_with_script_song, staff, task_runner):
+def test_staff_retrains_from_the_runs_page_with_a_progress_bar(
+    live_server, page, demo_catalog_with_script_song, staff, task_runner
+):
     log_in(page, live_server.url)
     visit(page, live_server.url + "/runs/")
     page.evaluate("window.__sameDocument = 'still here'")
@@ -314,12 +249,13 @@ def test_anonymous_visitors_see_no_retrain_button(live_server, page, scanned_dem
     assert page.locator(f"tr[data-run='{scanned_demo_with_script_song.pk}']").count() == 1
 
 
-# --- phone ----------------------------------------------------------------------------------
+# --- phone ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("url", ["/", "/predict/", "/search/?q=Lantern", "cluster"])
 def test_pages_fit_a_phone_screen(live_server, browser, scanned_demo_with_script_song, url):
     if url == "cluster":
         url = f"/clusters/{scanned_demo_with_script_song.clusters.order_by('-size').first().pk}/"
-    assert_fits_a_phone(browser, live_server.url + url,
-                        f"phone-{url.strip('/').split('/')[0].split('?')[0] or 'dashboard'}")
+    assert_fits_a_phone(
+        browser, live_server.url + url, f"phone-{url.strip('/').split('/')[0].split('?')[0] or 'dashboard'}"
+    )

@@ -1,67 +1,19 @@
-"""API tokens (create_api_token, token auth on writes) and the API's error shape."""
-import io
+"""How the API answers a request it refuses: token and session authentication
+(401 as JSON, CSRF on session writes), the error shape of musiccluster/api_errors.py
+(detail and errors), unknown addresses and oversized forms."""
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
-from drf_spectacular.generators import SchemaGenerator
-from drf_spectacular.validation import validate_schema
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from clustering.models import Playlist
 from musiccluster.api_errors import error_detail
+from tests.conftest import token_command
 
 pytestmark = pytest.mark.django_db
 
 
-def token_command(*args) -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    call_command("create_api_token", *args, stdout=out, stderr=err)
-    return out.getvalue().strip().splitlines()[-1], err.getvalue()
-
-
-def test_create_api_token_for_a_new_user():
-    with pytest.raises(CommandError, match="No user named 'robot'; pass --create-user"):
-        token_command("robot")
-    assert not get_user_model().objects.filter(username="robot").exists()
-    key, notes = token_command("robot", "--create-user", "--staff")
-    user = get_user_model().objects.get(username="robot")
-    assert key == Token.objects.get(user=user).key and len(key) == 40
-    assert user.is_staff and not user.has_usable_password() and "Created user 'robot'" in notes
-    again, notes = token_command("robot")  # the same key until --reset
-    assert again == key and "--reset" in notes
-
-
-def test_reset_replaces_the_key(api_client_factory):
-    key, _ = token_command("robot", "--create-user")
-    new, notes = token_command("robot", "--reset")
-    assert new != key and "no longer works" in notes
-    assert api_client_factory(key).post("/api/playlists/", {"name": "x"}, format="json").status_code == 401
-    assert api_client_factory(new).post("/api/playlists/", {"name": "x"}, format="json").status_code == 201
-
-
-def test_staff_flag_on_an_existing_user_and_bad_names():
-    get_user_model().objects.create_user("dana")
-    token_command("dana", "--staff")
-    assert get_user_model().objects.get(username="dana").is_staff
-    with pytest.raises(CommandError, match="not a valid username"):
-        token_command("no spaces please", "--create-user")
-    get_user_model().objects.create_user("gone", is_active=False)
-    with pytest.raises(CommandError, match="inactive"):
-        token_command("gone")
-    assert not Token.objects.filter(user__username="gone").exists()
-
-
-@pytest.fixture
-def api_client_factory():
-    def make(key=None, **kwargs):
-        client = APIClient(**kwargs)
-        if key:
-            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-        return client
-
-    return make
+# --- authentication -------------------------------------------------------------------
 
 
 def test_token_auth_on_a_write_without_csrf(api_client_factory):
@@ -89,7 +41,7 @@ def test_session_writes_still_need_csrf():
     assert response.status_code == 403 and "CSRF" in response.json()["detail"]
 
 
-# --- the error shape ----------------------------------------------------------
+# --- the error shape ------------------------------------------------------------------
 
 
 def test_error_detail_names_fields_and_items():
@@ -130,16 +82,15 @@ def test_unhandled_errors_are_json_500(monkeypatch, settings):
         APIClient().get("/api/playlists/")
 
 
-def test_schema_is_valid_and_documents_the_new_endpoints():
-    schema = SchemaGenerator().get_schema(request=None, public=True)
-    validate_schema(schema)
-    paths = schema["paths"]
-    for path in ("/api/playlists/", "/api/playlists/{id}/", "/api/playlists/{id}/export/",
-                 "/api/playlists/shared/{share_id}/", "/api/playlists/shared/{share_id}/export/",
-                 "/api/imports/", "/api/imports/{id}/"):
-        assert path in paths, path
-    fmt = next(p for p in paths["/api/playlists/{id}/export/"]["get"]["parameters"] if p["name"] == "fmt")
-    assert fmt["required"] and fmt["schema"]["enum"] == ["csv", "json", "m3u", "xspf"] and fmt["description"]
-    upload = paths["/api/imports/"]["post"]["requestBody"]["content"]
-    assert list(upload) == ["multipart/form-data"]
-    assert "tokenAuth" in schema["components"]["securitySchemes"]
+def test_unknown_api_addresses_are_json_404(api):
+    for url in ("/api/nope/", "/api/playlists/abc/", "/api/songs/x/y/z/"):
+        response = api.get(url)
+        assert response.status_code == 404 and response["Content-Type"].startswith("application/json"), url
+        assert "/api/docs/" in response.json()["detail"]
+    assert not api.get("/definitely-not-a-page/")["Content-Type"].startswith("application/json")
+
+
+def test_too_many_form_fields_is_a_400_not_a_500(api):
+    body = "&".join(f"f{i}=1" for i in range(1500))
+    response = api.post("/api/predict/", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and "fields" in response.json()["detail"].lower()

@@ -1,4 +1,5 @@
 """Training runs, activation, identity across retrains, artifacts, export."""
+
 import csv
 import io
 import json
@@ -32,13 +33,13 @@ def train(**kwargs) -> TrainingRun:
 
 
 def stored_labels() -> np.ndarray:
-    return np.array([label for label in Song.objects.order_by("id").values_list("cluster__label", flat=True)])
+    return np.array(list(Song.objects.order_by("id").values_list("cluster__label", flat=True)))
 
 
 def test_stored_labels_equal_the_offline_pipeline_and_predictions(demo_catalog):
     run = train(k=4, random_state=0)
     assert run.status == "succeeded" and run.is_active
-    ids, X = selectors.song_feature_matrix()
+    _ids, X = selectors.song_feature_matrix()
     offline = KMeans(n_clusters=4, n_init=3, random_state=0).fit(StandardScaler().fit_transform(X)).labels_
     assert np.array_equal(stored_labels(), offline)
     # Predicting each song's own features returns its stored cluster.
@@ -135,8 +136,13 @@ def test_empty_catalog_fails_with_a_clear_reason():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"algorithm": "spectral"}, "unknown algorithm"), ({"k": 1}, "between 2 and 100"), ({"k": "many"}, "whole number"),
-     ({"scaler": "minmax"}, "unknown scaler"), ({"features": ["energy", "bpm"]}, "unknown feature")],
+    [
+        ({"algorithm": "spectral"}, "unknown algorithm"),
+        ({"k": 1}, "between 2 and 100"),
+        ({"k": "many"}, "whole number"),
+        ({"scaler": "minmax"}, "unknown scaler"),
+        ({"features": ["energy", "bpm"]}, "unknown feature"),
+    ],
 )
 def test_bad_parameters_are_refused(kwargs, message):
     with pytest.raises(services.TrainingError, match=message):
@@ -153,7 +159,7 @@ def test_altered_or_foreign_artifacts_are_refused(trained_demo):
         artifacts.model_load(run)
     run.artifact_sha256 = artifacts.sha256_file(run.artifact_path)
     run.sklearn_version = "0.1"
-    with pytest.raises(services.ArtifactError, match="scikit-learn 0.1"):
+    with pytest.raises(services.ArtifactError, match=r"scikit-learn 0.1"):
         artifacts.model_load(run)
 
 

@@ -17,6 +17,7 @@ in test-output/schemathesis/ for reading, without failing the build.
 MC_FUZZ_SEED and MC_FUZZ_EXAMPLES change the seed (fixed by default, so a
 CI run is reproducible) and the examples per operation.
 """
+
 import json
 import os
 import re
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "schemathesis"
 SEED = int(os.environ.get("MC_FUZZ_SEED", "20261127"))
 MAX_EXAMPLES = int(os.environ.get("MC_FUZZ_EXAMPLES", "25"))
@@ -47,8 +48,15 @@ def _free_port() -> int:
 
 
 def _manage(env: dict, *args: str) -> str:
-    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
@@ -64,8 +72,13 @@ class _ScratchPostgres:
         self.psycopg = psycopg
         db = dj_database_url.parse(url)
         self.name = f"musiccluster_fuzz_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        self.params = {"host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "user": db["USER"],
-                       "password": db.get("PASSWORD") or None, "dbname": db["NAME"]}
+        self.params = {
+            "host": db["HOST"] or "127.0.0.1",
+            "port": db["PORT"] or 5432,
+            "user": db["USER"],
+            "password": db.get("PASSWORD") or None,
+            "dbname": db["NAME"],
+        }
         auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
         self.url = f"postgres://{auth}@{self.params['host']}:{self.params['port']}/{self.name}"
 
@@ -85,10 +98,15 @@ def live_api(tmp_path_factory):
     """(base URL, staff token, server log path) of a gunicorn on the demo catalog."""
     var = tmp_path_factory.mktemp("fuzz-var")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    env.update(VAR_DIR=str(var), MODEL_DIR=str(var / "models"), MEDIA_ROOT=str(var / "uploads"),
-               DEBUG="0", LOG_LEVEL="WARNING",
-               # One client, many requests: lift the anonymous throttle (1200/minute per IP).
-               API_ANON_RATE="1000000/second")
+    env.update(
+        VAR_DIR=str(var),
+        MODEL_DIR=str(var / "models"),
+        MEDIA_ROOT=str(var / "uploads"),
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
+        # One client, many requests: lift the anonymous throttle (1200/minute per IP).
+        API_ANON_RATE="1000000/second",
+    )
     scratch = None
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         scratch = _ScratchPostgres(os.environ["DATABASE_URL"])
@@ -106,7 +124,11 @@ def live_api(tmp_path_factory):
         with open(log_path, "wb") as log:
             server = subprocess.Popen(
                 [str(gunicorn), "musiccluster.wsgi", "-b", f"127.0.0.1:{port}", "--workers", "2", "--timeout", "120"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -161,17 +183,39 @@ def test_schemathesis_finds_no_server_error(live_api, tmp_path):
     assert cli, "schemathesis is not installed: `make install-dev` (requirements-dev.txt pins it)"
     reports = tmp_path / "reports"
     args = [
-        cli, "run", f"{base}/api/schema/",
-        "--checks", "all",  # every check is reported; only server errors fail this test (below)
-        "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED),
-        "--header", f"Authorization: Token {token}",
-        "--request-timeout", "120", "--generation-database", "none",
-        "--report", "json", "--report-dir", str(reports),
-        "--no-color", "--output-truncate", "true",
+        cli,
+        "run",
+        f"{base}/api/schema/",
+        "--checks",
+        "all",  # every check is reported; only server errors fail this test (below)
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--header",
+        f"Authorization: Token {token}",
+        "--request-timeout",
+        "120",
+        "--generation-database",
+        "none",
+        "--report",
+        "json",
+        "--report-dir",
+        str(reports),
+        "--no-color",
+        "--output-truncate",
+        "true",
     ]
     started = time.monotonic()
-    result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                            env={**os.environ, "NO_COLOR": "1"}, check=False)
+    result = subprocess.run(
+        args,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+    )
     seconds = time.monotonic() - started
     OUTPUT.mkdir(parents=True, exist_ok=True)
     backend = "postgres" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
@@ -181,10 +225,15 @@ def test_schemathesis_finds_no_server_error(live_api, tmp_path):
     report = json.loads(found[-1].read_text())
     shutil.copy(found[-1], OUTPUT / f"report-{backend}.json")
 
-    summary = [f"{f['code']} {f['title']}: {f['count']} ({', '.join(f['operations'][:4])})"
-               for f in report["failures"] if f["code"] not in SERVER_ERROR_CODES]
-    print(f"schemathesis {report['schemathesis_version']}, seed {report['seed']}, {seconds:.0f} s: "
-          f"{report['test_cases']['generated']} requests over {report['operations']['tested']} operations")
+    summary = [
+        f"{f['code']} {f['title']}: {f['count']} ({', '.join(f['operations'][:4])})"
+        for f in report["failures"]
+        if f["code"] not in SERVER_ERROR_CODES
+    ]
+    print(
+        f"schemathesis {report['schemathesis_version']}, seed {report['seed']}, {seconds:.0f} s: "
+        f"{report['test_cases']['generated']} requests over {report['operations']['tested']} operations"
+    )
     if summary:
         print("Findings that do not fail the build (see test-output/schemathesis/):\n  " + "\n  ".join(summary))
 
@@ -192,14 +241,14 @@ def test_schemathesis_finds_no_server_error(live_api, tmp_path):
     server_errors = [f for f in report["failures"] if f["code"] in SERVER_ERROR_CODES]
     problems = []
     if server_errors:
-        problems.append("server errors (5xx): " + "; ".join(
-            f"{f['count']} on {', '.join(f['operations'])}" for f in server_errors))
+        problems.append(
+            "server errors (5xx): " + "; ".join(f"{f['count']} on {', '.join(f['operations'])}" for f in server_errors)
+        )
     if report["errors"]:
         problems.append(f"requests that got no answer or could not be made: {report['errors']}")
     if problems:
         pytest.fail(
-            "\n".join(problems)
-            + f"\n\nschemathesis output (reproduce with --seed {report['seed']}; all of it in "
+            "\n".join(problems) + f"\n\nschemathesis output (reproduce with --seed {report['seed']}; all of it in "
             f"test-output/schemathesis/run-{backend}.txt):\n"
             + _sections(result.stdout, [op for f in server_errors for op in f["operations"]])[-8000:]
             + f"\n\nserver tracebacks:\n{_server_tracebacks(log_path)}",

@@ -3,6 +3,7 @@
 In the embedded mode the task runs eagerly; with CELERY_BROKER_URL and a
 Postgres DATABASE_URL it runs in a real worker process (see conftest).
 """
+
 import pytest
 from django.contrib.auth import get_user_model
 

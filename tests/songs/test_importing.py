@@ -1,4 +1,5 @@
 """The CSV import: formats, validation, whole-file rejection and upserts."""
+
 import datetime as dt
 
 import pytest
@@ -70,7 +71,7 @@ def test_reimport_updates_in_place(catalog_csv):
 def test_duplicate_ids_in_one_file_last_wins_and_are_counted(catalog_csv):
     rows = flagship_rows(4)
     later = dict(rows[0], name_song="Second Version", energy="0.33")
-    job = run_import(catalog_csv(rows + [later]))
+    job = run_import(catalog_csv([*rows, later]))
     assert job.status == "succeeded"
     assert job.rows_duplicate == 1 and job.rows_created == 4
     assert Song.objects.count() == 4
@@ -107,13 +108,43 @@ def test_latin1_file_falls_back(catalog_csv):
 
 
 def test_spotify_style_export_without_ids_gets_stable_derived_ids(catalog_csv):
-    header = ["track_name", "track_artist", "playlist_genre", "track_album_release_date", "track_popularity",
-              "danceability", "energy", "loudness", "speechiness", "acousticness", "instrumentalness",
-              "liveness", "valence", "tempo", "duration_ms", "key", "mode", "time_signature"]
-    base = {"danceability": "0.5", "energy": "0.5", "loudness": "-7", "speechiness": "0.05",
-            "acousticness": "0.2", "instrumentalness": "0", "liveness": "0.1", "valence": "0.4",
-            "tempo": "120", "duration_ms": "200000", "key": "1", "mode": "0", "time_signature": "4",
-            "track_popularity": "70", "track_album_release_date": "8/16/2024"}
+    header = [
+        "track_name",
+        "track_artist",
+        "playlist_genre",
+        "track_album_release_date",
+        "track_popularity",
+        "danceability",
+        "energy",
+        "loudness",
+        "speechiness",
+        "acousticness",
+        "instrumentalness",
+        "liveness",
+        "valence",
+        "tempo",
+        "duration_ms",
+        "key",
+        "mode",
+        "time_signature",
+    ]
+    base = {
+        "danceability": "0.5",
+        "energy": "0.5",
+        "loudness": "-7",
+        "speechiness": "0.05",
+        "acousticness": "0.2",
+        "instrumentalness": "0",
+        "liveness": "0.1",
+        "valence": "0.4",
+        "tempo": "120",
+        "duration_ms": "200000",
+        "key": "1",
+        "mode": "0",
+        "time_signature": "4",
+        "track_popularity": "70",
+        "track_album_release_date": "8/16/2024",
+    }
     rows = [
         dict(base, track_name="Die With A Smile", track_artist="Lady Gaga, Bruno Mars", playlist_genre="pop"),
         dict(base, track_name="Birds", track_artist="Billie", playlist_genre="pop"),
@@ -293,8 +324,11 @@ def test_command_exit_code_is_non_zero_on_rejection(tmp_path):
     env.pop("DATABASE_URL", None)  # a throwaway embedded database
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True)
     proc = subprocess.run(
-        [sys.executable, "manage.py", "import_songs", str(bad)], cwd=settings.BASE_DIR, env=env,
-        capture_output=True, text=True,
+        [sys.executable, "manage.py", "import_songs", str(bad)],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     assert "Unknown header" in proc.stderr
@@ -313,8 +347,11 @@ def test_bulk_load_rebuilds_the_title_search_index(catalog_csv, monkeypatch):
 
     def indexes():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'songs_song' AND indexname LIKE %s "
-                           "ORDER BY indexname", ["song_name_%"])
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'songs_song' AND indexname LIKE %s "
+                "ORDER BY indexname",
+                ["song_name_%"],
+            )
             return [row[0] for row in cursor.fetchall()]
 
     assert indexes() == ["song_name_id", "song_name_trgm"]

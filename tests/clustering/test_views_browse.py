@@ -1,6 +1,7 @@
-"""The server-rendered pages through Django's test client: status, content,
-empty states, escaping and the queries they make (no COUNT(*), no OFFSET)."""
-import json
+"""The browsing pages (clustering/views/browse.py) through Django's test client:
+dashboard, map.json and its sample, cluster, song and runs pages; status,
+content, empty states, escaping and the queries they make (no COUNT(*), no OFFSET)."""
+
 import re
 
 import pytest
@@ -11,68 +12,21 @@ from django.test.utils import CaptureQueriesContext
 
 from clustering import selectors as engine_selectors
 from clustering.models import Cluster
-from songs import selectors
 from songs.features import FEATURE_NAMES
 from songs.models import Song
 from songs.services import songs_import_file
-from tests.conftest import SCRIPT_TITLE, flagship_rows, train_run
+from tests.conftest import SCRIPT_TITLE, flagship_rows, html_of, page_data, train_run, xss_song
+from tests.conftest import assert_title_escaped as assert_escaped
 
 pytestmark = pytest.mark.django_db
 
 XSS = SCRIPT_TITLE
-XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-PAGES = ["/", "/search/", "/predict/", "/runs/", "/recommend/", "/path/", "/playlists/"]
 
 
 train = train_run
 
 
-def xss_song() -> Song:
-    return Song.objects.select_related("cluster").get(name=XSS)
-
-
-def html_of(response) -> str:
-    assert response.status_code == 200, response.content[:500]
-    return response.content.decode()
-
-
-def assert_escaped(html: str) -> None:
-    assert XSS not in html
-    assert XSS_ESCAPED in html or "\\u003Cscript\\u003E" in html
-
-
-def page_data(html: str) -> dict:
-    match = re.search(r'<script id="page-data" type="application/json">(.*?)</script>', html, re.DOTALL)
-    assert match, "page has no page-data"
-    return json.loads(match.group(1))
-
-
-# --- empty states ------------------------------------------------------------------
-
-
-def test_every_page_answers_on_an_empty_catalog(client):
-    for url in PAGES:
-        assert client.get(url).status_code == 200, url
-    assert "No songs yet" in html_of(client.get("/"))
-    assert "No songs yet" in html_of(client.get("/search/"))
-    assert "No model yet" in html_of(client.get("/predict/"))
-    assert "No training run yet" in html_of(client.get("/runs/"))
-    assert client.get("/map.json").status_code == 404
-    assert client.get("/songs/nope/").status_code == 404
-    assert client.get("/clusters/999/").status_code == 404
-
-
-def test_songs_without_a_model(client, catalog_csv):
-    songs_import_file(path=catalog_csv(flagship_rows(3)))
-    html = html_of(client.get("/"))
-    assert "No model yet" in html and "No songs yet" not in html
-    assert 'id="map"' not in html
-    song = html_of(client.get(f"/songs/{Song.objects.first().external_id}/"))
-    assert "No model is active yet" in song and "Start radio from this song" in song
-    assert "no model is active" in song and "data-url" not in song  # similar songs: nothing to fetch
-
-
-# --- dashboard -----------------------------------------------------------------------
+# --- dashboard and map ----------------------------------------------------------------
 
 
 def test_dashboard_shows_the_active_model_cards_and_charts(client, trained_demo_with_script_song):
@@ -100,18 +54,6 @@ def test_dashboard_k_scan_charts_when_k_was_scanned(client, trained_demo_with_sc
     assert [r["k"] for r in page_data(html)["k_scan"]] == [2, 3, 4, 5]
 
 
-def test_plotly_is_served_from_the_pinned_package_not_the_repository():
-    from pathlib import Path
-
-    import plotly
-    from django.contrib.staticfiles import finders
-
-    found = Path(finders.find("vendor/plotly/plotly.min.js"))
-    assert found == Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    assert "site-packages" in found.parts  # installed with the package, not copied into the repository
-    assert b"plotly.js v" in found.read_bytes()[:2000]
-
-
 def test_map_json_is_a_bounded_sample_of_the_labelled_catalog(client, trained_demo_with_script_song):
     data = client.get("/map.json").json()
     assert data["run"] == trained_demo_with_script_song.pk
@@ -119,7 +61,9 @@ def test_map_json_is_a_bounded_sample_of_the_labelled_catalog(client, trained_de
     assert n == 3001  # a small catalog is drawn whole
     assert len(data["y"]) == len(data["cluster"]) == len(data["id"]) == len(data["name"]) == len(data["artist"]) == n
     assert set(data["cluster"]) == set(trained_demo_with_script_song.clusters.values_list("id", flat=True))
-    assert [c["id"] for c in data["clusters"]] == list(trained_demo_with_script_song.clusters.order_by("label").values_list("id", flat=True))
+    assert [c["id"] for c in data["clusters"]] == list(
+        trained_demo_with_script_song.clusters.order_by("label").values_list("id", flat=True)
+    )
     # A big catalog is sampled by random keys: bounded, distinct, labelled, the same for every process.
     sample = engine_selectors.map_sample(run=trained_demo_with_script_song, size=200)
     assert len(sample["id"]) == 200 and len(set(sample["id"])) == 200
@@ -134,38 +78,6 @@ def test_map_sample_tops_up_when_ids_have_gaps(trained_demo_with_script_song):
     Song.objects.filter(id__in=list(Song.objects.values_list("id", flat=True)[::2])).delete()
     sample = engine_selectors.map_sample(run=trained_demo_with_script_song, size=1000)
     assert len(sample["id"]) == 1000 and len(set(sample["id"])) == 1000
-
-
-# --- search -------------------------------------------------------------------------
-
-
-def test_search_by_title_and_artist_escaped(client, trained_demo_with_script_song):
-    html = html_of(client.get("/search/", {"q": "script"}))
-    assert_escaped(html)
-    assert "Mallory &lt;b&gt;&amp;&lt;/b&gt; Co" in html
-    song = xss_song()
-    assert f'href="/songs/{song.external_id}/"' in html
-    by_artist = html_of(client.get("/search/", {"q": "Mallory"}))
-    assert f'href="/songs/{song.external_id}/"' in by_artist
-    assert "No song or artist matches" in html_of(client.get("/search/", {"q": "zzzzqqq"}))
-
-
-def test_search_pages_by_keyset_without_count(client, trained_demo_with_script_song):
-    with CaptureQueriesContext(connection) as queries:
-        first = html_of(client.get("/search/"))
-    sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
-    assert "COUNT(" not in sql and "OFFSET" not in sql
-    ids_first = re.findall(r'href="/songs/([^/"]+)/"', first)
-    assert len(ids_first) == 50
-    after = re.search(r'rel="next" href="\?after=([^"]+)"', first).group(1)
-    second = html_of(client.get("/search/", {"after": after}))
-    ids_second = re.findall(r'href="/songs/([^/"]+)/"', second)
-    expected = list(Song.objects.order_by("id").values_list("external_id", flat=True)[:100])
-    assert ids_first + ids_second == expected
-    before = re.search(r'rel="prev" href="\?before=([^"]+)"', second).group(1)
-    assert re.findall(r'href="/songs/([^/"]+)/"', html_of(client.get("/search/", {"before": before}))) == ids_first
-    # A tampered cursor is the first page, not an error.
-    assert re.findall(r'href="/songs/([^/"]+)/"', html_of(client.get("/search/", {"after": "!!garbage"}))) == ids_first
 
 
 # --- cluster page ---------------------------------------------------------------------
@@ -216,7 +128,9 @@ def test_cluster_songs_sorted_paginated_complete(client, trained_demo_with_scrip
 def test_cluster_sorts_only_by_the_columns_it_shows(client, trained_demo_with_script_song):
     cluster = trained_demo_with_script_song.clusters.order_by("-size").first()
     html = html_of(client.get(f"/clusters/{cluster.pk}/", {"sort": "loudness"}))
-    options = re.findall(r'<option value="([a-z_]+)"', re.search(r'<select id="sort".*?</select>', html, re.DOTALL).group(0))
+    options = re.findall(
+        r'<option value="([a-z_]+)"', re.search(r'<select id="sort".*?</select>', html, re.DOTALL).group(0)
+    )
     assert options == ["id", "name", "danceability", "energy", "valence", "acousticness", "tempo"]
     catalog_order = list(Song.objects.filter(cluster=cluster).order_by("id").values_list("external_id", flat=True)[:50])
     assert table_songs(html) == catalog_order  # an unknown sort is catalog order
@@ -251,7 +165,7 @@ def test_cluster_of_an_inactive_run_says_so(client, trained_demo_with_script_son
     assert "not the active model" in html and "This cluster has no songs" in html
 
 
-# --- song page -----------------------------------------------------------------------
+# --- song page ------------------------------------------------------------------------
 
 
 def test_song_page_features_map_similar_radio(client, trained_demo_with_script_song):
@@ -285,19 +199,14 @@ def test_song_added_after_training_has_no_cluster_yet(client, trained_demo_with_
     assert "Not in a cluster yet" in html and 'id="song-map"' not in html
 
 
-# --- predict, runs ----------------------------------------------------------------------
+def test_song_page_links_to_its_radio(client, trained_demo_with_script_song):
+    song = xss_song()
+    html = html_of(client.get(f"/songs/{song.external_id}/"))
+    assert f'href="/playlists/radio/{song.external_id}/"' in html
+    assert client.get(f"/playlists/radio/{song.external_id}/").status_code == 200
 
 
-def test_predict_page_sliders_with_units_and_csrf(client, trained_demo_with_script_song):
-    response = client.get("/predict/")
-    html = html_of(response)
-    assert "csrftoken" in response.cookies
-    for f in FEATURE_NAMES:
-        assert f'id="range-{f}"' in html and f'id="num-{f}"' in html and f'for="range-{f}"' in html
-    assert "(dB)" in html and "(BPM)" in html and "(ms)" in html
-    tempo = re.search(r'id="range-tempo"[^>]*value="([^"]+)"', html).group(1)
-    assert 40 <= float(tempo) <= 220
-    assert len(page_data(html)["clusters"]) == 4
+# --- runs -----------------------------------------------------------------------------
 
 
 def test_runs_page_lists_runs_and_retrain_for_staff_only(client, trained_demo_with_script_song):
@@ -308,13 +217,3 @@ def test_runs_page_lists_runs_and_retrain_for_staff_only(client, trained_demo_wi
     staff = get_user_model().objects.create_user("ops", password="pw-123456789", is_staff=True)
     client.force_login(staff)
     assert 'id="retrain-form"' in html_of(client.get("/runs/"))
-
-
-def test_pages_with_a_model_answer_and_escape(client, trained_demo_with_script_song):
-    song = xss_song()
-    for url in PAGES + [f"/songs/{song.external_id}/", f"/clusters/{song.cluster_id}/?sort=name", "/search/?q=alert"]:
-        html = html_of(client.get(url))
-        assert XSS not in html, url
-    assert client.get("/search.json", {"q": "alert"}).json()["results"] == [
-        {"id": song.external_id, "name": XSS, "artist": "Mallory <b>&</b> Co"}
-    ]

@@ -1,5 +1,6 @@
 """Retraining through Celery: eagerly in the embedded mode, through a real
 worker process with Redis and Postgres (see tests/conftest.py)."""
+
 import threading
 
 import pytest
@@ -32,8 +33,16 @@ def test_retrain_queued_from_admin_runs_to_success(staff_client, demo_catalog, t
     assert form.status_code == 200 and b"Queue training run" in form.content
     response = staff_client.post(
         "/admin/clustering/trainingrun/retrain/",
-        {"algorithm": "kmeans", "k": "5", "scan_k_min": 2, "scan_k_max": 12, "scaler": "standard",
-         "features": list(Song.FEATURES), "scan_sample_size": 2000, "activate": "on"},
+        {
+            "algorithm": "kmeans",
+            "k": "5",
+            "scan_k_min": 2,
+            "scan_k_max": 12,
+            "scaler": "standard",
+            "features": list(Song.FEATURES),
+            "scan_sample_size": 2000,
+            "activate": "on",
+        },
     )
     assert response.status_code == 302, response.content[:3000]
     run = TrainingRun.objects.get()
@@ -48,8 +57,15 @@ def test_retrain_queued_from_admin_runs_to_success(staff_client, demo_catalog, t
 def test_admin_retrain_form_rejects_bad_k(staff_client):
     response = staff_client.post(
         "/admin/clustering/trainingrun/retrain/",
-        {"algorithm": "kmeans", "k": "zero", "scan_k_min": 2, "scan_k_max": 12, "scaler": "standard",
-         "features": list(Song.FEATURES), "scan_sample_size": 2000},
+        {
+            "algorithm": "kmeans",
+            "k": "zero",
+            "scan_k_min": 2,
+            "scan_k_max": 12,
+            "scaler": "standard",
+            "features": list(Song.FEATURES),
+            "scan_sample_size": 2000,
+        },
     )
     assert response.status_code == 200 and b"k must be a whole number between 2 and 100" in response.content
     assert not TrainingRun.objects.exists()
@@ -67,7 +83,9 @@ def test_two_retrains_never_run_alongside(demo_catalog, task_runner):
     assert TrainingRun.objects.filter(is_active=True).count() == 1
 
 
-@pytest.mark.skipif(not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="needs MVCC readers (Postgres)")
+@pytest.mark.skipif(
+    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="needs MVCC readers (Postgres)"
+)
 def test_readers_never_see_a_mix_of_two_labellings(demo_catalog):
     first = services.training_run_create(k=3, enqueue=False)
     services.training_run_claim(run_id=first.pk)
@@ -112,8 +130,10 @@ def test_activation_split_over_two_workers(demo_catalog, task_runner):
 
     if task_runner != "worker":
         # Eager tasks never split the activation (clustering.services.activation_chunk_size).
-        pytest.skip("splitting the activation over workers needs a real broker and worker "
-                    "(CELERY_BROKER_URL and DATABASE_URL=postgres://...)")
+        pytest.skip(
+            "splitting the activation over workers needs a real broker and worker "
+            "(CELERY_BROKER_URL and DATABASE_URL=postgres://...)"
+        )
     second = start_worker(app.conf.task_default_queue, concurrency=1, name="second")
     try:
         run = services.training_run_create(k=4, activation_chunk_songs=700)
@@ -125,7 +145,7 @@ def test_activation_split_over_two_workers(demo_catalog, task_runner):
     assert run.timings["activation_chunks"] == 5  # 3,000 songs in chunks of 700
     assert not SongLabel.objects.exists()
     model = artifacts.model_load(run)
-    ids, X = selectors.song_feature_matrix()
+    _ids, X = selectors.song_feature_matrix()
     expected = model.predict(X).tolist()
     stored = list(Song.objects.order_by("id").values_list("cluster__label", flat=True))
     assert stored == expected
