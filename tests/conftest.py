@@ -125,7 +125,7 @@ def pytest_collection_modifyitems(config, items):
     """The schemathesis run first: the longest single test (a server to set
     up, then a minute of requests) should not be the one a parallel run
     waits for at the end."""
-    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_schema_fuzz.py")
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/musiccluster/test_schema_fuzz.py")
 
 
 def _require(reason: str):
@@ -402,7 +402,10 @@ DEMO_RECIPES = {
     "demo_catalog_with_script_song": (_add_script_song, None),
     "trained_demo": (None, {"k": 4}),
     "trained_demo_with_script_song": (_add_script_song, {"k": 4}),
-    "scanned_demo_with_script_song": (_add_script_song, {"k": "auto", "scan_k_range": (3, 6), "scan_sample_size": 1000}),
+    "scanned_demo_with_script_song": (
+        _add_script_song,
+        {"k": "auto", "scan_k_range": (3, 6), "scan_sample_size": 1000},
+    ),
     "trained_demo_with_twins": (_add_twins_of_the_eighth_song, {"k": 4}),
 }
 
