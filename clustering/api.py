@@ -42,7 +42,7 @@ class GeneratedPlaylistQuerySerializer(serializers.Serializer):
     )
 
 
-def _model_call(fn, *args, **kwargs):
+def model_call(fn, *args, **kwargs):
     """Run a service; a missing model or a broken artifact becomes a 503 with
     the reason, a request the index cannot answer a 400."""
     try:
@@ -172,7 +172,7 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
         query = GeneratedPlaylistQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        songs = _model_call(
+        songs = model_call(
             similarity.cluster_playlist, cluster=cluster, limit=data["limit"], max_per_artist=data["max_per_artist"]
         )
         title = f"{cluster.name} (run #{cluster.run_id})"
@@ -320,9 +320,9 @@ class PredictView(APIView):
                     f"at most {cap:,} per request: send fewer vectors or ask for fewer neighbours."
                 }
             )
-        results = _model_call(services.cluster_predict, X=X)
+        results = model_call(services.cluster_predict, X=X)
         if nearest:
-            neighbours = _model_call(similarity.songs_nearest_features, X=X, k=nearest)
+            neighbours = model_call(similarity.songs_nearest_features, X=X, k=nearest)
             for item, songs in zip(results, neighbours):
                 item["nearest"] = [
                     {
@@ -444,7 +444,7 @@ class SimilarSongsView(APIView):
         query = SimilarQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        result = _model_call(
+        result = model_call(
             similarity.song_similar,
             external_id=external_id,
             limit=data["limit"],
@@ -459,7 +459,7 @@ class SimilarSongsView(APIView):
         return Response(result)
 
 
-def _id_list(value: str, name: str) -> list[str]:
+def id_list(value: str, name: str) -> list[str]:
     items = [item.strip() for item in value.split(",")] if value else []
     if any(not item for item in items):
         raise ValidationError({name: f"{name} has an empty item; give comma-separated ids."})
@@ -495,7 +495,7 @@ class RecommendationsQuerySerializer(_BoundsMixin):
         data = super().validate(data)
         names = (self.SONG_SEEDS, "seed_artists", "seed_genres")
         for name in names:
-            data[name] = _id_list(data.get(name, ""), name)
+            data[name] = id_list(data.get(name, ""), name)
         total = sum(len(data[name]) for name in names)
         if total == 0:
             raise ValidationError(
@@ -508,7 +508,7 @@ class RecommendationsQuerySerializer(_BoundsMixin):
     def recommendations(self) -> dict:
         """The validated query answered by :func:`clustering.similarity.recommendations_get`."""
         data = self.validated_data
-        return _model_call(
+        return model_call(
             similarity.recommendations_get,
             seed_songs=data[self.SONG_SEEDS],
             seed_artists=data["seed_artists"],
@@ -561,7 +561,7 @@ class GenreSeedsView(APIView):
         }
     )
     def get(self, request):
-        return Response({"genres": _model_call(similarity.genre_seeds)})
+        return Response({"genres": model_call(similarity.genre_seeds)})
 
 
 class PathQuerySerializer(serializers.Serializer):
@@ -604,7 +604,7 @@ class SongPathView(APIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         source, target = _song_or_404(data["from"]), _song_or_404(data["to"])
-        result = _model_call(similarity.song_path, source=source, target=target, length=data["length"])
+        result = model_call(similarity.song_path, source=source, target=target, length=data["length"])
         return Response(result)
 
 
@@ -628,7 +628,7 @@ class SongRadioView(APIView):
         query = GeneratedPlaylistQuerySerializer(data={"limit": 25, **request.query_params.dict()})
         query.is_valid(raise_exception=True)
         song = _song_or_404(external_id)
-        songs = _model_call(similarity.song_radio, song=song, limit=query.validated_data["limit"])
+        songs = model_call(similarity.song_radio, song=song, limit=query.validated_data["limit"])
         title = f"Radio: {song['name']} — {song['artist']}"
         if query.validated_data["fmt"] != "json":
             return _playlist_response(request, title=title, songs=songs, fmt=query.validated_data["fmt"])

@@ -36,7 +36,7 @@ from songs.selectors import (
 )
 
 from . import similarity
-from .api import RecommendationsQuerySerializer, _id_list, _model_call
+from .api import RecommendationsQuerySerializer, id_list, model_call
 
 TAGS = ["Spotify-compatible"]
 # A Spotify id (base62, 22 characters): the track or artist is on Spotify too.
@@ -339,7 +339,7 @@ class GenreSeedsView(SpotifyView):
         },
     )
     def get(self, request):
-        return Response({"genres": list(_model_call(similarity.genre_seeds))})
+        return Response({"genres": list(model_call(similarity.genre_seeds))})
 
 
 # --- tracks and audio features ------------------------------------------------------
@@ -351,7 +351,7 @@ class IdsQuerySerializer(serializers.Serializer):
     market = serializers.CharField(required=False, help_text="Accepted and ignored.")
 
     def validate(self, data):
-        ids = _id_list(data["ids"], "ids")
+        ids = id_list(data["ids"], "ids")
         if len(ids) > self.MAX:
             raise ValidationError({"ids": f"At most {self.MAX} ids; got {len(ids)}."})
         return {**data, "ids": ids}
@@ -464,7 +464,7 @@ class RelatedArtistsView(SpotifyView):
         },
     )
     def get(self, request, external_id: str):
-        result = _model_call(similarity.artists_related, external_id=external_id, limit=RELATED_ARTISTS)
+        result = model_call(similarity.artists_related, external_id=external_id, limit=RELATED_ARTISTS)
         if result is None:
             raise NotFound(f"No artist with id {external_id!r}.")
         links = Links(request)
