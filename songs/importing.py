@@ -235,10 +235,12 @@ def _scan(path: Path, start: int, stop: int | None, fn) -> None:
             offset += len(chunk)
 
 
-def oversized_record(path: Path, limit: int, *, encoding: str = "utf-8") -> OversizedRecord | None:
-    """The first CSV record (quotes respected) longer than `limit` bytes, with
-    its widest field; None if there is none. Streams the file in chunks:
-    memory stays flat whatever the record's size."""
+def oversized_record(
+    path: Path, limit: int, *, encoding: str = "utf-8", from_line: int = 1
+) -> OversizedRecord | None:
+    """The first CSV record (quotes respected) from line `from_line` on that
+    is longer than `limit` bytes, with its widest field; None if there is
+    none. Streams the file in chunks: memory stays flat whatever the record's size."""
     ends: list[int] = []  # the end of the oversized record, once found
     state = {"line": 1, "start": 3 if encoding == "utf-8-sig" else 0, "found": None, "size": 0, "parity": 0}
 
@@ -249,7 +251,8 @@ def oversized_record(path: Path, limit: int, *, encoding: str = "utf-8") -> Over
         newlines = offset + np.flatnonzero((a == 0x0A) & (parity == 0))
         if state["found"] is None:
             starts = np.concatenate([[state["start"]], newlines[:-1] + 1])
-            longer = np.flatnonzero(newlines - starts > limit)
+            lines = state["line"] + np.arange(len(newlines))
+            longer = np.flatnonzero((newlines - starts > limit) & (lines >= from_line))
             if longer.size:
                 i = int(longer[0])
                 state["found"] = (state["line"] + i, int(starts[i]))
@@ -258,14 +261,14 @@ def oversized_record(path: Path, limit: int, *, encoding: str = "utf-8") -> Over
             if newlines.size:
                 state["line"] += len(newlines)
                 state["start"] = int(newlines[-1]) + 1
-            if offset + len(a) - state["start"] > limit:
+            if offset + len(a) - state["start"] > limit and state["line"] >= from_line:
                 state["found"] = (state["line"], state["start"])  # its end is further on
         elif newlines.size:
             ends.append(int(newlines[0]))
 
     _scan(path, 0, None, records)
     if state["found"] is None:
-        if state["size"] - state["start"] <= limit:
+        if state["size"] - state["start"] <= limit or state["line"] < from_line:
             return None
         state["found"] = (state["line"], state["start"])  # the last record, without a line end
     line, start = state["found"]
@@ -321,7 +324,7 @@ def oversized_record_message(record: OversizedRecord, *, limit: int, header: lis
         column += f", {header[record.widest_column].strip()[:40]},"
     if record.unclosed_quote:
         return (
-            f"Line {record.line} opens a quoted field in {column.rstrip(',')} that is never closed: the rest of the file "
+            f"Line {record.line} opens a quoted field in {column} that is never closed: the rest of the file "
             f"({_megabytes(record.size)}) reads as one row, and {most}. Check the quotes on line {record.line}; "
             "nothing was imported."
         )
@@ -593,7 +596,10 @@ class CatalogReader:
                 raise ImportRejected("The file is empty.") from None
             except csv.Error as exc:
                 if "field limit" in str(exc):
-                    self._raise_oversized()
+                    raise ImportRejected(
+                        f"The header (line 1) has a column name longer than {csv.field_size_limit():,} characters: "
+                        "it is not a catalog export's header. Nothing was imported."
+                    ) from None
                 raise ImportRejected(f"The header is not valid CSV: {exc}.") from None
         if not any(h.strip() for h in header):
             raise ImportRejected("The first line is empty: expected a header row with column names.")
@@ -604,9 +610,10 @@ class CatalogReader:
             )
         return header
 
-    def _raise_oversized(self, exc: Exception | None = None):
-        """ImportRejected naming the line (or the header) too long for one block."""
-        record = oversized_record(self.path, self.block_bytes, encoding=self.info.encoding)
+    def _raise_oversized(self, exc: Exception, *, from_line: int = 1):
+        """ImportRejected naming the line (or the header) too long for one
+        block: the first such record from line `from_line` on."""
+        record = oversized_record(self.path, self.block_bytes, encoding=self.info.encoding, from_line=from_line)
         if record is None:  # not what Arrow meant after all: its own words, then
             raise ImportRejected(f"The file is not valid CSV: {exc}.") from None
         raise ImportRejected(
@@ -663,7 +670,9 @@ class CatalogReader:
                 break
             except pa.ArrowInvalid as exc:
                 if any(words in str(exc) for words in _BLOCK_ERRORS):
-                    self._raise_oversized(exc)
+                    # Arrow stops at the record after the ones it handed over
+                    # (well-formed ones and those it skipped as malformed).
+                    self._raise_oversized(exc, from_line=2 + good_rows + len(self._bad_rejections))
                 raise ImportRejected(f"The file is not valid CSV: {exc}.") from None
             framing = self._bad_rejections[reported_bad:]
             reported_bad = len(self._bad_rejections)
