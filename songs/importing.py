@@ -235,9 +235,7 @@ def _scan(path: Path, start: int, stop: int | None, fn) -> None:
             offset += len(chunk)
 
 
-def oversized_record(
-    path: Path, limit: int, *, encoding: str = "utf-8", from_line: int = 1
-) -> OversizedRecord | None:
+def oversized_record(path: Path, limit: int, *, encoding: str = "utf-8", from_line: int = 1) -> OversizedRecord | None:
     """The first CSV record (quotes respected) from line `from_line` on that
     is longer than `limit` bytes, with its widest field; None if there is
     none. Streams the file in chunks: memory stays flat whatever the record's size."""

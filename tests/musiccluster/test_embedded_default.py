@@ -22,7 +22,14 @@ from musiccluster.settings import secret_key_file
 
 SETTINGS_FILE = Path(settings_module.__file__)
 # Variables that choose the mode or the key: none may leak in from the test run itself.
-MODE_VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SECRET_KEY", "SECRET_KEY_FILE", "DEBUG")
+MODE_VARIABLES = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "SECRET_KEY",
+    "SECRET_KEY_FILE",
+    "DEBUG",
+)
 
 
 def load_settings(monkeypatch, var_dir: Path, **env) -> dict:

@@ -274,8 +274,7 @@ def test_a_header_with_too_many_columns_is_refused(tmp_path):
     header = [*flagship_rows(1)[0], *(f"c{i}" for i in range(20_000))]
     message = rejection(write_csv(tmp_path / "cols.csv", flagship_rows(2), header=header))
     assert message == (
-        "The header has 20,023 columns; a catalog has at most 10,000 (an export has a few dozen). "
-        "Nothing was imported."
+        "The header has 20,023 columns; a catalog has at most 10,000 (an export has a few dozen). Nothing was imported."
     )
 
 
