@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -298,3 +299,18 @@ def test_ordinary_files_have_no_oversized_record():
     longest = max(len(line) for line in DEMO_CSV.read_bytes().split(b"\n"))
     found = oversized_record(DEMO_CSV, longest - 1)
     assert found is not None and found.size == longest and found.line >= 2
+
+
+def test_prune_uploads_command_cleans_up_now(tmp_path, media):
+    """Files an older version kept (ended jobs still holding their upload) go at once."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    ended = queued_job("old.csv", b"a")
+    ImportJob.objects.filter(pk=ended.pk).update(status="succeeded", finished_at=timezone.now())
+    waiting = queued_job("waiting.csv", b"b")
+    out = StringIO()
+    call_command("prune_uploads", stdout=out)
+    assert out.getvalue().startswith("Removed 1 uploaded file(s) from ")
+    assert [p.name for p in stored_files(media)] == [Path(waiting.file.name).name]
