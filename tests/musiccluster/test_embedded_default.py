@@ -159,8 +159,16 @@ def test_404_escapes_the_address(client):
 
 
 @pytest.mark.django_db
-def test_500_is_the_sites_page_without_internals(monkeypatch):
+@pytest.mark.parametrize("static_files", ["plain storage", "manifest missing"])
+def test_500_is_the_sites_page_without_internals(monkeypatch, settings, tmp_path, static_files):
     from songs import selectors
+
+    if static_files == "manifest missing":  # DEBUG off before collectstatic: the 500 page still renders
+        settings.STATIC_ROOT = tmp_path / "static"
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+        }
 
     def boom(**kwargs):
         raise RuntimeError("disk on fire at /srv/secret/path")
