@@ -9,8 +9,6 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
-from clustering import artifacts, services
-from songs.services import songs_import_file
 from tests.musiccluster.environment import PRODUCTION, deploy_check_ids, settings_under
 
 pytestmark = pytest.mark.django_db
@@ -33,16 +31,6 @@ def rates(monkeypatch):
 @pytest.fixture
 def api():
     return APIClient()
-
-
-@pytest.fixture
-def trained(tmp_path, settings):
-    settings.MODEL_DIR = tmp_path / "models"
-    artifacts.cache_clear()
-    assert songs_import_file(path=DEMO).status == "succeeded"
-    run = services.training_run_create(k=4, enqueue=False)
-    services.training_run_claim(run_id=run.pk)
-    return services.training_run_execute(run_id=run.pk)
 
 
 def codes(send, n):
@@ -82,7 +70,7 @@ def test_a_token_user_is_throttled_at_the_user_rate(api, rates):
     assert api.get("/api/clusters/").status_code == 200
 
 
-def test_predict_with_nearest_has_its_own_rate(api, rates, trained):
+def test_predict_with_nearest_has_its_own_rate(api, rates, trained_demo):
     rates(predict_nearest="2/minute")
     nearest = codes(lambda: api.post("/api/predict/?nearest=3", VECTOR, format="json"), 3)
     assert nearest == [200, 200, 429]
