@@ -3,11 +3,10 @@ the secret key is generated once into VAR_DIR/secret_key (0600) and kept,
 the site answers with its own 404 and 500 pages, static files are collected
 and served by whitenoise, and `make run` does all of that in one command.
 
-Settings are evaluated in this process (runpy on musiccluster/settings.py
-with a chosen environment), not in a subprocess."""
+Settings are evaluated in this process (tests/musiccluster/environment.py
+re-runs musiccluster/settings.py under a chosen environment), not in a subprocess."""
 
 import os
-import runpy
 import stat
 import subprocess
 from pathlib import Path
@@ -17,29 +16,13 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
-from musiccluster import settings as settings_module
 from musiccluster.settings import secret_key_file
-
-SETTINGS_FILE = Path(settings_module.__file__)
-# Variables that choose the mode or the key: none may leak in from the test run itself.
-MODE_VARIABLES = (
-    "DATABASE_URL",
-    "CELERY_BROKER_URL",
-    "CELERY_RESULT_BACKEND",
-    "SECRET_KEY",
-    "SECRET_KEY_FILE",
-    "DEBUG",
-)
+from tests.musiccluster.environment import settings_under
 
 
 def load_settings(monkeypatch, var_dir: Path, **env) -> dict:
-    """The settings module's names as this environment makes them."""
-    for name in MODE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("VAR_DIR", str(var_dir))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return runpy.run_path(str(SETTINGS_FILE))
+    """The settings as this environment (and nothing of the test run's) makes them."""
+    return settings_under(env, var_dir)
 
 
 def mode_of(path: Path) -> int:
