@@ -291,6 +291,12 @@ class SpotifyRecommendationsQuerySerializer(RecommendationsQuerySerializer):
     SONG_SEEDS = "seed_tracks"
     market = serializers.CharField(required=False, help_text="Accepted and ignored (the catalog has no markets).")
 
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["seed_tracks"].help_text = "Comma-separated track ids (external ids, or URIs of either form)."
+        fields["seed_artists"].help_text = "Comma-separated artist ids (or URIs, or exact names)."
+        return fields
+
     def validate(self, data):
         data = super().validate(data)
         for name, kind in (("seed_tracks", "track"), ("seed_artists", "artist")):
@@ -371,7 +377,9 @@ class GenreSeedsView(SpotifyView):
 
 class IdsQuerySerializer(serializers.Serializer):
     MAX = MAX_TRACK_IDS
-    ids = serializers.CharField(help_text="Comma-separated track ids (external ids).")
+    ids = serializers.CharField(
+        help_text="Comma-separated track ids (external ids, or musiccluster:track: / spotify:track: URIs)."
+    )
     market = serializers.CharField(required=False, help_text="Accepted and ignored.")
 
     def validate(self, data):
