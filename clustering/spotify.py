@@ -412,7 +412,7 @@ class TrackView(SpotifyView):
         tags=TAGS,
         operation_id="spotify_v1_track",
         parameters=[OpenApiParameter("market", str, description="Accepted and ignored.")],
-        responses={200: TrackObjectSerializer, **_errors(404)},
+        responses={200: TrackObjectSerializer, **_errors(400, 404)},
     )
     def get(self, request, external_id: str):
         return Response(track_object(_track_or_404(bare_id(external_id, "track", "id")), Links(request)))
@@ -443,7 +443,7 @@ class AudioFeaturesView(SpotifyView):
     @extend_schema(
         tags=TAGS,
         operation_id="spotify_v1_audio_features_one",
-        responses={200: AudioFeaturesSerializer, **_errors(404)},
+        responses={200: AudioFeaturesSerializer, **_errors(400, 404)},
     )
     def get(self, request, external_id: str):
         return Response(audio_features_object(_track_or_404(bare_id(external_id, "track", "id")), Links(request)))
@@ -476,7 +476,7 @@ class AudioFeaturesListView(SpotifyView):
 class ArtistView(SpotifyView):
     """Spotify's GET /artists/{id}."""
 
-    @extend_schema(tags=TAGS, responses={200: ArtistObjectSerializer, **_errors(404)})
+    @extend_schema(tags=TAGS, responses={200: ArtistObjectSerializer, **_errors(400, 404)})
     def get(self, request, external_id: str):
         external_id = bare_id(external_id, "artist", "id")
         artist = artist_records(external_ids=[external_id]).get(external_id)
@@ -493,7 +493,7 @@ class RelatedArtistsView(SpotifyView):
         tags=TAGS,
         responses={
             200: inline_serializer("SpotifyRelatedArtists", {"artists": ArtistObjectSerializer(many=True)}),
-            **_errors(404, 503),
+            **_errors(400, 404, 503),
         },
     )
     def get(self, request, external_id: str):

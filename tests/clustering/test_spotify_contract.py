@@ -17,7 +17,10 @@ any request; the server accepts both URI forms from other clients.
 import ast
 import csv
 import json
+import shutil
 import statistics
+import subprocess
+import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -260,3 +263,65 @@ def test_other_clients_may_send_either_uri_form_where_an_id_goes(live, catalog):
             "message": f"seed_tracks: 'musiccluster:artist:{artist_id}' is an artist URI; seed_tracks takes tracks.",
         }
     }
+
+
+def test_schemathesis_with_catalog_ids_finds_no_server_error(live, catalog, tmp_path):
+    """The site-wide schemathesis run (tests/musiccluster/test_schema_fuzz.py)
+    covers /spotify/v1/ with made-up ids, which only ever reach a 404 or an
+    unknown-seed 400. Here the id parameters draw from the catalog (most of
+    the time), so generated bounds, targets, limits and offsets reach the
+    recommendation, lookup and search code behind the surface."""
+    base, token = live
+    rows, artists = catalog
+    cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+    assert cli, "schemathesis is not installed: `make install-dev`"
+    tracks, artist_ids = list(rows)[:40], list(artists)[:40]
+    words = sorted({row["name_artists"].split()[-1] for row in list(rows.values())[:40]})
+
+    def values(items):
+        return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+
+    def bind(name: str, dictionary: str) -> str:
+        return f'"{name}" = {{ dictionary = "{dictionary}", probability = 0.9 }}'
+
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        f"""
+[dictionaries.tracks]
+values = {values(tracks)}
+[dictionaries.track_lists]
+values = {values([",".join(tracks[i : i + 3]) for i in range(0, 30, 3)] + [f"{tracks[0]},{UNKNOWN}"])}
+[dictionaries.artists]
+values = {values(artist_ids)}
+[dictionaries.words]
+values = {values(words)}
+
+[[operations]]
+include-path-regex = "^/spotify/v1/(tracks|audio-features)/\\\\{{external_id\\\\}}/$"
+parameters = {{ {bind("path.external_id", "tracks")} }}
+[[operations]]
+include-path-regex = "^/spotify/v1/artists/"
+parameters = {{ {bind("path.external_id", "artists")} }}
+[[operations]]
+include-path-regex = "^/spotify/v1/(tracks|audio-features)/$"
+parameters = {{ {bind("query.ids", "track_lists")} }}
+[[operations]]
+include-path-regex = "^/spotify/v1/recommendations/$"
+parameters = {{ {bind("query.seed_tracks", "tracks")}, {bind("query.seed_artists", "artists")} }}
+[[operations]]
+include-path-regex = "^/spotify/v1/search/$"
+parameters = {{ {bind("query.q", "words")} }}
+"""
+    )
+    reports = tmp_path / "reports"
+    args = [cli, "--config-file", str(config), "run", f"{base}/api/schema/", "--include-path-regex", "^/spotify/v1/",
+            "--checks", "not_a_server_error", "--max-examples", "30", "--seed", "20261129",
+            "--header", f"Authorization: Bearer {token}", "--request-timeout", "120",
+            "--generation-database", "none", "--report", "json", "--report-dir", str(reports), "--no-color"]  # fmt: skip
+    result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
+    found = sorted(reports.glob("*.json"))
+    assert found, f"schemathesis wrote no report (exit {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr}"
+    report = json.loads(found[-1].read_text())
+    assert report["operations"]["tested"] == 9, report["operations"]
+    assert not report["failures"] and not report["errors"], result.stdout[-8000:]
+    assert result.returncode == 0, result.stdout[-4000:]

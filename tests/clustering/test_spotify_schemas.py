@@ -164,6 +164,8 @@ def test_search(api, songs):
         ("search", {"type": "track"}, 400),
         ("me/player", {}, 404),
         ("tracks/x", {"market": "a\x00b"}, 400),
+        ("tracks/musiccluster:artist:x", {}, 400),
+        ("artists/spotify:track:x/related-artists", {}, 400),
     ],
 )
 def test_error_bodies(api, trained_demo, path, params, status):
