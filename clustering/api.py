@@ -30,10 +30,10 @@ class ModelUnavailable(APIException):
     default_code = "model_unavailable"
 
 
-def id_list(value: str, name: str) -> list[str]:
+def id_list(value: str, name: str, *, what: str = "ids") -> list[str]:
     items = [item.strip() for item in value.split(",")] if value else []
     if any(not item for item in items):
-        raise ValidationError({name: f"{name} has an empty item; give comma-separated ids."})
+        raise ValidationError({name: f"{name} has an empty item; give comma-separated {what}."})
     return items
 
 
@@ -63,7 +63,7 @@ class DiscoveryFiltersMixin(serializers.Serializer):
     def validate(self, data):
         data = super().validate(data)
         for name in _FILTER_HELP:
-            data[name] = id_list(data.get(name, ""), name)
+            data[name] = id_list(data.get(name, ""), name, what="names" if name.endswith("genres") else "ids")
             if len(data[name]) > MAX_FILTER_ITEMS:
                 raise ValidationError({name: f"At most {MAX_FILTER_ITEMS} items in {name}; got {len(data[name])}."})
         return data

@@ -339,6 +339,8 @@ def _parse_genres(value: str) -> tuple[str, ...]:
         if item is None or (isinstance(item, float) and item != item):  # None, NaN inside a list
             continue
         for part in _GENRE_SEPARATORS.split(str(item)):
+            if part.strip().casefold() in GENRE_PLACEHOLDERS:
+                continue
             name = _genre_name(part)
             if name in GENRE_PLACEHOLDERS or len(name) > _GENRE_MAX_LENGTH or name in out:
                 continue
