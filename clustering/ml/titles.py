@@ -39,23 +39,34 @@ _BRACKETED = re.compile(
 _DASHED = re.compile(r"\s+[-–—]\s+(?:" + _VERSION_WORDS + r")\s*$", re.IGNORECASE)
 # An unbracketed guest credit runs to the end: "Song feat. X".
 _GUEST = re.compile(r"\s+(?:feat\.|ft\.|featuring)\s+.*$", re.IGNORECASE)
-_SPACES = re.compile(r"\s+")
+_SPACES = re.compile(r"[ \t\n\r\f\v]+")
 # Titles with none of these (most) skip the patterns above.
 _MARKS = ("(", "[", "-", "–", "—", "feat", "ft.")
 
 
 def title_key(title: str) -> str:
-    """The title with version markers and guest credits stripped, lower case,
-    one space between words: equal for one recording's variants."""
+    """The title with version markers and guest credits stripped, NFKC, lower
+    case, one space between words: equal for one recording's variants."""
     text = unicodedata.normalize("NFKC", str(title))
-    lowered = text.casefold()
+    lowered = text.lower()
     if not any(mark in lowered for mark in _MARKS):
-        return " ".join(lowered.split())
+        return plain_title_key(lowered)
     previous = None
     while previous != text:  # "Song (feat. X) - Remastered 2011 - Live"
         previous = text
         text = _BRACKETED.sub("", text)
         text = _DASHED.sub("", text)
         text = _GUEST.sub("", text)
-    key = _SPACES.sub(" ", text).strip().casefold()
-    return key or _SPACES.sub(" ", str(title)).strip().casefold()
+    return plain_title_key(text.lower()) or plain_title_key(lowered)
+
+
+def plain_title_key(lowered: str) -> str:
+    """The key of a title with no version marker (already NFKC and lower case):
+    one space between words, none at the ends. Bulk builds compute the same
+    with Arrow (NFKC, utf8_lower, ASCII whitespace) for unmarked titles."""
+    return _SPACES.sub(" ", lowered).strip()
+
+
+# A title that may hold a version marker (what title_key looks for), as an
+# RE2 pattern for bulk pre-checks over lower-cased titles.
+MARKED_RE2 = r"[\(\[\-–—]|feat|ft\."

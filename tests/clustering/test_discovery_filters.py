@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
+from clustering.index import dup_keys
 from clustering.ml.titles import title_key
 from clustering.models import Cluster
 from songs.importing import derived_id
@@ -105,6 +106,22 @@ def test_title_keys_strip_version_markers_but_keep_remixes():
     assert title_key("Stairway - DJ Remix") != "stairway"
     assert title_key("Stairway (Instrumental)") != "stairway"
     assert title_key("Live Forever") == "live forever"
+
+
+def test_bulk_duplicate_keys_agree_with_title_keys():
+    titles = np.array(
+        [*VERSIONS, "Ｓtairway", "stairway ", "Kafamın İçi", "Kafamın İçi (Live)", "Straße", "Song\u00a0X", "Song X"],
+        dtype=object,
+    )
+    artists = np.zeros(len(titles), dtype=np.int64)
+    keys = dup_keys(titles, artists)
+    by_title = {}
+    for title, key in zip(titles, keys.tolist()):
+        by_title.setdefault(title_key(title), set()).add(key)
+    assert all(len(k) == 1 for k in by_title.values())  # one key per title key
+    assert len(set(keys.tolist())) == len(by_title) == 4  # stairway, kafamın içi, straße, song x
+    other_artist = dup_keys(titles[:1], np.ones(1, dtype=np.int64))
+    assert other_artist[0] != keys[0]
 
 
 def test_seed_genre_returns_only_songs_carrying_it_when_there_are_enough(catalog):
