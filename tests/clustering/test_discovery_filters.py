@@ -35,10 +35,17 @@ HEADER = [
 ]
 # Sound centres: rock and metal close together, pop and jazz apart.
 CENTRES = {
-    "rock": dict(danceability=0.45, energy=0.85, loudness=-5, acousticness=0.05, valence=0.45, tempo=130),
-    "rock, metal": dict(danceability=0.40, energy=0.93, loudness=-4, acousticness=0.01, valence=0.35, tempo=140),
-    "pop": dict(danceability=0.75, energy=0.65, loudness=-6, acousticness=0.20, valence=0.70, tempo=115),
-    "jazz": dict(danceability=0.55, energy=0.25, loudness=-14, acousticness=0.85, valence=0.50, tempo=95),
+    "rock": {"danceability": 0.45, "energy": 0.85, "loudness": -5, "acousticness": 0.05, "valence": 0.45, "tempo": 130},
+    "rock, metal": {
+        "danceability": 0.40,
+        "energy": 0.93,
+        "loudness": -4,
+        "acousticness": 0.01,
+        "valence": 0.35,
+        "tempo": 140,
+    },
+    "pop": {"danceability": 0.75, "energy": 0.65, "loudness": -6, "acousticness": 0.20, "valence": 0.70, "tempo": 115},
+    "jazz": {"danceability": 0.55, "energy": 0.25, "loudness": -14, "acousticness": 0.85, "valence": 0.50, "tempo": 95},
 }
 VERSIONS = ["Stairway", "Stairway (Live)", "Stairway - Remastered 2011", "Stairway (feat. Guest)", "Stairway - Mono"]
 
@@ -101,7 +108,7 @@ def _genres(song):
 
 
 def test_title_keys_strip_version_markers_but_keep_remixes():
-    for title in VERSIONS + ["Stairway - Live at Wembley 1986", "Stairway [Radio Edit]", "Stairway ft. Someone"]:
+    for title in [*VERSIONS, "Stairway - Live at Wembley 1986", "Stairway [Radio Edit]", "Stairway ft. Someone"]:
         assert title_key(title) == "stairway", title
     assert title_key("Stairway - DJ Remix") != "stairway"
     assert title_key("Stairway (Instrumental)") != "stairway"

@@ -34,7 +34,7 @@ SPOTIFY_HEADER = [
 
 
 @pytest.mark.parametrize(
-    ("cell", "genres"),
+    "cell,genres",
     [
         ("hip hop, pop, R&B", ["hip hop", "pop", "r&b"]),
         ("rock, metal", ["rock", "metal"]),
@@ -139,7 +139,7 @@ def test_data_migration_resplits_stored_genres_and_a_reimport_then_changes_nothi
 
     _run_migration()
 
-    stored = {ext: genres for ext, genres in Song.objects.values_list("external_id", "genres")}
+    stored = dict(Song.objects.values_list("external_id", "genres"))
     assert [stored[row["id_songs"]] for row in rows] == [
         ["rock", "metal"],
         ["hip hop", "pop", "r&b"],
