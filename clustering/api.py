@@ -30,12 +30,58 @@ class ModelUnavailable(APIException):
     default_code = "model_unavailable"
 
 
-class GeneratedPlaylistQuerySerializer(serializers.Serializer):
+def id_list(value: str, name: str, *, what: str = "ids") -> list[str]:
+    items = [item.strip() for item in value.split(",")] if value else []
+    if any(not item for item in items):
+        raise ValidationError({name: f"{name} has an empty item; give comma-separated {what}."})
+    return items
+
+
+MAX_FILTER_ITEMS = 100
+_FILTER_HELP = {
+    "genres": "Only songs carrying at least one of these genres (comma-separated, "
+    "see /api/recommendations/genres/); an unknown genre is an error.",
+    "exclude_genres": "Leave out songs carrying any of these genres (comma-separated).",
+    "exclude_artists": "Leave out songs of these artists (comma-separated artist ids or exact names).",
+    "exclude_songs": "Leave out these songs and their other versions (comma-separated song ids).",
+}
+
+
+class DiscoveryFiltersMixin(serializers.Serializer):
+    """genres / exclude_genres / exclude_artists / exclude_songs: filters applied
+    before the top-k cut, so a filtered list is as long as an unfiltered one
+    when the catalog has the songs. Excluding something unknown excludes nothing."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, text in _FILTER_HELP.items():
+            fields[name] = serializers.CharField(
+                required=False, default="", allow_blank=True, help_text=f"{text} At most {MAX_FILTER_ITEMS} items."
+            )
+        return fields
+
+    def validate(self, data):
+        data = super().validate(data)
+        for name in _FILTER_HELP:
+            data[name] = id_list(data.get(name, ""), name, what="names" if name.endswith("genres") else "ids")
+            if len(data[name]) > MAX_FILTER_ITEMS:
+                raise ValidationError({name: f"At most {MAX_FILTER_ITEMS} items in {name}; got {len(data[name])}."})
+        return data
+
+    def filters(self) -> dict[str, list[str]]:
+        """The filters as keyword arguments of the discovery services."""
+        return {name: self.validated_data[name] for name in _FILTER_HELP}
+
+
+class GeneratedPlaylistQuerySerializer(DiscoveryFiltersMixin):
     limit = serializers.IntegerField(
         default=50, min_value=1, max_value=500, help_text="Songs (1-500; default 50, radio 25)."
     )
     max_per_artist = serializers.IntegerField(
-        default=2, min_value=1, max_value=100, help_text="At most this many songs per artist."
+        default=2,
+        min_value=1,
+        max_value=100,
+        help_text="At most this many songs per artist (default 2; radio 1, the seed counting for its artist).",
     )
     fmt = serializers.ChoiceField(
         choices=EXPORT_FORMATS, default="json", help_text="json (API response), or a file: m3u, csv, xspf."
@@ -173,7 +219,11 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         songs = model_call(
-            similarity.cluster_playlist, cluster=cluster, limit=data["limit"], max_per_artist=data["max_per_artist"]
+            similarity.cluster_playlist,
+            cluster=cluster,
+            limit=data["limit"],
+            max_per_artist=data["max_per_artist"],
+            **query.filters(),
         )
         title = f"{cluster.name} (run #{cluster.run_id})"
         if data["fmt"] != "json":
@@ -396,11 +446,16 @@ class _BoundsMixin(serializers.Serializer):
         return {name: data[f"target_{name}"] for name in ATTRIBUTES if f"target_{name}" in data}
 
 
-class SimilarQuerySerializer(_BoundsMixin):
+class SimilarQuerySerializer(DiscoveryFiltersMixin, _BoundsMixin):
     limit = serializers.IntegerField(default=10, min_value=1, max_value=100, help_text="Songs to return (1-100).")
     same_cluster = serializers.BooleanField(default=False, help_text="Only songs of the seed's cluster.")
     max_per_artist = serializers.IntegerField(
-        required=False, min_value=1, max_value=100, help_text="At most this many songs of one artist (diversity cap)."
+        default=similarity.SIMILAR_MAX_PER_ARTIST,
+        min_value=1,
+        max_value=100,
+        help_text=f"At most this many songs of one artist, the seed's included (default "
+        f"{similarity.SIMILAR_MAX_PER_ARTIST}; 100 for no cap). Versions of one recording (live, "
+        "remastered, radio edit, feat. …) count as one song and only the nearest is shown.",
     )
     exclude_artist = serializers.BooleanField(default=False, help_text="Leave out the seed's artist.")
 
@@ -449,9 +504,10 @@ class SimilarSongsView(APIView):
             external_id=external_id,
             limit=data["limit"],
             same_cluster=data["same_cluster"],
-            max_per_artist=data.get("max_per_artist"),
+            max_per_artist=data["max_per_artist"],
             exclude_artist=data["exclude_artist"],
             bounds=query.bounds(),
+            **query.filters(),
         )
         if result is None:
             raise NotFound(f"No song with id {external_id!r}.")
@@ -459,20 +515,20 @@ class SimilarSongsView(APIView):
         return Response(result)
 
 
-def id_list(value: str, name: str) -> list[str]:
-    items = [item.strip() for item in value.split(",")] if value else []
-    if any(not item for item in items):
-        raise ValidationError({name: f"{name} has an empty item; give comma-separated ids."})
-    return items
-
-
-class RecommendationsQuerySerializer(_BoundsMixin):
+class RecommendationsQuerySerializer(DiscoveryFiltersMixin, _BoundsMixin):
     """The parameters of recommendations; the Spotify-compatible surface
     names the song seeds ``seed_tracks`` (SONG_SEEDS) and validates the rest alike."""
 
     TARGETS = True
     SONG_SEEDS = "seed_songs"
     limit = serializers.IntegerField(default=20, min_value=1, max_value=100, help_text="Tracks to return (1-100).")
+    max_per_artist = serializers.IntegerField(
+        default=similarity.RECOMMENDATIONS_MAX_PER_ARTIST,
+        min_value=1,
+        max_value=100,
+        help_text=f"At most this many tracks of one artist (default {similarity.RECOMMENDATIONS_MAX_PER_ARTIST}; "
+        "100 for no cap). Versions of one recording count as one track.",
+    )
 
     def get_fields(self):
         seeds = {
@@ -486,7 +542,9 @@ class RecommendationsQuerySerializer(_BoundsMixin):
                 required=False,
                 default="",
                 allow_blank=True,
-                help_text="Comma-separated genres (see /api/recommendations/genres/).",
+                help_text="Comma-separated genres (see /api/recommendations/genres/). A genre seed "
+                "recommends songs that carry the genre, near the genre's sound: only them when "
+                "at least `limit` pass the filters, else first.",
             ),
         }
         return {**seeds, **super().get_fields()}
@@ -516,6 +574,8 @@ class RecommendationsQuerySerializer(_BoundsMixin):
             limit=data["limit"],
             bounds=self.bounds(),
             targets=self.targets(),
+            max_per_artist=data["max_per_artist"],
+            **self.filters(),
         )
 
 
@@ -564,7 +624,7 @@ class GenreSeedsView(APIView):
         return Response({"genres": model_call(similarity.genre_seeds)})
 
 
-class PathQuerySerializer(serializers.Serializer):
+class PathQuerySerializer(DiscoveryFiltersMixin):
     length = serializers.IntegerField(
         default=10,
         min_value=similarity.PATH_LENGTH[0],
@@ -604,7 +664,9 @@ class SongPathView(APIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         source, target = _song_or_404(data["from"]), _song_or_404(data["to"])
-        result = model_call(similarity.song_path, source=source, target=target, length=data["length"])
+        result = model_call(
+            similarity.song_path, source=source, target=target, length=data["length"], **query.filters()
+        )
         return Response(result)
 
 
@@ -613,7 +675,8 @@ def _playlist_response(request, *, title: str, songs: list, fmt: str):
 
 
 class SongRadioView(APIView):
-    """Radio from a seed song: the seed, then similar songs, one per other artist."""
+    """Radio from a seed song: the seed, then similar songs, one per artist by
+    default (the seed's artist does not come back), versions of one recording once."""
 
     permission_classes = [permissions.AllowAny]
     throttle_scope = "radio"  # expensive: its own rate (settings, "Abuse limits")
@@ -625,10 +688,18 @@ class SongRadioView(APIView):
         },
     )
     def get(self, request, external_id: str):
-        query = GeneratedPlaylistQuerySerializer(data={"limit": 25, **request.query_params.dict()})
+        query = GeneratedPlaylistQuerySerializer(
+            data={"limit": 25, "max_per_artist": similarity.RADIO_MAX_PER_ARTIST, **request.query_params.dict()}
+        )
         query.is_valid(raise_exception=True)
         song = _song_or_404(external_id)
-        songs = model_call(similarity.song_radio, song=song, limit=query.validated_data["limit"])
+        songs = model_call(
+            similarity.song_radio,
+            song=song,
+            limit=query.validated_data["limit"],
+            max_per_artist=query.validated_data["max_per_artist"],
+            **query.filters(),
+        )
         title = f"Radio: {song['name']} — {song['artist']}"
         if query.validated_data["fmt"] != "json":
             return _playlist_response(request, title=title, songs=songs, fmt=query.validated_data["fmt"])

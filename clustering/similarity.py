@@ -15,17 +15,36 @@ import numpy as np
 
 from songs.features import ATTRIBUTE_NAMES
 from songs.models import Artist
-from songs.selectors import SongRecord, artist_records, song_record_get, song_records
+from songs.selectors import (
+    SongRecord,
+    artist_pks,
+    artist_records,
+    genre_counts,
+    genre_names_normalise,
+    song_ids_with_genres,
+    song_pks,
+    song_record_get,
+    song_records,
+)
 
 from .artifacts import active_index
 from .errors import SimilarityError
 from .ml.similarity import ATTRIBUTES, SimilarityIndex, external_id_hashes
+from .ml.titles import title_key
 from .models import Cluster
 
 assert set(ATTRIBUTE_NAMES) == set(ATTRIBUTES)
 
 MAX_SEEDS = 5
 PATH_LENGTH = (3, 50)
+# Default artist caps (the API's parameters change them): similar songs and
+# recommendations at most 2 songs of one artist, so that neighbours are not
+# "more by this artist" (31 % of similar songs were by the seed's artist on
+# a real top-hits export with no cap); a radio one song per artist, the
+# seed's own artist included (it already has the seed).
+SIMILAR_MAX_PER_ARTIST = 2
+RECOMMENDATIONS_MAX_PER_ARTIST = 2
+RADIO_MAX_PER_ARTIST = 1
 
 
 # --- seeds -----------------------------------------------------------------------
@@ -75,14 +94,108 @@ def seeds_resolve(
             continue
         seeds.append(Seed("artist", aid, index.vector(rows).mean(axis=0)))
     for genre in genres:
-        vector = index.genre_vector(genre.strip().casefold())
+        names = genre_names_normalise([genre])
+        vector = None
+        if len(names) == 1:
+            vector = index.genre_vector(names[0])
+            if vector is None and not index.has_genre_members:
+                # An index saved before genre lists were split: the catalog knows the members.
+                rows = _genre_member_rows(index, names)
+                vector = index.vector(rows).mean(axis=0) if len(rows) else None
         if vector is None:
             unknown.append(f"genre {genre!r}")
         else:
-            seeds.append(Seed("genre", genre, vector))
+            seeds.append(Seed("genre", names[0], vector))
     if unknown:
         raise SimilarityError(f"unknown seed(s): {', '.join(unknown)}")
     return seeds
+
+
+# --- filters ---------------------------------------------------------------------
+
+
+def _genre_member_rows(index: SimilarityIndex, names: list[str]) -> np.ndarray:
+    """Index rows of the songs carrying any of the genres ``names`` (as stored)."""
+    if index.has_genre_members:
+        return index.genre_rows(names)
+    # An index saved before genre membership was kept: the catalog answers (GIN index on Postgres).
+    rows = index.rows_of(song_ids_with_genres(genres=names))
+    return np.unique(rows[rows >= 0])
+
+
+def _genre_known(index: SimilarityIndex, name: str) -> bool:
+    if index.has_genre_members:
+        return index.genre_vector(name) is not None
+    return len(_genre_member_rows(index, [name])) > 0
+
+
+def _and(mask: np.ndarray | None, other: np.ndarray | None) -> np.ndarray | None:
+    if other is None:
+        return mask
+    return other if mask is None else mask & other
+
+
+@dataclass
+class Filters:
+    """Per-request filters as a row mask of the index (None: every row) and
+    the near-duplicate keys of excluded songs."""
+
+    mask: np.ndarray | None = None
+    exclude_keys: tuple[int, ...] = ()
+
+
+def filters_resolve(
+    *,
+    index: SimilarityIndex,
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
+) -> Filters:
+    """The filters every discovery service takes, applied before the top-k cut:
+    ``genres`` keeps songs carrying any of these genres (SimilarityError for
+    an unknown one), ``exclude_genres`` drops songs carrying any of them,
+    ``exclude_artists`` (external ids or exact names) their songs,
+    ``exclude_songs`` (external ids) those songs and their near-duplicates.
+    Unknown exclusions exclude nothing."""
+    mask = None
+    if genres:
+        names = genre_names_normalise(genres)
+        unknown = [name for name in names if not _genre_known(index, name)]
+        if unknown or not names:
+            raise SimilarityError(f"unknown genre(s) in genres: {', '.join(repr(g) for g in unknown or genres)}")
+        mask = index.rows_mask(_genre_member_rows(index, names))
+    if exclude_genres:
+        rows = _genre_member_rows(index, genre_names_normalise(exclude_genres))
+        if len(rows):
+            mask = _and(mask, ~index.rows_mask(rows))
+    if exclude_artists:
+        pks = artist_pks(keys=list(exclude_artists))
+        if pks:
+            mask = _and(mask, ~np.isin(index.artists_, np.asarray(pks, dtype=np.int64)))
+    keys: tuple[int, ...] = ()
+    if exclude_songs:
+        rows = index.rows_of(song_pks(external_ids=list(exclude_songs)))
+        rows = rows[rows >= 0]
+        if len(rows):
+            unique = np.unique(index.dup_keys_[rows])
+            keys = tuple(int(k) for k in unique)
+            mask = _and(mask, ~np.isin(index.dup_keys_, unique))
+    return Filters(mask=mask, exclude_keys=keys)
+
+
+def _distinct(records: list[SongRecord], *, seen: set | None = None) -> list[SongRecord]:
+    """Records without near-duplicates (same artist, same title once version
+    markers are stripped), the first of each kept; ``seen`` holds the
+    (artist, title key) pairs already used (a seed)."""
+    seen = set() if seen is None else seen
+    out = []
+    for record in records:
+        key = (record.artist_pk, title_key(record["name"]))
+        if key not in seen:
+            seen.add(key)
+            out.append(record)
+    return out
 
 
 # --- results ---------------------------------------------------------------------
@@ -127,15 +240,22 @@ def song_similar(
     external_id: str,
     limit: int = 10,
     same_cluster: bool = False,
-    max_per_artist: int | None = None,
+    max_per_artist: int | None = SIMILAR_MAX_PER_ARTIST,
     exclude_artist: bool = False,
     bounds: dict | None = None,
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
     _trust_index: bool = True,
 ) -> dict[str, Any] | None:
     """The songs nearest to the song ``external_id`` in the active model's
     index, with a similarity in (0, 1] and the features closest to / furthest
     from it; ``{"seed", "run", "results"}``, or None when no song has that id.
-    Never the song itself nor an exact duplicate (same artist and title).
+    Never the song itself nor a near-duplicate of it or of another result
+    (same artist and title once version markers are stripped:
+    :mod:`clustering.ml.titles`); at most ``max_per_artist`` songs of one
+    artist (None: no cap); the filters of :func:`filters_resolve`.
 
     A song of the index is found by the hash of its id, and the seed is read
     with the results in one query; a song imported after the run trained is
@@ -160,14 +280,24 @@ def song_similar(
         else:
             cluster = Cluster.objects.filter(pk=record["cluster"]["id"]).first() if record["cluster"] else None
             label = cluster.label if cluster is not None and cluster.run_id == run.pk else -2
-    mask = _mask(index, bounds or {}, cluster_label=label, exclude_artist=artist_pk if exclude_artist else None)
+    filters = filters_resolve(
+        index=index,
+        genres=genres,
+        exclude_genres=exclude_genres,
+        exclude_artists=exclude_artists,
+        exclude_songs=exclude_songs,
+    )
+    mask = _and(
+        _mask(index, bounds or {}, cluster_label=label, exclude_artist=artist_pk if exclude_artist else None),
+        filters.mask,
+    )
     keys = [seed.dup_key] if seed.dup_key is not None else []
     rows, dist = index.query(
         seed.vector,
         k=limit + 5,
         mask=mask,
         exclude_rows=[seed.row] if seed.row >= 0 else [],
-        exclude_keys=keys,
+        exclude_keys=[*keys, *filters.exclude_keys],
         max_per_artist=max_per_artist,
     )
     seed_pk = int(index.ids_[row]) if record is None else None
@@ -182,6 +312,10 @@ def song_similar(
                 max_per_artist=max_per_artist,
                 exclude_artist=exclude_artist,
                 bounds=bounds,
+                genres=genres,
+                exclude_genres=exclude_genres,
+                exclude_artists=exclude_artists,
+                exclude_songs=exclude_songs,
                 _trust_index=False,
             )
     by_row = {
@@ -189,13 +323,16 @@ def song_similar(
         for r, i in zip(rows.tolist(), index.ids_[rows].tolist())
         if i in records and _within(records[i], bounds)
     }
-    # A duplicate of a song not in the index has no key there: compare by data.
-    title = record["name"].strip().lower()
-    pairs = [
-        (r, d)
-        for r, d in zip(rows.tolist(), dist.tolist())
-        if r in by_row and not (by_row[r].artist_pk == artist_pk and by_row[r]["name"].strip().lower() == title)
-    ][:limit]
+    # Near-duplicates by data as well as by the index's keys: the seed may not
+    # be in the index, and an index built before near-duplicate keys compared
+    # exact titles only.
+    distinct = {
+        id(r)
+        for r in _distinct(
+            [by_row[r] for r in rows.tolist() if r in by_row], seen={(artist_pk, title_key(record["name"]))}
+        )
+    }
+    pairs = [(r, d) for r, d in zip(rows.tolist(), dist.tolist()) if r in by_row and id(by_row[r]) in distinct][:limit]
     explanations = index.explain(seed.attributes, [r for r, _ in pairs]) if pairs else []
     similarity = index.similarity([d for _, d in pairs])
     return {
@@ -208,6 +345,17 @@ def song_similar(
     }
 
 
+def _enough(index: SimilarityIndex, rows: np.ndarray, *, limit: int, max_per_artist: int | None) -> bool:
+    """Whether ``rows`` hold ``limit`` songs once near-duplicates and the artist cap are applied."""
+    if len(rows) < limit:
+        return False
+    _, first = np.unique(index.dup_keys_[rows], return_index=True)
+    if not max_per_artist:
+        return len(first) >= limit
+    _, per_artist = np.unique(index.artists_[rows[first]], return_counts=True)
+    return int(np.minimum(per_artist, max_per_artist).sum()) >= limit
+
+
 def recommendations_get(
     *,
     seed_songs: list[str] = (),
@@ -216,12 +364,22 @@ def recommendations_get(
     limit: int = 20,
     bounds: dict | None = None,
     targets: dict[str, float] | None = None,
-    max_per_artist: int | None = 3,
+    max_per_artist: int | None = RECOMMENDATIONS_MAX_PER_ARTIST,
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
 ) -> dict[str, Any]:
     """Spotify-style recommendations: songs near the seeds that satisfy every
-    min/max bound, ranked by closeness to the nearest seed plus the mean
-    distance to the targets (each target weighed equally, in catalog
-    standard deviations). Seeds are never returned."""
+    min/max bound and the filters of :func:`filters_resolve`, ranked by
+    closeness to the nearest seed plus the mean distance to the targets (each
+    target weighed equally, in catalog standard deviations). Seeds and their
+    near-duplicates are never returned; at most ``max_per_artist`` songs of
+    one artist (None: no cap).
+
+    Genre seeds pull towards songs that carry the genre, not only towards its
+    mean sound: when enough songs carrying a seed genre pass the filters
+    (``limit`` of them), only they are recommended; otherwise they come first."""
     n_seeds = len(seed_songs) + len(seed_artists) + len(seed_genres)
     if not 1 <= n_seeds <= MAX_SEEDS:
         raise SimilarityError(
@@ -229,9 +387,28 @@ def recommendations_get(
         )
     run, index = active_index()
     seeds = seeds_resolve(index=index, songs=list(seed_songs), artists=list(seed_artists), genres=list(seed_genres))
-    mask = _mask(index, bounds or {})
+    filters = filters_resolve(
+        index=index,
+        genres=genres,
+        exclude_genres=exclude_genres,
+        exclude_artists=exclude_artists,
+        exclude_songs=exclude_songs,
+    )
+    mask = _and(_mask(index, bounds or {}), filters.mask)
     exclude_rows = [s.row for s in seeds if s.row >= 0]
-    exclude_keys = [s.dup_key for s in seeds if s.dup_key is not None]
+    exclude_keys = [s.dup_key for s in seeds if s.dup_key is not None] + list(filters.exclude_keys)
+    # Genre seeds: the songs carrying one of them, within the filters.
+    preferred = None  # songs of the seed genres, when too few to fill the list alone
+    genre_names = [s.id for s in seeds if s.kind == "genre"]
+    if genre_names:
+        eligible = _and(index.rows_mask(_genre_member_rows(index, genre_names)), mask)
+        eligible[exclude_rows] = False
+        if exclude_keys:
+            eligible &= ~np.isin(index.dup_keys_, np.asarray(exclude_keys, dtype=np.int64))
+        if _enough(index, np.flatnonzero(eligible), limit=limit, max_per_artist=max_per_artist):
+            mask = eligible  # enough of them: only songs of the seed genres
+        elif eligible.any():
+            preferred = eligible  # they rank first, the nearest others fill up
     pool = max(100, 5 * limit)
     candidates: dict[int, float] = {}
     seed_info = []
@@ -247,9 +424,12 @@ def recommendations_get(
                 "afterFilteringSize": len(passing),
             }
         )
-        rows, dist = index.query(seed.vector, k=pool, mask=mask, exclude_rows=exclude_rows, exclude_keys=exclude_keys)
-        for r, d in zip(rows.tolist(), dist.tolist()):
-            candidates[r] = min(candidates.get(r, np.inf), d / index.distance_scale_)
+        for search_mask in [mask] if preferred is None else [mask, preferred]:
+            rows, dist = index.query(
+                seed.vector, k=pool, mask=search_mask, exclude_rows=exclude_rows, exclude_keys=exclude_keys
+            )
+            for r, d in zip(rows.tolist(), dist.tolist()):
+                candidates[r] = min(candidates.get(r, np.inf), d / index.distance_scale_)
     if not candidates:
         return {"run": run.pk, "seeds": seed_info, "tracks": []}
     rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
@@ -260,7 +440,8 @@ def recommendations_get(
         values = index.attributes_[rows][:, cols].astype(np.float64)
         gap = np.abs(values - want) / index.attribute_std_[cols]
         score = score + np.nanmean(np.where(np.isfinite(gap), gap, 3.0), axis=1)
-    order = np.argsort(score, kind="stable")
+    # Songs of the seed genres first when they are preferred rather than required.
+    order = np.argsort(score, kind="stable") if preferred is None else np.lexsort((score, ~preferred[rows]))
     chosen: list[int] = []
     per_artist: dict[int, int] = {}
     seen = set(exclude_keys)
@@ -275,15 +456,21 @@ def recommendations_get(
             break
     by_row = _songs_by_row(index, np.asarray(chosen, dtype=np.int64))
     seed_ids = set(seed_songs)
-    tracks = [
-        by_row[r] for r in chosen if r in by_row and by_row[r]["id"] not in seed_ids and _within(by_row[r], bounds)
-    ][:limit]
+    seed_records = song_records(external_ids=list(seed_songs)).values() if seed_songs else []
+    tracks = _distinct(
+        [by_row[r] for r in chosen if r in by_row and by_row[r]["id"] not in seed_ids and _within(by_row[r], bounds)],
+        seen={(rec.artist_pk, title_key(rec["name"])) for rec in seed_records},
+    )[:limit]
     return {"run": run.pk, "seeds": seed_info, "tracks": tracks}
 
 
 def genre_seeds() -> dict[str, int]:
-    """{genre: songs} of the genres usable as seed_genres, from the active model's index."""
+    """{genre: songs} of the genres usable as seed_genres (single genres), from
+    the active model's index, or from the catalog for an index saved before
+    genre lists were split."""
     _, index = active_index()
+    if not index.has_genre_members:
+        return dict(sorted(genre_counts().items()))
     return dict(zip(index.genres_.tolist(), index.genre_sizes_.tolist()))
 
 
@@ -302,20 +489,38 @@ def artists_related(*, external_id: str, limit: int = 20) -> dict[str, Any] | No
     return {"artist": artist, "run": run.pk, "related": [found[pk] for pk in pks.tolist() if pk in found]}
 
 
-def song_path(*, source: SongRecord, target: SongRecord, length: int = 10, max_per_artist: int = 1) -> dict[str, Any]:
+def song_path(
+    *,
+    source: SongRecord,
+    target: SongRecord,
+    length: int = 10,
+    max_per_artist: int = 1,
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
+) -> dict[str, Any]:
     """Songs moving smoothly from ``source`` to ``target``: the nearest unused
-    song to evenly spaced points on the line between them, no song (or exact
-    duplicate) twice, an artist at most ``max_per_artist`` times between the
-    two ends and never twice in a row."""
+    song to evenly spaced points on the line between them, no song (or
+    near-duplicate) twice, an artist at most ``max_per_artist`` times between
+    the two ends and never twice in a row; the songs between the ends pass
+    the filters of :func:`filters_resolve`."""
     low, high = PATH_LENGTH
     if not low <= length <= high:
         raise SimilarityError(f"length must be between {low} and {high}, got {length}")
     if source.pk == target.pk:
         raise SimilarityError("from and to are the same song")
     run, index = active_index()
+    filters = filters_resolve(
+        index=index,
+        genres=genres,
+        exclude_genres=exclude_genres,
+        exclude_artists=exclude_artists,
+        exclude_songs=exclude_songs,
+    )
     a, b = _song_seed(index, source), _song_seed(index, target)
     used_rows = [r for r in (a.row, b.row) if r >= 0]
-    used_keys = [k for k in (a.dup_key, b.dup_key) if k is not None]
+    used_keys = [k for k in (a.dup_key, b.dup_key) if k is not None] + list(filters.exclude_keys)
     artist_count: dict[int, int] = {}
     previous_artist = source.artist_pk
     steps: list[int] = []
@@ -324,12 +529,12 @@ def song_path(*, source: SongRecord, target: SongRecord, length: int = 10, max_p
         banned = {a for a, c in artist_count.items() if c >= max_per_artist} | {previous_artist}
         if i == length - 2:
             banned.add(target.artist_pk)
-        rows, _ = index.query(point, k=30, exclude_rows=used_rows, exclude_keys=used_keys)
+        rows, _ = index.query(point, k=30, mask=filters.mask, exclude_rows=used_rows, exclude_keys=used_keys)
         allowed = [r for r in rows.tolist() if int(index.artists_[r]) not in banned]
         if not allowed:
             # The 30 nearest are all by artists already used up: search again
             # among the other artists' songs only (rules before closeness).
-            mask = ~np.isin(index.artists_, np.fromiter(banned, dtype=np.int64))
+            mask = _and(~np.isin(index.artists_, np.fromiter(banned, dtype=np.int64)), filters.mask)
             allowed, _ = index.query(point, k=1, mask=mask, exclude_rows=used_rows, exclude_keys=used_keys)
             allowed = allowed.tolist()
         if not allowed:
@@ -368,23 +573,73 @@ def songs_nearest_features(*, X: np.ndarray, k: int) -> list[list[tuple[SongReco
     ]
 
 
-def cluster_playlist(*, cluster: Cluster, limit: int = 50, max_per_artist: int = 2) -> list[SongRecord]:
+def cluster_playlist(
+    *,
+    cluster: Cluster,
+    limit: int = 50,
+    max_per_artist: int = 2,
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
+) -> list[SongRecord]:
     """Representative songs of a cluster: nearest to its centre (the mean of
-    its songs' vectors), at most ``max_per_artist`` per artist."""
+    its songs' vectors), at most ``max_per_artist`` per artist, no
+    near-duplicates, within the filters of :func:`filters_resolve`."""
     run, index = active_index()
     if cluster.run_id != run.pk:
         raise SimilarityError(f"cluster {cluster.pk} belongs to run #{cluster.run_id}, not the active run #{run.pk}")
-    mask = index.labels_ == cluster.label
+    members = index.labels_ == cluster.label
+    if not members.any():
+        return []
+    centre = np.mean(index.vectors_[members], axis=0, dtype=np.float32)
+    filters = filters_resolve(
+        index=index,
+        genres=genres,
+        exclude_genres=exclude_genres,
+        exclude_artists=exclude_artists,
+        exclude_songs=exclude_songs,
+    )
+    mask = _and(members, filters.mask)
     if not mask.any():
         return []
-    centre = np.mean(index.vectors_[mask], axis=0, dtype=np.float32)
-    rows, _ = index.query(centre, k=limit + 5, mask=mask, max_per_artist=max_per_artist)
+    rows, _ = index.query(
+        centre, k=limit + 5, mask=mask, exclude_keys=filters.exclude_keys, max_per_artist=max_per_artist
+    )
     by_row = _songs_by_row(index, rows)
-    return [by_row[r] for r in rows.tolist() if r in by_row][:limit]
+    return _distinct([by_row[r] for r in rows.tolist() if r in by_row])[:limit]
 
 
-def song_radio(*, song: SongRecord, limit: int = 25) -> list[SongRecord]:
-    """A radio from a seed song: the seed, then similar songs with one song per
-    artist apart from the seed's own (variety over sameness)."""
-    similar = song_similar(external_id=song["id"], limit=limit - 1, max_per_artist=1)
-    return [song, *[item["song"] for item in similar["results"]]]
+def song_radio(
+    *,
+    song: SongRecord,
+    limit: int = 25,
+    max_per_artist: int = RADIO_MAX_PER_ARTIST,
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
+) -> list[SongRecord]:
+    """A radio from a seed song: the seed, then similar songs, at most
+    ``max_per_artist`` songs of one artist with the seed counted for its
+    own (one per artist by default: the seed's artist never comes back),
+    no near-duplicates, within the filters of :func:`filters_resolve`."""
+    own = max(0, max_per_artist - 1)  # more songs of the seed's artist after the seed
+    similar = song_similar(
+        external_id=song["id"],
+        limit=limit - 1 + own,
+        max_per_artist=max_per_artist,
+        exclude_artist=own == 0,
+        genres=genres,
+        exclude_genres=exclude_genres,
+        exclude_artists=exclude_artists,
+        exclude_songs=exclude_songs,
+    )
+    songs, kept_own = [], 0
+    for item in similar["results"]:
+        if item["song"].artist_pk == song.artist_pk:
+            if kept_own >= own:
+                continue
+            kept_own += 1
+        songs.append(item["song"])
+    return [song, *songs[: limit - 1]]

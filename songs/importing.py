@@ -434,20 +434,66 @@ def parse_artist_id(value: str) -> str:
     return value
 
 
-def parse_genres(value: str) -> list[str]:
-    """ "['a', 'b']" (Python-style list), '[]', 'a' or 'a; b' -> a list of names."""
+# Cells that mean "no genre": pandas' empty set and NaN, empty lists and the like.
+GENRE_PLACEHOLDERS = frozenset(
+    {"", "set()", "[]", "{}", "()", "nan", "none", "null", "n/a", "na", "-", "--", "?", "unknown", "<na>"}
+)
+# What separates genres inside one cell: commas, semicolons, pipes, and a
+# slash with spaces around it ("rock / metal"). A slash between two words
+# ("dance/electronic", "r&b/soul") is kept: exports use it inside one genre
+# label. "&", "and", hyphens and spaces never split ("r&b", "drum and bass",
+# "lo-fi", "hip hop").
+_GENRE_SEPARATORS = re.compile(r"\s*(?:[,;|\n\t]|\s/\s)\s*")
+_GENRE_QUOTES = " \t'\"`[](){}"
+_GENRE_MAX_LENGTH = 100
+
+
+def _genre_name(value: str) -> str:
+    """One genre label: Unicode-normalised, trimmed, one space between words, lower case."""
+    return _WS.sub(" ", unicodedata.normalize("NFKC", value).strip(_GENRE_QUOTES)).strip().casefold()
+
+
+@functools.lru_cache(maxsize=262_144)  # cells repeat a lot (an artist's list, a playlist genre)
+def _parse_genres(value: str) -> tuple[str, ...]:
     value = value.strip()
-    if not value or value == "[]":
-        return []
-    if value.startswith("["):
+    if value.casefold() in GENRE_PLACEHOLDERS:
+        return ()
+    items: list = [value]
+    if value[:1] in "[({" or value.startswith("set("):
+        # A Python/JSON literal of a list, tuple or set: "['pop', 'dance pop']", "{'rock'}".
+        literal = value[4:-1] if value.startswith("set(") and value.endswith(")") else value
         try:
-            parsed = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            parsed = [p.strip(" '\"") for p in value.strip("[]").split(",")]
-        if isinstance(parsed, (list, tuple)):
-            return [str(g).strip() for g in parsed if str(g).strip()]
-        return [str(parsed).strip()]
-    return [g.strip() for g in re.split(r"[;|]", value) if g.strip()]
+            parsed = ast.literal_eval(literal)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            parsed = None
+        if isinstance(parsed, (list, tuple, set, frozenset)):
+            items = sorted(parsed, key=str) if isinstance(parsed, (set, frozenset)) else list(parsed)
+        elif isinstance(parsed, str):
+            items = [parsed]
+    out: list[str] = []
+    for item in items:
+        if item is None or (isinstance(item, float) and item != item):  # None, NaN inside a list
+            continue
+        for part in _GENRE_SEPARATORS.split(str(item)):
+            if part.strip().casefold() in GENRE_PLACEHOLDERS:
+                continue
+            name = _genre_name(part)
+            if name in GENRE_PLACEHOLDERS or len(name) > _GENRE_MAX_LENGTH or name in out:
+                continue
+            out.append(name)
+    return tuple(out)
+
+
+def parse_genres(value: str) -> list[str]:
+    """A genre cell as a list of single genres, in the cell's order, without repeats.
+
+    Reads Python- or JSON-style lists and sets ("['pop', 'dance pop']",
+    "{'rock'}") and plain text split on commas, semicolons, pipes and
+    spaced slashes ("hip hop, pop, R&B" -> ["hip hop", "pop", "r&b"]).
+    Names are trimmed and lower-cased (NFKC, one space between words);
+    placeholders (``set()``, ``[]``, ``nan``, ``none``, empty) give no genre.
+    """
+    return list(_parse_genres(value))
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m", "%Y")

@@ -157,8 +157,9 @@ def _upsert_sql(
 # index instead of inserting into it: at 1M new songs, inserting costs ~12 s,
 # dropping and re-creating ~4 s. Readers wait for the songs table meanwhile.
 SEARCH_INDEX_REBUILD_ROWS = 100_000
-# The title indexes (search and sort): rebuilt by such loads.
-BULK_REBUILT_INDEXES = ("song_name_trgm", "song_name_id")
+# The title indexes (search and sort) and the genre index: rebuilt by such
+# loads (GIN maintenance per row is the dearest: docs/PERFORMANCE.md, "Genres").
+BULK_REBUILT_INDEXES = ("song_name_trgm", "song_name_id", "song_genres_gin")
 
 
 def _search_indexes_drop_for_bulk(cursor, *, rows: int) -> list[str]:

@@ -148,8 +148,9 @@ class SimilarityIndex(BaseEstimator):
     ``artists_`` artist ids; ``dup_keys_`` (artist, normalised title) keys;
     ``labels_`` cluster label at training time; ``cells_`` centroids and
     ``cell_starts_`` offsets; ``id_order_`` argsort of ``ids_``;
-    ``genres_`` sorted genre names and ``genre_vectors_`` their mean
-    embedding; ``attribute_mean_``, ``attribute_std_`` catalog statistics;
+    ``genres_`` sorted genre names, ``genre_vectors_`` their mean
+    embedding, ``genre_members_`` the rows carrying each genre (genre i's
+    are ``genre_members_[genre_starts_[i]:genre_starts_[i + 1]]``); ``attribute_mean_``, ``attribute_std_`` catalog statistics;
     ``distance_scale_`` the median distance of a song to its 10th
     neighbour (similarity 0.5 at that distance).
     """
@@ -272,10 +273,16 @@ class SimilarityIndex(BaseEstimator):
                 / counts[:, None]
             ).astype(np.float32)
             self.genre_sizes_ = counts.astype(np.int64)
+            # Members of each genre: rows sorted by (genre, row), one slice per genre.
+            by_genre = np.lexsort((rows, codes))
+            self.genre_members_ = rows[by_genre].astype(np.int32 if n < 2**31 else np.int64)
+            self.genre_starts_ = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         else:
             self.genres_ = np.empty(0, dtype=str)
             self.genre_vectors_ = np.empty((0, self.vectors_.shape[1]), dtype=np.float32)
             self.genre_sizes_ = np.empty(0, dtype=np.int64)
+            self.genre_members_ = np.empty(0, dtype=np.int32)
+            self.genre_starts_ = np.zeros(1, dtype=np.int64)
 
         # -- similarity scale: median distance to the 10th neighbour (sample)
         rng = np.random.default_rng(self.random_state)
@@ -457,10 +464,38 @@ class SimilarityIndex(BaseEstimator):
 
     def genre_vector(self, genre: str) -> np.ndarray | None:
         self._check_fitted()
-        pos = np.searchsorted(self.genres_, genre)
-        if pos < len(self.genres_) and self.genres_[pos] == genre:
-            return self.genre_vectors_[pos]
-        return None
+        pos = self._genre_position(genre)
+        return None if pos < 0 else self.genre_vectors_[pos]
+
+    def _genre_position(self, genre: str) -> int:
+        pos = int(np.searchsorted(self.genres_, genre))
+        return pos if pos < len(self.genres_) and self.genres_[pos] == genre else -1
+
+    @property
+    def has_genre_members(self) -> bool:
+        """Whether the index knows which rows carry each genre (indexes built
+        before genre lists were split only know each genre's mean vector)."""
+        return getattr(self, "genre_starts_", None) is not None
+
+    def genre_rows(self, genres: Sequence[str]) -> np.ndarray:
+        """Rows carrying any of ``genres`` (names as indexed), ascending; unknown names add none."""
+        self._check_fitted()
+        if not self.has_genre_members:
+            raise ValueError("this index predates genre membership; retrain to rebuild it")
+        parts = []
+        for genre in genres:
+            pos = self._genre_position(genre)
+            if pos >= 0:
+                parts.append(self.genre_members_[self.genre_starts_[pos] : self.genre_starts_[pos + 1]])
+        if not parts:
+            return np.empty(0, dtype=np.int64)
+        return np.unique(np.concatenate(parts)).astype(np.int64)
+
+    def rows_mask(self, rows) -> np.ndarray:
+        """A boolean row mask, True at ``rows``."""
+        mask = np.zeros(len(self.ids_), dtype=bool)
+        mask[np.asarray(rows, dtype=np.int64)] = True
+        return mask
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Everything the index needs, as plain arrays (saved with numpy, no pickle)."""
@@ -484,6 +519,11 @@ class SimilarityIndex(BaseEstimator):
             "genres": self.genres_.astype(str),
             "genre_vectors": self.genre_vectors_,
             "genre_sizes": self.genre_sizes_,
+            **(
+                {"genre_members": self.genre_members_, "genre_starts": self.genre_starts_}
+                if self.has_genre_members
+                else {}
+            ),
             "distance_scale": np.array([self.distance_scale_]),
             "n_probe": np.array([self.n_probe]),
             "emb_weights": np.array([emb.year_weight, emb.popularity_weight, emb.artist_weight]),
@@ -511,6 +551,8 @@ class SimilarityIndex(BaseEstimator):
         index.key_rows_ = a.get("key_rows", np.empty(0, dtype=np.int64))
         index.attribute_mean_, index.attribute_std_ = a["attribute_mean"], a["attribute_std"]
         index.genres_, index.genre_vectors_, index.genre_sizes_ = a["genres"], a["genre_vectors"], a["genre_sizes"]
+        # Absent from indexes saved before genre membership was kept.
+        index.genre_members_, index.genre_starts_ = a.get("genre_members"), a.get("genre_starts")
         index.distance_scale_ = float(a["distance_scale"][0])
         return index
 
