@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from songs.features import ATTRIBUTE_NAMES
+from songs.features import ATTRIBUTE_LABELS, ATTRIBUTE_NAMES
 from songs.models import Artist
 from songs.selectors import SongRecord, artist_records, song_record_get, song_records
 
@@ -196,7 +196,7 @@ def song_similar(
         for r, d in zip(rows.tolist(), dist.tolist())
         if r in by_row and not (by_row[r].artist_pk == artist_pk and by_row[r]["name"].strip().lower() == title)
     ][:limit]
-    explanations = index.explain(seed.attributes, [r for r, _ in pairs]) if pairs else []
+    explanations = index.explain(seed.attributes, [r for r, _ in pairs], labels=ATTRIBUTE_LABELS) if pairs else []
     similarity = index.similarity([d for _, d in pairs])
     return {
         "seed": record,
