@@ -199,6 +199,23 @@ def cluster_songs_page(
 # --- statistics derived from the active run --------------------------------------
 
 
+def cluster_examples(clusters, *, per_cluster: int = 3) -> dict[int, list[Song]]:
+    """Example songs per cluster (by primary key): its representatives (the
+    members nearest the centroid, stored with the profile), one per artist
+    first, so three examples show three artists where the cluster has them.
+    One query for every cluster."""
+    wanted = {c.pk: (c.profile or {}).get("representative_song_ids", []) for c in clusters}
+    found = Song.objects.select_related("artist").in_bulk([i for ids in wanted.values() for i in ids])
+    out: dict[int, list[Song]] = {}
+    for pk, ids in wanted.items():
+        songs = [found[i] for i in ids if i in found]
+        seen: set[int] = set()
+        first = [s for s in songs if s.artist_id not in seen and not seen.add(s.artist_id)]
+        rest = [s for s in songs if s not in first]
+        out[pk] = (first + rest)[:per_cluster]
+    return out
+
+
 def catalog_feature_stats(clusters) -> dict[str, dict[str, float | None]]:
     """Catalog mean and standard deviation per feature, as the run saw them.
 

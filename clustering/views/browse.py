@@ -14,7 +14,17 @@ from songs import selectors as catalog
 from songs.features import FEATURES
 
 from .. import selectors
-from .common import cluster_colour, clusters_json, feature_display, features_json, plotly_page, run_summary, webgl_map
+from .common import (
+    card_scale,
+    cluster_colour,
+    clusters_json,
+    feature_display,
+    features_json,
+    k_choice,
+    plotly_page,
+    run_summary,
+    webgl_map,
+)
 from .playlists import export_links
 
 TABLE_FEATURES = catalog.SORTABLE_FEATURES
@@ -25,12 +35,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     run = selectors.active_run()
     clusters = selectors.run_clusters(run)
     total = sum(c.size for c in clusters) or 1
+    examples = selectors.cluster_examples(clusters)
     cards = [
         {
             "cluster": c,
             "colour": cluster_colour(c.label),
             "percent": 100 * c.size / total,
             "top": (c.profile or {}).get("top_features", []),
+            "genres": [
+                {"genre": g["genre"], "percent": 100 * g["share"]}
+                for g in ((c.profile or {}).get("top_genres") or [])[:3]
+            ],
+            "examples": examples.get(c.pk, []),
         }
         for c in clusters
     ]
@@ -49,7 +65,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "k_scan": run.k_scan if run else [],
                 "k_chosen": run.n_clusters if run else None,
                 "algorithm": run.algorithm if run else None,
+                # Every card's chart spans the same σ range, so bars compare across cards.
+                "card_scale": card_scale(clusters),
             },
+            "k_choice": k_choice(run),
         },
     )
 
@@ -215,6 +234,7 @@ def runs(request: HttpRequest) -> HttpResponse:
         )
         run.silhouette = (run.metrics or {}).get("silhouette")
         run.live = run.is_live
+        run.k_choice = k_choice(run)
     return render(
         request,
         "clustering/runs.html",

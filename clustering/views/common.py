@@ -3,6 +3,7 @@ them, and the data a page's script needs about clusters and features."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from csp.constants import UNSAFE_EVAL, UNSAFE_INLINE
@@ -12,6 +13,7 @@ from django.conf import settings
 from songs.features import FEATURES
 
 from ..ml.algorithms import ALGORITHM_LABELS
+from ..ml.selection import explain_k_choice
 
 if TYPE_CHECKING:  # annotations only: views reach models through selectors
     from ..models import TrainingRun
@@ -104,3 +106,32 @@ def model_state(run: TrainingRun | None) -> str:
     if run is None:
         return "none"
     return "ready" if run.index_path else "noindex"
+
+
+# The smallest-cluster floor k="auto" used before it was stored with the run.
+LEGACY_MIN_CLUSTER_SHARE = 0.02
+
+
+def k_choice(run: TrainingRun | None) -> dict | None:
+    """Why k="auto" chose the run's k (:func:`explain_k_choice`), None for a
+    run trained with a fixed k. Runs trained before the reason was stored
+    are explained from their scan with the floor of that time (2 %)."""
+    if run is None or not run.k_scan:
+        return None
+    stored = (run.params or {}).get("k_choice")
+    if stored:
+        return stored
+    try:
+        return explain_k_choice(run.k_scan, min_cluster_share=LEGACY_MIN_CLUSTER_SHARE)
+    except ValueError:
+        return None
+
+
+def card_scale(clusters) -> float:
+    """One σ range for every card's profile chart (so bars compare across
+    cards): the largest |z| of any cluster, at least 2.5, rounded up to 0.5."""
+    reach = max(
+        (abs(v) for c in clusters for v in ((c.profile or {}).get("z") or {}).values()),
+        default=0.0,
+    )
+    return max(2.5, math.ceil(reach * 1.05 * 2) / 2)
