@@ -119,7 +119,7 @@ def _candidates(p: ClusterProfile) -> list[Candidate]:
         out.append(Candidate(0.5 + (ze + max(zlo, 0.0)) / 2, "High Energy", ("energy", "loudness")))
     if ze >= 0.3 and za <= -0.5 and zd <= -0.3 and loud >= -7 and acoustic < 0.15:
         out.append(Candidate(0.5 + (ze - za - zd) / 3, "Loud & Electric", ("energy", "acousticness", "loudness")))
-    if zv <= -0.6 and ze <= -0.3 and valence < 0.4 and energy < 0.55:
+    if zv <= -0.6 and ze <= -0.3 and valence < 0.4 and energy < 0.5:
         out.append(Candidate(0.8 + (-zv - ze) / 2, "Mellow / Sad", ("valence", "energy")))
     if zv <= -0.6 and valence < 0.4:
         out.append(Candidate(0.5 - zv, "Dark & Moody", ("valence",)))

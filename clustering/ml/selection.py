@@ -238,7 +238,7 @@ def explain_k_choice(scan: list[dict[str, Any]], *, min_cluster_share: float = D
         "scanned": ks,
         "fallback": not eligible,
         "discarded": discarded,
-        "text": text[0].upper() + text[1:] + ".",
+        "text": (text if text.startswith("k ") else text[0].upper() + text[1:]) + ".",
     }
 
 
