@@ -44,10 +44,10 @@ TRAITS: dict[str, tuple[tuple[str | None, object, str | None], tuple[str | None,
     "acousticness": (("Acoustic", lambda v: v >= 0.6, "More Acoustic"), ("Electric", lambda v: v < 0.05, None)),
     "loudness": (("Loud", lambda v: v >= -6, "Louder"), ("Quiet", lambda v: v < -12, "Softer")),
     "duration_ms": (("Long", lambda v: v >= 300_000, "Longer"), ("Short", lambda v: v < 165_000, "Shorter")),
-    "liveness": (("Live", lambda v: v >= 0.5, None), (None, None, None)),
+    "liveness": (("Live", lambda v: v >= 0.5, "Live Feel"), ("Studio", lambda v: v < 0.2, None)),
     "instrumentalness": (("Instrumental", lambda v: v >= 0.5, None), (None, None, None)),
     # Low speechiness is the norm for music, not a trait worth naming.
-    "speechiness": (("Wordy", lambda v: v >= 0.2, None), (None, None, None)),
+    "speechiness": (("Wordy", lambda v: v >= 0.2, "Wordier"), (None, None, None)),
 }
 TRAIT_MIN_Z = 0.2
 STRONG_TRAIT_Z = 0.5
