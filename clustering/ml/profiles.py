@@ -240,12 +240,11 @@ def describe_cluster(
 
     E.g. "Energetic (0.81), loud (−4.9 dB) and danceable (0.74). Against the
     catalog: high danceability (+1.4σ) and energy (+1.1σ), low acoustic
-    sound (−1.2σ). Mostly pop (62 %) and dance pop (30 %)."
-    The first sentence uses the words of the documented Spotify scales for
-    the cluster's mean (:mod:`.scales`); the second only features with
-    |z| >= ``threshold``, strongest first; the third the most common genres
-    when the profile has them. ``labels`` maps feature names to what a
-    listener calls them ("length" for duration_ms).
+    sound (−1.2σ)." The first sentence uses the words of the documented
+    Spotify scales for the cluster's mean (:mod:`.scales`); the second only
+    features with |z| >= ``threshold``, strongest first. (Genres are the
+    profile's ``top_genres``, shown beside the description.) ``labels`` maps
+    feature names to what a listener calls them ("length" for duration_ms).
     """
     if profile["label"] == NOISE_LABEL:
         return "Songs in low-density regions that the algorithm left outside every cluster."
@@ -282,7 +281,4 @@ def describe_cluster(
     else:
         sentences.append("close to the catalog average on every feature")
 
-    genres = [g for g in profile.get("top_genres") or [] if g["share"] >= 0.1][:2]
-    if genres:
-        sentences.append("mostly " + join_words([f"{g['genre']} ({100 * g['share']:.0f} %)" for g in genres]))
     return " ".join(s[0].upper() + s[1:] + "." for s in sentences)

@@ -202,6 +202,9 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "percent": 100 * cluster.size / (sum(c.size for c in siblings) or 1),
             "rows": rows,
             "representatives": representatives,
+            "genres": [
+                {"genre": g["genre"], "percent": 100 * g["share"]} for g in (profile.get("top_genres") or [])[:5]
+            ],
             "page": page,
             "columns": columns,
             "base_query": urlencode(
