@@ -20,7 +20,6 @@ from .common import (
     clusters_json,
     feature_display,
     features_json,
-    k_choice,
     plotly_page,
     run_summary,
     webgl_map,
@@ -68,7 +67,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 # Every card's chart spans the same σ range, so bars compare across cards.
                 "card_scale": card_scale(clusters),
             },
-            "k_choice": k_choice(run),
+            "k_choice": selectors.run_k_choice(run),
         },
     )
 
@@ -237,7 +236,7 @@ def runs(request: HttpRequest) -> HttpResponse:
         )
         run.silhouette = (run.metrics or {}).get("silhouette")
         run.live = run.is_live
-        run.k_choice = k_choice(run)
+        run.k_choice = selectors.run_k_choice(run)
     return render(
         request,
         "clustering/runs.html",

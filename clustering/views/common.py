@@ -13,7 +13,6 @@ from django.conf import settings
 from songs.features import FEATURES
 
 from ..ml.algorithms import ALGORITHM_LABELS
-from ..ml.selection import explain_k_choice
 
 if TYPE_CHECKING:  # annotations only: views reach models through selectors
     from ..models import TrainingRun
@@ -106,25 +105,6 @@ def model_state(run: TrainingRun | None) -> str:
     if run is None:
         return "none"
     return "ready" if run.index_path else "noindex"
-
-
-# The smallest-cluster floor k="auto" used before it was stored with the run.
-LEGACY_MIN_CLUSTER_SHARE = 0.02
-
-
-def k_choice(run: TrainingRun | None) -> dict | None:
-    """Why k="auto" chose the run's k (:func:`explain_k_choice`), None for a
-    run trained with a fixed k. Runs trained before the reason was stored
-    are explained from their scan with the floor of that time (2 %)."""
-    if run is None or not run.k_scan:
-        return None
-    stored = (run.params or {}).get("k_choice")
-    if stored:
-        return stored
-    try:
-        return explain_k_choice(run.k_scan, min_cluster_share=LEGACY_MIN_CLUSTER_SHARE)
-    except ValueError:
-        return None
 
 
 def card_scale(clusters) -> float:
