@@ -107,10 +107,10 @@ def _genre_pairs(genres: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.repeat(pos, per_song).astype(np.int64), flat[np.repeat(starts[codes], per_song) + within]
 
 
-def catalog_genre_pairs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, genres): song ``ids[rows[i]]`` carries genre ``genres[i]``, for
-    the sorted song ``ids`` a run trains on (the clusters' top genres).
-    Reads only the genre lists, in chunks; ~1 s per million songs."""
+def catalog_genre_pairs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, codes, genres): song ``ids[rows[i]]`` carries genre
+    ``genres[codes[i]]``, for the sorted song ``ids`` a run trains on (the
+    clusters' top genres). Reads only the genre lists, in chunks."""
     n = len(ids)
     rows: list[np.ndarray] = []
     names: list[np.ndarray] = []
@@ -127,8 +127,9 @@ def catalog_genre_pairs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             rows.append(rows_)
             names.append(names_)
     if not rows:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
-    return np.concatenate(rows), np.concatenate(names)
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+    codes, uniques = pd.factorize(np.concatenate(names))
+    return np.concatenate(rows), codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
 def similarity_index_build(*, run_id: int, ids: np.ndarray, X: np.ndarray, labels: np.ndarray) -> tuple[str, str, dict]:

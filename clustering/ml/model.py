@@ -165,8 +165,9 @@ class ClusterModel(BaseEstimator):
         ``progress(stage, percent)`` is called as stages complete
         (prepare, scan, fit, label, map, metrics, profile, done).
         ``genres`` = (rows, names), song ``rows[i]`` of ``X`` carrying genre
-        ``names[i]``: the profiles then list each cluster's top genres and
-        a distinctive one joins its name.
+        ``names[i]`` (or (rows, codes, distinct names), see
+        :func:`cluster_profiles`): the profiles then list each cluster's top
+        genres and a distinctive one joins its name.
         """
         with limit_threads(X):
             return self._fit(X, progress, genres)
