@@ -133,8 +133,9 @@ def song_similar(
     _trust_index: bool = True,
 ) -> dict[str, Any] | None:
     """The songs nearest to the song ``external_id`` in the active model's
-    index, with a similarity in (0, 1] and the features closest to / furthest
-    from it; ``{"seed", "run", "results"}``, or None when no song has that id.
+    index, with a similarity in [0, 1] and an explanation in words
+    (:meth:`SimilarityIndex.similarity`, :meth:`SimilarityIndex.explain`):
+    ``{"seed", "run", "results"}``, or None when no song has that id.
     Never the song itself nor an exact duplicate (same artist and title).
 
     A song of the index is found by the hash of its id, and the seed is read
