@@ -486,11 +486,13 @@ class SimilarityIndex(BaseEstimator):
           0 share a value half the catalog has, so it is never named, nor
           is a feature where both sit near the catalog's floor
           (:data:`FLOOR_SPAN`);
-        - ``furthest``: the feature furthest from the seed's in catalog
-          standard deviations, and ``contrast`` its word ("livelier",
-          "slower") when the two songs are at least
+        - ``furthest``: the ``n_far`` features furthest from the seed's in
+          catalog standard deviations;
+        - ``contrast``: the largest difference a listener hears, as a word
+          ("livelier", "slower"): among features at least
           :data:`CONTRAST_MIN_PERCENTILES` apart in catalog percentiles and
-          :data:`CONTRAST_MIN_STD` standard deviations;
+          :data:`CONTRAST_MIN_STD` standard deviations, the furthest; None
+          when there is none;
         - ``text``: "Both acoustic, slow and quiet; close in mood and length;
           this one is livelier."
 
@@ -523,7 +525,8 @@ class SimilarityIndex(BaseEstimator):
             else:  # an index built before the quantiles were stored
                 between = np.minimum(gap / 4, 1.0)
                 apart = np.minimum(gap / 4, 1.0)
-            far_j = int(np.argmax(gap))
+            far = np.argsort(-gap, kind="stable")[: max(n_far, 1)]
+            far_j = int(far[0])
             worded = [
                 f
                 for f in WORD_ORDER
@@ -555,7 +558,7 @@ class SimilarityIndex(BaseEstimator):
             out.append(
                 {
                     "closest": close,
-                    "furthest": [FEATURES[far_j]],
+                    "furthest": [FEATURES[j] for j in far],
                     "shared": shared,
                     "contrast": contrast,
                     "text": text[0].upper() + text[1:] + ".",
