@@ -461,14 +461,43 @@ class SimilarQuerySerializer(DiscoveryFiltersMixin, _BoundsMixin):
 
 
 class ExplanationSerializer(serializers.Serializer):
-    closest = serializers.ListField(child=serializers.CharField(), help_text="Features closest to the seed's.")
-    furthest = serializers.ListField(child=serializers.CharField(), help_text="Features furthest from the seed's.")
-    text = serializers.CharField()
+    """Why a result is near the seed, in a listener's words."""
+
+    shared = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Levels both songs reach, in the words of Spotify's documented scales: acoustic "
+        "(acousticness ≥ 0.6), electric (< 0.05), energetic (energy ≥ 0.7), calm (< 0.4), loud "
+        "(≥ −6 dB), quiet (< −12 dB), fast (≥ 130 BPM), slow (< 90 BPM), danceable (≥ 0.7), cheerful "
+        "(valence ≥ 0.7), sombre (< 0.3), rap-like (speechiness 0.33–0.66), spoken (> 0.66), "
+        "instrumental (instrumentalness > 0.5), live (liveness > 0.8), short (< 2:30), long (≥ 6:00).",
+    )
+    closest = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Features on which the two songs are close and few catalog songs lie between them "
+        "(a value both songs share with much of the catalog, such as no instrumental sound at all, is "
+        "never listed).",
+    )
+    furthest = serializers.ListField(
+        child=serializers.CharField(), help_text="The feature furthest from the seed's, in catalog standard deviations."
+    )
+    contrast = serializers.CharField(
+        allow_null=True,
+        help_text='How this song differs most, as heard ("livelier", "slower", "more acoustic"); '
+        "null when no difference is large.",
+    )
+    text = serializers.CharField(
+        help_text='One sentence: "Both acoustic, slow and quiet; close in mood and length; this one is livelier."'
+    )
 
 
 class SimilarSongSerializer(serializers.Serializer):
     song = SongSerializer()
-    similarity = serializers.FloatField(help_text="1 for the same sound, 0.5 at a typical 10th-neighbour distance.")
+    similarity = serializers.FloatField(
+        help_text="How close this result is, against the catalog's own neighbourhoods: the share of the "
+        "catalog's songs whose 10th-nearest neighbour is farther away (sampled when the index is built). "
+        "0.9 = closer than the 10th neighbour of 90 % of songs; a typical 10th neighbour reads about "
+        "0.5, the first neighbours of most songs 0.9 or more. Shown on the pages as a percentage."
+    )
     distance = serializers.FloatField(help_text="Euclidean distance in the similarity space.")
     explanation = ExplanationSerializer()
 

@@ -127,6 +127,31 @@ def _genre_pairs(genres: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.repeat(pos, per_song).astype(np.int64), flat[np.repeat(starts[codes], per_song) + within]
 
 
+def catalog_genre_pairs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, codes, genres): song ``ids[rows[i]]`` carries genre
+    ``genres[codes[i]]``, for the sorted song ``ids`` a run trains on (the
+    clusters' top genres). Reads only the genre lists, in chunks."""
+    n = len(ids)
+    rows: list[np.ndarray] = []
+    names: list[np.ndarray] = []
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(f"SELECT id, genres FROM {Song._meta.db_table} ORDER BY id")
+        while chunk := cursor.fetchmany(100_000):
+            song_ids = np.fromiter((r[0] for r in chunk), dtype=np.int64, count=len(chunk))
+            pos = np.searchsorted(ids, song_ids)
+            hit = (pos < n) & (ids[np.clip(pos, 0, max(n - 1, 0))] == song_ids) if n else np.zeros(len(chunk), bool)
+            if not hit.any():
+                continue
+            genres = np.array([chunk[i][1] for i in np.flatnonzero(hit)], dtype=object)
+            rows_, names_ = _genre_pairs(genres, pos[hit])
+            rows.append(rows_)
+            names.append(names_)
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+    codes, uniques = pd.factorize(np.concatenate(names))
+    return np.concatenate(rows), codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
 def similarity_index_build(*, run_id: int, ids: np.ndarray, X: np.ndarray, labels: np.ndarray) -> tuple[str, str, dict]:
     """Build and save the similar-song index of a run over the songs it trained on.
 

@@ -26,7 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from songs.background import Heartbeat, broker_check
-from songs.features import FEATURE_NAMES
+from songs.features import ATTRIBUTE_LABELS, FEATURE_NAMES
 from songs.models import Song
 from songs.services import CATALOG_LOCK_ID, catalog_analyze, import_jobs_fail_stale, import_jobs_resend
 
@@ -294,9 +294,12 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
     spec = training_run_spec(run)
     if len(ids) < 10 or (spec.k != "auto" and len(ids) < 2 * spec.k):
         raise TrainingError(f"the catalog has {len(ids):,} songs: too few to train (import a catalog first)")
-    model = ClusterModel(**spec.model_kwargs())
+    from .index import catalog_genre_pairs  # pandas loads in training processes only
+
+    genres = catalog_genre_pairs(ids)
+    model = ClusterModel(**spec.model_kwargs(), feature_labels=ATTRIBUTE_LABELS)
     try:
-        model.fit(X, progress=lambda stage, pct: progress(stage, 5 + int(pct * 0.75)))
+        model.fit(X, progress=lambda stage, pct: progress(stage, 5 + int(pct * 0.75)), genres=genres)
     except ValueError as exc:
         raise TrainingError(f"the model could not be fitted: {exc}") from None
     outputs = model.pop_training_outputs()
@@ -320,7 +323,12 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
     summary = model.summary()
     with transaction.atomic():
         run.algorithm = summary["algorithm"]
-        run.params = {**run.params, "effective": summary["params"], "k_chosen": summary["k"]}
+        run.params = {
+            **run.params,
+            "effective": summary["params"],
+            "k_chosen": summary["k"],
+            "k_choice": summary["k_choice"],
+        }
         run.n_songs = len(ids)
         run.n_clusters = summary["n_clusters"]
         run.metrics = {**summary["metrics"], "map_explained_variance": summary["map_explained_variance"]}

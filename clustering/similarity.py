@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from songs.features import ATTRIBUTE_NAMES
+from songs.features import ATTRIBUTE_LABELS, ATTRIBUTE_NAMES
 from songs.models import Artist
 from songs.selectors import (
     SongRecord,
@@ -250,8 +250,9 @@ def song_similar(
     _trust_index: bool = True,
 ) -> dict[str, Any] | None:
     """The songs nearest to the song ``external_id`` in the active model's
-    index, with a similarity in (0, 1] and the features closest to / furthest
-    from it; ``{"seed", "run", "results"}``, or None when no song has that id.
+    index, with a similarity in [0, 1] and an explanation in words
+    (:meth:`SimilarityIndex.similarity`, :meth:`SimilarityIndex.explain`):
+    ``{"seed", "run", "results"}``, or None when no song has that id.
     Never the song itself nor a near-duplicate of it or of another result
     (same artist and title once version markers are stripped:
     :mod:`clustering.ml.titles`); at most ``max_per_artist`` songs of one
@@ -333,7 +334,7 @@ def song_similar(
         )
     }
     pairs = [(r, d) for r, d in zip(rows.tolist(), dist.tolist()) if r in by_row and id(by_row[r]) in distinct][:limit]
-    explanations = index.explain(seed.attributes, [r for r, _ in pairs]) if pairs else []
+    explanations = index.explain(seed.attributes, [r for r, _ in pairs], labels=ATTRIBUTE_LABELS) if pairs else []
     similarity = index.similarity([d for _, d in pairs])
     return {
         "seed": record,
