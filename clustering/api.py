@@ -678,8 +678,18 @@ class PathResponseSerializer(serializers.Serializer):
 
 
 class SongPathView(APIView):
-    """A sequence of songs moving smoothly from one song to another (no song
-    twice, no artist twice in a row, each artist at most once in between)."""
+    """A sequence of songs moving smoothly from one song to another.
+
+    The path is chosen in sound (the ten audio features, each in catalog
+    standard deviations): songs near evenly spaced points on the line from
+    the first song to the last, chosen together by a beam search that keeps
+    consecutive songs close, never steps back along the line where the
+    catalog offers a forward step, penalises moving a feature against its
+    start-to-end direction and crosses the clusters between the two ends in
+    one direction. No song or exact duplicate twice; each artist at most
+    once counting the two ends (the first and last songs' artists never
+    appear in between). A catalog too small for these rules gives a shorter
+    path. Method and measurements: docs/PATHS.md."""
 
     permission_classes = [permissions.AllowAny]
     throttle_scope = "path"  # expensive: its own rate (settings, "Abuse limits")

@@ -29,6 +29,7 @@ from songs.selectors import (
 
 from .artifacts import active_index
 from .errors import SimilarityError
+from .ml.paths import smooth_path
 from .ml.similarity import ATTRIBUTES, SimilarityIndex, external_id_hashes
 from .ml.titles import title_key
 from .models import Cluster
@@ -501,11 +502,14 @@ def song_path(
     exclude_artists: list[str] = (),
     exclude_songs: list[str] = (),
 ) -> dict[str, Any]:
-    """Songs moving smoothly from ``source`` to ``target``: the nearest unused
-    song to evenly spaced points on the line between them, no song (or
-    near-duplicate) twice, an artist at most ``max_per_artist`` times between
-    the two ends and never twice in a row; the songs between the ends pass
-    the filters of :func:`filters_resolve`."""
+    """Songs moving smoothly from ``source`` to ``target`` in sound
+    (:func:`clustering.ml.paths.smooth_path`, docs/PATHS.md): near evenly
+    spaced points on the line between them, consecutive songs close to each
+    other, never stepping back along the line, crossing clusters in one
+    direction; no song (or near-duplicate) twice, each artist at most
+    ``max_per_artist`` times counting the two ends (the ends' artists never
+    appear in between) and never twice in a row; the songs between the ends
+    pass the filters of :func:`filters_resolve`."""
     low, high = PATH_LENGTH
     if not low <= length <= high:
         raise SimilarityError(f"length must be between {low} and {high}, got {length}")
@@ -520,33 +524,24 @@ def song_path(
         exclude_songs=exclude_songs,
     )
     a, b = _song_seed(index, source), _song_seed(index, target)
-    used_rows = [r for r in (a.row, b.row) if r >= 0]
-    used_keys = [k for k in (a.dup_key, b.dup_key) if k is not None] + list(filters.exclude_keys)
-    artist_count: dict[int, int] = {}
-    previous_artist = source.artist_pk
-    steps: list[int] = []
-    for i in range(1, length - 1):
-        point = a.vector + (b.vector - a.vector) * (i / (length - 1))
-        banned = {a for a, c in artist_count.items() if c >= max_per_artist} | {previous_artist}
-        if i == length - 2:
-            banned.add(target.artist_pk)
-        rows, _ = index.query(point, k=30, mask=filters.mask, exclude_rows=used_rows, exclude_keys=used_keys)
-        allowed = [r for r in rows.tolist() if int(index.artists_[r]) not in banned]
-        if not allowed:
-            # The 30 nearest are all by artists already used up: search again
-            # among the other artists' songs only (rules before closeness).
-            mask = _and(~np.isin(index.artists_, np.fromiter(banned, dtype=np.int64)), filters.mask)
-            allowed, _ = index.query(point, k=1, mask=mask, exclude_rows=used_rows, exclude_keys=used_keys)
-            allowed = allowed.tolist()
-        if not allowed:
-            break  # the catalog has no song left that keeps the rules
-        pick = int(allowed[0])
-        steps.append(pick)
-        used_rows.append(pick)
-        used_keys.append(int(index.dup_keys_[pick]))
-        artist = int(index.artists_[pick])
-        artist_count[artist] = artist_count.get(artist, 0) + 1
-        previous_artist = artist
+    steps = smooth_path(
+        X=index.attributes_,
+        std=index.attribute_std_,
+        artists=index.artists_,
+        dup_keys=index.dup_keys_,
+        labels=index.labels_,
+        start=a.attributes,
+        end=b.attributes,
+        length=length,
+        start_artist=source.artist_pk,
+        end_artist=target.artist_pk,
+        start_label=int(index.labels_[a.row]) if a.row >= 0 else -1,
+        end_label=int(index.labels_[b.row]) if b.row >= 0 else -1,
+        exclude_rows=[r for r in (a.row, b.row) if r >= 0],
+        exclude_keys=[k for k in (a.dup_key, b.dup_key) if k is not None] + list(filters.exclude_keys),
+        max_per_artist=max_per_artist,
+        mask=filters.mask,
+    )
     by_row = _songs_by_row(index, np.asarray(steps, dtype=np.int64))
     middle = [by_row[r] for r in steps if r in by_row]
     vectors = [a.vector] + [index.vector(r) for r in steps if r in by_row] + [b.vector]
