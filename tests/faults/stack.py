@@ -169,15 +169,11 @@ class Process:
             self.proc.wait()
 
 
-def bin_path(name: str) -> str:
-    return shutil.which(name, path=str(Path(sys.executable).parent)) or name
-
-
 def start_worker(env: dict[str, str], log: Path, *, name: str, concurrency: int = 2) -> Process:
     """A Celery worker on the default queue; returns when it says it is ready."""
     start = log.stat().st_size if log.exists() else 0
     worker = Process(
-        [bin_path("celery"), "-A", "musiccluster", "worker", "--loglevel=INFO", f"--concurrency={concurrency}",
+        [sys.executable, "-m", "celery", "-A", "musiccluster", "worker", "--loglevel=INFO", f"--concurrency={concurrency}",
          "--pool=prefork", "--without-gossip", "--without-mingle", "-n", f"{name}@%h"],
         env=env, log=log,
     ).start()  # fmt: skip
@@ -191,7 +187,7 @@ def start_web(env: dict[str, str], log: Path, *, workers: int = 1) -> tuple[Proc
     """gunicorn on a spare port; (process, base URL) once /healthz?quick=1 answers."""
     port = spare_port()
     web = Process(
-        [bin_path("gunicorn"), "musiccluster.wsgi", "-b", f"127.0.0.1:{port}", "--workers", str(workers),
+        [sys.executable, "-m", "gunicorn", "musiccluster.wsgi", "-b", f"127.0.0.1:{port}", "--workers", str(workers),
          "--timeout", "60"],
         env=env, log=log,
     ).start()  # fmt: skip

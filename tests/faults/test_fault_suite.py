@@ -32,6 +32,7 @@ import os
 import shutil
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,10 @@ class Stack:
         assert response.status_code == 202, response.text
         return response.json()["id"]
 
+    def diagnosis(self) -> str:
+        """The end of the worker's log, for a failed assertion."""
+        return "\n--- worker log ---\n" + self.worker.text()[-6000:]
+
     def next_run_id(self) -> int:
         last, called = self.sql("SELECT last_value, is_called FROM clustering_trainingrun_id_seq")[0]
         return last + 1 if called else last
@@ -199,18 +204,36 @@ def stack(tmp_path_factory):
     pg = PrivatePostgres(bindir)
     redis = PrivateRedis(work)
     s = Stack(pg, redis, work)
+    t0 = time.monotonic()
+
+    def step(what: str) -> None:
+        print(f"[fault suite] {what}: {time.monotonic() - t0:.1f} s", flush=True)
+
     try:
         pg.init()
         pg.start()
         pg.create_database(DB_NAME)
         redis.start()
-        manage(s.env, "migrate", "--noinput", "-v", "0")
-        manage(s.env, "import_songs", str(DEMO_CSV), "--no-progress")
-        s.token = manage(s.env, "create_api_token", "ops", "--create-user", "--staff").strip().splitlines()[-1]
+        step("postgres and redis")
+        # One Django start-up for the three commands (each start-up costs seconds).
+        out = manage(
+            s.env,
+            "shell",
+            "-c",
+            "from django.core.management import call_command as c; c('migrate', '--noinput', verbosity=0); "
+            f"c('import_songs', {str(DEMO_CSV)!r}, '--no-progress'); "
+            "c('create_api_token', 'ops', '--create-user', '--staff')",
+        )
+        s.token = out.strip().splitlines()[-1]
+        step("migrated and imported")
+        # The worker and the web server start side by side.
+        web_starting = ThreadPoolExecutor(1).submit(start_web, s.env, work / "web.log")
         s.worker = start_worker(s.env, work / "worker.log", name="faults")
-        s.web, s.base = start_web(s.env, work / "web.log")
+        s.web, s.base = web_starting.result()
+        step("worker and web")
         first = s.wait_run(s.train())
         assert first["status"] == "succeeded", first
+        step("trained")
         yield s
     finally:
         for proc in (s.web, s.worker):
@@ -265,7 +288,7 @@ def assert_unchanged(stack: Stack, before: dict) -> None:
 def assert_next_run_succeeds(stack: Stack) -> int:
     run_id = stack.train()
     run = stack.wait_run(run_id, timeout=RECOVERY_SECONDS)
-    assert run["status"] == "succeeded", run
+    assert run["status"] == "succeeded", (run, stack.diagnosis())
     assert stack.active_run() == run_id
     assert stack.unlabelled_by(run_id) == 0
     return run_id
@@ -410,7 +433,7 @@ def test_kill_9_of_a_worker_process_during_labelling(stack, baseline):
     # Its chunk is requeued (late acknowledgement, rejected on worker loss)
     # and done by the other process or the one that replaced it.
     run = stack.wait_run(run_id, timeout=RECOVERY_SECONDS)
-    assert run["status"] == "succeeded", run
+    assert run["status"] == "succeeded", (run, stack.diagnosis())
     assert "WorkerLostError" in stack.worker.text() or "SIGKILL" in stack.worker.text()
     settled = assert_settled(stack, cleared)
     assert stack.active_run() == run_id and stack.unlabelled_by(run_id) == 0
