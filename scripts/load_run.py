@@ -14,8 +14,10 @@ It measures, in this order (docs/PERFORMANCE.md, "Load run"):
    and song pages; every status counted (429s apart; a 5xx or a dropped
    connection is a failure).
 3. **memory**: a second server with the throttles lifted (so that every
-   request does its work), warmed up, then ``--rss-requests`` requests over
-   the same three kinds and predictions; each worker's VmRSS before and after.
+   request does its work), warmed up with 2,000 requests, then
+   ``--rss-requests`` requests from 4 clients (similar songs and
+   recommendations, one song page and one 10-vector prediction with
+   neighbours in ten); each worker's VmRSS before and after.
 
 The server runs with production settings (DEBUG off, the default throttles,
 a cache shared by the two workers: ``--cache-url`` or a file cache), tasks
@@ -360,9 +362,13 @@ def phase_memory(server: Server, catalog: Catalog, requests_n: int) -> dict:
     small = catalog.predict_body(10)
 
     def work(i):
-        if i % 4 == 3:
+        # Mostly the API (cheap requests: many of them in little time), one
+        # song page in ten, one small prediction with neighbours in ten.
+        if i % 10 == 9:
             return request(server.port, "POST", "/api/predict/?nearest=5", small)
-        return request(server.port, *browse_request(catalog, KINDS[i % 3]))
+        if i % 10 == 8:
+            return request(server.port, *browse_request(catalog, "song page"))
+        return request(server.port, *browse_request(catalog, KINDS[i % 2]))
 
     warm = run_clients(4, work, requests=2_000)
     before = server.rss_kb()

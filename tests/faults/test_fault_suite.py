@@ -28,15 +28,19 @@ hits the step it is about.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import time
+import urllib.error
+import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.conftest import DEMO_CSV, _require, flagship_rows, write_csv
 from tests.faults.stack import (
@@ -67,6 +71,25 @@ WORKER_ENV = {
 RECOVERY_SECONDS = 60
 LABEL_COLUMNS = ("cluster_id", "map_x", "map_y")
 SECRETS = ("127.0.0.1", "/tmp", "Traceback", "psycopg", "OperationalError", "postgres")
+
+
+@dataclass
+class Reply:
+    status_code: int
+    headers: dict
+    text: str
+
+    def json(self):
+        return json.loads(self.text)
+
+
+def fetch(url: str, *, method: str = "GET", data: bytes | None = None, headers=None) -> Reply:
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return Reply(response.status, dict(response.headers), response.read().decode())
+    except urllib.error.HTTPError as exc:
+        return Reply(exc.code, dict(exc.headers), exc.read().decode())
 
 
 class Stack:
@@ -158,12 +181,29 @@ class Stack:
 
     # --- the web server ------------------------------------------------------------
 
-    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+    def api(self, method: str, path: str, *, json_body=None, upload: Path | None = None, fields=None) -> Reply:
+        """One request with the staff token: a JSON body, or a file upload with form fields."""
         headers = {"Authorization": f"Token {self.token}"}
-        return requests.request(method, f"{self.base}{path}", headers=headers, timeout=30, **kwargs)
+        data = None
+        if json_body is not None:
+            data, headers["Content-Type"] = json.dumps(json_body).encode(), "application/json"
+        elif upload is not None:
+            boundary = uuid.uuid4().hex
+            parts = [
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                for k, v in (fields or {}).items()
+            ]
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{upload.name}"\r\n'
+                "Content-Type: text/csv\r\n\r\n".encode()
+                + upload.read_bytes()
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
+            data, headers["Content-Type"] = b"".join(parts), f"multipart/form-data; boundary={boundary}"
+        return fetch(f"{self.base}{path}", method=method, data=data, headers=headers)
 
     def train(self, **params) -> int:
-        response = self.api("POST", "/api/runs/", json={"k": 4, "activation_chunk_songs": CHUNK_SONGS, **params})
+        response = self.api("POST", "/api/runs/", json_body={"k": 4, "activation_chunk_songs": CHUNK_SONGS, **params})
         assert response.status_code == 202, response.text
         return response.json()["id"]
 
@@ -175,8 +215,7 @@ class Stack:
         )
 
     def import_file(self, path: Path) -> int:
-        with open(path, "rb") as fh:
-            response = self.api("POST", "/api/imports/", files={"file": fh}, data={"format": "flagship"})
+        response = self.api("POST", "/api/imports/", upload=path, fields={"format": "flagship"})
         assert response.status_code == 202, response.text
         return response.json()["id"]
 
@@ -305,9 +344,9 @@ def assert_503_while_database_down(stack: Stack) -> None:
         assert "database" in body.lower(), body
         leaked = [s for s in SECRETS if s in body]
         assert not leaked, (path, leaked, body)
-    health = requests.get(f"{stack.base}/healthz", timeout=30)
+    health = fetch(f"{stack.base}/healthz")
     assert health.status_code == 503
-    assert requests.get(f"{stack.base}/healthz?quick=1", timeout=30).status_code == 200
+    assert fetch(f"{stack.base}/healthz?quick=1").status_code == 200
 
 
 # --- the faults -----------------------------------------------------------------------------
@@ -322,7 +361,7 @@ def test_broker_restart_with_a_run_labelling_and_another_queued(stack, baseline)
         queued = stack.train(k=5)
         assert stack.run(queued)["status"] == "queued"
         stack.redis.stop()  # every queued message, chunk and retry is lost
-        refused = stack.api("POST", "/api/runs/", json={"k": 3})
+        refused = stack.api("POST", "/api/runs/", json_body={"k": 3})
         assert refused.status_code == 503 and refused.headers.get("Retry-After"), refused.text
         assert "broker" in refused.json()["detail"]
         lock.rollback()
