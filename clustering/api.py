@@ -6,7 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,6 +16,7 @@ from songs.selectors import SongRecord, song_record_get, songs_for_export
 
 from . import services, similarity
 from .errors import ArtifactError, SimilarityError, TrainingError
+from .limits import expensive_slot
 from .ml.spec import spec_params
 from .models import Cluster, TrainingRun
 from .playlists import FILE_FORMATS, playlist_download
@@ -347,7 +348,9 @@ class PredictView(APIView):
                 "nearest",
                 int,
                 description=f"Also return this many nearest songs per vector (0-20; "
-                f"at most {MAX_NEAREST_VECTORS:,} vectors).",
+                f"at most {MAX_NEAREST_VECTORS:,} vectors). Such requests run a few at a time on each "
+                "server (`API_EXPENSIVE_CONCURRENCY`); one that finds them all busy is refused at once "
+                "(429, `Retry-After`).",
             )
         ],
         responses={200: dict},
@@ -357,6 +360,17 @@ class PredictView(APIView):
         if not (nearest.isascii() and nearest.isdigit()) or not 0 <= int(nearest) <= 20:
             raise ValidationError({"nearest": "nearest must be a whole number from 0 to 20."})
         nearest = int(nearest)
+        if not nearest:
+            return self._predict(request, nearest)
+        with expensive_slot("predict-nearest") as got:
+            if not got:
+                raise Throttled(
+                    wait=1,
+                    detail="Too many nearest-song predictions are running on this server; try again in a second.",
+                )
+            return self._predict(request, nearest)
+
+    def _predict(self, request, nearest: int) -> Response:
         X, many = feature_matrix(request.data)
         if nearest and len(X) > MAX_NEAREST_VECTORS:
             raise ValidationError(

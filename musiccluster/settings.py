@@ -411,6 +411,11 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
 }
 # One request's work: neighbour lookups (vectors × nearest) in POST /api/predict/.
 PREDICT_MAX_NEIGHBOUR_LOOKUPS = int(os.environ.get("PREDICT_MAX_NEIGHBOUR_LOOKUPS", "20000"))
+# How many nearest-song predictions run at once on one host (file locks in
+# EXPENSIVE_SLOT_DIR, shared by its web processes); more are refused at once
+# with a 429. One slot leaves the second of two workers to everyone else.
+API_EXPENSIVE_CONCURRENCY = int(os.environ.get("API_EXPENSIVE_CONCURRENCY", "1"))
+EXPENSIVE_SLOT_DIR = Path(os.environ.get("EXPENSIVE_SLOT_DIR", VAR_DIR / "slots"))
 # Request bodies (not file uploads) above this size are refused: 413 under /api/.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024 * 1024)))
 
