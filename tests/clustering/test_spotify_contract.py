@@ -17,12 +17,14 @@ any request; the server accepts both URI forms from other clients.
 import ast
 import csv
 import json
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import urllib.parse
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -317,11 +319,24 @@ parameters = {{ {bind("query.q", "words")} }}
     args = [cli, "--config-file", str(config), "run", f"{base}/api/schema/", "--include-path-regex", "^/spotify/v1/",
             "--checks", "not_a_server_error", "--max-examples", "30", "--seed", "20261129",
             "--header", f"Authorization: Bearer {token}", "--request-timeout", "120",
-            "--generation-database", "none", "--report", "json", "--report-dir", str(reports), "--no-color"]  # fmt: skip
+            "--generation-database", "none", "--report", "json,har", "--report-dir", str(reports), "--no-color"]  # fmt: skip
     result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
-    found = sorted(reports.glob("*.json"))
+    found = sorted(reports.glob("json-*.json"))
     assert found, f"schemathesis wrote no report (exit {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr}"
     report = json.loads(found[-1].read_text())
     assert report["operations"]["tested"] == 9, report["operations"]
     assert not report["failures"] and not report["errors"], result.stdout[-8000:]
     assert result.returncode == 0, result.stdout[-4000:]
+    # Every operation was answered with a 200 too: the catalog ids reached the code behind it.
+    (har,) = reports.glob("har-*.json")
+    statuses: dict[str, Counter] = {}
+    for entry in json.loads(har.read_text())["log"]["entries"]:
+        path = urllib.parse.urlsplit(entry["request"]["url"]).path
+        if not path.startswith("/spotify/v1/"):
+            continue
+        path = path.removeprefix("/spotify/v1/").rstrip("/")
+        operation = re.sub(r"^(tracks|audio-features|artists)/[^/]+", r"\1/{id}", path)
+        statuses.setdefault(operation, Counter())[entry["response"]["status"]] += 1
+    print(f"schemathesis on /spotify/v1/ with catalog ids: {report['test_cases']['generated']} requests, {statuses}")
+    assert len(statuses) == 9 and all(counts[200] for counts in statuses.values()), statuses
+    assert not any(status >= 500 for counts in statuses.values() for status in counts), statuses
