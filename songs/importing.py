@@ -229,7 +229,11 @@ def _scan(path: Path, start: int, stop: int | None, fn) -> None:
             if not chunk:
                 break
             a = np.frombuffer(chunk, dtype=np.uint8)
-            parity = (np.cumsum(a == 0x22, dtype=np.int64) + carry) & 1  # a doubled "" toggles twice
+            quotes = a == 0x22
+            if quotes.any():  # a doubled "" toggles twice; uint8 wraps at 256, which keeps the parity
+                parity = (np.cumsum(quotes, dtype=np.uint8) + np.uint8(carry)) & np.uint8(1)
+            else:
+                parity = np.full(len(a), carry, dtype=np.uint8)
             carry = int(parity[-1])
             fn(offset, a, parity)
             offset += len(chunk)
