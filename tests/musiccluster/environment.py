@@ -63,12 +63,17 @@ OUR_PREFIXES = ("SECURE_", "API_", "AXES_")
 KEPT = {"INSTALLED_APPS", "DATABASES", "BASE_DIR"}
 
 
+def environment_under(env: dict[str, str], var_dir: Path) -> dict[str, str]:
+    """The whole environment a process started with `env` would see."""
+    clean = {k: v for k, v in os.environ.items() if k not in OURS and not k.startswith(OUR_PREFIXES)}
+    return {**clean, "VAR_DIR": str(var_dir), **env}
+
+
 def settings_under(env: dict[str, str], var_dir: Path) -> dict:
     """The settings (upper-case names) that `env` gives, evaluated in-process."""
-    clean = {k: v for k, v in os.environ.items() if k not in OURS and not k.startswith(OUR_PREFIXES)}
     spec = importlib.util.spec_from_file_location("musiccluster_settings_under_test", SETTINGS_FILE)
     module = importlib.util.module_from_spec(spec)
-    with mock.patch.dict(os.environ, {**clean, "VAR_DIR": str(var_dir), **env}, clear=True):
+    with mock.patch.dict(os.environ, environment_under(env, var_dir), clear=True):
         spec.loader.exec_module(module)
     return {name: getattr(module, name) for name in dir(module) if name.isupper()}
 
@@ -76,6 +81,10 @@ def settings_under(env: dict[str, str], var_dir: Path) -> dict:
 def deploy_check_ids(env: dict[str, str], var_dir: Path) -> set[str]:
     """Ids of the warnings and errors `manage.py check --deploy` gives under `env`."""
     values = settings_under(env, var_dir)
-    with override_settings(**{k: v for k, v in values.items() if k not in KEPT}):
+    # Some checks read the environment itself (async.E001: DJANGO_ALLOW_ASYNC_UNSAFE).
+    with (
+        mock.patch.dict(os.environ, environment_under(env, var_dir), clear=True),
+        override_settings(**{k: v for k, v in values.items() if k not in KEPT}),
+    ):
         messages = run_checks(include_deployment_checks=True)
     return {message.id for message in messages if message.level >= WARNING}
