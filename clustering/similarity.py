@@ -8,18 +8,21 @@ imported after it are embedded from their own data when used as seeds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.db.models import Q
 
 from songs.features import ATTRIBUTE_NAMES
-from songs.models import Artist
+from songs.models import Artist, Song
 from songs.selectors import SongRecord, artist_records, song_record_get, song_records
 
 from .artifacts import active_index
 from .errors import SimilarityError
 from .ml.similarity import ATTRIBUTES, SimilarityIndex, external_id_hashes
+from .ml.variety import check_variety, pool_size, varied_pick
 from .models import Cluster
 
 assert set(ATTRIBUTE_NAMES) == set(ATTRIBUTES)
@@ -122,6 +125,86 @@ def _mask(
     return mask
 
 
+# --- exclusions (per request, and a signed-in user's blocklist) ---------------------------
+
+
+def _genre_key(genre: str) -> str:
+    return " ".join(str(genre).split()).casefold()
+
+
+@dataclass
+class Exclusions:
+    """What a request leaves out: ``mask`` (index rows still allowed, None
+    when no artist or song is excluded) and ``genres`` (normalised names,
+    checked on the songs read back). Songs and artists become a row mask;
+    genres are not rows of the index, so a candidate carrying one is dropped
+    after the search (the services search a few more to make up for them).
+    """
+
+    mask: np.ndarray | None = None
+    genres: frozenset[str] = frozenset()
+    artist_pks: frozenset[int] = frozenset()
+
+    def __bool__(self) -> bool:
+        return self.mask is not None or bool(self.genres)
+
+    def song_ok(self, record: SongRecord) -> bool:
+        if not self.genres:
+            return True
+        for genre in record.get("genres") or ():
+            # A cell may still hold several genres ("hip hop, pop"): each counts.
+            if any(_genre_key(part) in self.genres for part in str(genre).split(",")):
+                return False
+        return True
+
+    def artist_ok(self, artist: dict) -> bool:
+        if artist["pk"] in self.artist_pks:
+            return False
+        return not any(_genre_key(g) in self.genres for g in artist.get("genres") or ())
+
+    def extra(self, limit: int) -> int:
+        """How many more candidates to search when genres are filtered afterwards."""
+        return 2 * limit + 20 if self.genres else 0
+
+
+def exclusions_resolve(
+    *,
+    index: SimilarityIndex,
+    exclude_artists: Iterable[str] = (),
+    exclude_songs: Iterable[str] = (),
+    exclude_genres: Iterable[str] = (),
+) -> Exclusions:
+    """Exclusions from artist external ids (or exact names), song external
+    ids and genre names; unknown ones exclude nothing (a blocked song may have
+    left the catalog)."""
+    artists, songs = sorted(set(exclude_artists)), sorted(set(exclude_songs))
+    genres = frozenset(_genre_key(g) for g in exclude_genres if str(g).strip())
+    mask = None
+    artist_pks: set[int] = set()
+    for start in range(0, len(artists), 500):  # under SQLite's bound-parameter limit
+        chunk = artists[start : start + 500]
+        artist_pks.update(
+            Artist.objects.filter(Q(external_id__in=chunk) | Q(name__in=chunk)).values_list("pk", flat=True)
+        )
+    if artist_pks:
+        mask = ~np.isin(index.artists_, np.fromiter(artist_pks, dtype=np.int64))
+    song_pks: list[int] = []
+    for start in range(0, len(songs), 500):
+        song_pks.extend(Song.objects.filter(external_id__in=songs[start : start + 500]).values_list("pk", flat=True))
+    rows = index.rows_of(song_pks) if song_pks else np.empty(0, dtype=np.int64)
+    rows = rows[rows >= 0]
+    if len(rows):
+        mask = np.ones(len(index.ids_), dtype=bool) if mask is None else mask
+        mask[rows] = False
+    return Exclusions(mask=mask, genres=genres, artist_pks=frozenset(artist_pks))
+
+
+def _and(mask: np.ndarray | None, other: np.ndarray | None) -> np.ndarray | None:
+    if mask is None:
+        return other
+    return mask if other is None else mask & other
+
+
 def song_similar(
     *,
     external_id: str,
@@ -130,12 +213,17 @@ def song_similar(
     max_per_artist: int | None = None,
     exclude_artist: bool = False,
     bounds: dict | None = None,
+    exclude_artists: Iterable[str] = (),
+    exclude_songs: Iterable[str] = (),
+    exclude_genres: Iterable[str] = (),
     _trust_index: bool = True,
 ) -> dict[str, Any] | None:
     """The songs nearest to the song ``external_id`` in the active model's
     index, with a similarity in (0, 1] and the features closest to / furthest
     from it; ``{"seed", "run", "results"}``, or None when no song has that id.
-    Never the song itself nor an exact duplicate (same artist and title).
+    Never the song itself nor an exact duplicate (same artist and title),
+    nor a song of ``exclude_artists`` (external ids or names), ``exclude_songs``
+    (external ids) or carrying one of ``exclude_genres``.
 
     A song of the index is found by the hash of its id, and the seed is read
     with the results in one query; a song imported after the run trained is
@@ -161,10 +249,14 @@ def song_similar(
             cluster = Cluster.objects.filter(pk=record["cluster"]["id"]).first() if record["cluster"] else None
             label = cluster.label if cluster is not None and cluster.run_id == run.pk else -2
     mask = _mask(index, bounds or {}, cluster_label=label, exclude_artist=artist_pk if exclude_artist else None)
+    excluded = exclusions_resolve(
+        index=index, exclude_artists=exclude_artists, exclude_songs=exclude_songs, exclude_genres=exclude_genres
+    )
+    mask = _and(mask, excluded.mask)
     keys = [seed.dup_key] if seed.dup_key is not None else []
     rows, dist = index.query(
         seed.vector,
-        k=limit + 5,
+        k=limit + 5 + excluded.extra(limit),
         mask=mask,
         exclude_rows=[seed.row] if seed.row >= 0 else [],
         exclude_keys=keys,
@@ -182,12 +274,15 @@ def song_similar(
                 max_per_artist=max_per_artist,
                 exclude_artist=exclude_artist,
                 bounds=bounds,
+                exclude_artists=exclude_artists,
+                exclude_songs=exclude_songs,
+                exclude_genres=exclude_genres,
                 _trust_index=False,
             )
     by_row = {
         int(r): records[i]
         for r, i in zip(rows.tolist(), index.ids_[rows].tolist())
-        if i in records and _within(records[i], bounds)
+        if i in records and _within(records[i], bounds) and excluded.song_ok(records[i])
     }
     # A duplicate of a song not in the index has no key there: compare by data.
     title = record["name"].strip().lower()
@@ -217,11 +312,15 @@ def recommendations_get(
     bounds: dict | None = None,
     targets: dict[str, float] | None = None,
     max_per_artist: int | None = 3,
+    exclude_artists: Iterable[str] = (),
+    exclude_songs: Iterable[str] = (),
+    exclude_genres: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Spotify-style recommendations: songs near the seeds that satisfy every
     min/max bound, ranked by closeness to the nearest seed plus the mean
     distance to the targets (each target weighed equally, in catalog
-    standard deviations). Seeds are never returned."""
+    standard deviations). Seeds are never returned, nor excluded artists,
+    songs and genres (``exclude_*``, as :func:`song_similar`)."""
     n_seeds = len(seed_songs) + len(seed_artists) + len(seed_genres)
     if not 1 <= n_seeds <= MAX_SEEDS:
         raise SimilarityError(
@@ -229,10 +328,13 @@ def recommendations_get(
         )
     run, index = active_index()
     seeds = seeds_resolve(index=index, songs=list(seed_songs), artists=list(seed_artists), genres=list(seed_genres))
-    mask = _mask(index, bounds or {})
+    excluded = exclusions_resolve(
+        index=index, exclude_artists=exclude_artists, exclude_songs=exclude_songs, exclude_genres=exclude_genres
+    )
+    mask = _and(_mask(index, bounds or {}), excluded.mask)
     exclude_rows = [s.row for s in seeds if s.row >= 0]
     exclude_keys = [s.dup_key for s in seeds if s.dup_key is not None]
-    pool = max(100, 5 * limit)
+    pool = max(100, 5 * limit) + excluded.extra(limit)
     candidates: dict[int, float] = {}
     seed_info = []
     for seed in seeds:
@@ -271,12 +373,17 @@ def recommendations_get(
         seen.add(key)
         per_artist[artist] = per_artist.get(artist, 0) + 1
         chosen.append(r)
-        if len(chosen) >= limit + 5:
+        if len(chosen) >= limit + 5 + excluded.extra(limit):
             break
     by_row = _songs_by_row(index, np.asarray(chosen, dtype=np.int64))
     seed_ids = set(seed_songs)
     tracks = [
-        by_row[r] for r in chosen if r in by_row and by_row[r]["id"] not in seed_ids and _within(by_row[r], bounds)
+        by_row[r]
+        for r in chosen
+        if r in by_row
+        and by_row[r]["id"] not in seed_ids
+        and _within(by_row[r], bounds)
+        and excluded.song_ok(by_row[r])
     ][:limit]
     return {"run": run.pk, "seeds": seed_info, "tracks": tracks}
 
@@ -287,26 +394,66 @@ def genre_seeds() -> dict[str, int]:
     return dict(zip(index.genres_.tolist(), index.genre_sizes_.tolist()))
 
 
-def artists_related(*, external_id: str, limit: int = 20) -> dict[str, Any] | None:
+def artists_related(
+    *,
+    external_id: str,
+    limit: int = 20,
+    exclude_artists: Iterable[str] = (),
+    exclude_genres: Iterable[str] = (),
+) -> dict[str, Any] | None:
     """Artists nearest to the artist ``external_id`` by the mean vector of
     their songs in the active model's index: ``{"artist", "run", "related"}``
-    (artists as :func:`songs.selectors.artist_records` gives them), or None
-    when no artist has that id. An artist without songs in the index has no
-    related artists."""
+    (artists as :func:`songs.selectors.artist_records` gives them, each with
+    ``similarity`` in (0, 1]), or None when no artist has that id. An artist
+    without songs in the index has no related artists. Artists of
+    ``exclude_artists`` (external ids or names) or with a genre of
+    ``exclude_genres`` are left out."""
     artist = artist_records(external_ids=[external_id]).get(external_id)
     if artist is None:
         return None
     run, index = active_index()
-    pks, _ = index.artists_near(artist["pk"], k=limit)
+    excluded = exclusions_resolve(index=index, exclude_artists=exclude_artists, exclude_genres=exclude_genres)
+    pks, dist = index.artists_near(artist["pk"], k=limit + len(excluded.artist_pks) + excluded.extra(limit))
     found = artist_records(ids=pks.tolist())
-    return {"artist": artist, "run": run.pk, "related": [found[pk] for pk in pks.tolist() if pk in found]}
+    # Two artists' mean song vectors are [m, w * m] for their mean base m and
+    # the artist weight w: sqrt(1 + w²) times the distance of the means, on
+    # the songs' scale, so the similarity reads like a song's.
+    weight = float(index.embedding_.artist_weight or 0.0)
+    sims = index.similarity(dist * np.sqrt(1.0 + weight**2))
+    related = []
+    for pk, sim in zip(pks.tolist(), sims.tolist()):
+        if pk in found and excluded.artist_ok(found[pk]):
+            related.append({**found[pk], "similarity": round(float(sim), 4)})
+    return {"artist": artist, "run": run.pk, "related": related[:limit]}
 
 
-def song_path(*, source: SongRecord, target: SongRecord, length: int = 10, max_per_artist: int = 1) -> dict[str, Any]:
+def _rows_genre_ok(index: SimilarityIndex, rows: list[int], excluded: Exclusions, known: dict[int, bool]) -> list[int]:
+    """The rows whose songs carry no excluded genre (read from the database
+    once per row; ``known`` caches the answers)."""
+    if not excluded.genres:
+        return rows
+    missing = [r for r in rows if r not in known]
+    if missing:
+        by_row = _songs_by_row(index, np.asarray(missing, dtype=np.int64))
+        known.update((r, r in by_row and excluded.song_ok(by_row[r])) for r in missing)
+    return [r for r in rows if known[r]]
+
+
+def song_path(
+    *,
+    source: SongRecord,
+    target: SongRecord,
+    length: int = 10,
+    max_per_artist: int = 1,
+    exclude_artists: Iterable[str] = (),
+    exclude_songs: Iterable[str] = (),
+    exclude_genres: Iterable[str] = (),
+) -> dict[str, Any]:
     """Songs moving smoothly from ``source`` to ``target``: the nearest unused
     song to evenly spaced points on the line between them, no song (or exact
     duplicate) twice, an artist at most ``max_per_artist`` times between the
-    two ends and never twice in a row."""
+    two ends and never twice in a row; no excluded artist, song or genre
+    (``exclude_*``, as :func:`song_similar`) in between."""
     low, high = PATH_LENGTH
     if not low <= length <= high:
         raise SimilarityError(f"length must be between {low} and {high}, got {length}")
@@ -314,6 +461,10 @@ def song_path(*, source: SongRecord, target: SongRecord, length: int = 10, max_p
         raise SimilarityError("from and to are the same song")
     run, index = active_index()
     a, b = _song_seed(index, source), _song_seed(index, target)
+    excluded = exclusions_resolve(
+        index=index, exclude_artists=exclude_artists, exclude_songs=exclude_songs, exclude_genres=exclude_genres
+    )
+    genre_ok: dict[int, bool] = {}
     used_rows = [r for r in (a.row, b.row) if r >= 0]
     used_keys = [k for k in (a.dup_key, b.dup_key) if k is not None]
     artist_count: dict[int, int] = {}
@@ -324,14 +475,16 @@ def song_path(*, source: SongRecord, target: SongRecord, length: int = 10, max_p
         banned = {a for a, c in artist_count.items() if c >= max_per_artist} | {previous_artist}
         if i == length - 2:
             banned.add(target.artist_pk)
-        rows, _ = index.query(point, k=30, exclude_rows=used_rows, exclude_keys=used_keys)
+        rows, _ = index.query(point, k=30, mask=excluded.mask, exclude_rows=used_rows, exclude_keys=used_keys)
         allowed = [r for r in rows.tolist() if int(index.artists_[r]) not in banned]
+        allowed = _rows_genre_ok(index, allowed, excluded, genre_ok)
         if not allowed:
             # The 30 nearest are all by artists already used up: search again
             # among the other artists' songs only (rules before closeness).
-            mask = ~np.isin(index.artists_, np.fromiter(banned, dtype=np.int64))
-            allowed, _ = index.query(point, k=1, mask=mask, exclude_rows=used_rows, exclude_keys=used_keys)
-            allowed = allowed.tolist()
+            mask = _and(~np.isin(index.artists_, np.fromiter(banned, dtype=np.int64)), excluded.mask)
+            k = 1 + excluded.extra(1)
+            allowed, _ = index.query(point, k=k, mask=mask, exclude_rows=used_rows, exclude_keys=used_keys)
+            allowed = _rows_genre_ok(index, allowed.tolist(), excluded, genre_ok)
         if not allowed:
             break  # the catalog has no song left that keeps the rules
         pick = int(allowed[0])
@@ -368,9 +521,18 @@ def songs_nearest_features(*, X: np.ndarray, k: int) -> list[list[tuple[SongReco
     ]
 
 
-def cluster_playlist(*, cluster: Cluster, limit: int = 50, max_per_artist: int = 2) -> list[SongRecord]:
+def cluster_playlist(
+    *,
+    cluster: Cluster,
+    limit: int = 50,
+    max_per_artist: int = 2,
+    exclude_artists: Iterable[str] = (),
+    exclude_songs: Iterable[str] = (),
+    exclude_genres: Iterable[str] = (),
+) -> list[SongRecord]:
     """Representative songs of a cluster: nearest to its centre (the mean of
-    its songs' vectors), at most ``max_per_artist`` per artist."""
+    its songs' vectors), at most ``max_per_artist`` per artist, none of the
+    excluded artists, songs and genres (``exclude_*``, as :func:`song_similar`)."""
     run, index = active_index()
     if cluster.run_id != run.pk:
         raise SimilarityError(f"cluster {cluster.pk} belongs to run #{cluster.run_id}, not the active run #{run.pk}")
@@ -378,13 +540,53 @@ def cluster_playlist(*, cluster: Cluster, limit: int = 50, max_per_artist: int =
     if not mask.any():
         return []
     centre = np.mean(index.vectors_[mask], axis=0, dtype=np.float32)
-    rows, _ = index.query(centre, k=limit + 5, mask=mask, max_per_artist=max_per_artist)
+    excluded = exclusions_resolve(
+        index=index, exclude_artists=exclude_artists, exclude_songs=exclude_songs, exclude_genres=exclude_genres
+    )
+    rows, _ = index.query(
+        centre, k=limit + 5 + excluded.extra(limit), mask=_and(mask, excluded.mask), max_per_artist=max_per_artist
+    )
     by_row = _songs_by_row(index, rows)
-    return [by_row[r] for r in rows.tolist() if r in by_row][:limit]
+    return [by_row[r] for r in rows.tolist() if r in by_row and excluded.song_ok(by_row[r])][:limit]
 
 
-def song_radio(*, song: SongRecord, limit: int = 25) -> list[SongRecord]:
+def song_radio(
+    *,
+    song: SongRecord,
+    limit: int = 25,
+    variety: float = 0.0,
+    seed: int | None = None,
+    exclude_artists: Iterable[str] = (),
+    exclude_songs: Iterable[str] = (),
+    exclude_genres: Iterable[str] = (),
+) -> list[SongRecord]:
     """A radio from a seed song: the seed, then similar songs with one song per
-    artist apart from the seed's own (variety over sameness)."""
-    similar = song_similar(external_id=song["id"], limit=limit - 1, max_per_artist=1)
-    return [song, *[item["song"] for item in similar["results"]]]
+    artist apart from the seed's own (variety over sameness), none of the
+    excluded artists, songs and genres.
+
+    ``variety`` (0-1) reaches further down the similar songs: at 0 the
+    nearest ones in order; above it, ``limit - 1`` songs drawn from the
+    ``pool_size`` nearest, weighed towards the nearer ones
+    (:mod:`clustering.ml.variety`), kept in order of closeness. The draw
+    depends on ``seed`` (None counts as 0): the same song, variety and seed
+    on the same catalog and model give the same radio.
+    """
+    try:
+        check_variety(variety)
+        n = max(int(limit) - 1, 0)
+        pool = pool_size(n, variety)
+        if seed is not None:
+            varied_pick(0, 0, variety=variety, seed=seed)  # validates the seed
+    except ValueError as exc:
+        raise SimilarityError(str(exc)) from None
+    similar = song_similar(
+        external_id=song["id"],
+        limit=max(pool, 1),
+        max_per_artist=1,
+        exclude_artists=exclude_artists,
+        exclude_songs=exclude_songs,
+        exclude_genres=exclude_genres,
+    )
+    results = similar["results"] if similar else []
+    picks = varied_pick(len(results), n, variety=variety, seed=0 if seed is None else int(seed))
+    return [song, *[results[i]["song"] for i in picks.tolist()]]
