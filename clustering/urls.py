@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import browse, discover, playlists
+from .views import blocklist, browse, discover, playlists
 
 app_name = "clustering"
 urlpatterns = [
@@ -9,6 +9,7 @@ urlpatterns = [
     path("clusters/<int:pk>/", browse.cluster_detail, name="cluster"),
     path("songs/<path:external_id>/", browse.song_detail, name="song"),
     path("runs/", browse.runs, name="runs"),
+    path("blocklist/", blocklist.blocklist, name="blocklist"),
     path("predict/", discover.predict, name="predict"),
     path("recommend/", discover.recommend, name="recommend"),
     path("path/", discover.path_page, name="path"),
