@@ -16,6 +16,7 @@ urlpatterns = [
     path("playlists/", playlists.playlist_list, name="playlists"),
     path("playlists/<int:pk>/", playlists.playlist_detail, name="playlist"),
     path("playlists/<int:pk>/delete/", playlists.playlist_delete, name="playlist_delete"),
+    path("playlists/<int:pk>/regenerate/", playlists.playlist_regenerate, name="playlist_regenerate"),
     path("playlists/<int:pk>/share/rotate/", playlists.playlist_share_rotate, name="playlist_share_rotate"),
     path("playlists/shared/<uuid:share_id>/", playlists.playlist_shared, name="playlist_shared"),
     path("playlists/radio/<path:external_id>/", discover.song_radio, name="radio"),
