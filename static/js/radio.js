@@ -35,7 +35,9 @@
     });
     wrap.hidden = !songs.length;
     statusEl.textContent = songs.length > 1
-      ? songs.length + " songs: the seed, then the songs nearest to it, one per artist."
+      ? songs.length + (r.data.variety
+        ? " songs: the seed, then songs drawn from those near it, one per artist (variety " + r.data.variety + ", seed " + r.data.seed + ")."
+        : " songs: the seed, then the songs nearest to it, one per artist.")
       : "No other song is close enough to make a radio.";
     section.dataset.state = songs.length ? "loaded" : "empty";
     var params = MC.queryParams(data.url.split("?")[1] || "", []);
