@@ -201,10 +201,12 @@ def _param_value(source: str, name: str, value, kind: str, low, high):
         return [i.strip() for i in items]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PlaylistError(f"{where} must be a number, got {type(value).__name__}.", field="params")
-    if kind == "int" and not float(value).is_integer():
-        raise PlaylistError(f"{where} must be a whole number, got {value!r}.", field="params")
-    if not math.isfinite(value) or not low <= value <= high:
-        raise PlaylistError(f"{where} must be from {low:g} to {high:g}, got {value!r}.", field="params")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PlaylistError(f"{where} must be a finite number.", field="params")
+    if kind == "int" and isinstance(value, float) and not value.is_integer():
+        raise PlaylistError(f"{where} must be a whole number, got {value!r:.40}.", field="params")
+    if not low <= value <= high:  # exact for ints of any size
+        raise PlaylistError(f"{where} must be from {low:g} to {high:g}, got {value!r:.40}.", field="params")
     return int(value) if kind == "int" else float(value)
 
 
@@ -223,7 +225,7 @@ def generator_params_clean(*, source: str, params) -> dict:
     unknown = sorted(set(params) - set(spec))
     if unknown:
         raise PlaylistError(
-            f"Unknown parameter(s) for a {source} playlist: {', '.join(unknown)}; "
+            f"Unknown parameter(s) for a {source} playlist: {', '.join(n[:40] for n in unknown[:10])}; "
             f"known: {', '.join(n for n in spec if n[:4] not in ('min_', 'max_', 'targ'))}"
             + (", min_/max_/target_<attribute>" if source == "recommendations" else "")
             + ".",
