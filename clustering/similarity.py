@@ -134,21 +134,23 @@ def _genre_key(genre: str) -> str:
 
 @dataclass
 class Exclusions:
-    """What a request leaves out: ``mask`` (index rows still allowed, None
-    when no artist or song is excluded) and ``genres`` (normalised names,
-    checked on the songs read back). Songs and artists become a row mask;
-    genres are not rows of the index, so a candidate carrying one is dropped
-    after the search (the services search a few more to make up for them).
-    """
+    """What a request leaves out: ``rows`` (index rows of excluded songs),
+    ``artist_pks`` (artist ids) and ``genres`` (normalised names). Songs and
+    artists are dropped candidate by candidate in the index's query (no
+    catalog-sized mask); genres are not in the index, so a song carrying one is
+    dropped after the songs are read (the services search a few more to make
+    up for them)."""
 
-    mask: np.ndarray | None = None
-    genres: frozenset[str] = frozenset()
+    rows: tuple[int, ...] = ()
     artist_pks: frozenset[int] = frozenset()
+    genres: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
-        return self.mask is not None or bool(self.genres)
+        return bool(self.rows or self.artist_pks or self.genres)
 
     def song_ok(self, record: SongRecord) -> bool:
+        if record.artist_pk in self.artist_pks:
+            return False
         if not self.genres:
             return True
         for genre in record.get("genres") or ():
@@ -166,6 +168,10 @@ class Exclusions:
         """How many more candidates to search when genres are filtered afterwards."""
         return 2 * limit + 20 if self.genres else 0
 
+    def query_kwargs(self, exclude_rows=()) -> dict:
+        """The index query's exclude_rows and exclude_artists."""
+        return {"exclude_rows": [*exclude_rows, *self.rows], "exclude_artists": self.artist_pks}
+
 
 def exclusions_resolve(
     *,
@@ -179,30 +185,17 @@ def exclusions_resolve(
     left the catalog)."""
     artists, songs = sorted(set(exclude_artists)), sorted(set(exclude_songs))
     genres = frozenset(_genre_key(g) for g in exclude_genres if str(g).strip())
-    mask = None
     artist_pks: set[int] = set()
     for start in range(0, len(artists), 500):  # under SQLite's bound-parameter limit
         chunk = artists[start : start + 500]
         artist_pks.update(
             Artist.objects.filter(Q(external_id__in=chunk) | Q(name__in=chunk)).values_list("pk", flat=True)
         )
-    if artist_pks:
-        mask = ~np.isin(index.artists_, np.fromiter(artist_pks, dtype=np.int64))
     song_pks: list[int] = []
     for start in range(0, len(songs), 500):
         song_pks.extend(Song.objects.filter(external_id__in=songs[start : start + 500]).values_list("pk", flat=True))
     rows = index.rows_of(song_pks) if song_pks else np.empty(0, dtype=np.int64)
-    rows = rows[rows >= 0]
-    if len(rows):
-        mask = np.ones(len(index.ids_), dtype=bool) if mask is None else mask
-        mask[rows] = False
-    return Exclusions(mask=mask, genres=genres, artist_pks=frozenset(artist_pks))
-
-
-def _and(mask: np.ndarray | None, other: np.ndarray | None) -> np.ndarray | None:
-    if mask is None:
-        return other
-    return mask if other is None else mask & other
+    return Exclusions(rows=tuple(rows[rows >= 0].tolist()), artist_pks=frozenset(artist_pks), genres=genres)
 
 
 def song_similar(
@@ -252,15 +245,14 @@ def song_similar(
     excluded = exclusions_resolve(
         index=index, exclude_artists=exclude_artists, exclude_songs=exclude_songs, exclude_genres=exclude_genres
     )
-    mask = _and(mask, excluded.mask)
     keys = [seed.dup_key] if seed.dup_key is not None else []
     rows, dist = index.query(
         seed.vector,
         k=limit + 5 + excluded.extra(limit),
         mask=mask,
-        exclude_rows=[seed.row] if seed.row >= 0 else [],
         exclude_keys=keys,
         max_per_artist=max_per_artist,
+        **excluded.query_kwargs([seed.row] if seed.row >= 0 else []),
     )
     seed_pk = int(index.ids_[row]) if record is None else None
     records = song_records(ids=[*([seed_pk] if seed_pk is not None else []), *index.ids_[rows].tolist()])
@@ -331,7 +323,7 @@ def recommendations_get(
     excluded = exclusions_resolve(
         index=index, exclude_artists=exclude_artists, exclude_songs=exclude_songs, exclude_genres=exclude_genres
     )
-    mask = _and(_mask(index, bounds or {}), excluded.mask)
+    mask = _mask(index, bounds or {})
     exclude_rows = [s.row for s in seeds if s.row >= 0]
     exclude_keys = [s.dup_key for s in seeds if s.dup_key is not None]
     pool = max(100, 5 * limit) + excluded.extra(limit)
@@ -349,7 +341,9 @@ def recommendations_get(
                 "afterFilteringSize": len(passing),
             }
         )
-        rows, dist = index.query(seed.vector, k=pool, mask=mask, exclude_rows=exclude_rows, exclude_keys=exclude_keys)
+        rows, dist = index.query(
+            seed.vector, k=pool, mask=mask, exclude_keys=exclude_keys, **excluded.query_kwargs(exclude_rows)
+        )
         for r, d in zip(rows.tolist(), dist.tolist()):
             candidates[r] = min(candidates.get(r, np.inf), d / index.distance_scale_)
     if not candidates:
@@ -475,15 +469,15 @@ def song_path(
         banned = {a for a, c in artist_count.items() if c >= max_per_artist} | {previous_artist}
         if i == length - 2:
             banned.add(target.artist_pk)
-        rows, _ = index.query(point, k=30, mask=excluded.mask, exclude_rows=used_rows, exclude_keys=used_keys)
+        rows, _ = index.query(point, k=30, exclude_keys=used_keys, **excluded.query_kwargs(used_rows))
         allowed = [r for r in rows.tolist() if int(index.artists_[r]) not in banned]
         allowed = _rows_genre_ok(index, allowed, excluded, genre_ok)
         if not allowed:
             # The 30 nearest are all by artists already used up: search again
             # among the other artists' songs only (rules before closeness).
-            mask = _and(~np.isin(index.artists_, np.fromiter(banned, dtype=np.int64)), excluded.mask)
+            mask = ~np.isin(index.artists_, np.fromiter(banned, dtype=np.int64))
             k = 1 + excluded.extra(1)
-            allowed, _ = index.query(point, k=k, mask=mask, exclude_rows=used_rows, exclude_keys=used_keys)
+            allowed, _ = index.query(point, k=k, mask=mask, exclude_keys=used_keys, **excluded.query_kwargs(used_rows))
             allowed = _rows_genre_ok(index, allowed.tolist(), excluded, genre_ok)
         if not allowed:
             break  # the catalog has no song left that keeps the rules
@@ -544,7 +538,7 @@ def cluster_playlist(
         index=index, exclude_artists=exclude_artists, exclude_songs=exclude_songs, exclude_genres=exclude_genres
     )
     rows, _ = index.query(
-        centre, k=limit + 5 + excluded.extra(limit), mask=_and(mask, excluded.mask), max_per_artist=max_per_artist
+        centre, k=limit + 5 + excluded.extra(limit), mask=mask, max_per_artist=max_per_artist, **excluded.query_kwargs()
     )
     by_row = _songs_by_row(index, rows)
     return [by_row[r] for r in rows.tolist() if r in by_row and excluded.song_ok(by_row[r])][:limit]
