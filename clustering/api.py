@@ -811,10 +811,10 @@ def _blocklist_body(user) -> dict:
 
 
 BLOCK_TYPE_PARAMETER = OpenApiParameter(
-    "type", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(BLOCK_TYPES), description="artist, song or genre."
+    "kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(BLOCK_TYPES), description="artist, song or genre."
 )
 BLOCK_ID_PARAMETER = OpenApiParameter(
-    "id",
+    "value",
     OpenApiTypes.STR,
     OpenApiParameter.PATH,
     description="The blocked artist's external id (or exact name), song's external id, or genre (any case).",
