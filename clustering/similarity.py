@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db.models import Q
 
 from songs.features import ATTRIBUTE_NAMES
 from songs.models import Artist, Song
@@ -188,9 +187,12 @@ def exclusions_resolve(
     artist_pks: set[int] = set()
     for start in range(0, len(artists), 500):  # under SQLite's bound-parameter limit
         chunk = artists[start : start + 500]
-        artist_pks.update(
-            Artist.objects.filter(Q(external_id__in=chunk) | Q(name__in=chunk)).values_list("pk", flat=True)
-        )
+        found = dict(Artist.objects.filter(external_id__in=chunk).values_list("external_id", "pk"))
+        artist_pks.update(found.values())
+        # Names only for what is not an id (a blocklist holds ids: no scan of the artists by name).
+        names = [a for a in chunk if a not in found]
+        if names:
+            artist_pks.update(Artist.objects.filter(name__in=names).values_list("pk", flat=True))
     song_pks: list[int] = []
     for start in range(0, len(songs), 500):
         song_pks.extend(Song.objects.filter(external_id__in=songs[start : start + 500]).values_list("pk", flat=True))
