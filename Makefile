@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# DEBUG=1 (or true, yes, on) in the environment or on the command line: a development run.
+DEBUG_ON = $(filter 1 true yes on True TRUE Yes YES On ON,$(strip $(DEBUG)))
 
 .PHONY: run test worker install install-dev bench lint lock clean
 
@@ -22,11 +24,22 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
+# Static files for a run with DEBUG off, collected (hashed names, compressed)
+# into STATIC_ROOT again only when a source file or the packages changed.
+VAR_DIR         ?= var
+STATIC_ROOT     ?= $(VAR_DIR)/static
+STATIC_MANIFEST := $(STATIC_ROOT)/staticfiles.json
+$(STATIC_MANIFEST): $(VENV)/.runtime $(shell find static -type f 2>/dev/null)
+	DEBUG=0 $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
 ## run: install, migrate, load the demo catalog when the database is empty, serve http://127.0.0.1:8000
-run: install
+##   with DEBUG off (the site's own error pages, static files collected and served
+##   by whitenoise, a secret key kept in var/secret_key). DEBUG=1 make run: debug
+##   pages, static files from the source folders and reloading on code changes.
+run: install $(if $(DEBUG_ON),,$(STATIC_MANIFEST))
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py setup_demo
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python manage.py runserver $(HOST):$(PORT) $(if $(DEBUG_ON),,--noreload)
 
 ## test: install, check lint and the dependency rules (make lint), then run the whole suite (browser tests need /usr/bin/chromium)
 test: install-dev lint

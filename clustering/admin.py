@@ -12,6 +12,7 @@ from . import services
 from .errors import TrainingError
 from .ml.spec import spec_params
 from .models import Cluster, TrainingRun
+from .selectors import run_k_choice
 
 
 def _range_field(name: str, end: str) -> str:
@@ -107,6 +108,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "n_songs",
         "n_clusters",
         "metrics",
+        "k_choice_text",
         "k_scan_table",
         "cluster_table",
         "timings",
@@ -187,6 +189,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def silhouette(self, run):
         value = (run.metrics or {}).get("silhouette")
         return "—" if value is None else f"{value:.3f}"
+
+    @admin.display(description="Why this k")
+    def k_choice_text(self, run):
+        why = run_k_choice(run)  # the same sentence as the dashboard's and the runs page's
+        return why["text"] if why else "Trained with a fixed k (no scan)."
 
     @admin.display(description="k scan (elbow and silhouette)")
     def k_scan_table(self, run):

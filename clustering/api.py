@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,6 +19,7 @@ from songs.selectors import SongRecord, song_record_get, songs_for_export
 
 from . import selectors, services, similarity
 from .errors import ArtifactError, BlocklistError, SimilarityError, TrainingError
+from .limits import expensive_slot
 from .ml.spec import spec_params
 from .ml.variety import SEED_MAX
 from .models import Cluster, TrainingRun
@@ -34,12 +35,64 @@ class ModelUnavailable(APIException):
     default_code = "model_unavailable"
 
 
-class GeneratedPlaylistQuerySerializer(serializers.Serializer):
+def id_list(value: str, name: str, *, what: str = "ids") -> list[str]:
+    items = [item.strip() for item in value.split(",")] if value else []
+    if any(not item for item in items):
+        raise ValidationError({name: f"{name} has an empty item; give comma-separated {what}."})
+    return items
+
+
+MAX_FILTER_ITEMS = 100
+_FILTER_HELP = {
+    "genres": "Only songs carrying at least one of these genres (comma-separated, "
+    "see /api/recommendations/genres/); an unknown genre is an error.",
+    "exclude_genres": "Leave out songs carrying any of these genres (comma-separated).",
+    "exclude_artists": "Leave out songs of these artists (comma-separated artist ids or exact names).",
+    "exclude_songs": "Leave out these songs and their other versions (comma-separated song ids).",
+}
+
+
+class DiscoveryFiltersMixin(serializers.Serializer):
+    """genres / exclude_genres / exclude_artists / exclude_songs: filters applied
+    before the top-k cut, so a filtered list is as long as an unfiltered one
+    when the catalog has the songs. Excluding something unknown excludes nothing."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, text in _FILTER_HELP.items():
+            fields[name] = serializers.CharField(
+                required=False, default="", allow_blank=True, help_text=f"{text} At most {MAX_FILTER_ITEMS} items."
+            )
+        return fields
+
+    def validate(self, data):
+        data = super().validate(data)
+        for name in _FILTER_HELP:
+            data[name] = id_list(data.get(name, ""), name, what="names" if name.endswith("genres") else "ids")
+            if len(data[name]) > MAX_FILTER_ITEMS:
+                raise ValidationError({name: f"At most {MAX_FILTER_ITEMS} items in {name}; got {len(data[name])}."})
+        return data
+
+    def filters(self, request=None) -> dict[str, list[str]]:
+        """The filters as keyword arguments of the discovery services; with a
+        ``request``, the signed-in user's blocklist joins the exclude_* ones
+        (:func:`excludes_for`)."""
+        given = {name: self.validated_data[name] for name in _FILTER_HELP}
+        if request is None:
+            return given
+        excludes = excludes_for(request, **{name: given[name] for name in given if name.startswith("exclude_")})
+        return {**given, **{name: sorted(values) for name, values in excludes.items()}}
+
+
+class GeneratedPlaylistQuerySerializer(DiscoveryFiltersMixin):
     limit = serializers.IntegerField(
         default=50, min_value=1, max_value=500, help_text="Songs (1-500; default 50, radio 25)."
     )
     max_per_artist = serializers.IntegerField(
-        default=2, min_value=1, max_value=100, help_text="At most this many songs per artist."
+        default=2,
+        min_value=1,
+        max_value=100,
+        help_text="At most this many songs per artist (default 2; radio 1, the seed counting for its artist).",
     )
     fmt = serializers.ChoiceField(
         choices=EXPORT_FORMATS, default="json", help_text="json (API response), or a file: m3u, csv, xspf."
@@ -62,7 +115,9 @@ def model_call(fn, *args, **kwargs):
 def excludes_for(request, **given) -> dict[str, set[str]]:
     """The discovery services' exclude_artists / exclude_songs / exclude_genres:
     those ``given`` (per request) joined with the signed-in user's blocklist,
-    so what a listener blocked stays out of everything they are shown."""
+    so what a listener blocked stays out of everything they are shown (one
+    set of parameters: the services resolve both with
+    :func:`clustering.similarity.filters_resolve`)."""
     out = selectors.blocklist_excludes(user=getattr(request, "user", None))
     for name, values in given.items():
         out[name] = out.get(name, set()) | set(values or ())
@@ -192,7 +247,7 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
             cluster=cluster,
             limit=data["limit"],
             max_per_artist=data["max_per_artist"],
-            **excludes_for(request),
+            **query.filters(request),
         )
         title = f"{cluster.name} (run #{cluster.run_id})"
         if data["fmt"] != "json":
@@ -316,7 +371,9 @@ class PredictView(APIView):
                 "nearest",
                 int,
                 description=f"Also return this many nearest songs per vector (0-20; "
-                f"at most {MAX_NEAREST_VECTORS:,} vectors).",
+                f"at most {MAX_NEAREST_VECTORS:,} vectors). Such requests run a few at a time on each "
+                "server (`API_EXPENSIVE_CONCURRENCY`); one that finds them all busy is refused at once "
+                "(429, `Retry-After`).",
             )
         ],
         responses={200: dict},
@@ -326,6 +383,17 @@ class PredictView(APIView):
         if not (nearest.isascii() and nearest.isdigit()) or not 0 <= int(nearest) <= 20:
             raise ValidationError({"nearest": "nearest must be a whole number from 0 to 20."})
         nearest = int(nearest)
+        if not nearest:
+            return self._predict(request, nearest)
+        with expensive_slot("predict-nearest") as got:
+            if not got:
+                raise Throttled(
+                    wait=1,
+                    detail="Too many nearest-song predictions are running on this server; try again in a second.",
+                )
+            return self._predict(request, nearest)
+
+    def _predict(self, request, nearest: int) -> Response:
         X, many = feature_matrix(request.data)
         if nearest and len(X) > MAX_NEAREST_VECTORS:
             raise ValidationError(
@@ -415,24 +483,58 @@ class _BoundsMixin(serializers.Serializer):
         return {name: data[f"target_{name}"] for name in ATTRIBUTES if f"target_{name}" in data}
 
 
-class SimilarQuerySerializer(_BoundsMixin):
+class SimilarQuerySerializer(DiscoveryFiltersMixin, _BoundsMixin):
     limit = serializers.IntegerField(default=10, min_value=1, max_value=100, help_text="Songs to return (1-100).")
     same_cluster = serializers.BooleanField(default=False, help_text="Only songs of the seed's cluster.")
     max_per_artist = serializers.IntegerField(
-        required=False, min_value=1, max_value=100, help_text="At most this many songs of one artist (diversity cap)."
+        default=similarity.SIMILAR_MAX_PER_ARTIST,
+        min_value=1,
+        max_value=100,
+        help_text=f"At most this many songs of one artist, the seed's included (default "
+        f"{similarity.SIMILAR_MAX_PER_ARTIST}; 100 for no cap). Versions of one recording (live, "
+        "remastered, radio edit, feat. …) count as one song and only the nearest is shown.",
     )
     exclude_artist = serializers.BooleanField(default=False, help_text="Leave out the seed's artist.")
 
 
 class ExplanationSerializer(serializers.Serializer):
-    closest = serializers.ListField(child=serializers.CharField(), help_text="Features closest to the seed's.")
-    furthest = serializers.ListField(child=serializers.CharField(), help_text="Features furthest from the seed's.")
-    text = serializers.CharField()
+    """Why a result is near the seed, in a listener's words."""
+
+    shared = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Levels both songs reach, in the words of Spotify's documented scales: acoustic "
+        "(acousticness ≥ 0.6), electric (< 0.05), energetic (energy ≥ 0.7), calm (< 0.4), loud "
+        "(≥ −6 dB), quiet (< −12 dB), fast (≥ 130 BPM), slow (< 90 BPM), danceable (≥ 0.7), cheerful "
+        "(valence ≥ 0.7), sombre (< 0.3), rap-like (speechiness 0.33–0.66), spoken (> 0.66), "
+        "instrumental (instrumentalness > 0.5), live (liveness > 0.8), short (< 2:30), long (≥ 6:00).",
+    )
+    closest = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Features on which the two songs are close and few catalog songs lie between them "
+        "(a value both songs share with much of the catalog, such as no instrumental sound at all, is "
+        "never listed).",
+    )
+    furthest = serializers.ListField(
+        child=serializers.CharField(), help_text="The feature furthest from the seed's, in catalog standard deviations."
+    )
+    contrast = serializers.CharField(
+        allow_null=True,
+        help_text='How this song differs most, as heard ("livelier", "slower", "more acoustic"); '
+        "null when no difference is large.",
+    )
+    text = serializers.CharField(
+        help_text='One sentence: "Both acoustic, slow and quiet; close in mood and length; this one is livelier."'
+    )
 
 
 class SimilarSongSerializer(serializers.Serializer):
     song = SongSerializer()
-    similarity = serializers.FloatField(help_text="1 for the same sound, 0.5 at a typical 10th-neighbour distance.")
+    similarity = serializers.FloatField(
+        help_text="How close this result is, against the catalog's own neighbourhoods: the share of the "
+        "catalog's songs whose 10th-nearest neighbour is farther away (sampled when the index is built). "
+        "0.9 = closer than the 10th neighbour of 90 % of songs; a typical 10th neighbour reads about "
+        "0.5, the first neighbours of most songs 0.9 or more. Shown on the pages as a percentage."
+    )
     distance = serializers.FloatField(help_text="Euclidean distance in the similarity space.")
     explanation = ExplanationSerializer()
 
@@ -469,10 +571,10 @@ class SimilarSongsView(APIView):
             external_id=external_id,
             limit=data["limit"],
             same_cluster=data["same_cluster"],
-            max_per_artist=data.get("max_per_artist"),
+            max_per_artist=data["max_per_artist"],
             exclude_artist=data["exclude_artist"],
             bounds=query.bounds(),
-            **excludes_for(request),
+            **query.filters(request),
         )
         if result is None:
             raise NotFound(f"No song with id {external_id!r}.")
@@ -480,20 +582,20 @@ class SimilarSongsView(APIView):
         return Response(result)
 
 
-def id_list(value: str, name: str) -> list[str]:
-    items = [item.strip() for item in value.split(",")] if value else []
-    if any(not item for item in items):
-        raise ValidationError({name: f"{name} has an empty item; give comma-separated ids."})
-    return items
-
-
-class RecommendationsQuerySerializer(_BoundsMixin):
+class RecommendationsQuerySerializer(DiscoveryFiltersMixin, _BoundsMixin):
     """The parameters of recommendations; the Spotify-compatible surface
     names the song seeds ``seed_tracks`` (SONG_SEEDS) and validates the rest alike."""
 
     TARGETS = True
     SONG_SEEDS = "seed_songs"
     limit = serializers.IntegerField(default=20, min_value=1, max_value=100, help_text="Tracks to return (1-100).")
+    max_per_artist = serializers.IntegerField(
+        default=similarity.RECOMMENDATIONS_MAX_PER_ARTIST,
+        min_value=1,
+        max_value=100,
+        help_text=f"At most this many tracks of one artist (default {similarity.RECOMMENDATIONS_MAX_PER_ARTIST}; "
+        "100 for no cap). Versions of one recording count as one track.",
+    )
 
     def get_fields(self):
         seeds = {
@@ -507,7 +609,9 @@ class RecommendationsQuerySerializer(_BoundsMixin):
                 required=False,
                 default="",
                 allow_blank=True,
-                help_text="Comma-separated genres (see /api/recommendations/genres/).",
+                help_text="Comma-separated genres (see /api/recommendations/genres/). A genre seed "
+                "recommends songs that carry the genre, near the genre's sound: only them when "
+                "at least `limit` pass the filters, else first.",
             ),
         }
         return {**seeds, **super().get_fields()}
@@ -526,9 +630,9 @@ class RecommendationsQuerySerializer(_BoundsMixin):
             raise ValidationError({self.SONG_SEEDS: f"At most {similarity.MAX_SEEDS} seeds in all; got {total}."})
         return data
 
-    def recommendations(self, **excludes) -> dict:
+    def recommendations(self, request=None) -> dict:
         """The validated query answered by :func:`clustering.similarity.recommendations_get`
-        (``excludes``: its exclude_artists / exclude_songs / exclude_genres)."""
+        (with a ``request``, the signed-in user's blocklist joins the filters)."""
         data = self.validated_data
         return model_call(
             similarity.recommendations_get,
@@ -538,7 +642,8 @@ class RecommendationsQuerySerializer(_BoundsMixin):
             limit=data["limit"],
             bounds=self.bounds(),
             targets=self.targets(),
-            **excludes,
+            max_per_artist=data["max_per_artist"],
+            **self.filters(request),
         )
 
 
@@ -571,7 +676,7 @@ class RecommendationsView(APIView):
     def get(self, request):
         query = RecommendationsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(query.recommendations(**excludes_for(request)))
+        return Response(query.recommendations(request))
 
 
 class GenreSeedsView(APIView):
@@ -588,7 +693,7 @@ class GenreSeedsView(APIView):
         return Response({"genres": model_call(similarity.genre_seeds)})
 
 
-class PathQuerySerializer(serializers.Serializer):
+class PathQuerySerializer(DiscoveryFiltersMixin):
     length = serializers.IntegerField(
         default=10,
         min_value=similarity.PATH_LENGTH[0],
@@ -613,9 +718,19 @@ class PathResponseSerializer(serializers.Serializer):
 
 
 class SongPathView(APIView):
-    """A sequence of songs moving smoothly from one song to another (no song
-    twice, no artist twice in a row, each artist at most once in between;
-    none a signed-in user blocked in between)."""
+    """A sequence of songs moving smoothly from one song to another.
+
+    The path is chosen in sound (the ten audio features, each in catalog
+    standard deviations): songs near evenly spaced points on the line from
+    the first song to the last, chosen together by a beam search that keeps
+    consecutive songs close, never steps back along the line where the
+    catalog offers a forward step, penalises moving a feature against its
+    start-to-end direction and crosses the clusters between the two ends in
+    one direction. No song or exact duplicate twice; each artist at most
+    once counting the two ends (the first and last songs' artists never
+    appear in between). A catalog too small for these rules gives a shorter
+    path. Method and measurements: docs/PATHS.md. A signed-in user's blocked
+    artists, songs and genres are left out in between, like exclude_*."""
 
     permission_classes = [permissions.AllowAny]
     throttle_scope = "path"  # expensive: its own rate (settings, "Abuse limits")
@@ -630,7 +745,7 @@ class SongPathView(APIView):
         data = query.validated_data
         source, target = _song_or_404(data["from"]), _song_or_404(data["to"])
         result = model_call(
-            similarity.song_path, source=source, target=target, length=data["length"], **excludes_for(request)
+            similarity.song_path, source=source, target=target, length=data["length"], **query.filters(request)
         )
         return Response(result)
 
@@ -642,6 +757,13 @@ def _playlist_response(request, *, title: str, songs: list, fmt: str):
 class RadioQuerySerializer(GeneratedPlaylistQuerySerializer):
     limit = serializers.IntegerField(
         default=25, min_value=1, max_value=500, help_text="Songs, the seed included (1-500; default 25)."
+    )
+    max_per_artist = serializers.IntegerField(
+        default=similarity.RADIO_MAX_PER_ARTIST,
+        min_value=1,
+        max_value=100,
+        help_text=f"At most this many songs per artist, the seed counting for its artist "
+        f"(default {similarity.RADIO_MAX_PER_ARTIST}).",
     )
     variety = serializers.FloatField(
         default=0.0,
@@ -661,8 +783,9 @@ class RadioQuerySerializer(GeneratedPlaylistQuerySerializer):
 
 
 class SongRadioView(APIView):
-    """Radio from a seed song: the seed, then similar songs, one per other
-    artist (none a signed-in user blocked); `variety` reaches further, seeded."""
+    """Radio from a seed song: the seed, then similar songs, one per artist by
+    default (the seed's artist does not come back), versions of one recording
+    once, none a signed-in user blocked; `variety` reaches further, seeded."""
 
     permission_classes = [permissions.AllowAny]
     throttle_scope = "radio"  # expensive: its own rate (settings, "Abuse limits")
@@ -693,7 +816,13 @@ class SongRadioView(APIView):
         if seed is None and variety > 0:
             seed = secrets.randbelow(SEED_MAX + 1)
         songs = model_call(
-            similarity.song_radio, song=song, limit=data["limit"], variety=variety, seed=seed, **excludes_for(request)
+            similarity.song_radio,
+            song=song,
+            limit=data["limit"],
+            max_per_artist=data["max_per_artist"],
+            variety=variety,
+            seed=seed,
+            **query.filters(request),
         )
         title = f"Radio: {song['name']} — {song['artist']}"
         if data["fmt"] != "json":

@@ -2,7 +2,8 @@
 
 The index itself is the pure ML core's (:class:`clustering.ml.similarity.SimilarityIndex`);
 this module reads what it needs beyond the ten features (artist, year,
-popularity, key/mode/time signature, genres, a duplicate key per title) and
+popularity, key/mode/time signature, genres, a near-duplicate key per
+title) and
 saves it with the run's artifacts. pandas is imported here, in the training
 process, not in web processes.
 """
@@ -15,12 +16,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.db import connection
 
 from songs.models import Song
 
 from .artifacts import index_write
 from .ml.similarity import SimilarityIndex, external_id_hashes
+from .ml.titles import MARKED_RE2, title_key
 
 
 def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
@@ -38,11 +42,10 @@ def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
     genre_rows: list[np.ndarray] = []
     genre_names: list[np.ndarray] = []
     table = Song._meta.db_table
-    # Exact duplicates: same artist and the same title up to case and spaces.
-    # Postgres hashes the titles itself rather than shipping a million strings.
-    title = "hashtextextended(lower(btrim(name)), artist_id)" if connection.vendor == "postgresql" else "name"
+    # Near-duplicates: same artist and the same title once version markers
+    # ("Live", "Remastered 2011", "feat. …") are stripped (clustering.ml.titles).
     sql = (
-        f"SELECT id, artist_id, {title}, release_year, popularity, key, mode, time_signature, genres, "
+        f"SELECT id, artist_id, name, release_year, popularity, key, mode, time_signature, genres, "
         f"external_id FROM {table} ORDER BY id"
     )
     with connection.chunked_cursor() as cursor:
@@ -76,17 +79,34 @@ def _catalog_attributes(ids: np.ndarray) -> dict[str, Any]:
             out["year"][pos] = frame["year"].to_numpy(np.float64, na_value=np.nan)
             for j, col in enumerate(["key", "mode", "popularity", "time_signature"]):
                 out["extra"][pos, j] = frame[col].to_numpy(np.float64, na_value=np.nan)
-            if connection.vendor == "postgresql":
-                out["dup"][pos] = frame["name"].to_numpy(np.int64)
-            else:
-                title = frame["name"].astype(str).str.strip().str.lower().to_numpy(dtype=object)
-                out["dup"][pos] = (pd.util.hash_array(title).astype(np.int64) ^ (artist * 0x9E3779B1)).astype(np.int64)
+            out["dup"][pos] = dup_keys(frame["name"].to_numpy(dtype=object), artist)
             rows_, names_ = _genre_pairs(frame["genres"].to_numpy(dtype=object), pos)
             genre_rows.append(rows_)
             genre_names.append(names_)
     out["genre_rows"] = np.concatenate(genre_rows) if genre_rows else np.empty(0, dtype=np.int64)
     out["genre_names"] = np.concatenate(genre_names) if genre_names else np.empty(0, dtype=object)
     return out
+
+
+def dup_keys(titles: np.ndarray, artists: np.ndarray) -> np.ndarray:
+    """int64 keys equal for near-duplicates: the same artist and the same
+    :func:`~clustering.ml.titles.title_key` (stable across processes)."""
+    # Most titles carry no version marker: Arrow normalises those in bulk, the
+    # others go through title_key (faster than title_key on every title).
+    lowered = pc.utf8_trim_whitespace(
+        pc.replace_substring_regex(
+            pc.utf8_lower(pc.utf8_normalize(pa.array(titles, type=pa.string()), "NFKC")), r"[ \t\n\r\f\v]+", " "
+        )
+    )
+    keys = lowered.to_numpy(zero_copy_only=False).astype(object)
+    # Non-ASCII titles too: Python's and Arrow's lower case differ on a few letters ("İ").
+    marked = np.flatnonzero(
+        pc.match_substring_regex(lowered, MARKED_RE2 + r"|[^\x00-\x7f]").to_numpy(zero_copy_only=False)
+    )
+    keys[marked] = [title_key(t) for t in np.asarray(titles, dtype=object)[marked]]
+    return (pd.util.hash_array(keys).astype(np.int64) ^ (np.asarray(artists, dtype=np.int64) * 0x9E3779B1)).astype(
+        np.int64
+    )
 
 
 def _genre_pairs(genres: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,6 +125,31 @@ def _genre_pairs(genres: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.nd
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
     within = np.arange(total) - np.repeat(np.cumsum(per_song) - per_song, per_song)
     return np.repeat(pos, per_song).astype(np.int64), flat[np.repeat(starts[codes], per_song) + within]
+
+
+def catalog_genre_pairs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, codes, genres): song ``ids[rows[i]]`` carries genre
+    ``genres[codes[i]]``, for the sorted song ``ids`` a run trains on (the
+    clusters' top genres). Reads only the genre lists, in chunks."""
+    n = len(ids)
+    rows: list[np.ndarray] = []
+    names: list[np.ndarray] = []
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(f"SELECT id, genres FROM {Song._meta.db_table} ORDER BY id")
+        while chunk := cursor.fetchmany(100_000):
+            song_ids = np.fromiter((r[0] for r in chunk), dtype=np.int64, count=len(chunk))
+            pos = np.searchsorted(ids, song_ids)
+            hit = (pos < n) & (ids[np.clip(pos, 0, max(n - 1, 0))] == song_ids) if n else np.zeros(len(chunk), bool)
+            if not hit.any():
+                continue
+            genres = np.array([chunk[i][1] for i in np.flatnonzero(hit)], dtype=object)
+            rows_, names_ = _genre_pairs(genres, pos[hit])
+            rows.append(rows_)
+            names.append(names_)
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+    codes, uniques = pd.factorize(np.concatenate(names))
+    return np.concatenate(rows), codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
 def similarity_index_build(*, run_id: int, ids: np.ndarray, X: np.ndarray, labels: np.ndarray) -> tuple[str, str, dict]:

@@ -31,6 +31,7 @@ from songs.selectors import (
 )
 
 from .artifacts import active_index_or_none
+from .ml.selection import explain_k_choice
 from .ml.similarity import ATTRIBUTES
 from .models import BlockedItem, Cluster, Playlist, TrainingRun
 
@@ -237,6 +238,42 @@ def cluster_songs_page(
 
 
 # --- statistics derived from the active run --------------------------------------
+
+
+# The smallest-cluster floor k="auto" used before it was stored with the run.
+LEGACY_MIN_CLUSTER_SHARE = 0.02
+
+
+def run_k_choice(run: TrainingRun | None) -> dict | None:
+    """Why k="auto" chose the run's k (:func:`explain_k_choice`), None for a
+    run trained with a fixed k. Runs trained before the reason was stored
+    are explained from their scan with the floor of that time (2 %)."""
+    if run is None or not run.k_scan:
+        return None
+    stored = (run.params or {}).get("k_choice")
+    if stored:
+        return stored
+    try:
+        return explain_k_choice(run.k_scan, min_cluster_share=LEGACY_MIN_CLUSTER_SHARE)
+    except ValueError:
+        return None
+
+
+def cluster_examples(clusters, *, per_cluster: int = 3) -> dict[int, list[Song]]:
+    """Example songs per cluster (by primary key): its representatives (the
+    members nearest the centroid, stored with the profile), one per artist
+    first, so three examples show three artists where the cluster has them.
+    One query for every cluster."""
+    wanted = {c.pk: (c.profile or {}).get("representative_song_ids", []) for c in clusters}
+    found = Song.objects.select_related("artist").in_bulk([i for ids in wanted.values() for i in ids])
+    out: dict[int, list[Song]] = {}
+    for pk, ids in wanted.items():
+        songs = [found[i] for i in ids if i in found]
+        seen: set[int] = set()
+        first = [s for s in songs if s.artist_id not in seen and not seen.add(s.artist_id)]
+        rest = [s for s in songs if s not in first]
+        out[pk] = (first + rest)[:per_cluster]
+    return out
 
 
 def catalog_feature_stats(clusters) -> dict[str, dict[str, float | None]]:

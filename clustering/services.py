@@ -25,8 +25,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from songs.background import Heartbeat, broker_check
-from songs.features import FEATURE_NAMES
+from songs.background import BrokerUnavailable, Heartbeat, broker_check, broker_waiting
+from songs.features import ATTRIBUTE_LABELS, FEATURE_NAMES
 from songs.models import Artist, Song
 from songs.services import CATALOG_LOCK_ID, catalog_analyze, import_jobs_fail_stale, import_jobs_resend
 
@@ -132,6 +132,11 @@ def training_runs_fail_stale(*, older_than: float | None = None) -> int:
     )
     failed = 0
     for run_id in stale:
+        if _labelling_waits(run_id):
+            # Its chunks (or its last step) wait in the queue behind other
+            # work: no process beats for it yet, but it is not dead.
+            TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(heartbeat_at=timezone.now())
+            continue
         if TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff).update(
             status=TrainingRun.Status.FAILED,
             error=f"The worker stopped responding (no heartbeat for {seconds:.0f} s); the run was abandoned "
@@ -146,6 +151,23 @@ def training_runs_fail_stale(*, older_than: float | None = None) -> int:
         if nxt is not None:
             transaction.on_commit(lambda: _training_run_send(nxt.pk), robust=True)
     return failed
+
+
+def _labelling_waits(run_id: int) -> bool:
+    """True while a labelling chunk or the activation of ``run_id`` waits in
+    the broker's queue, not yet taken by a worker; also while the broker
+    cannot be asked (its queue may hold them; once it answers, a lost
+    message shows). A message taken by a worker is not waiting: the
+    worker's heartbeat speaks for it."""
+    from .tasks import activate_staged_task, label_chunk_task
+
+    if not TrainingRun.objects.filter(pk=run_id, stage="labelling").exists():
+        return False
+    try:
+        waiting = broker_waiting({label_chunk_task.name, activate_staged_task.name})
+    except BrokerUnavailable:
+        return True
+    return waiting is not None and any(args and args[0] == run_id for _, args in waiting)
 
 
 def training_run_message_alive(*, run_id: int) -> None:
@@ -294,9 +316,12 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
     spec = training_run_spec(run)
     if len(ids) < 10 or (spec.k != "auto" and len(ids) < 2 * spec.k):
         raise TrainingError(f"the catalog has {len(ids):,} songs: too few to train (import a catalog first)")
-    model = ClusterModel(**spec.model_kwargs())
+    from .index import catalog_genre_pairs  # pandas loads in training processes only
+
+    genres = catalog_genre_pairs(ids)
+    model = ClusterModel(**spec.model_kwargs(), feature_labels=ATTRIBUTE_LABELS)
     try:
-        model.fit(X, progress=lambda stage, pct: progress(stage, 5 + int(pct * 0.75)))
+        model.fit(X, progress=lambda stage, pct: progress(stage, 5 + int(pct * 0.75)), genres=genres)
     except ValueError as exc:
         raise TrainingError(f"the model could not be fitted: {exc}") from None
     outputs = model.pop_training_outputs()
@@ -320,7 +345,12 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
     summary = model.summary()
     with transaction.atomic():
         run.algorithm = summary["algorithm"]
-        run.params = {**run.params, "effective": summary["params"], "k_chosen": summary["k"]}
+        run.params = {
+            **run.params,
+            "effective": summary["params"],
+            "k_chosen": summary["k"],
+            "k_choice": summary["k_choice"],
+        }
         run.n_songs = len(ids)
         run.n_clusters = summary["n_clusters"]
         run.metrics = {**summary["metrics"], "map_explained_variance": summary["map_explained_variance"]}

@@ -8,19 +8,30 @@ imported after it are embedded from their own data when used as seeds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from songs.features import ATTRIBUTE_NAMES
-from songs.models import Artist, Song
-from songs.selectors import SongRecord, artist_records, song_record_get, song_records
+from songs.features import ATTRIBUTE_LABELS, ATTRIBUTE_NAMES
+from songs.models import Artist
+from songs.selectors import (
+    SongRecord,
+    artist_pks,
+    artist_records,
+    genre_counts,
+    genre_names_normalise,
+    song_ids_with_genres,
+    song_pks,
+    song_record_get,
+    song_records,
+)
 
 from .artifacts import active_index
 from .errors import SimilarityError
+from .ml.paths import smooth_path
 from .ml.similarity import ATTRIBUTES, SimilarityIndex, external_id_hashes
+from .ml.titles import title_key
 from .ml.variety import check_variety, pool_size, varied_pick
 from .models import Cluster
 
@@ -28,6 +39,14 @@ assert set(ATTRIBUTE_NAMES) == set(ATTRIBUTES)
 
 MAX_SEEDS = 5
 PATH_LENGTH = (3, 50)
+# Default artist caps (the API's parameters change them): similar songs and
+# recommendations at most 2 songs of one artist, so that neighbours are not
+# "more by this artist" (31 % of similar songs were by the seed's artist on
+# a real top-hits export with no cap); a radio one song per artist, the
+# seed's own artist included (it already has the seed).
+SIMILAR_MAX_PER_ARTIST = 2
+RECOMMENDATIONS_MAX_PER_ARTIST = 2
+RADIO_MAX_PER_ARTIST = 1
 
 
 # --- seeds -----------------------------------------------------------------------
@@ -77,14 +96,139 @@ def seeds_resolve(
             continue
         seeds.append(Seed("artist", aid, index.vector(rows).mean(axis=0)))
     for genre in genres:
-        vector = index.genre_vector(genre.strip().casefold())
+        names = genre_names_normalise([genre])
+        vector = None
+        if len(names) == 1:
+            vector = index.genre_vector(names[0])
+            if vector is None and not index.has_genre_members:
+                # An index saved before genre lists were split: the catalog knows the members.
+                rows = _genre_member_rows(index, names)
+                vector = index.vector(rows).mean(axis=0) if len(rows) else None
         if vector is None:
             unknown.append(f"genre {genre!r}")
         else:
-            seeds.append(Seed("genre", genre, vector))
+            seeds.append(Seed("genre", names[0], vector))
     if unknown:
         raise SimilarityError(f"unknown seed(s): {', '.join(unknown)}")
     return seeds
+
+
+# --- filters ---------------------------------------------------------------------
+
+
+def _genre_member_rows(index: SimilarityIndex, names: list[str]) -> np.ndarray:
+    """Index rows of the songs carrying any of the genres ``names`` (as stored)."""
+    if index.has_genre_members:
+        return index.genre_rows(names)
+    # An index saved before genre membership was kept: the catalog answers (GIN index on Postgres).
+    rows = index.rows_of(song_ids_with_genres(genres=names))
+    return np.unique(rows[rows >= 0])
+
+
+def _genre_known(index: SimilarityIndex, name: str) -> bool:
+    if index.has_genre_members:
+        return index.genre_vector(name) is not None
+    return len(_genre_member_rows(index, [name])) > 0
+
+
+def _and(mask: np.ndarray | None, other: np.ndarray | None) -> np.ndarray | None:
+    if other is None:
+        return mask
+    return other if mask is None else mask & other
+
+
+@dataclass
+class Filters:
+    """Per-request filters, resolved once by :func:`filters_resolve`.
+
+    ``mask`` is a row mask of the index for the genre filters (None: every
+    row). Excluded artists (``artist_pks``) and songs (the near-duplicate
+    keys ``exclude_keys``) are not a mask: :meth:`SimilarityIndex.query`
+    drops them candidate by candidate (:meth:`query_kwargs`), which costs
+    nothing per song of the catalog where a catalog-sized mask costs a pass
+    over every song per request (docs/PERFORMANCE.md, "A listener's
+    exclusions"). ``genre_names`` are the excluded genres as stored, for the
+    artists' own genres (:meth:`artist_ok`)."""
+
+    mask: np.ndarray | None = None
+    exclude_keys: tuple[int, ...] = ()
+    artist_pks: tuple[int, ...] = ()
+    genre_names: frozenset[str] = frozenset()
+
+    def query_kwargs(self) -> dict:
+        """The exclusions as :meth:`SimilarityIndex.query` arguments (add the caller's own keys to ``exclude_keys``)."""
+        return {"exclude_keys": list(self.exclude_keys), "exclude_artists": self.artist_pks}
+
+    def full_mask(self, index: SimilarityIndex) -> np.ndarray | None:
+        """Every filter as one row mask, for the callers that must see the
+        whole selection (the path's search, the genre seeds' eligible songs)."""
+        mask = self.mask
+        if self.artist_pks:
+            mask = _and(mask, ~np.isin(index.artists_, np.asarray(self.artist_pks, dtype=np.int64)))
+        if self.exclude_keys:
+            mask = _and(mask, ~np.isin(index.dup_keys_, np.asarray(self.exclude_keys, dtype=np.int64)))
+        return mask
+
+    def artist_ok(self, artist: dict) -> bool:
+        """Whether an artist (as :func:`songs.selectors.artist_records` gives
+        it) is neither excluded nor carries an excluded genre."""
+        if artist["pk"] in self.artist_pks:
+            return False
+        return not (self.genre_names and set(genre_names_normalise(artist.get("genres") or ())) & self.genre_names)
+
+
+def filters_resolve(
+    *,
+    index: SimilarityIndex,
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
+) -> Filters:
+    """The filters every discovery service takes, applied before the top-k cut:
+    ``genres`` keeps songs carrying any of these genres (SimilarityError for
+    an unknown one), ``exclude_genres`` drops songs carrying any of them,
+    ``exclude_artists`` (external ids or exact names) their songs,
+    ``exclude_songs`` (external ids) those songs and their near-duplicates.
+    Unknown exclusions exclude nothing (a blocked song may have left the
+    catalog). A signed-in listener's blocklist reaches the services as these
+    same parameters (:func:`clustering.selectors.blocklist_exclusions`)."""
+    mask = None
+    if genres:
+        names = genre_names_normalise(genres)
+        unknown = [name for name in names if not _genre_known(index, name)]
+        if unknown or not names:
+            raise SimilarityError(f"unknown genre(s) in genres: {', '.join(repr(g) for g in unknown or genres)}")
+        mask = index.rows_mask(_genre_member_rows(index, names))
+    excluded_genres = frozenset(genre_names_normalise(exclude_genres)) if exclude_genres else frozenset()
+    if excluded_genres:
+        rows = _genre_member_rows(index, sorted(excluded_genres))
+        if len(rows):
+            mask = _and(mask, ~index.rows_mask(rows))
+    pks: tuple[int, ...] = ()
+    if exclude_artists:
+        pks = tuple(sorted(artist_pks(keys=list(exclude_artists))))
+    keys: tuple[int, ...] = ()
+    if exclude_songs:
+        rows = index.rows_of(song_pks(external_ids=list(exclude_songs)))
+        rows = rows[rows >= 0]
+        if len(rows):
+            keys = tuple(int(k) for k in np.unique(index.dup_keys_[rows]))
+    return Filters(mask=mask, exclude_keys=keys, artist_pks=pks, genre_names=excluded_genres)
+
+
+def _distinct(records: list[SongRecord], *, seen: set | None = None) -> list[SongRecord]:
+    """Records without near-duplicates (same artist, same title once version
+    markers are stripped), the first of each kept; ``seen`` holds the
+    (artist, title key) pairs already used (a seed)."""
+    seen = set() if seen is None else seen
+    out = []
+    for record in records:
+        key = (record.artist_pk, title_key(record["name"]))
+        if key not in seen:
+            seen.add(key)
+            out.append(record)
+    return out
 
 
 # --- results ---------------------------------------------------------------------
@@ -124,101 +268,28 @@ def _mask(
     return mask
 
 
-# --- exclusions (per request, and a signed-in user's blocklist) ---------------------------
-
-
-def _genre_key(genre: str) -> str:
-    return " ".join(str(genre).split()).casefold()
-
-
-@dataclass
-class Exclusions:
-    """What a request leaves out: ``rows`` (index rows of excluded songs),
-    ``artist_pks`` (artist ids) and ``genres`` (normalised names). Songs and
-    artists are dropped candidate by candidate in the index's query (no
-    catalog-sized mask); genres are not in the index, so a song carrying one is
-    dropped after the songs are read (the services search a few more to make
-    up for them)."""
-
-    rows: tuple[int, ...] = ()
-    artist_pks: frozenset[int] = frozenset()
-    genres: frozenset[str] = frozenset()
-
-    def __bool__(self) -> bool:
-        return bool(self.rows or self.artist_pks or self.genres)
-
-    def song_ok(self, record: SongRecord) -> bool:
-        if record.artist_pk in self.artist_pks:
-            return False
-        if not self.genres:
-            return True
-        for genre in record.get("genres") or ():
-            # A cell may still hold several genres ("hip hop, pop"): each counts.
-            if any(_genre_key(part) in self.genres for part in str(genre).split(",")):
-                return False
-        return True
-
-    def artist_ok(self, artist: dict) -> bool:
-        if artist["pk"] in self.artist_pks:
-            return False
-        return not any(_genre_key(g) in self.genres for g in artist.get("genres") or ())
-
-    def extra(self, limit: int) -> int:
-        """How many more candidates to search when genres are filtered afterwards."""
-        return 2 * limit + 20 if self.genres else 0
-
-    def query_kwargs(self, exclude_rows=()) -> dict:
-        """The index query's exclude_rows and exclude_artists."""
-        return {"exclude_rows": [*exclude_rows, *self.rows], "exclude_artists": self.artist_pks}
-
-
-def exclusions_resolve(
-    *,
-    index: SimilarityIndex,
-    exclude_artists: Iterable[str] = (),
-    exclude_songs: Iterable[str] = (),
-    exclude_genres: Iterable[str] = (),
-) -> Exclusions:
-    """Exclusions from artist external ids (or exact names), song external
-    ids and genre names; unknown ones exclude nothing (a blocked song may have
-    left the catalog)."""
-    artists, songs = sorted(set(exclude_artists)), sorted(set(exclude_songs))
-    genres = frozenset(_genre_key(g) for g in exclude_genres if str(g).strip())
-    artist_pks: set[int] = set()
-    for start in range(0, len(artists), 500):  # under SQLite's bound-parameter limit
-        chunk = artists[start : start + 500]
-        found = dict(Artist.objects.filter(external_id__in=chunk).values_list("external_id", "pk"))
-        artist_pks.update(found.values())
-        # Names only for what is not an id (a blocklist holds ids: no scan of the artists by name).
-        names = [a for a in chunk if a not in found]
-        if names:
-            artist_pks.update(Artist.objects.filter(name__in=names).values_list("pk", flat=True))
-    song_pks: list[int] = []
-    for start in range(0, len(songs), 500):
-        song_pks.extend(Song.objects.filter(external_id__in=songs[start : start + 500]).values_list("pk", flat=True))
-    rows = index.rows_of(song_pks) if song_pks else np.empty(0, dtype=np.int64)
-    return Exclusions(rows=tuple(rows[rows >= 0].tolist()), artist_pks=frozenset(artist_pks), genres=genres)
-
-
 def song_similar(
     *,
     external_id: str,
     limit: int = 10,
     same_cluster: bool = False,
-    max_per_artist: int | None = None,
+    max_per_artist: int | None = SIMILAR_MAX_PER_ARTIST,
     exclude_artist: bool = False,
     bounds: dict | None = None,
-    exclude_artists: Iterable[str] = (),
-    exclude_songs: Iterable[str] = (),
-    exclude_genres: Iterable[str] = (),
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
     _trust_index: bool = True,
 ) -> dict[str, Any] | None:
     """The songs nearest to the song ``external_id`` in the active model's
-    index, with a similarity in (0, 1] and the features closest to / furthest
-    from it; ``{"seed", "run", "results"}``, or None when no song has that id.
-    Never the song itself nor an exact duplicate (same artist and title),
-    nor a song of ``exclude_artists`` (external ids or names), ``exclude_songs``
-    (external ids) or carrying one of ``exclude_genres``.
+    index, with a similarity in [0, 1] and an explanation in words
+    (:meth:`SimilarityIndex.similarity`, :meth:`SimilarityIndex.explain`):
+    ``{"seed", "run", "results"}``, or None when no song has that id.
+    Never the song itself nor a near-duplicate of it or of another result
+    (same artist and title once version markers are stripped:
+    :mod:`clustering.ml.titles`); at most ``max_per_artist`` songs of one
+    artist (None: no cap); the filters of :func:`filters_resolve`.
 
     A song of the index is found by the hash of its id, and the seed is read
     with the results in one query; a song imported after the run trained is
@@ -243,18 +314,26 @@ def song_similar(
         else:
             cluster = Cluster.objects.filter(pk=record["cluster"]["id"]).first() if record["cluster"] else None
             label = cluster.label if cluster is not None and cluster.run_id == run.pk else -2
-    mask = _mask(index, bounds or {}, cluster_label=label, exclude_artist=artist_pk if exclude_artist else None)
-    excluded = exclusions_resolve(
-        index=index, exclude_artists=exclude_artists, exclude_songs=exclude_songs, exclude_genres=exclude_genres
+    filters = filters_resolve(
+        index=index,
+        genres=genres,
+        exclude_genres=exclude_genres,
+        exclude_artists=exclude_artists,
+        exclude_songs=exclude_songs,
+    )
+    mask = _and(
+        _mask(index, bounds or {}, cluster_label=label, exclude_artist=artist_pk if exclude_artist else None),
+        filters.mask,
     )
     keys = [seed.dup_key] if seed.dup_key is not None else []
     rows, dist = index.query(
         seed.vector,
-        k=limit + 5 + excluded.extra(limit),
+        k=limit + 5,
         mask=mask,
-        exclude_keys=keys,
+        exclude_rows=[seed.row] if seed.row >= 0 else [],
+        exclude_keys=[*keys, *filters.exclude_keys],
+        exclude_artists=filters.artist_pks,
         max_per_artist=max_per_artist,
-        **excluded.query_kwargs([seed.row] if seed.row >= 0 else []),
     )
     seed_pk = int(index.ids_[row]) if record is None else None
     records = song_records(ids=[*([seed_pk] if seed_pk is not None else []), *index.ids_[rows].tolist()])
@@ -268,24 +347,28 @@ def song_similar(
                 max_per_artist=max_per_artist,
                 exclude_artist=exclude_artist,
                 bounds=bounds,
+                genres=genres,
+                exclude_genres=exclude_genres,
                 exclude_artists=exclude_artists,
                 exclude_songs=exclude_songs,
-                exclude_genres=exclude_genres,
                 _trust_index=False,
             )
     by_row = {
         int(r): records[i]
         for r, i in zip(rows.tolist(), index.ids_[rows].tolist())
-        if i in records and _within(records[i], bounds) and excluded.song_ok(records[i])
+        if i in records and _within(records[i], bounds)
     }
-    # A duplicate of a song not in the index has no key there: compare by data.
-    title = record["name"].strip().lower()
-    pairs = [
-        (r, d)
-        for r, d in zip(rows.tolist(), dist.tolist())
-        if r in by_row and not (by_row[r].artist_pk == artist_pk and by_row[r]["name"].strip().lower() == title)
-    ][:limit]
-    explanations = index.explain(seed.attributes, [r for r, _ in pairs]) if pairs else []
+    # Near-duplicates by data as well as by the index's keys: the seed may not
+    # be in the index, and an index built before near-duplicate keys compared
+    # exact titles only.
+    distinct = {
+        id(r)
+        for r in _distinct(
+            [by_row[r] for r in rows.tolist() if r in by_row], seen={(artist_pk, title_key(record["name"]))}
+        )
+    }
+    pairs = [(r, d) for r, d in zip(rows.tolist(), dist.tolist()) if r in by_row and id(by_row[r]) in distinct][:limit]
+    explanations = index.explain(seed.attributes, [r for r, _ in pairs], labels=ATTRIBUTE_LABELS) if pairs else []
     similarity = index.similarity([d for _, d in pairs])
     return {
         "seed": record,
@@ -297,6 +380,17 @@ def song_similar(
     }
 
 
+def _enough(index: SimilarityIndex, rows: np.ndarray, *, limit: int, max_per_artist: int | None) -> bool:
+    """Whether ``rows`` hold ``limit`` songs once near-duplicates and the artist cap are applied."""
+    if len(rows) < limit:
+        return False
+    _, first = np.unique(index.dup_keys_[rows], return_index=True)
+    if not max_per_artist:
+        return len(first) >= limit
+    _, per_artist = np.unique(index.artists_[rows[first]], return_counts=True)
+    return int(np.minimum(per_artist, max_per_artist).sum()) >= limit
+
+
 def recommendations_get(
     *,
     seed_songs: list[str] = (),
@@ -305,16 +399,22 @@ def recommendations_get(
     limit: int = 20,
     bounds: dict | None = None,
     targets: dict[str, float] | None = None,
-    max_per_artist: int | None = 3,
-    exclude_artists: Iterable[str] = (),
-    exclude_songs: Iterable[str] = (),
-    exclude_genres: Iterable[str] = (),
+    max_per_artist: int | None = RECOMMENDATIONS_MAX_PER_ARTIST,
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
 ) -> dict[str, Any]:
     """Spotify-style recommendations: songs near the seeds that satisfy every
-    min/max bound, ranked by closeness to the nearest seed plus the mean
-    distance to the targets (each target weighed equally, in catalog
-    standard deviations). Seeds are never returned, nor excluded artists,
-    songs and genres (``exclude_*``, as :func:`song_similar`)."""
+    min/max bound and the filters of :func:`filters_resolve`, ranked by
+    closeness to the nearest seed plus the mean distance to the targets (each
+    target weighed equally, in catalog standard deviations). Seeds and their
+    near-duplicates are never returned; at most ``max_per_artist`` songs of
+    one artist (None: no cap).
+
+    Genre seeds pull towards songs that carry the genre, not only towards its
+    mean sound: when enough songs carrying a seed genre pass the filters
+    (``limit`` of them), only they are recommended; otherwise they come first."""
     n_seeds = len(seed_songs) + len(seed_artists) + len(seed_genres)
     if not 1 <= n_seeds <= MAX_SEEDS:
         raise SimilarityError(
@@ -322,18 +422,38 @@ def recommendations_get(
         )
     run, index = active_index()
     seeds = seeds_resolve(index=index, songs=list(seed_songs), artists=list(seed_artists), genres=list(seed_genres))
-    excluded = exclusions_resolve(
-        index=index, exclude_artists=exclude_artists, exclude_songs=exclude_songs, exclude_genres=exclude_genres
+    filters = filters_resolve(
+        index=index,
+        genres=genres,
+        exclude_genres=exclude_genres,
+        exclude_artists=exclude_artists,
+        exclude_songs=exclude_songs,
     )
-    mask = _mask(index, bounds or {})
+    mask = _and(_mask(index, bounds or {}), filters.mask)
     exclude_rows = [s.row for s in seeds if s.row >= 0]
-    exclude_keys = [s.dup_key for s in seeds if s.dup_key is not None]
-    pool = max(100, 5 * limit) + excluded.extra(limit)
+    exclude_keys = [s.dup_key for s in seeds if s.dup_key is not None] + list(filters.exclude_keys)
+    # Genre seeds: the songs carrying one of them, within the filters.
+    preferred = None  # songs of the seed genres, when too few to fill the list alone
+    genre_names = [s.id for s in seeds if s.kind == "genre"]
+    if genre_names:
+        eligible = _and(index.rows_mask(_genre_member_rows(index, genre_names)), mask)
+        eligible[exclude_rows] = False
+        if exclude_keys:
+            eligible &= ~np.isin(index.dup_keys_, np.asarray(exclude_keys, dtype=np.int64))
+        if filters.artist_pks:
+            eligible &= ~np.isin(index.artists_, np.asarray(filters.artist_pks, dtype=np.int64))
+        if _enough(index, np.flatnonzero(eligible), limit=limit, max_per_artist=max_per_artist):
+            mask = eligible  # enough of them: only songs of the seed genres
+        elif eligible.any():
+            preferred = eligible  # they rank first, the nearest others fill up
+    pool = max(100, 5 * limit)
     candidates: dict[int, float] = {}
     seed_info = []
     for seed in seeds:
         near, _ = index.search(seed.vector, k=pool)
         passing = near if mask is None else near[mask[near]]
+        passing = passing[~np.isin(index.artists_[passing], np.asarray(filters.artist_pks, dtype=np.int64))]
+        passing = passing[~np.isin(index.dup_keys_[passing], np.asarray(filters.exclude_keys, dtype=np.int64))]
         seed_info.append(
             {
                 "id": seed.id,
@@ -343,11 +463,17 @@ def recommendations_get(
                 "afterFilteringSize": len(passing),
             }
         )
-        rows, dist = index.query(
-            seed.vector, k=pool, mask=mask, exclude_keys=exclude_keys, **excluded.query_kwargs(exclude_rows)
-        )
-        for r, d in zip(rows.tolist(), dist.tolist()):
-            candidates[r] = min(candidates.get(r, np.inf), d / index.distance_scale_)
+        for search_mask in [mask] if preferred is None else [mask, preferred]:
+            rows, dist = index.query(
+                seed.vector,
+                k=pool,
+                mask=search_mask,
+                exclude_rows=exclude_rows,
+                exclude_keys=exclude_keys,
+                exclude_artists=filters.artist_pks,
+            )
+            for r, d in zip(rows.tolist(), dist.tolist()):
+                candidates[r] = min(candidates.get(r, np.inf), d / index.distance_scale_)
     if not candidates:
         return {"run": run.pk, "seeds": seed_info, "tracks": []}
     rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
@@ -358,7 +484,8 @@ def recommendations_get(
         values = index.attributes_[rows][:, cols].astype(np.float64)
         gap = np.abs(values - want) / index.attribute_std_[cols]
         score = score + np.nanmean(np.where(np.isfinite(gap), gap, 3.0), axis=1)
-    order = np.argsort(score, kind="stable")
+    # Songs of the seed genres first when they are preferred rather than required.
+    order = np.argsort(score, kind="stable") if preferred is None else np.lexsort((score, ~preferred[rows]))
     chosen: list[int] = []
     per_artist: dict[int, int] = {}
     seen = set(exclude_keys)
@@ -369,24 +496,25 @@ def recommendations_get(
         seen.add(key)
         per_artist[artist] = per_artist.get(artist, 0) + 1
         chosen.append(r)
-        if len(chosen) >= limit + 5 + excluded.extra(limit):
+        if len(chosen) >= limit + 5:
             break
     by_row = _songs_by_row(index, np.asarray(chosen, dtype=np.int64))
     seed_ids = set(seed_songs)
-    tracks = [
-        by_row[r]
-        for r in chosen
-        if r in by_row
-        and by_row[r]["id"] not in seed_ids
-        and _within(by_row[r], bounds)
-        and excluded.song_ok(by_row[r])
-    ][:limit]
+    seed_records = song_records(external_ids=list(seed_songs)).values() if seed_songs else []
+    tracks = _distinct(
+        [by_row[r] for r in chosen if r in by_row and by_row[r]["id"] not in seed_ids and _within(by_row[r], bounds)],
+        seen={(rec.artist_pk, title_key(rec["name"])) for rec in seed_records},
+    )[:limit]
     return {"run": run.pk, "seeds": seed_info, "tracks": tracks}
 
 
 def genre_seeds() -> dict[str, int]:
-    """{genre: songs} of the genres usable as seed_genres, from the active model's index."""
+    """{genre: songs} of the genres usable as seed_genres (single genres), from
+    the active model's index, or from the catalog for an index saved before
+    genre lists were split."""
     _, index = active_index()
+    if not index.has_genre_members:
+        return dict(sorted(genre_counts().items()))
     return dict(zip(index.genres_.tolist(), index.genre_sizes_.tolist()))
 
 
@@ -394,45 +522,35 @@ def artists_related(
     *,
     external_id: str,
     limit: int = 20,
-    exclude_artists: Iterable[str] = (),
-    exclude_genres: Iterable[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_genres: list[str] = (),
 ) -> dict[str, Any] | None:
     """Artists nearest to the artist ``external_id`` by the mean vector of
     their songs in the active model's index: ``{"artist", "run", "related"}``
     (artists as :func:`songs.selectors.artist_records` gives them, each with
-    ``similarity`` in (0, 1]), or None when no artist has that id. An artist
-    without songs in the index has no related artists. Artists of
-    ``exclude_artists`` (external ids or names) or with a genre of
-    ``exclude_genres`` are left out."""
+    ``similarity`` in [0, 1] on the songs' scale), or None when no artist has
+    that id. An artist without songs in the index has no related artists.
+    Artists of ``exclude_artists`` (external ids or exact names) or with a
+    genre of ``exclude_genres`` are left out (:func:`filters_resolve`)."""
     artist = artist_records(external_ids=[external_id]).get(external_id)
     if artist is None:
         return None
     run, index = active_index()
-    excluded = exclusions_resolve(index=index, exclude_artists=exclude_artists, exclude_genres=exclude_genres)
-    pks, dist = index.artists_near(artist["pk"], k=limit + len(excluded.artist_pks) + excluded.extra(limit))
+    filters = filters_resolve(index=index, exclude_artists=exclude_artists, exclude_genres=exclude_genres)
+    extra = len(filters.artist_pks) + (2 * limit + 20 if filters.genre_names else 0)
+    pks, dist = index.artists_near(artist["pk"], k=limit + extra)
     found = artist_records(ids=pks.tolist())
     # Two artists' mean song vectors are [m, w * m] for their mean base m and
     # the artist weight w: sqrt(1 + w²) times the distance of the means, on
     # the songs' scale, so the similarity reads like a song's.
     weight = float(index.embedding_.artist_weight or 0.0)
     sims = index.similarity(dist * np.sqrt(1.0 + weight**2))
-    related = []
-    for pk, sim in zip(pks.tolist(), sims.tolist()):
-        if pk in found and excluded.artist_ok(found[pk]):
-            related.append({**found[pk], "similarity": round(float(sim), 4)})
+    related = [
+        {**found[pk], "similarity": round(float(sim), 4)}
+        for pk, sim in zip(pks.tolist(), sims.tolist())
+        if pk in found and filters.artist_ok(found[pk])
+    ]
     return {"artist": artist, "run": run.pk, "related": related[:limit]}
-
-
-def _rows_genre_ok(index: SimilarityIndex, rows: list[int], excluded: Exclusions, known: dict[int, bool]) -> list[int]:
-    """The rows whose songs carry no excluded genre (read from the database
-    once per row; ``known`` caches the answers)."""
-    if not excluded.genres:
-        return rows
-    missing = [r for r in rows if r not in known]
-    if missing:
-        by_row = _songs_by_row(index, np.asarray(missing, dtype=np.int64))
-        known.update((r, r in by_row and excluded.song_ok(by_row[r])) for r in missing)
-    return [r for r in rows if known[r]]
 
 
 def song_path(
@@ -441,55 +559,51 @@ def song_path(
     target: SongRecord,
     length: int = 10,
     max_per_artist: int = 1,
-    exclude_artists: Iterable[str] = (),
-    exclude_songs: Iterable[str] = (),
-    exclude_genres: Iterable[str] = (),
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
 ) -> dict[str, Any]:
-    """Songs moving smoothly from ``source`` to ``target``: the nearest unused
-    song to evenly spaced points on the line between them, no song (or exact
-    duplicate) twice, an artist at most ``max_per_artist`` times between the
-    two ends and never twice in a row; no excluded artist, song or genre
-    (``exclude_*``, as :func:`song_similar`) in between."""
+    """Songs moving smoothly from ``source`` to ``target`` in sound
+    (:func:`clustering.ml.paths.smooth_path`, docs/PATHS.md): near evenly
+    spaced points on the line between them, consecutive songs close to each
+    other, never stepping back along the line, crossing clusters in one
+    direction; no song (or near-duplicate) twice, each artist at most
+    ``max_per_artist`` times counting the two ends (the ends' artists never
+    appear in between) and never twice in a row; the songs between the ends
+    pass the filters of :func:`filters_resolve`."""
     low, high = PATH_LENGTH
     if not low <= length <= high:
         raise SimilarityError(f"length must be between {low} and {high}, got {length}")
     if source.pk == target.pk:
         raise SimilarityError("from and to are the same song")
     run, index = active_index()
-    a, b = _song_seed(index, source), _song_seed(index, target)
-    excluded = exclusions_resolve(
-        index=index, exclude_artists=exclude_artists, exclude_songs=exclude_songs, exclude_genres=exclude_genres
+    filters = filters_resolve(
+        index=index,
+        genres=genres,
+        exclude_genres=exclude_genres,
+        exclude_artists=exclude_artists,
+        exclude_songs=exclude_songs,
     )
-    genre_ok: dict[int, bool] = {}
-    used_rows = [r for r in (a.row, b.row) if r >= 0]
-    used_keys = [k for k in (a.dup_key, b.dup_key) if k is not None]
-    artist_count: dict[int, int] = {}
-    previous_artist = source.artist_pk
-    steps: list[int] = []
-    for i in range(1, length - 1):
-        point = a.vector + (b.vector - a.vector) * (i / (length - 1))
-        banned = {a for a, c in artist_count.items() if c >= max_per_artist} | {previous_artist}
-        if i == length - 2:
-            banned.add(target.artist_pk)
-        rows, _ = index.query(point, k=30, exclude_keys=used_keys, **excluded.query_kwargs(used_rows))
-        allowed = [r for r in rows.tolist() if int(index.artists_[r]) not in banned]
-        allowed = _rows_genre_ok(index, allowed, excluded, genre_ok)
-        if not allowed:
-            # The 30 nearest are all by artists already used up: search again
-            # among the other artists' songs only (rules before closeness).
-            mask = ~np.isin(index.artists_, np.fromiter(banned, dtype=np.int64))
-            k = 1 + excluded.extra(1)
-            allowed, _ = index.query(point, k=k, mask=mask, exclude_keys=used_keys, **excluded.query_kwargs(used_rows))
-            allowed = _rows_genre_ok(index, allowed.tolist(), excluded, genre_ok)
-        if not allowed:
-            break  # the catalog has no song left that keeps the rules
-        pick = int(allowed[0])
-        steps.append(pick)
-        used_rows.append(pick)
-        used_keys.append(int(index.dup_keys_[pick]))
-        artist = int(index.artists_[pick])
-        artist_count[artist] = artist_count.get(artist, 0) + 1
-        previous_artist = artist
+    a, b = _song_seed(index, source), _song_seed(index, target)
+    steps = smooth_path(
+        X=index.attributes_,
+        std=index.attribute_std_,
+        artists=index.artists_,
+        dup_keys=index.dup_keys_,
+        labels=index.labels_,
+        start=a.attributes,
+        end=b.attributes,
+        length=length,
+        start_artist=source.artist_pk,
+        end_artist=target.artist_pk,
+        start_label=int(index.labels_[a.row]) if a.row >= 0 else -1,
+        end_label=int(index.labels_[b.row]) if b.row >= 0 else -1,
+        exclude_rows=[r for r in (a.row, b.row) if r >= 0],
+        exclude_keys=[k for k in (a.dup_key, b.dup_key) if k is not None] + list(filters.exclude_keys),
+        max_per_artist=max_per_artist,
+        mask=filters.full_mask(index),
+    )
     by_row = _songs_by_row(index, np.asarray(steps, dtype=np.int64))
     middle = [by_row[r] for r in steps if r in by_row]
     vectors = [a.vector] + [index.vector(r) for r in steps if r in by_row] + [b.vector]
@@ -522,43 +636,52 @@ def cluster_playlist(
     cluster: Cluster,
     limit: int = 50,
     max_per_artist: int = 2,
-    exclude_artists: Iterable[str] = (),
-    exclude_songs: Iterable[str] = (),
-    exclude_genres: Iterable[str] = (),
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
 ) -> list[SongRecord]:
     """Representative songs of a cluster: nearest to its centre (the mean of
-    its songs' vectors), at most ``max_per_artist`` per artist, none of the
-    excluded artists, songs and genres (``exclude_*``, as :func:`song_similar`)."""
+    its songs' vectors), at most ``max_per_artist`` per artist, no
+    near-duplicates, within the filters of :func:`filters_resolve`."""
     run, index = active_index()
     if cluster.run_id != run.pk:
         raise SimilarityError(f"cluster {cluster.pk} belongs to run #{cluster.run_id}, not the active run #{run.pk}")
-    mask = index.labels_ == cluster.label
+    members = index.labels_ == cluster.label
+    if not members.any():
+        return []
+    centre = np.mean(index.vectors_[members], axis=0, dtype=np.float32)
+    filters = filters_resolve(
+        index=index,
+        genres=genres,
+        exclude_genres=exclude_genres,
+        exclude_artists=exclude_artists,
+        exclude_songs=exclude_songs,
+    )
+    mask = _and(members, filters.mask)
     if not mask.any():
         return []
-    centre = np.mean(index.vectors_[mask], axis=0, dtype=np.float32)
-    excluded = exclusions_resolve(
-        index=index, exclude_artists=exclude_artists, exclude_songs=exclude_songs, exclude_genres=exclude_genres
-    )
-    rows, _ = index.query(
-        centre, k=limit + 5 + excluded.extra(limit), mask=mask, max_per_artist=max_per_artist, **excluded.query_kwargs()
-    )
+    rows, _ = index.query(centre, k=limit + 5, mask=mask, max_per_artist=max_per_artist, **filters.query_kwargs())
     by_row = _songs_by_row(index, rows)
-    return [by_row[r] for r in rows.tolist() if r in by_row and excluded.song_ok(by_row[r])][:limit]
+    return _distinct([by_row[r] for r in rows.tolist() if r in by_row])[:limit]
 
 
 def song_radio(
     *,
     song: SongRecord,
     limit: int = 25,
+    max_per_artist: int = RADIO_MAX_PER_ARTIST,
     variety: float = 0.0,
     seed: int | None = None,
-    exclude_artists: Iterable[str] = (),
-    exclude_songs: Iterable[str] = (),
-    exclude_genres: Iterable[str] = (),
+    genres: list[str] = (),
+    exclude_genres: list[str] = (),
+    exclude_artists: list[str] = (),
+    exclude_songs: list[str] = (),
 ) -> list[SongRecord]:
-    """A radio from a seed song: the seed, then similar songs with one song per
-    artist apart from the seed's own (variety over sameness), none of the
-    excluded artists, songs and genres.
+    """A radio from a seed song: the seed, then similar songs, at most
+    ``max_per_artist`` songs of one artist with the seed counted for its
+    own (one per artist by default: the seed's artist never comes back),
+    no near-duplicates, within the filters of :func:`filters_resolve`.
 
     ``variety`` (0-1) reaches further down the similar songs: at 0 the
     nearest ones in order; above it, ``limit - 1`` songs drawn from the
@@ -575,14 +698,24 @@ def song_radio(
             varied_pick(0, 0, variety=variety, seed=seed)  # validates the seed
     except ValueError as exc:
         raise SimilarityError(str(exc)) from None
+    own = max(0, max_per_artist - 1)  # more songs of the seed's artist after the seed
     similar = song_similar(
         external_id=song["id"],
-        limit=max(pool, 1),
-        max_per_artist=1,
+        limit=max(pool, 1) + own,
+        max_per_artist=max_per_artist,
+        exclude_artist=own == 0,
+        genres=genres,
+        exclude_genres=exclude_genres,
         exclude_artists=exclude_artists,
         exclude_songs=exclude_songs,
-        exclude_genres=exclude_genres,
     )
-    results = similar["results"] if similar else []
-    picks = varied_pick(len(results), n, variety=variety, seed=0 if seed is None else int(seed))
-    return [song, *[results[i]["song"] for i in picks.tolist()]]
+    songs, kept_own = [], 0
+    for item in similar["results"] if similar else []:
+        if item["song"].artist_pk == song.artist_pk:
+            if kept_own >= own:
+                continue
+            kept_own += 1
+        songs.append(item["song"])
+    songs = songs[:pool]
+    picks = varied_pick(len(songs), n, variety=variety, seed=0 if seed is None else int(seed))
+    return [song, *[songs[i] for i in picks.tolist()]]

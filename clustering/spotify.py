@@ -7,7 +7,9 @@ service or selector, and reshapes its records into Spotify's objects.
 Ids are the catalog's external ids (a track's id is the source's track id,
 a real Spotify id when the catalog came from Spotify); URIs are
 ``musiccluster:track:ID`` and ``musiccluster:artist:ID``; ``href`` is the
-object's address on this surface. Errors are Spotify's
+object's address on this surface. Where an id is expected, either URI form
+(``musiccluster:track:ID`` or Spotify's ``spotify:track:ID``) is taken as
+its ID. Errors are Spotify's
 ``{"error": {"status", "message"}}`` with /api/'s messages.
 """
 
@@ -46,6 +48,10 @@ MAX_AUDIO_FEATURE_IDS = 100
 RELATED_ARTISTS = 20
 SEARCH_TYPES = ("track", "artist")
 SEARCH_MAX_OFFSET = 1_000
+# A URI given where an id is expected: this site's own (`uri` of its objects)
+# or Spotify's (what clients hold from Spotify). Clients that pass URIs
+# through unchanged get the same answer as with the bare id.
+URI = re.compile(r"(?:spotify|musiccluster):(track|artist):(.+)")
 
 
 # --- errors ------------------------------------------------------------------------
@@ -72,6 +78,18 @@ class SpotifyErrorSerializer(serializers.Serializer):
     """The body of every error of this surface."""
 
     error = SpotifyErrorBodySerializer()
+
+
+def bare_id(value: str, kind: str, name: str) -> str:
+    """The id in ``value``: itself, or the ID of a ``spotify:KIND:ID`` or
+    ``musiccluster:KIND:ID`` URI (a URI of another kind is refused, naming ``name``)."""
+    match = URI.fullmatch(value)
+    if match is None:
+        return value
+    if match[1] != kind:
+        article = "an" if match[1] == "artist" else "a"
+        raise ValidationError({name: f"{value!r} is {article} {match[1]} URI; {name} takes {kind}s."})
+    return match[2]
 
 
 def _errors(*codes: int) -> dict:
@@ -273,6 +291,18 @@ class SpotifyRecommendationsQuerySerializer(RecommendationsQuerySerializer):
     SONG_SEEDS = "seed_tracks"
     market = serializers.CharField(required=False, help_text="Accepted and ignored (the catalog has no markets).")
 
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["seed_tracks"].help_text = "Comma-separated track ids (external ids, or URIs of either form)."
+        fields["seed_artists"].help_text = "Comma-separated artist ids (or URIs, or exact names)."
+        return fields
+
+    def validate(self, data):
+        data = super().validate(data)
+        for name, kind in (("seed_tracks", "track"), ("seed_artists", "artist")):
+            data[name] = [bare_id(value, kind, name) for value in data[name]]
+        return data
+
 
 class SeedSerializer(serializers.Serializer):
     afterFilteringSize = serializers.IntegerField()
@@ -347,11 +377,13 @@ class GenreSeedsView(SpotifyView):
 
 class IdsQuerySerializer(serializers.Serializer):
     MAX = MAX_TRACK_IDS
-    ids = serializers.CharField(help_text="Comma-separated track ids (external ids).")
+    ids = serializers.CharField(
+        help_text="Comma-separated track ids (external ids, or musiccluster:track: / spotify:track: URIs)."
+    )
     market = serializers.CharField(required=False, help_text="Accepted and ignored.")
 
     def validate(self, data):
-        ids = id_list(data["ids"], "ids")
+        ids = [bare_id(value, "track", "ids") for value in id_list(data["ids"], "ids")]
         if len(ids) > self.MAX:
             raise ValidationError({"ids": f"At most {self.MAX} ids; got {len(ids)}."})
         return {**data, "ids": ids}
@@ -380,10 +412,10 @@ class TrackView(SpotifyView):
         tags=TAGS,
         operation_id="spotify_v1_track",
         parameters=[OpenApiParameter("market", str, description="Accepted and ignored.")],
-        responses={200: TrackObjectSerializer, **_errors(404)},
+        responses={200: TrackObjectSerializer, **_errors(400, 404)},
     )
     def get(self, request, external_id: str):
-        return Response(track_object(_track_or_404(external_id), Links(request)))
+        return Response(track_object(_track_or_404(bare_id(external_id, "track", "id")), Links(request)))
 
 
 class TracksView(SpotifyView):
@@ -411,10 +443,10 @@ class AudioFeaturesView(SpotifyView):
     @extend_schema(
         tags=TAGS,
         operation_id="spotify_v1_audio_features_one",
-        responses={200: AudioFeaturesSerializer, **_errors(404)},
+        responses={200: AudioFeaturesSerializer, **_errors(400, 404)},
     )
     def get(self, request, external_id: str):
-        return Response(audio_features_object(_track_or_404(external_id), Links(request)))
+        return Response(audio_features_object(_track_or_404(bare_id(external_id, "track", "id")), Links(request)))
 
 
 class AudioFeaturesListView(SpotifyView):
@@ -444,8 +476,9 @@ class AudioFeaturesListView(SpotifyView):
 class ArtistView(SpotifyView):
     """Spotify's GET /artists/{id}."""
 
-    @extend_schema(tags=TAGS, responses={200: ArtistObjectSerializer, **_errors(404)})
+    @extend_schema(tags=TAGS, responses={200: ArtistObjectSerializer, **_errors(400, 404)})
     def get(self, request, external_id: str):
+        external_id = bare_id(external_id, "artist", "id")
         artist = artist_records(external_ids=[external_id]).get(external_id)
         if artist is None:
             raise NotFound(f"No artist with id {external_id!r}.")
@@ -460,10 +493,11 @@ class RelatedArtistsView(SpotifyView):
         tags=TAGS,
         responses={
             200: inline_serializer("SpotifyRelatedArtists", {"artists": ArtistObjectSerializer(many=True)}),
-            **_errors(404, 503),
+            **_errors(400, 404, 503),
         },
     )
     def get(self, request, external_id: str):
+        external_id = bare_id(external_id, "artist", "id")
         result = model_call(similarity.artists_related, external_id=external_id, limit=RELATED_ARTISTS)
         if result is None:
             raise NotFound(f"No artist with id {external_id!r}.")

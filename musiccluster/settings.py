@@ -2,13 +2,16 @@
 
 Two runtime modes, chosen by the environment:
 - embedded default (no variables): SQLite under var/, Celery tasks run eagerly
-  in-process, model artifacts under var/models/;
+  in-process, model artifacts under var/models/, DEBUG off (DEBUG=1 opts in)
+  and a secret key generated once into var/secret_key;
 - production: DATABASE_URL=postgres://..., CELERY_BROKER_URL=redis://...,
   SECRET_KEY set, DEBUG off.
 """
 
+import contextlib
 import importlib.util
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -35,13 +38,51 @@ VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 EMBEDDED = not DATABASE_URL
 
-# The embedded mode is a developer's machine: debug on and a throwaway key.
-# With a real database, a missing SECRET_KEY is an error, never a default.
-DEBUG = env_bool("DEBUG", EMBEDDED)
+
+def secret_key_file(path: Path) -> str:
+    """The secret key kept in ``path``: created once (random, mode 0600), then
+    read back on every start, so sessions and signed links outlive a restart.
+
+    The file appears whole or not at all (written aside, then linked into
+    place), and two processes starting at once end up with the same key.
+    """
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".{path.name}.{os.getpid()}.part")
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(secrets.token_urlsafe(50) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):  # another process got there first: its key wins
+                os.link(part, path)
+        finally:
+            part.unlink(missing_ok=True)
+    if path.stat().st_mode & 0o077:
+        with contextlib.suppress(OSError):  # not ours to change: use it as it is
+            path.chmod(0o600)  # a copied or restored file: readable by its owner only
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < 32:
+        raise ImproperlyConfigured(
+            f"The secret key file {path} holds no usable key (under 32 characters); delete it to generate a new one."
+        )
+    return key
+
+
+# DEBUG is an explicit opt-in (DEBUG=1), in the embedded mode too: a site left
+# running shows its own error pages, never tracebacks and settings.
+DEBUG = env_bool("DEBUG", False)
+# SECRET_KEY wins when set. The embedded mode (and a DEBUG run) otherwise keeps
+# a generated key in VAR_DIR/secret_key (0600), the same across restarts; with a
+# real database and DEBUG off a missing SECRET_KEY is an error, never a default
+# (every web process and worker must share one key).
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY_FILE = Path(os.environ.get("SECRET_KEY_FILE", VAR_DIR / "secret_key"))
 if not SECRET_KEY:
     if EMBEDDED or DEBUG:
-        SECRET_KEY = "embedded-insecure-key-do-not-use-in-production"
+        SECRET_KEY = secret_key_file(SECRET_KEY_FILE)
     else:
         raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL is set and DEBUG is off.")
 
@@ -159,6 +200,20 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "uploads"))
 MEDIA_URL = "media/"
 # DATA_UPLOAD_MAX_MEMORY_SIZE: the "Abuse limits" block below.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The largest CSV an upload (the admin's import, POST /api/imports/) may be.
+# A bigger file is refused while it arrives, before anything of it is stored
+# (songs/uploads.py), with a message naming this limit; larger catalogs are
+# imported on the server with `manage.py import_songs PATH`.
+IMPORT_UPLOAD_MAX_BYTES = int(os.environ.get("IMPORT_UPLOAD_MAX_BYTES", str(512 * 1024 * 1024)))
+# Days an uploaded CSV stays in MEDIA_ROOT after its import ended (succeeded
+# or failed); 0 removes it as soon as the import ends. Uploads no job owns any
+# more (a deleted job) go too. Pruned after every import and by the workers' sweeper.
+IMPORT_UPLOAD_KEEP_DAYS = float(os.environ.get("IMPORT_UPLOAD_KEEP_DAYS", "0"))
+FILE_UPLOAD_HANDLERS = [
+    "songs.uploads.UploadSizeLimitHandler",  # first: it stops an oversized file before the others store it
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
 # The files of the last MODEL_KEEP_RUNS successful runs stay (rollbacks);
@@ -356,6 +411,11 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
 }
 # One request's work: neighbour lookups (vectors × nearest) in POST /api/predict/.
 PREDICT_MAX_NEIGHBOUR_LOOKUPS = int(os.environ.get("PREDICT_MAX_NEIGHBOUR_LOOKUPS", "20000"))
+# How many nearest-song predictions run at once on one host (file locks in
+# EXPENSIVE_SLOT_DIR, shared by its web processes); more are refused at once
+# with a 429. One slot leaves the second of two workers to everyone else.
+API_EXPENSIVE_CONCURRENCY = int(os.environ.get("API_EXPENSIVE_CONCURRENCY", "1"))
+EXPENSIVE_SLOT_DIR = Path(os.environ.get("EXPENSIVE_SLOT_DIR", VAR_DIR / "slots"))
 # Request bodies (not file uploads) above this size are refused: 413 under /api/.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024 * 1024)))
 

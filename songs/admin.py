@@ -1,9 +1,11 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from .formats import FORMATS
 from .models import Artist, ImportJob, Song
+from .uploads import human_size, refused_uploads, upload_is_too_large, upload_too_large_message
 
 
 @admin.register(Artist)
@@ -23,16 +25,34 @@ class SongAdmin(admin.ModelAdmin):
 
 
 class ImportUploadForm(forms.ModelForm):
-    upload = forms.FileField(
-        label="CSV file", help_text="An Amazon/Spotify export or another Spotify-style CSV export."
-    )
+    upload = forms.FileField(label="CSV file")
     import_format = forms.ChoiceField(
         choices=[("auto", "auto-detect")] + [(f, f) for f in FORMATS], initial="auto", label="Format"
     )
 
+    # {field: file name} of the files refused for their size while they arrived (songs.uploads).
+    refused: dict[str, str] = {}
+
     class Meta:
         model = ImportJob
         fields = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["upload"].help_text = (
+            "An Amazon/Spotify export or another Spotify-style CSV export, at most "
+            f"{human_size(settings.IMPORT_UPLOAD_MAX_BYTES)}. The file is removed once its import ends."
+        )
+        if "upload" in self.refused:
+            self.fields["upload"].required = False  # clean_upload says why it is missing
+
+    def clean_upload(self):
+        upload = self.cleaned_data.get("upload")
+        if "upload" in self.refused:
+            raise forms.ValidationError(upload_too_large_message(self.refused["upload"]))
+        if upload is not None and upload_is_too_large(upload.size):
+            raise forms.ValidationError(upload_too_large_message(upload.name, upload.size))
+        return upload
 
 
 @admin.register(ImportJob)
@@ -79,7 +99,11 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
-            kwargs["form"] = ImportUploadForm
+            refused = {}
+            if request.method == "POST":
+                request.FILES  # noqa: B018 (parses the upload, which notes a refused file)
+                refused = dict(refused_uploads(request))
+            kwargs["form"] = type("ImportUploadForm", (ImportUploadForm,), {"refused": refused})
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):

@@ -3,7 +3,7 @@
 import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from .features import FEATURES
 from .formats import FORMATS
 from .models import ImportJob, Song
 from .selectors import SONG_FIELDS, search_filter, song_record_of
+from .uploads import refused_uploads, upload_is_too_large, upload_too_large_message
 
 
 # The whole API documents its errors with this (musiccluster.api_errors produces them).
@@ -124,8 +125,16 @@ class ImportJobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class UploadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "upload_too_large"
+
+
 class ImportUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="The CSV: an Amazon Music / Spotify export or another Spotify-style export.")
+    file = serializers.FileField(
+        help_text="The CSV: an Amazon Music / Spotify export or another Spotify-style export, at most "
+        "IMPORT_UPLOAD_MAX_BYTES (512 MB unless the site says otherwise; 413 beyond)."
+    )
     format = serializers.ChoiceField(
         choices=["auto", *FORMATS],
         default="auto",
@@ -135,6 +144,11 @@ class ImportUploadSerializer(serializers.Serializer):
         },
     )
 
+    def validate_file(self, file):
+        if upload_is_too_large(file.size):  # the upload handler refuses it sooner (413)
+            raise serializers.ValidationError(upload_too_large_message(file.name, file.size))
+        return file
+
 
 @extend_schema_view(
     list=extend_schema(summary="Import jobs, newest first (staff)"),
@@ -142,7 +156,16 @@ class ImportUploadSerializer(serializers.Serializer):
     create=extend_schema(
         summary="Upload a CSV to import (staff)",
         request={"multipart/form-data": ImportUploadSerializer},
-        responses={202: ImportJobSerializer, 400: ApiErrorSerializer, 401: ApiErrorSerializer, 403: ApiErrorSerializer},
+        description="The file is stored, then imported by a worker (the job's status says how it went). A file "
+        "larger than IMPORT_UPLOAD_MAX_BYTES is refused with 413 and a message naming the limit; the file of a "
+        "finished import is removed (after IMPORT_UPLOAD_KEEP_DAYS days, 0 by default).",
+        responses={
+            202: ImportJobSerializer,
+            400: ApiErrorSerializer,
+            401: ApiErrorSerializer,
+            403: ApiErrorSerializer,
+            413: ApiErrorSerializer,
+        },
     ),
 )
 class ImportJobViewSet(
@@ -157,6 +180,9 @@ class ImportJobViewSet(
 
     def create(self, request, *args, **kwargs):
         upload = ImportUploadSerializer(data=request.data)
+        refused = refused_uploads(request).get("file")
+        if refused is not None:
+            raise UploadTooLarge(f"file: {upload_too_large_message(refused)}")
         upload.is_valid(raise_exception=True)
         file, fmt = upload.validated_data["file"], upload.validated_data["format"]
         job = services.import_job_submit(file_name=file.name, fmt=fmt, user=request.user, uploaded_file=file)

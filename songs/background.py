@@ -8,10 +8,16 @@ before a task is queued, and the heartbeat of a long step.
   ``HEARTBEAT_SECONDS`` from a thread with its own connection, so a step that
   reports no progress for minutes (a fit, a merge) is not taken for dead,
   and a dead worker is noticed within the stale limit.
+- :func:`broker_waiting` lists the messages of given tasks that wait in the
+  broker's queue, not yet taken by any worker: work that is alive although
+  no process beats for it yet (a run's labelling chunks queued behind
+  other tasks).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import threading
 
@@ -44,6 +50,59 @@ def broker_check() -> None:
     except Exception as exc:
         logger.error("broker unreachable", exc_info=exc)
         raise BrokerUnavailable() from None
+
+
+# kombu's Redis transport keeps one list per priority step: "<queue>", "<queue>\x06\x163", ...
+_REDIS_PRIORITY_SEP = "\x06\x16"
+_REDIS_PRIORITY_STEPS = (0, 3, 6, 9)
+# Past this many waiting messages the queue is not read through: work waits.
+BROKER_WAITING_SCAN_LIMIT = 10_000
+
+
+def broker_waiting(task_names: set[str] | frozenset[str], *, queue: str | None = None) -> list[tuple[str, list]] | None:
+    """(task name, positional args) of every message of ``task_names`` that
+    waits in ``queue`` (default: the default queue), oldest first.
+
+    None when that cannot be told: tasks run in-process, the broker is not
+    Redis, or the queue holds more than BROKER_WAITING_SCAN_LIMIT messages.
+    Raises :class:`BrokerUnavailable` when the broker does not answer.
+    Messages a worker has taken (running, or held by a worker that died) are
+    not waiting: their heartbeat, or its absence, tells about them.
+    """
+    url = settings.CELERY_BROKER_URL
+    if settings.CELERY_TASK_ALWAYS_EAGER or not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    import redis
+
+    queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
+    keys = [queue if step == 0 else f"{queue}{_REDIS_PRIORITY_SEP}{step}" for step in _REDIS_PRIORITY_STEPS]
+    timeout = settings.BROKER_CHECK_TIMEOUT
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout + 1)
+        try:
+            if sum(client.llen(key) for key in keys) > BROKER_WAITING_SCAN_LIMIT:
+                return None
+            raw = [item for key in keys for item in reversed(client.lrange(key, 0, -1))]
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        logger.warning("broker unreachable while reading its queue", exc_info=exc)
+        raise BrokerUnavailable() from None
+    found = []
+    for item in raw:
+        try:
+            message = json.loads(item)
+            name = message["headers"]["task"]
+            if name not in task_names:
+                continue
+            body = message["body"]
+            if message.get("properties", {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            args = json.loads(body)[0]
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue  # not a message of ours (another protocol, another serializer)
+        found.append((name, list(args)))
+    return found
 
 
 class Heartbeat:

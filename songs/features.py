@@ -24,6 +24,12 @@ class Attribute:
     # The slider range of the predict page where it is narrower than the
     # accepted range (what real music covers).
     slider: tuple[float, float] | None = None
+    # What a listener calls it ("length", not duration_ms); the name when empty.
+    label: str = ""
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
 
 
 # Kept as a name: the ten clustering features are Attributes too.
@@ -31,20 +37,39 @@ Feature = Attribute
 
 # The ten clustering features, in the order every matrix uses.
 FEATURES: tuple[Attribute, ...] = (
-    Attribute("danceability", 0.0, 1.0, help="How suitable for dancing (0-1)."),
-    Attribute("energy", 0.0, 1.0, help="Perceived intensity and activity (0-1)."),
-    Attribute("loudness", -60.0, 5.0, "dB", help="Overall loudness in decibels.", step=0.1, slider=(-40.0, 2.0)),
-    Attribute("speechiness", 0.0, 1.0, help="Presence of spoken words (0-1)."),
-    Attribute("acousticness", 0.0, 1.0, help="Confidence the track is acoustic (0-1)."),
-    Attribute("instrumentalness", 0.0, 1.0, help="Likelihood of no vocals (0-1)."),
-    Attribute("liveness", 0.0, 1.0, help="Presence of an audience (0-1)."),
-    Attribute("valence", 0.0, 1.0, help="Musical positiveness (0-1)."),
-    Attribute("tempo", 0.0, 300.0, "BPM", help="Estimated tempo in beats per minute.", step=1, slider=(40.0, 220.0)),
+    Attribute("danceability", 0.0, 1.0, label="danceability", help="How suitable for dancing (0-1)."),
+    Attribute("energy", 0.0, 1.0, label="energy", help="Perceived intensity and activity (0-1)."),
+    Attribute(
+        "loudness",
+        -60.0,
+        5.0,
+        "dB",
+        label="loudness",
+        help="Overall loudness in decibels.",
+        step=0.1,
+        slider=(-40.0, 2.0),
+    ),
+    Attribute("speechiness", 0.0, 1.0, label="speech", help="Presence of spoken words (0-1)."),
+    Attribute("acousticness", 0.0, 1.0, label="acoustic sound", help="Confidence the track is acoustic (0-1)."),
+    Attribute("instrumentalness", 0.0, 1.0, label="instrumental sound", help="Likelihood of no vocals (0-1)."),
+    Attribute("liveness", 0.0, 1.0, label="live feel", help="Presence of an audience (0-1)."),
+    Attribute("valence", 0.0, 1.0, label="mood", help="Musical positiveness (0-1)."),
+    Attribute(
+        "tempo",
+        0.0,
+        300.0,
+        "BPM",
+        label="tempo",
+        help="Estimated tempo in beats per minute.",
+        step=1,
+        slider=(40.0, 220.0),
+    ),
     Attribute(
         "duration_ms",
         0.0,
         86_400_000.0,
         "ms",
+        label="length",
         help="Duration in milliseconds.",
         step=1000,
         low_inclusive=False,
@@ -59,7 +84,7 @@ EXTRA_ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("key", 0, 11, help="Pitch class: 0 = C, 1 = C♯/D♭, … 11 = B.", step=1),
     Attribute("mode", 0, 1, help="1 = major, 0 = minor.", step=1),
     Attribute("popularity", 0, 100, help="How popular the song is (0-100).", step=1),
-    Attribute("time_signature", 0, 12, help="Beats per bar.", step=1),
+    Attribute("time_signature", 0, 12, label="time signature", help="Beats per bar.", step=1),
 )
 _BY_NAME: dict[str, Attribute] = {a.name: a for a in (*FEATURES, *EXTRA_ATTRIBUTES)}
 
@@ -83,3 +108,6 @@ ATTRIBUTE_NAMES: tuple[str, ...] = (
     "time_signature",
 )
 ATTRIBUTES: dict[str, Attribute] = {name: _BY_NAME[name] for name in ATTRIBUTE_NAMES}
+
+# What pages and explanations call each attribute ("length" for duration_ms).
+ATTRIBUTE_LABELS: dict[str, str] = {name: a.display for name, a in _BY_NAME.items()}

@@ -38,6 +38,8 @@ from .formats import FLAGSHIP, FLAGSHIP_HEADER, FORMATS, SPOTIFY
 
 # Fields of a CSV can be long (genre lists), but not absurdly so.
 csv.field_size_limit(1_000_000)
+# Exports have a few dozen columns; a header with more is not a catalog's.
+MAX_COLUMNS = 10_000
 
 
 class ImportRejected(Exception):
@@ -196,6 +198,140 @@ def _looks_binary(head: bytes) -> bool:
     return controls > max(4, len(head) // 100)
 
 
+# --- lines too long for the reader ---------------------------------------
+
+# Arrow parses a block at a time and a record (the header too) must fit in one.
+# Its own words for a longer one ("straddling object straddles two block
+# boundaries", "… header is larger than block size") name neither the line nor
+# the field: `oversized_record` finds them.
+_BLOCK_ERRORS = ("straddl", "block size")
+
+
+@dataclass
+class OversizedRecord:
+    line: int  # the record's number, header = 1 (as rejected rows are numbered)
+    size: int  # bytes, without its line end
+    columns: int  # fields in it
+    widest_column: int  # 0-based position of its longest field
+    widest_size: int  # bytes of that field
+    unclosed_quote: bool  # it runs to the end of the file inside a quoted field
+
+
+def _scan(path: Path, start: int, stop: int | None, fn) -> None:
+    """Call fn(absolute offset of chunk, bytes array, parity after each byte) over
+    path[start:stop] in 1 MB chunks; parity is 1 inside a quoted field."""
+    carry = 0
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        offset = start
+        while stop is None or offset < stop:
+            chunk = fh.read(1 << 20 if stop is None else min(1 << 20, stop - offset))
+            if not chunk:
+                break
+            a = np.frombuffer(chunk, dtype=np.uint8)
+            parity = (np.cumsum(a == 0x22, dtype=np.int64) + carry) & 1  # a doubled "" toggles twice
+            carry = int(parity[-1])
+            fn(offset, a, parity)
+            offset += len(chunk)
+
+
+def oversized_record(path: Path, limit: int, *, encoding: str = "utf-8", from_line: int = 1) -> OversizedRecord | None:
+    """The first CSV record (quotes respected) from line `from_line` on that
+    is longer than `limit` bytes, with its widest field; None if there is
+    none. Streams the file in chunks: memory stays flat whatever the record's size."""
+    ends: list[int] = []  # the end of the oversized record, once found
+    state = {"line": 1, "start": 3 if encoding == "utf-8-sig" else 0, "found": None, "size": 0, "parity": 0}
+
+    def records(offset: int, a: np.ndarray, parity: np.ndarray) -> None:
+        state["size"], state["parity"] = offset + len(a), int(parity[-1])
+        if ends:
+            return
+        newlines = offset + np.flatnonzero((a == 0x0A) & (parity == 0))
+        if state["found"] is None:
+            starts = np.concatenate([[state["start"]], newlines[:-1] + 1])
+            lines = state["line"] + np.arange(len(newlines))
+            longer = np.flatnonzero((newlines - starts > limit) & (lines >= from_line))
+            if longer.size:
+                i = int(longer[0])
+                state["found"] = (state["line"] + i, int(starts[i]))
+                ends.append(int(newlines[i]))
+                return
+            if newlines.size:
+                state["line"] += len(newlines)
+                state["start"] = int(newlines[-1]) + 1
+            if offset + len(a) - state["start"] > limit and state["line"] >= from_line:
+                state["found"] = (state["line"], state["start"])  # its end is further on
+        elif newlines.size:
+            ends.append(int(newlines[0]))
+
+    _scan(path, 0, None, records)
+    if state["found"] is None:
+        if state["size"] - state["start"] <= limit or state["line"] < from_line:
+            return None
+        state["found"] = (state["line"], state["start"])  # the last record, without a line end
+    line, start = state["found"]
+    end = ends[0] if ends else state["size"]
+    if end > start and ends:
+        with open(path, "rb") as fh:
+            fh.seek(end - 1)
+            if fh.read(1) == b"\r":
+                end -= 1
+    fields = {"count": 1, "last": start - 1, "widest": 0, "widest_size": 0}
+
+    def separators(offset: int, a: np.ndarray, parity: np.ndarray) -> None:
+        commas = offset + np.flatnonzero((a == 0x2C) & (parity == 0))
+        if not commas.size:
+            return
+        bounds = np.concatenate([[fields["last"]], commas])
+        sizes = np.diff(bounds) - 1
+        i = int(np.argmax(sizes))
+        if sizes[i] > fields["widest_size"]:
+            fields["widest"], fields["widest_size"] = fields["count"] - 1 + i, int(sizes[i])
+        fields["count"] += len(commas)
+        fields["last"] = int(commas[-1])
+
+    _scan(path, start, end, separators)
+    if end - fields["last"] - 1 > fields["widest_size"]:
+        fields["widest"], fields["widest_size"] = fields["count"] - 1, end - fields["last"] - 1
+    return OversizedRecord(
+        line=line,
+        size=end - start,
+        columns=fields["count"],
+        widest_column=fields["widest"],
+        widest_size=fields["widest_size"],
+        unclosed_quote=not ends and state["parity"] == 1,
+    )
+
+
+def _megabytes(n: int) -> str:
+    if n < 1 << 20:
+        return f"{n:,} bytes"
+    return f"{n / (1 << 20):,.1f} MB".replace(".0 MB", " MB")
+
+
+def oversized_record_message(record: OversizedRecord, *, limit: int, header: list[str] | None = None) -> str:
+    """What to tell a person about a record the reader cannot take."""
+    most = f"a line may be at most {_megabytes(limit)}"
+    if record.line == 1:
+        return (
+            f"The header (line 1) is {_megabytes(record.size)} long with {record.columns:,} columns; {most}. "
+            "It is not a catalog export's header; nothing was imported."
+        )
+    column = f"column {record.widest_column + 1}"
+    if header and record.widest_column < len(header):
+        column += f", {header[record.widest_column].strip()[:40]},"
+    if record.unclosed_quote:
+        return (
+            f"Line {record.line} opens a quoted field in {column} that is never closed: the rest of the file "
+            f"({_megabytes(record.size)}) reads as one row, and {most}. Check the quotes on line {record.line}; "
+            "nothing was imported."
+        )
+    return (
+        f"Line {record.line} is {_megabytes(record.size)} long: {column} holds {_megabytes(record.widest_size)}, "
+        f"and {most}. Shorten or remove that field; nothing was imported."
+    )
+
+
 # --- header -------------------------------------------------------------
 
 
@@ -298,20 +434,66 @@ def parse_artist_id(value: str) -> str:
     return value
 
 
-def parse_genres(value: str) -> list[str]:
-    """ "['a', 'b']" (Python-style list), '[]', 'a' or 'a; b' -> a list of names."""
+# Cells that mean "no genre": pandas' empty set and NaN, empty lists and the like.
+GENRE_PLACEHOLDERS = frozenset(
+    {"", "set()", "[]", "{}", "()", "nan", "none", "null", "n/a", "na", "-", "--", "?", "unknown", "<na>"}
+)
+# What separates genres inside one cell: commas, semicolons, pipes, and a
+# slash with spaces around it ("rock / metal"). A slash between two words
+# ("dance/electronic", "r&b/soul") is kept: exports use it inside one genre
+# label. "&", "and", hyphens and spaces never split ("r&b", "drum and bass",
+# "lo-fi", "hip hop").
+_GENRE_SEPARATORS = re.compile(r"\s*(?:[,;|\n\t]|\s/\s)\s*")
+_GENRE_QUOTES = " \t'\"`[](){}"
+_GENRE_MAX_LENGTH = 100
+
+
+def _genre_name(value: str) -> str:
+    """One genre label: Unicode-normalised, trimmed, one space between words, lower case."""
+    return _WS.sub(" ", unicodedata.normalize("NFKC", value).strip(_GENRE_QUOTES)).strip().casefold()
+
+
+@functools.lru_cache(maxsize=262_144)  # cells repeat a lot (an artist's list, a playlist genre)
+def _parse_genres(value: str) -> tuple[str, ...]:
     value = value.strip()
-    if not value or value == "[]":
-        return []
-    if value.startswith("["):
+    if value.casefold() in GENRE_PLACEHOLDERS:
+        return ()
+    items: list = [value]
+    if value[:1] in "[({" or value.startswith("set("):
+        # A Python/JSON literal of a list, tuple or set: "['pop', 'dance pop']", "{'rock'}".
+        literal = value[4:-1] if value.startswith("set(") and value.endswith(")") else value
         try:
-            parsed = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            parsed = [p.strip(" '\"") for p in value.strip("[]").split(",")]
-        if isinstance(parsed, (list, tuple)):
-            return [str(g).strip() for g in parsed if str(g).strip()]
-        return [str(parsed).strip()]
-    return [g.strip() for g in re.split(r"[;|]", value) if g.strip()]
+            parsed = ast.literal_eval(literal)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            parsed = None
+        if isinstance(parsed, (list, tuple, set, frozenset)):
+            items = sorted(parsed, key=str) if isinstance(parsed, (set, frozenset)) else list(parsed)
+        elif isinstance(parsed, str):
+            items = [parsed]
+    out: list[str] = []
+    for item in items:
+        if item is None or (isinstance(item, float) and item != item):  # None, NaN inside a list
+            continue
+        for part in _GENRE_SEPARATORS.split(str(item)):
+            if part.strip().casefold() in GENRE_PLACEHOLDERS:
+                continue
+            name = _genre_name(part)
+            if name in GENRE_PLACEHOLDERS or len(name) > _GENRE_MAX_LENGTH or name in out:
+                continue
+            out.append(name)
+    return tuple(out)
+
+
+def parse_genres(value: str) -> list[str]:
+    """A genre cell as a list of single genres, in the cell's order, without repeats.
+
+    Reads Python- or JSON-style lists and sets ("['pop', 'dance pop']",
+    "{'rock'}") and plain text split on commas, semicolons, pipes and
+    spaced slashes ("hip hop, pop, R&B" -> ["hip hop", "pop", "r&b"]).
+    Names are trimmed and lower-cased (NFKC, one space between words);
+    placeholders (``set()``, ``[]``, ``nan``, ``none``, empty) give no genre.
+    """
+    return list(_parse_genres(value))
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m", "%Y")
@@ -457,10 +639,30 @@ class CatalogReader:
             except StopIteration:
                 raise ImportRejected("The file is empty.") from None
             except csv.Error as exc:
+                if "field limit" in str(exc):
+                    raise ImportRejected(
+                        f"The header (line 1) has a column name longer than {csv.field_size_limit():,} characters: "
+                        "it is not a catalog export's header. Nothing was imported."
+                    ) from None
                 raise ImportRejected(f"The header is not valid CSV: {exc}.") from None
         if not any(h.strip() for h in header):
             raise ImportRejected("The first line is empty: expected a header row with column names.")
+        if len(header) > MAX_COLUMNS:
+            raise ImportRejected(
+                f"The header has {len(header):,} columns; a catalog has at most {MAX_COLUMNS:,} "
+                "(an export has a few dozen). Nothing was imported."
+            )
         return header
+
+    def _raise_oversized(self, exc: Exception, *, from_line: int = 1):
+        """ImportRejected naming the line (or the header) too long for one
+        block: the first such record from line `from_line` on."""
+        record = oversized_record(self.path, self.block_bytes, encoding=self.info.encoding, from_line=from_line)
+        if record is None:  # not what Arrow meant after all: its own words, then
+            raise ImportRejected(f"The file is not valid CSV: {exc}.") from None
+        raise ImportRejected(
+            oversized_record_message(record, limit=self.block_bytes, header=self.header or None)
+        ) from None
 
     def _on_invalid_row(self, row) -> str:
         kind = "too many" if row.actual_columns > row.expected_columns else "too few"
@@ -499,6 +701,8 @@ class CatalogReader:
                 ),
             )
         except pa.ArrowInvalid as exc:
+            if any(words in str(exc) for words in _BLOCK_ERRORS):
+                self._raise_oversized(exc)
             raise ImportRejected(f"The file is not valid CSV: {exc}.") from None
         good_rows = 0
         rows_read = 0
@@ -509,6 +713,10 @@ class CatalogReader:
             except StopIteration:
                 break
             except pa.ArrowInvalid as exc:
+                if any(words in str(exc) for words in _BLOCK_ERRORS):
+                    # Arrow stops at the record after the ones it handed over
+                    # (well-formed ones and those it skipped as malformed).
+                    self._raise_oversized(exc, from_line=2 + good_rows + len(self._bad_rejections))
                 raise ImportRejected(f"The file is not valid CSV: {exc}.") from None
             framing = self._bad_rejections[reported_bad:]
             reported_bad = len(self._bad_rejections)

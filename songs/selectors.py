@@ -68,6 +68,67 @@ def songs_by_ids(ids: list[int]) -> list[Song]:
     return [found[i] for i in ids if i in found]
 
 
+# --- genres -------------------------------------------------------------------------
+
+
+def _genre_condition(genres: list[str]) -> tuple[str, list[str]]:
+    """SQL (for the songs table aliased ``s``) true when a song carries any of ``genres``."""
+    if connection.vendor == "postgresql":
+        # Containment is what the GIN index (jsonb_path_ops, migration 0005) serves.
+        return " OR ".join(["s.genres @> %s::jsonb"] * len(genres)), [json.dumps([g]) for g in genres]
+    marks = ", ".join(["%s"] * len(genres))
+    return f"EXISTS (SELECT 1 FROM json_each(s.genres) e WHERE e.value IN ({marks}))", list(genres)
+
+
+def genre_names_normalise(genres) -> list[str]:
+    """Genre names as the catalog stores them (the importer's rules), without repeats."""
+    from .importing import parse_genres
+
+    out: list[str] = []
+    for genre in genres:
+        for name in parse_genres(str(genre)):
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def song_ids_with_genres(*, genres: list[str], limit: int | None = None) -> list[int]:
+    """Ids of the songs carrying any of ``genres`` (names as stored: lower
+    case, single genres), ascending; at most ``limit``. On Postgres a GIN
+    index on the lists answers it (docs/PERFORMANCE.md, "Genres")."""
+    genres = genre_names_normalise(genres)
+    if not genres:
+        return []
+    condition, params = _genre_condition(genres)
+    sql = f"SELECT s.id FROM {Song._meta.db_table} s WHERE {condition} ORDER BY s.id"
+    if limit is not None:
+        sql += " LIMIT %s"
+        params = [*params, int(limit)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def genre_counts(*, limit: int | None = None) -> dict[str, int]:
+    """{genre: songs} over the whole catalog, most common first (a full scan:
+    for listings of an index that predates split genres, not for hot paths)."""
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT g, count(*) FROM {Song._meta.db_table} s, jsonb_array_elements_text(s.genres) g "
+            "GROUP BY g ORDER BY count(*) DESC, g"
+        )
+    else:
+        sql = (
+            f"SELECT e.value, count(*) FROM {Song._meta.db_table} s, json_each(s.genres) e "
+            "GROUP BY e.value ORDER BY count(*) DESC, e.value"
+        )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return {str(g): int(n) for g, n in cursor.fetchall()}
+
+
 # --- keyset pagination ---------------------------------------------------------
 
 
@@ -205,6 +266,21 @@ def artist_suggestions(*, search: str, limit: int = 10) -> list[dict]:
 def artist_names(*, external_ids: list[str]) -> dict[str, str]:
     """{external id: name} of the artists with these ids."""
     return dict(Artist.objects.filter(external_id__in=external_ids).values_list("external_id", "name"))
+
+
+def artist_pks(*, keys: list[str]) -> list[int]:
+    """Primary keys of the artists named by ``keys``: external ids or exact names."""
+    keys = [k for k in keys if k]
+    if not keys:
+        return []
+    return list(Artist.objects.filter(Q(external_id__in=keys) | Q(name__in=keys)).values_list("id", flat=True))
+
+
+def song_pks(*, external_ids: list[str]) -> list[int]:
+    """Primary keys of the songs with these external ids (unknown ones left out)."""
+    if not external_ids:
+        return []
+    return list(Song.objects.filter(external_id__in=list(external_ids)).values_list("id", flat=True))
 
 
 def song_labels(*, external_ids: list[str]) -> dict[str, dict]:

@@ -157,8 +157,9 @@ def _upsert_sql(
 # index instead of inserting into it: at 1M new songs, inserting costs ~12 s,
 # dropping and re-creating ~4 s. Readers wait for the songs table meanwhile.
 SEARCH_INDEX_REBUILD_ROWS = 100_000
-# The title indexes (search and sort): rebuilt by such loads.
-BULK_REBUILT_INDEXES = ("song_name_trgm", "song_name_id")
+# The title indexes (search and sort) and the genre index: rebuilt by such
+# loads (GIN maintenance per row is the dearest: docs/PERFORMANCE.md, "Genres").
+BULK_REBUILT_INDEXES = ("song_name_trgm", "song_name_id", "song_genres_gin")
 
 
 def _search_indexes_drop_for_bulk(cursor, *, rows: int) -> list[str]:
@@ -287,8 +288,78 @@ def import_job_create(*, file_name: str, fmt: str = "auto", user=None, uploaded_
     job = ImportJob(file_name=file_name[:512], format=fmt if fmt != "auto" else "", created_by=user)
     if uploaded_file is not None:
         job.file.save(Path(file_name).name, uploaded_file, save=False)
-    job.save()
+    try:
+        job.save()
+    except BaseException:
+        if job.file:
+            job.file.delete(save=False)  # no row, no file
+        raise
     return job
+
+
+# Uploads no job owns (a job row deleted, or one whose insert failed after its
+# file was written) go once they are this old: a file younger than this may
+# belong to a job whose row is not committed yet.
+ORPHAN_UPLOAD_GRACE_SECONDS = 3600
+UPLOADS_FOLDER = "imports"  # ImportJob.file's upload_to, under MEDIA_ROOT
+
+
+def import_job_upload_remove(*, job: ImportJob) -> bool:
+    """Remove a job's uploaded file and forget it on the row; True if there was one."""
+    if not job.file:
+        return False
+    name = job.file.name
+    job.file.delete(save=False)
+    ImportJob.objects.filter(pk=job.pk, file=name).update(file="")
+    return True
+
+
+def import_uploads_prune(*, now: dt.datetime | None = None) -> int:
+    """Remove the uploaded files of imports that ended (succeeded or failed)
+    more than IMPORT_UPLOAD_KEEP_DAYS ago (0: all of them), and uploads no
+    job owns. Queued and running jobs keep theirs. The number of files removed.
+
+    Runs after every import and in the workers' sweeper; a file already gone
+    (another worker was first) is not an error.
+    """
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.IMPORT_UPLOAD_KEEP_DAYS)
+    ended = ImportJob.objects.filter(status__in=[ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED]).exclude(file="")
+    removed = 0
+    for job in ended.filter(
+        models.Q(finished_at__lte=cutoff) | models.Q(finished_at__isnull=True, created_at__lte=cutoff)
+    ):
+        try:
+            removed += import_job_upload_remove(job=job)
+        except OSError:
+            logger.exception("could not remove the upload of import job %s", job.pk)
+    removed += _orphan_uploads_remove(now=now)
+    if removed:
+        logger.info("removed %s uploaded file(s) of finished imports", removed)
+    return removed
+
+
+def _orphan_uploads_remove(*, now: dt.datetime) -> int:
+    folder = Path(settings.MEDIA_ROOT) / UPLOADS_FOLDER
+    if not folder.is_dir():
+        return 0
+    media = Path(settings.MEDIA_ROOT)
+    files = {p.relative_to(media).as_posix(): p for p in folder.rglob("*") if p.is_file()}
+    if not files:
+        return 0
+    owned = set(ImportJob.objects.filter(file__in=list(files)).values_list("file", flat=True))
+    grace = now.timestamp() - ORPHAN_UPLOAD_GRACE_SECONDS
+    removed = 0
+    for name, path in files.items():
+        try:
+            if name not in owned and path.stat().st_mtime < grace:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+        except OSError:
+            logger.exception("could not remove the orphan upload %s", name)
+    return removed
 
 
 def catalog_analyze() -> None:
@@ -338,8 +409,9 @@ def import_job_claim(*, job_id: int) -> bool:
 
 def import_jobs_fail_stale(*, older_than: float | None = None) -> int:
     """Fail running jobs whose worker stopped sending heartbeats (a killed
-    worker, a database that went away mid-merge) and drop the staging
-    tables no running job owns. The number of jobs failed."""
+    worker, a database that went away mid-merge), drop the staging tables no
+    running job owns and prune uploaded files (:func:`import_uploads_prune`).
+    The number of jobs failed."""
     seconds = settings.IMPORT_STALE_SECONDS if older_than is None else older_than
     now = timezone.now()
     cutoff = now - dt.timedelta(seconds=seconds)
@@ -354,6 +426,10 @@ def import_jobs_fail_stale(*, older_than: float | None = None) -> int:
         finished_at=now,
     )
     import_stage_tables_drop_orphans()
+    try:  # the files of failed (and finished) jobs go too: the sweeper calls this every few seconds
+        import_uploads_prune(now=now)
+    except Exception:
+        logger.exception("could not prune uploaded files")
     return failed
 
 

@@ -30,9 +30,11 @@ Environment switches for CI:
 """
 
 import csv
+import fcntl
 import io
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -327,22 +329,47 @@ class CatalogSnapshot:
 
     Rows go in through raw INSERTs of each field's own database value, so
     auto_now_add dates and JSON come back unchanged, and on Postgres the
-    sequences are moved past the copied keys.
+    sequences are moved past the copied keys. A snapshot can be saved to a
+    file (plain values) and loaded by another test process.
     """
 
-    def __init__(self, files_dir: Path):
-        from django.db import connection
+    def __init__(self, files: list[Path], rows: list[list[tuple]]):
+        self.files = files
+        self.rows = rows  # per model of _snapshot_models(), its rows' plain values
+        self._tables = None
 
-        from clustering.models import TrainingRun
+    @classmethod
+    def capture(cls, files_dir: Path) -> "CatalogSnapshot":
+        files = sorted(p for p in files_dir.iterdir() if p.is_file() and not p.name.endswith(".part"))
+        rows = [
+            list(model._default_manager.order_by("pk").values_list(*[f.attname for f in model._meta.concrete_fields]))
+            for model in _snapshot_models()
+        ]
+        return cls(files, rows)
 
-        self.files = sorted(p for p in files_dir.iterdir() if p.is_file() and not p.name.endswith(".part"))
-        self.tables = []
-        for model in _snapshot_models():
-            fields = model._meta.concrete_fields
-            rows = list(model._default_manager.order_by("pk").values_list(*[f.attname for f in fields]))
-            if model is not TrainingRun:  # its file paths change per test: prepared at restore
-                rows = [_db_values(fields, row, connection) for row in rows]
-            self.tables.append((model, fields, rows))
+    def save(self, path: Path) -> None:
+        path.write_bytes(pickle.dumps({"files": [str(p) for p in self.files], "rows": self.rows}))
+
+    @classmethod
+    def load(cls, path: Path) -> "CatalogSnapshot":
+        saved = pickle.loads(path.read_bytes())
+        return cls([Path(p) for p in saved["files"]], saved["rows"])
+
+    @property
+    def tables(self) -> list:
+        """(model, fields, rows) with the rows as this database takes them; prepared once per process."""
+        if self._tables is None:
+            from django.db import connection
+
+            from clustering.models import TrainingRun
+
+            self._tables = []
+            for model, rows in zip(_snapshot_models(), self.rows, strict=True):
+                fields = model._meta.concrete_fields
+                if model is not TrainingRun:  # its file paths change per test: prepared at restore
+                    rows = [_db_values(fields, row, connection) for row in rows]
+                self._tables.append((model, fields, rows))
+        return self._tables
 
     def restore(self, model_dir: Path) -> None:
         from django.core.management.color import no_style
@@ -427,7 +454,12 @@ def _build_demo(name: str, work_dir: Path) -> None:
 class DemoSnapshots:
     """Each demo fixture's catalog, built the first time a test asks for it:
     imported and trained with the real importer and pipeline inside a
-    transaction that is rolled back, so the test database stays as it was."""
+    transaction that is rolled back, so the test database stays as it was.
+
+    With pytest-xdist the test processes share what they build: the first
+    process to need a catalog builds it (under a file lock) and saves it in
+    the run's shared temp folder; the others load it from there.
+    """
 
     def __init__(self, base_dir: Path, db_blocker):
         self.base_dir = base_dir
@@ -436,20 +468,32 @@ class DemoSnapshots:
 
     def get(self, name: str) -> CatalogSnapshot:
         if name not in self.built:
-            from django.db import transaction
-            from django.test.utils import override_settings
-
-            from clustering import artifacts
-
             work_dir = self.base_dir / name
-            files_dir = work_dir / "models"
-            files_dir.mkdir(parents=True)
-            with self.db_blocker.unblock(), override_settings(MODEL_DIR=files_dir), transaction.atomic():
-                _build_demo(name, work_dir)
-                self.built[name] = CatalogSnapshot(files_dir)
-                transaction.set_rollback(True)
-            artifacts.cache_clear()
+            work_dir.mkdir(parents=True, exist_ok=True)
+            saved = work_dir / "snapshot.pickle"
+            with open(work_dir / "build.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if saved.exists():
+                    self.built[name] = CatalogSnapshot.load(saved)
+                else:
+                    self.built[name] = self._build(name, work_dir)
+                    self.built[name].save(saved)
         return self.built[name]
+
+    def _build(self, name: str, work_dir: Path) -> CatalogSnapshot:
+        from django.db import transaction
+        from django.test.utils import override_settings
+
+        from clustering import artifacts
+
+        files_dir = work_dir / "models"
+        files_dir.mkdir(parents=True)
+        with self.db_blocker.unblock(), override_settings(MODEL_DIR=files_dir), transaction.atomic():
+            _build_demo(name, work_dir)
+            snapshot = CatalogSnapshot.capture(files_dir)
+            transaction.set_rollback(True)
+        artifacts.cache_clear()
+        return snapshot
 
     def restore(self, name: str, settings, tmp_path: Path) -> None:
         """Copy fixture ``name``'s catalog into this test's database, its files under tmp_path/models."""
@@ -458,8 +502,11 @@ class DemoSnapshots:
 
 
 @pytest.fixture(scope="session")
-def demo_snapshots(django_db_setup, django_db_blocker, tmp_path_factory):
-    return DemoSnapshots(tmp_path_factory.mktemp("demo-snapshots"), django_db_blocker)
+def demo_snapshots(django_db_setup, django_db_blocker, tmp_path_factory, worker_id):
+    # Under xdist each process has its own base temp folder inside the run's one.
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if worker_id != "master" else base
+    return DemoSnapshots(shared / "demo-snapshots", django_db_blocker)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from .identity import DEFAULT_MAX_MATCH_DISTANCE, match_clusters
 from .model import ClusterModel, match_models
 from .naming import NOISE_NAME, name_clusters
 from .profiles import NOISE_LABEL, ClusterProfile, cluster_profiles, describe_cluster
-from .selection import choose_eps, choose_k, scan_k, silhouette
+from .selection import choose_eps, choose_k, explain_k_choice, scan_k, silhouette
 
 __all__ = [
     "ALGORITHMS",
@@ -36,6 +36,7 @@ __all__ = [
     "choose_k",
     "cluster_profiles",
     "describe_cluster",
+    "explain_k_choice",
     "make_estimator",
     "match_clusters",
     "match_models",

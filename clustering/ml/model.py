@@ -32,7 +32,7 @@ from .features import FEATURES, FeaturePreparer
 from .identity import DEFAULT_MAX_MATCH_DISTANCE, match_clusters
 from .naming import name_clusters
 from .profiles import NOISE_LABEL, cluster_profiles, describe_cluster
-from .selection import choose_eps, choose_k, label_metrics, sample_indices, scan_k
+from .selection import DEFAULT_MIN_CLUSTER_SHARE, choose_eps, explain_k_choice, label_metrics, sample_indices, scan_k
 
 # Rows the estimator is fitted on when fit_sample_size is None come from the
 # registry (Algorithm.fit_sample); the other rows are then labelled by
@@ -62,7 +62,7 @@ class ClusterModel(BaseEstimator):
     scan_sample_size : rows used for silhouette (scan and final metrics)
         and for DBSCAN's eps choice.
     scan_k_values : k values tried when ``k="auto"``.
-    min_cluster_share : see :func:`choose_k`.
+    min_cluster_share : see :func:`choose_k` (1 % by default).
     algorithm_params : extra estimator parameters, validated by
         :func:`make_estimator` (e.g. ``{"eps": 0.8, "min_samples": 15}``).
     minibatch_threshold : "kmeans" switches to MiniBatchKMeans above this
@@ -73,6 +73,8 @@ class ClusterModel(BaseEstimator):
     scan_fit_sample_size : rows each k is fitted on during the scan
         (None: :attr:`Algorithm.scan_fit_sample` of the registry).
     n_representatives : representative songs kept per cluster profile.
+    feature_labels : what a listener calls each feature in the clusters'
+        descriptions ({"duration_ms": "length"}); the name when missing.
 
     With kmeans and a fixed ``random_state``, ``labels_`` equal the offline
     pipeline ``StandardScaler()`` then ``KMeans(n_clusters=k, n_init=3,
@@ -85,6 +87,7 @@ class ClusterModel(BaseEstimator):
     params_ : effective estimator parameters (eps included when chosen).
     k_ : cluster count asked of k-based algorithms (None for density ones).
     k_scan_ : scan rows when ``k="auto"``, else None.
+    k_choice_ : why ``k="auto"`` kept its k (:func:`explain_k_choice`), else None.
     n_clusters_ : clusters found (noise excluded).
     estimator_ : the fitted scikit-learn estimator for kmeans / minibatch /
         gmm (per-row attributes stripped); None for density methods.
@@ -113,13 +116,14 @@ class ClusterModel(BaseEstimator):
         feature_names: Sequence[str] = FEATURES,
         random_state: int | None = 0,
         scan_sample_size: int = 10_000,
-        scan_k_values: Sequence[int] = tuple(range(2, 13)),
-        min_cluster_share: float = 0.02,
+        scan_k_values: Sequence[int] = tuple(range(5, 13)),
+        min_cluster_share: float = DEFAULT_MIN_CLUSTER_SHARE,
         algorithm_params: dict[str, Any] | None = None,
         minibatch_threshold: int = DEFAULT_MINIBATCH_THRESHOLD,
         fit_sample_size: int | None = None,
         scan_fit_sample_size: int | None = None,
         n_representatives: int = 10,
+        feature_labels: dict[str, str] | None = None,
     ):
         self.algorithm = algorithm
         self.k = k
@@ -135,6 +139,7 @@ class ClusterModel(BaseEstimator):
         self.fit_sample_size = fit_sample_size
         self.scan_fit_sample_size = scan_fit_sample_size
         self.n_representatives = n_representatives
+        self.feature_labels = feature_labels
 
     # ------------------------------------------------------------------ fit
     def _validate(self) -> None:
@@ -154,16 +159,20 @@ class ClusterModel(BaseEstimator):
             if getattr(self, name) is not None:
                 _int(name, getattr(self, name), minimum=2)
 
-    def fit(self, X, y=None, *, progress: Progress | None = None) -> ClusterModel:
+    def fit(self, X, y=None, *, progress: Progress | None = None, genres=None) -> ClusterModel:
         """Fit on the full (n, 10) feature matrix in real units.
 
         ``progress(stage, percent)`` is called as stages complete
         (prepare, scan, fit, label, map, metrics, profile, done).
+        ``genres`` = (rows, names), song ``rows[i]`` of ``X`` carrying genre
+        ``names[i]`` (or (rows, codes, distinct names), see
+        :func:`cluster_profiles`): the profiles then list each cluster's top
+        genres and a distinctive one joins its name.
         """
         with limit_threads(X):
-            return self._fit(X, progress)
+            return self._fit(X, progress, genres)
 
-    def _fit(self, X, progress: Progress | None) -> ClusterModel:
+    def _fit(self, X, progress: Progress | None, genres=None) -> ClusterModel:
         self._validate()
         report = progress or (lambda stage, percent: None)
         timings: dict[str, float] = {}
@@ -194,6 +203,7 @@ class ClusterModel(BaseEstimator):
 
         # -- k
         self.k_scan_ = None
+        self.k_choice_ = None
         self.k_ = None
         if algo in K_ALGORITHMS:
             if self.k == "auto":
@@ -208,7 +218,8 @@ class ClusterModel(BaseEstimator):
                     params=self.algorithm_params,
                     progress=lambda stage, pct: report("scan", 5 + pct * 45 // 100),
                 )
-                self.k_ = choose_k(self.k_scan_, min_cluster_share=self.min_cluster_share)
+                self.k_choice_ = explain_k_choice(self.k_scan_, min_cluster_share=self.min_cluster_share)
+                self.k_ = self.k_choice_["k"]
                 lap("scan", 50)
             else:
                 self.k_ = check_k(self.k, n_samples=n_fit)
@@ -309,9 +320,10 @@ class ClusterModel(BaseEstimator):
             X_scaled=Z,
             centroids=self.centroids_,
             n_representatives=self.n_representatives,
+            genres=genres,
         )
         self.names_ = name_clusters(self.profiles_)
-        self.descriptions_ = {p["label"]: describe_cluster(p) for p in self.profiles_}
+        self.descriptions_ = {p["label"]: describe_cluster(p, labels=self.feature_labels) for p in self.profiles_}
         # Member means in real units; an empty cluster (possible only when
         # fitted on a sample) falls back to its unscaled centroid.
         by_label = {p["label"]: p for p in self.profiles_}
@@ -394,6 +406,7 @@ class ClusterModel(BaseEstimator):
             "features": list(self.features_),
             "metrics": self.metrics_,
             "k_scan": self.k_scan_,
+            "k_choice": getattr(self, "k_choice_", None),
             "timings": self.timings_,
             "map_explained_variance": self.map_explained_variance_,
             "sklearn_version": self.sklearn_version_,

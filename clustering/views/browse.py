@@ -14,7 +14,16 @@ from songs import selectors as catalog
 from songs.features import FEATURES
 
 from .. import selectors, services
-from .common import cluster_colour, clusters_json, feature_display, features_json, plotly_page, run_summary, webgl_map
+from .common import (
+    card_scale,
+    cluster_colour,
+    clusters_json,
+    feature_display,
+    features_json,
+    plotly_page,
+    run_summary,
+    webgl_map,
+)
 from .playlists import export_links
 
 TABLE_FEATURES = catalog.SORTABLE_FEATURES
@@ -25,12 +34,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     run = selectors.active_run()
     clusters = selectors.run_clusters(run)
     total = sum(c.size for c in clusters) or 1
+    examples = selectors.cluster_examples(clusters)
     cards = [
         {
             "cluster": c,
             "colour": cluster_colour(c.label),
             "percent": 100 * c.size / total,
             "top": (c.profile or {}).get("top_features", []),
+            "genres": [
+                {"genre": g["genre"], "percent": 100 * g["share"]}
+                for g in ((c.profile or {}).get("top_genres") or [])[:3]
+            ],
+            "examples": examples.get(c.pk, []),
         }
         for c in clusters
     ]
@@ -49,7 +64,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "k_scan": run.k_scan if run else [],
                 "k_chosen": run.n_clusters if run else None,
                 "algorithm": run.algorithm if run else None,
+                # Every card's chart spans the same σ range, so bars compare across cards.
+                "card_scale": card_scale(clusters),
             },
+            "k_choice": selectors.run_k_choice(run),
         },
     )
 
@@ -210,6 +228,9 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "percent": 100 * cluster.size / (sum(c.size for c in siblings) or 1),
             "rows": rows,
             "representatives": representatives,
+            "genres": [
+                {"genre": g["genre"], "percent": 100 * g["share"]} for g in (profile.get("top_genres") or [])[:5]
+            ],
             "page": page,
             "columns": columns,
             "base_query": urlencode(
@@ -242,6 +263,7 @@ def runs(request: HttpRequest) -> HttpResponse:
         )
         run.silhouette = (run.metrics or {}).get("silhouette")
         run.live = run.is_live
+        run.k_choice = selectors.run_k_choice(run)
     return render(
         request,
         "clustering/runs.html",

@@ -3,6 +3,7 @@ them, and the data a page's script needs about clusters and features."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from csp.constants import UNSAFE_EVAL, UNSAFE_INLINE
@@ -104,3 +105,13 @@ def model_state(run: TrainingRun | None) -> str:
     if run is None:
         return "none"
     return "ready" if run.index_path else "noindex"
+
+
+def card_scale(clusters) -> float:
+    """One σ range for every card's profile chart (so bars compare across
+    cards): the largest |z| of any cluster, at least 2.5, rounded up to 0.5."""
+    reach = max(
+        (abs(v) for c in clusters for v in ((c.profile or {}).get("z") or {}).values()),
+        default=0.0,
+    )
+    return max(2.5, math.ceil(reach * 1.05 * 2) / 2)

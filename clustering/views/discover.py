@@ -41,11 +41,43 @@ def _id_param(request: HttpRequest, name: str) -> list[str]:
     return [item.strip()[:512] for item in request.GET.get(name, "").split(",") if item.strip()][:MAX_SEEDS]
 
 
+KIND_LABELS = {"min": "Min", "target": "Target", "max": "Max"}
+LIMIT_ERROR = "Enter a whole number of songs from 1 to 100."
+
+
+def _bound_errors(attribute, values: dict[str, str]) -> tuple[str, list[str]]:
+    """What is wrong with an attribute's min/target/max boxes as typed in the
+    address, in the words static/js/recommend.js uses for the same checks:
+    (message, the kinds to mark)."""
+    messages, invalid, numbers = [], [], {}
+    for kind, text in values.items():
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if value != value or value in (float("inf"), float("-inf")):
+            messages.append(f"{KIND_LABELS[kind]}: enter a number.")
+            invalid.append(kind)
+        elif not attribute.low <= value <= attribute.high:
+            messages.append(f"{KIND_LABELS[kind]} must be from {attribute.low:g} to {attribute.high:g}.")
+            invalid.append(kind)
+        else:
+            numbers[kind] = value
+    if "min" in numbers and "max" in numbers and numbers["min"] > numbers["max"]:
+        messages.append(f"The min ({values['min']}) is above the max ({values['max']}).")
+        invalid += ["min", "max"]
+    return " ".join(messages), invalid
+
+
 def _attribute_rows(request: HttpRequest, names, stats: dict) -> list[dict]:
     rows = []
     for name in names:
         attribute = ATTRIBUTES[name]
         mean = stats.get(name, {}).get("mean")
+        values = {kind: request.GET.get(f"{kind}_{name}", "").strip()[:32] for kind in ("min", "target", "max")}
+        error, invalid = _bound_errors(attribute, values)
         rows.append(
             {
                 "name": name,
@@ -55,10 +87,11 @@ def _attribute_rows(request: HttpRequest, names, stats: dict) -> list[dict]:
                 "unit": attribute.unit,
                 "help": attribute.help,
                 "average": feature_display(name, mean) if mean is not None else None,
-                # Values from the query string come back into the form as typed; the API judges them.
-                "values": {
-                    kind: request.GET.get(f"{kind}_{name}", "").strip()[:32] for kind in ("min", "target", "max")
-                },
+                # Values from the query string come back into the form as typed, with
+                # what is wrong with them beside the field (the page asks nothing then).
+                "values": values,
+                "error": error,
+                "invalid": invalid,
             }
         )
     return rows
@@ -87,6 +120,10 @@ def recommend(request: HttpRequest) -> HttpResponse:
         + [{"type": "genre", "id": i, "label": i} for i in seeds["seed_genres"]]
     )[:MAX_SEEDS]
     limit = request.GET.get("limit", "").strip()[:4] or "20"
+    limit_error = "" if limit.isdigit() and 1 <= int(limit) <= 100 else LIMIT_ERROR
+    main_rows = _attribute_rows(request, RECOMMEND_MAIN, stats)
+    more_rows = _attribute_rows(request, RECOMMEND_MORE, stats)
+    valid = not limit_error and not any(row["error"] for row in (*main_rows, *more_rows))
     return render(
         request,
         "clustering/recommend.html",
@@ -95,20 +132,36 @@ def recommend(request: HttpRequest) -> HttpResponse:
             "run": run,
             "state": model_state(run),
             "has_songs": run is not None or catalog.catalog_has_songs(),
-            "main_rows": _attribute_rows(request, RECOMMEND_MAIN, stats),
-            "more_rows": _attribute_rows(request, RECOMMEND_MORE, stats),
+            "main_rows": main_rows,
+            "more_rows": more_rows,
             "more_open": any(request.GET.get(f"{k}_{n}") for n in RECOMMEND_MORE for k in ("min", "target", "max")),
             "limit": limit,
+            "limit_error": limit_error,
             "max_seeds": MAX_SEEDS,
             "page_data": {
                 "seeds": initial,
                 "max_seeds": MAX_SEEDS,
-                "run_now": bool(initial),
+                "run_now": bool(initial) and valid,
                 "signed_in": request.user.is_authenticated,
                 "clusters": clusters_json(clusters),
             },
         },
     )
+
+
+def _path_errors(ends: dict[str, str], labels: dict, length: str) -> dict[str, str]:
+    """What is wrong with the path's fields as given in the address, beside each field
+    (the words static/js/path.js uses for the same checks)."""
+    errors = {}
+    for name, which in (("from", "start"), ("to", "end")):
+        if ends[name] and ends[name] not in labels:
+            errors[name] = f"No song has the {which} song's id in this address: choose the {which} song again."
+    if ends["from"] and ends["from"] == ends["to"] and "to" not in errors:
+        errors["to"] = "The end song is the start song: choose another end song."
+    low, high = PATH_LENGTH
+    if length and not (length.isdigit() and low <= int(length) <= high):
+        errors["length"] = f"Enter a whole number of songs from {low} to {high}."
+    return errors
 
 
 @plotly_page
@@ -119,11 +172,10 @@ def path_page(request: HttpRequest) -> HttpResponse:
     clusters = selectors.run_clusters(run)
     ends = {name: request.GET.get(name, "").strip()[:512] for name in ("from", "to")}
     labels = catalog.song_labels(external_ids=[v for v in ends.values() if v])
-    try:
-        length = int(request.GET.get("length", 10))
-    except ValueError:
-        length = 10
-    length = min(max(length, PATH_LENGTH[0]), PATH_LENGTH[1])
+    typed = request.GET.get("length", "").strip()[:4]
+    errors = _path_errors(ends, labels, typed)
+    # A whole number comes back as typed (marked when out of range), anything else as the default.
+    length = int(typed) if typed.isdigit() else 10
     return render(
         request,
         "clustering/path.html",
@@ -134,11 +186,11 @@ def path_page(request: HttpRequest) -> HttpResponse:
             "has_songs": run is not None or catalog.catalog_has_songs(),
             "length": length,
             "length_range": PATH_LENGTH,
+            "errors": errors,
             "page_data": {
                 "from": labels.get(ends["from"]) if ends["from"] else None,
                 "to": labels.get(ends["to"]) if ends["to"] else None,
-                "run_now": bool(ends["from"] in labels and ends["to"] in labels),
-                "unknown": [name for name, value in ends.items() if value and value not in labels],
+                "run_now": bool(ends["from"] in labels and ends["to"] in labels) and not errors,
                 "signed_in": request.user.is_authenticated,
                 "clusters": clusters_json(clusters),
                 "features": features_json(),

@@ -12,7 +12,8 @@
     if (!c || !c.z) return;
     var names = features.map(function (f) { return f.name; });
     var z = names.map(function (n) { return c.z[n] || 0; });
-    var reach = Math.max(2.5, 1.1 * Math.max.apply(null, z.map(Math.abs)));
+    // One range for every card (computed by the page), so bars compare across cards.
+    var reach = data.card_scale || 2.5;
     Plotly.newPlot(el, [{
       type: "bar",
       x: names.map(function (n) { return MC.FEATURE_SHORT[n] || n; }),

@@ -15,10 +15,21 @@
   var chartEl = document.getElementById("path-chart");
   var submit = document.getElementById("path-submit");
   var save = MC.savePanel("path");
+  // Series colours come from the stylesheet (--series-*), so they suit light and dark mode.
   var CHART = [
-    { name: "energy", colour: "#d9480f" }, { name: "valence", colour: "#2f9e44" },
-    { name: "danceability", colour: "#1f77b4" }, { name: "acousticness", colour: "#9467bd" },
+    { name: "energy", colour: "--series-1" }, { name: "valence", colour: "--series-2" },
+    { name: "danceability", colour: "--series-3" }, { name: "acousticness", colour: "--series-4" },
   ];
+  var LENGTH = { low: 3, high: 50 };
+  var lengthEl = document.getElementById("length");
+  LENGTH.low = parseInt(lengthEl.min, 10) || LENGTH.low;
+  LENGTH.high = parseInt(lengthEl.max, 10) || LENGTH.high;
+  var MESSAGES = {
+    from: "Choose a start song: type its title or artist, then pick it from the matches.",
+    to: "Choose an end song: type its title or artist, then pick it from the matches.",
+    same: "The end song is the start song: choose another end song.",
+    length: "Enter a whole number of songs from " + LENGTH.low + " to " + LENGTH.high + ".",
+  };
 
   function drawEnd(which) {
     var el = document.querySelector("#" + which + "-chosen .chosen-song");
@@ -28,7 +39,14 @@
   ["from", "to"].forEach(function (which) {
     MC.picker({
       id: which, url: function (q) { return "/search.json?q=" + encodeURIComponent(q); }, label: MC.songLabel,
-      onPick: function (song) { ends[which] = song; drawEnd(which); },
+      onPick: function (song) {
+        ends[which] = song;
+        drawEnd(which);
+        var error = document.getElementById(which + "-error");
+        error.hidden = true;
+        error.textContent = "";
+        document.getElementById(which + "-q").removeAttribute("aria-invalid");
+      },
     });
     drawEnd(which);
   });
@@ -42,18 +60,47 @@
 
   function fail(text) {
     errorEl.textContent = text;
-    errorEl.hidden = false;
-    statusEl.textContent = "";
+    errorEl.hidden = !text;
+    statusEl.textContent = text ? "" : "Fix the marked fields above, then ask again.";
     layout.hidden = true;
     save.hide();
     document.getElementById("results").dataset.state = "error";
   }
 
+  // Problems beside their field: {error element id: text} and the inputs to mark.
+  function check() {
+    var errors = {}, invalid = [];
+    if (!ends.from) { errors["from-error"] = MESSAGES.from; invalid.push(document.getElementById("from-q")); }
+    if (!ends.to) { errors["to-error"] = MESSAGES.to; invalid.push(document.getElementById("to-q")); }
+    if (ends.from && ends.to && ends.from.id === ends.to.id) {
+      errors["to-error"] = MESSAGES.same;
+      invalid.push(document.getElementById("to-q"));
+    }
+    var v = lengthEl.validity;
+    if (v.badInput || v.rangeUnderflow || v.rangeOverflow || v.stepMismatch || !lengthEl.value.trim()) {
+      errors["length-error"] = MESSAGES.length;
+      invalid.push(lengthEl);
+    }
+    return { errors: errors, invalid: invalid };
+  }
+
+  // The API's refusal beside the field it is about, in the page's words.
+  function apiErrors(data) {
+    var errors = {}, invalid = [], fields = (data && data.errors) || {};
+    if (fields.length) { errors["length-error"] = MESSAGES.length; invalid.push(lengthEl); }
+    if (fields.from) { errors["from-error"] = MESSAGES.from; invalid.push(document.getElementById("from-q")); }
+    if (fields.to) { errors["to-error"] = MESSAGES.to; invalid.push(document.getElementById("to-q")); }
+    if (/same song/.test((data && data.detail) || "")) {
+      errors["to-error"] = MESSAGES.same;
+      invalid.push(document.getElementById("to-q"));
+    }
+    return { errors: errors, invalid: invalid };
+  }
+
   function run() {
-    var length = document.getElementById("length");
-    if (!ends.from || !ends.to) { fail("Choose " + (!ends.from ? "a start song" : "an end song") + " first."); return; }
-    if (length.validity.badInput || !length.value.trim()) { fail("Songs in the path: enter a number from 3 to 50."); return; }
-    var params = new URLSearchParams({ from: ends.from.id, to: ends.to.id, length: length.value.trim() });
+    var problems = check();
+    if (MC.showFieldErrors(form, problems.errors, problems.invalid)) { fail(""); return; }
+    var params = new URLSearchParams({ from: ends.from.id, to: ends.to.id, length: lengthEl.value.trim() });
     history.replaceState(null, "", location.pathname + "?" + params.toString());
     errorEl.hidden = true;
     statusEl.textContent = "Finding the path…";
@@ -63,8 +110,16 @@
     MC.request("/api/path/?" + params.toString()).then(function (r) {
       submit.disabled = false;
       form.removeAttribute("aria-busy");
-      if (!r.ok) { fail((r.data && r.data.detail) || "The path failed (" + r.status + ")."); return; }
+      if (!r.ok) {
+        var found = r.status === 400 ? apiErrors(r.data) : { errors: {}, invalid: [] };
+        if (MC.showFieldErrors(form, found.errors, found.invalid)) { fail(""); return; }
+        fail(r.status === 404 ? "One of the two songs is no longer in the catalog: choose it again."
+          : "The path failed (" + r.status + ")" + (r.data && r.data.detail ? ": " + r.data.detail : "."));
+        MC.reveal(document.getElementById("results"));
+        return;
+      }
       show(r.data, sent);
+      MC.reveal(document.getElementById("results"));
     }).catch(function (error) {
       submit.disabled = false;
       form.removeAttribute("aria-busy");
@@ -112,13 +167,13 @@
         type: "scatter", mode: "lines+markers", name: f.name, x: x,
         y: songs.map(function (s) { return s[f.name]; }), text: text,
         customdata: songs.map(function (s) { return s.id; }),
-        line: { color: f.colour, width: 2 }, marker: { size: 6 },
+        line: { color: MC.cssVar(f.colour), width: 2 }, marker: { size: 6 },
         hovertemplate: "%{text}<br>" + f.name + " %{y:.2f}<extra>song %{x}</extra>",
       };
     });
     Plotly.react(chartEl, traces, {
       height: 320, margin: { l: 44, r: 10, t: 10, b: 44 }, font: MC.fontLayout, hovermode: "closest",
-      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff",
+      paper_bgcolor: "rgba(0,0,0,0)",
       xaxis: { title: { text: "song in the path" }, dtick: songs.length > 20 ? 5 : 1, range: [0.5, songs.length + 0.5] },
       yaxis: { range: [0, 1.02], title: { text: "value (0-1)" } },
       legend: { orientation: "h", y: 1.14 },
@@ -135,10 +190,6 @@
   }
 
   form.addEventListener("submit", function (e) { e.preventDefault(); run(); });
-  if ((data.unknown || []).length) {
-    fail("No song with the " + data.unknown.map(function (n) { return n === "from" ? "start" : "end"; }).join(" or ")
-      + " id in the address: choose the song again.");
-  } else if (data.run_now) {
-    run();
-  }
+  // Problems with the address's song ids or length are already written beside their fields.
+  if (data.run_now) run();
 })();

@@ -31,6 +31,8 @@
     }
     if (full() !== true) { seedCount.textContent = full(); return; }
     seeds.push({ type: type, id: id, label: label });
+    var seedError = document.getElementById("seeds-error");
+    if (seedError) { seedError.hidden = true; seedError.textContent = ""; }
     drawSeeds();
   }
 
@@ -106,39 +108,99 @@
   genreSelect.addEventListener("dblclick", addGenre);
   document.getElementById("genre-add").addEventListener("click", addGenre);
 
-  // The query: seeds, limit, then each filled min/target/max box.
+  // The query: seeds, limit, then each filled min/target/max box. Problems are
+  // reported beside their field ({error element id: text}), in the page's words.
+  var KIND = { min: "Min", target: "Target", max: "Max" };
+  var limitEl = document.getElementById("limit");
   function query() {
     var params = new URLSearchParams();
-    var problems = [];
+    var errors = {}, invalid = [];
+    if (!seeds.length) {
+      errors["seeds-error"] = "Add at least one seed: a song, an artist or a genre.";
+      invalid.push(document.getElementById("song-q"));
+    }
     Object.keys(PARAM).forEach(function (type) {
       var ids = seeds.filter(function (s) { return s.type === type; }).map(function (s) { return s.id; });
       if (ids.length) params.set(PARAM[type], ids.join(","));
     });
-    var limit = document.getElementById("limit");
-    if (limit.validity.badInput) problems.push("Songs: enter a number from 1 to 100");
-    else if (limit.value.trim()) params.set("limit", limit.value.trim());
-    form.querySelectorAll(".attributes-table input[type=number]").forEach(function (input) {
-      var name = input.getAttribute("aria-label");
-      if (input.validity.badInput) problems.push(name + ": enter a number");
-      else if (input.validity.rangeUnderflow || input.validity.rangeOverflow) {
-        problems.push(name + " must be between " + input.min + " and " + input.max);
-      } else if (input.value.trim() !== "") params.set(input.name, input.value.trim());
-    });
-    // The API refuses a floor above its ceiling; say so before asking.
+    var limit = limitEl.value.trim();
+    if (limitEl.validity.badInput || limitEl.validity.rangeUnderflow || limitEl.validity.rangeOverflow
+        || limitEl.validity.stepMismatch) {
+      errors["limit-error"] = "Enter a whole number of songs from 1 to 100.";
+      invalid.push(limitEl);
+    } else if (limit) params.set("limit", limit);
     form.querySelectorAll(".attributes-table tr[data-attribute]").forEach(function (row) {
       var name = row.getAttribute("data-attribute");
+      var problems = [];
+      ["min", "target", "max"].forEach(function (kind) {
+        var input = document.getElementById(kind + "_" + name);
+        if (input.validity.badInput) problems.push([input, KIND[kind] + ": enter a number."]);
+        else if (input.validity.rangeUnderflow || input.validity.rangeOverflow) {
+          problems.push([input, KIND[kind] + " must be from " + input.min + " to " + input.max + "."]);
+        } else if (input.value.trim() !== "") params.set(input.name, input.value.trim());
+      });
+      // The API refuses a floor above its ceiling; say so at the field before asking.
       var low = params.get("min_" + name), high = params.get("max_" + name);
       if (low !== null && high !== null && parseFloat(low) > parseFloat(high)) {
-        problems.push("min_" + name + " (" + low + ") is greater than max_" + name + " (" + high + ")");
+        problems.push([document.getElementById("min_" + name), "The min (" + low + ") is above the max (" + high + ")."]);
+        problems.push([document.getElementById("max_" + name), null]);
+      }
+      if (problems.length) {
+        errors["error-" + name] = problems.map(function (p) { return p[1]; }).filter(Boolean).join(" ");
+        problems.forEach(function (p) { invalid.push(p[0]); });
       }
     });
-    return { params: params, problems: problems };
+    return { params: params, errors: errors, invalid: invalid };
+  }
+
+  // API parameter names as the form calls them (for messages the page did not foresee).
+  function pageWords(text) {
+    return String(text)
+      .replace(/\b(min|max|target)_([a-z_]+)/g, function (m, kind, name) { return name + " " + KIND[kind].toLowerCase(); })
+      .replace(/\bseed_songs\b|\bseed_artists\b|\bseed_genres\b/g, function (m) { return m.slice(5, -1) + " seeds"; })
+      .replace(/\blimit\b/g, "songs");
+  }
+
+  /* The API's refusal beside the field it names: unknown seeds at the seeds,
+   * a bound at its attribute, the number of songs at its box. */
+  function apiErrors(data) {
+    var errors = {}, invalid = [], general = [];
+    var fields = (data && data.errors) || {};
+    Object.keys(fields).forEach(function (key) {
+      var messages = [].concat(fields[key]).map(String);
+      var bound = /^(min|target|max)_(.+)$/.exec(key);
+      if (bound && document.getElementById(key)) {
+        errors["error-" + bound[2]] = messages.map(function (m) {
+          return KIND[bound[1]] + ": " + pageWords(m.replace(key + " ", "").replace(/^Ensure this value is /, "must be "));
+        }).join(" ");
+        invalid.push(document.getElementById(key));
+      } else if (/^seed_/.test(key)) {
+        errors["seeds-error"] = messages.map(pageWords).join(" ");
+        invalid.push(document.getElementById("song-q"));
+      } else if (key === "limit") {
+        errors["limit-error"] = "Enter a whole number of songs from 1 to 100.";
+        invalid.push(limitEl);
+      } else {
+        messages.forEach(function (m) {
+          var unknown = /^unknown seed\(s\): (.+)$/.exec(m);
+          if (unknown) {
+            errors["seeds-error"] = "Not in this catalog: " + unknown[1].replace(/'([^']*)'/g, "“$1”")
+              + ". Remove it and choose another.";
+            invalid.push(document.getElementById("song-q"));
+          } else {
+            general.push(pageWords(m));
+          }
+        });
+      }
+    });
+    if (!Object.keys(fields).length) general.push(pageWords((data && data.detail) || ""));
+    return { errors: errors, invalid: invalid, general: general.filter(Boolean).join(" ") };
   }
 
   function showError(text) {
     errorEl.textContent = text;
-    errorEl.hidden = false;
-    statusEl.textContent = "";
+    errorEl.hidden = !text;
+    statusEl.textContent = text ? "" : "Fix the marked fields above, then ask again.";
     seedWrap.hidden = true;
     trackWrap.hidden = true;
     save.hide();
@@ -146,7 +208,11 @@
 
   function run() {
     var q = query();
-    if (q.problems.length) { showError(q.problems.join("; ") + "."); return; }
+    if (MC.showFieldErrors(form, q.errors, q.invalid)) {
+      showError("");
+      document.getElementById("results").dataset.state = "invalid";
+      return;
+    }
     var search = q.params.toString();
     history.replaceState(null, "", location.pathname + (search ? "?" + search : ""));
     if (controller) controller.abort();
@@ -162,11 +228,16 @@
         form.removeAttribute("aria-busy");
         submit.disabled = false;
         if (!r.ok) {
-          showError((r.data && r.data.detail) || "The recommendations failed (" + r.status + ").");
+          var found = r.status === 400 ? apiErrors(r.data) : { errors: {}, invalid: [], general: "" };
+          var marked = MC.showFieldErrors(form, found.errors, found.invalid);
+          showError(found.general || (marked ? "" : (r.data && r.data.detail && pageWords(r.data.detail))
+            || "The recommendations failed (" + r.status + ")."));
           document.getElementById("results").dataset.state = "error";
+          if (!marked) MC.reveal(document.getElementById("results"));
           return;
         }
         show(r.data, sent, sentParams);
+        MC.reveal(document.getElementById("results"));
       })
       .catch(function (error) {
         if (error && error.name === "AbortError") return;
@@ -226,6 +297,7 @@
     drawSeeds();
     form.querySelectorAll(".attributes-table input").forEach(function (input) { input.value = ""; });
     document.getElementById("limit").value = "20";
+    MC.showFieldErrors(form, {}, []);
     history.replaceState(null, "", location.pathname);
   });
 

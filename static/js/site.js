@@ -356,4 +356,116 @@
     el.textContent = "";
     el.appendChild(MC.el("p", { class: "empty" }, "The map is not available: " + (error && error.message ? error.message : error)));
   };
+
+  // --- colours of the light or dark scheme, for the charts -----------------------------
+
+  MC.cssVar = function (name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  };
+
+  var dark = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  MC.isDark = function () { return !!(dark && dark.matches); };
+
+  // Colours a chart takes from the page (static/css/site.css), so it follows dark mode.
+  MC.chartTheme = function () {
+    return {
+      fg: MC.cssVar("--fg"), muted: MC.cssVar("--muted"), card: MC.cssVar("--card"),
+      grid: MC.cssVar("--grid"), zero: MC.cssVar("--zero"),
+    };
+  };
+
+  // Light-scheme colours the page scripts write into their layouts, and what each becomes.
+  var LIGHT = { "#fff": "card", "#ffffff": "card", "#1d1f23": "fg", "#444": "zero", "#888": "zero" };
+
+  function themed(value, theme) {
+    var key = typeof value === "string" ? value.toLowerCase() : null;
+    return key && LIGHT[key] ? theme[LIGHT[key]] : value;
+  }
+
+  /* A layout in the current scheme's colours: text, backgrounds, grid and zero lines of
+   * every axis, legend and hover labels. Colours a page chose on purpose stay. */
+  MC.themeLayout = function (layout) {
+    var theme = MC.chartTheme();
+    if (!theme.fg) return layout;
+    var out = Object.assign({}, layout || {});
+    out.font = Object.assign({}, MC.fontLayout, out.font || {}, { color: theme.fg });
+    out.paper_bgcolor = themed(out.paper_bgcolor || "rgba(0,0,0,0)", theme);
+    out.plot_bgcolor = out.plot_bgcolor === undefined ? theme.card : themed(out.plot_bgcolor, theme);
+    Object.keys(out).forEach(function (key) {
+      if (!/^[xy]axis\d*$/.test(key) || !out[key]) return;
+      var axis = Object.assign({}, out[key]);
+      axis.gridcolor = axis.gridcolor ? themed(axis.gridcolor, theme) : theme.grid;
+      axis.zerolinecolor = axis.zerolinecolor ? themed(axis.zerolinecolor, theme) : theme.zero;
+      axis.linecolor = axis.linecolor ? themed(axis.linecolor, theme) : theme.grid;
+      axis.color = axis.color ? themed(axis.color, theme) : theme.fg;
+      out[key] = axis;
+    });
+    ["xaxis", "yaxis"].forEach(function (key) {
+      if (!out[key]) out[key] = { gridcolor: theme.grid, zerolinecolor: theme.zero, linecolor: theme.grid, color: theme.fg };
+    });
+    out.legend = Object.assign({}, out.legend || {});
+    out.legend.font = Object.assign({}, out.legend.font || {}, { color: theme.fg });
+    return out;
+  };
+
+  // Every chart of the site is drawn through these two: wrap them once so each
+  // chart follows the colour scheme, and redraw the charts when it changes.
+  if (window.Plotly && !window.Plotly.mcThemed) {
+    ["newPlot", "react"].forEach(function (name) {
+      var draw = window.Plotly[name];
+      window.Plotly[name] = function (gd, data, layout, config) {
+        return draw.call(window.Plotly, gd, data, MC.themeLayout(layout), config).then(function (el) {
+          el.mcLayout = layout; // the page's own layout and config, drawn again when the scheme changes
+          el.mcConfig = config;
+          return el;
+        });
+      };
+    });
+    window.Plotly.mcThemed = true;
+    if (dark && dark.addEventListener) {
+      dark.addEventListener("change", function () {
+        document.querySelectorAll(".js-plotly-plot").forEach(function (gd) {
+          if (gd.mcLayout) window.Plotly.react(gd, gd.data, gd.mcLayout, gd.mcConfig);
+        });
+      });
+    }
+  }
+
+  // --- answers in view, errors beside their fields ------------------------------------
+
+  /* Bring a result section into view when its top is not on screen, and move the
+   * keyboard focus to its heading (screen readers announce the answer). */
+  MC.reveal = function (section) {
+    if (!section) return;
+    var heading = section.querySelector("h2, h3");
+    var top = section.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight * 0.6) {
+      var still = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+      section.scrollIntoView({ behavior: still ? "auto" : "smooth", block: "start" });
+    }
+    if (heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus({ preventScroll: true });
+    }
+  };
+
+  /* Errors shown beside fields: `errors` maps the id of an error element (a
+   * .field-error) to its text; `invalid` lists the inputs to mark. Any other
+   * error element of `form` is cleared. The first marked input gets the focus. */
+  MC.showFieldErrors = function (form, errors, invalid) {
+    form.querySelectorAll(".field-error").forEach(function (el) {
+      el.textContent = errors[el.id] || "";
+      el.hidden = !errors[el.id];
+    });
+    form.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+    (invalid || []).forEach(function (el) { el.setAttribute("aria-invalid", "true"); });
+    var first = (invalid || [])[0] || null;
+    if (first) {
+      var closed = first.closest("details:not([open])");
+      if (closed) closed.open = true;
+      first.scrollIntoView({ block: "center" });
+      first.focus({ preventScroll: true });
+    }
+    return Object.keys(errors).some(function (k) { return errors[k]; });
+  };
 })();

@@ -129,7 +129,11 @@
       li.appendChild(MC.el("a", { href: MC.songUrl(s.id) }, s.name));
       li.appendChild(document.createTextNode(" — " + (s.artist || "")));
       if (typeof item.similarity === "number") {
-        li.appendChild(MC.el("span", { class: "score" }, Math.round(item.similarity * 100) + " % similar"));
+        var pct = Math.round(item.similarity * 100);
+        li.appendChild(MC.el("span", {
+          class: "score",
+          title: "Closer than the 10th-nearest neighbour of " + pct + " % of the catalog's songs",
+        }, pct + " % similar"));
       }
       var why = explain(item.explanation);
       if (why) li.appendChild(MC.el("small", { class: "why" }, why));

@@ -72,9 +72,17 @@ def browser():
         browser.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
 def page(browser, request):
-    """A fresh page that records console errors and leaves a screenshot."""
+    """A fresh page that records console errors; a screenshot of it is left
+    when the test fails (tests take the ones they show with ``screenshot``)."""
     # bypass_csp: Playwright's wait_for_function evaluates its predicate as a
     # string in the page, which the Content-Security-Policy refuses (no
     # 'unsafe-eval'); tests/browser/test_csp.py checks the policy itself.
@@ -87,10 +95,10 @@ def page(browser, request):
     page.dialogs = []
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
     yield page
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
     try:
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        report = getattr(request.node, "report_call", None)
+        if report is None or report.failed:
+            screenshot(page, f"FAILED-{request.node.name}")
     finally:
         context.close()
 
@@ -125,12 +133,16 @@ def alice(db):
     return get_user_model().objects.create_user("alice", password=PASSWORD)
 
 
-def visit(page, url, *, charts=0, maps=0, state=None):
-    """Open a page and wait for the network to settle; then for `maps` drawn
-    maps, `charts` Plotly charts, and with `state`, until #<id> has a
-    data-state (its data arrived)."""
+def visit(page, url, *, charts=0, maps=0, state=None, settle=None):
+    """Open a page; then wait for `maps` drawn maps, `charts` Plotly charts,
+    and with `state`, until #<id> has a data-state (its data arrived).
+
+    Without such a wait (or with settle=True, for tests that read the
+    console after every request) it waits for the network to settle:
+    500 ms with no request, which the explicit waits make needless."""
     page.goto(url)
-    page.wait_for_load_state("networkidle")
+    if settle or (settle is None and not (charts or maps or state)):
+        page.wait_for_load_state("networkidle")
     if maps:
         page.wait_for_function(f"document.querySelectorAll('[data-ready=\"1\"]').length >= {maps}")
     if charts:

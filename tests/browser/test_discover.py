@@ -50,7 +50,7 @@ def test_discovery_playlist_and_sign_in_pages_load_without_console_errors(
         ("login", "/accounts/login/", None),
     ]
     for name, url, state in pages:
-        visit(page, base + url, state=state)
+        visit(page, base + url, state=state, settle=True)
         assert page.locator("h1").count() == 1, url
         assert page.locator("nav[aria-label=Main] a").count() == 9
         screenshot(page, f"page-{name}")
@@ -194,9 +194,9 @@ def test_recommendations_for_a_seed_respect_a_min_energy_bound(live_server, page
     # Bounds that cannot hold are refused before asking the API.
     page.get_by_label("energy maximum").fill("0.1")
     page.get_by_role("button", name="Get recommendations").click()
-    error = page.locator("#recommend-error")
+    error = page.locator("#error-energy")
     error.wait_for()
-    assert error.inner_text() == "min_energy (0.65) is greater than max_energy (0.1)."
+    assert error.inner_text() == "The min (0.65) is above the max (0.1)."
     assert page.locator("#track-table-wrap").is_hidden()
     page.get_by_label("energy maximum").fill("")
     # A seed is removed with its × button.
@@ -205,8 +205,9 @@ def test_recommendations_for_a_seed_respect_a_min_energy_bound(live_server, page
     assert page.console_errors == [] and page.dialogs == []
     # An error of the API is shown as its text (Chromium logs the 400 response itself).
     visit(page, live_server.url + "/recommend/?seed_songs=no-such-song")
+    error = page.locator("#seeds-error")
     error.wait_for()
-    assert error.inner_text() == "unknown seed(s): song 'no-such-song'"
+    assert error.inner_text() == "Not in this catalog: song “no-such-song”. Remove it and choose another."
     assert page.locator("#seed-list .chip-label").inner_text() == "no-such-song"
     assert [e for e in page.console_errors if "status of 400" not in e] == [] and page.dialogs == []
 

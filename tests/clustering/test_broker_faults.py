@@ -7,7 +7,6 @@ that it can stop and restart the broker without touching the shared one.
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,44 +23,11 @@ from clustering.models import TrainingRun
 from songs.models import Song
 from songs.services import songs_import_file
 from tests.conftest import ROOT, _require, wait_for
+from tests.faults.stack import PrivateRedis
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 DEMO = settings.BASE_DIR / "fixtures" / "demo_catalog.csv"
-
-
-def spare_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PrivateRedis:
-    def __init__(self, workdir: Path):
-        self.port = spare_port()
-        self.workdir = workdir
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        subprocess.run(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "yes", "--dir", str(self.workdir), "--pidfile", str(self.workdir / "redis.pid"),
-             "--logfile", str(self.workdir / "redis.log")],
-            check=True,
-        )  # fmt: skip
-        wait_for(lambda: self.ping(), timeout=10, interval=0.1)
-
-    def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        subprocess.run(["redis-cli", "-p", str(self.port), "shutdown", "nosave"], capture_output=True, check=False)
-        wait_for(lambda: not self.ping(), timeout=10, interval=0.1)
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def test_admin_retrain_form_rejects_bad_k(staff_client):
 
 
 def test_two_retrains_never_run_alongside(demo_catalog, task_runner):
-    first = services.training_run_create(k="auto")
+    first = services.training_run_create(k="auto", scan_k_range=(3, 5))
     second = services.training_run_create(k=4)
     runs = [wait_for(lambda r=r: finished(r.pk), timeout=180) for r in (first, second)]
     if task_runner == "worker":

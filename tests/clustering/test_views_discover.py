@@ -143,14 +143,18 @@ def test_path_page_pickers_length_and_address(client, trained_demo_with_script_s
     data = page_data(html)
     assert data["from"] is None and data["to"] is None and data["run_now"] is False
     song, other = xss_song(), some_songs(1)[0]
-    html = html_of(client.get(f"/path/?from={song.external_id}&to={other.external_id}&length=99"))
+    html = html_of(client.get(f"/path/?from={song.external_id}&to={other.external_id}&length=12"))
     data = page_data(html)
     assert data["from"] == {"id": song.external_id, "name": XSS, "artist": XSS_ARTIST}
-    assert data["to"]["id"] == other.external_id and data["run_now"] is True and data["unknown"] == []
-    assert 'value="50"' in html  # clamped to the API's range
+    assert data["to"]["id"] == other.external_id and data["run_now"] is True
+    assert 'value="12"' in html
     assert_escaped(html)
+    # Out of the API's range: kept as typed, marked, and not asked (tests/clustering/test_discover_errors.py).
+    html = html_of(client.get(f"/path/?from={song.external_id}&to={other.external_id}&length=99"))
+    assert 'value="99" aria-describedby="length-error" aria-invalid="true"' in html
+    assert page_data(html)["run_now"] is False
     data = page_data(html_of(client.get(f"/path/?from=nope&to={other.external_id}")))
-    assert data["run_now"] is False and data["unknown"] == ["from"]
+    assert data["run_now"] is False
 
 
 # --- radio ----------------------------------------------------------------------------

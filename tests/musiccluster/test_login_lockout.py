@@ -74,16 +74,11 @@ def test_axes_reset_lifts_the_lock(client, user):
 
 
 def test_the_lockout_settings_come_from_the_environment(tmp_path):
-    import json
+    from tests.musiccluster.environment import settings_under
 
-    from tests.musiccluster.test_settings_deploy import run_manage
+    def lockout(env):
+        s = settings_under(env, tmp_path)
+        return [s["AXES_ENABLED"], s["AXES_FAILURE_LIMIT"], s["AXES_COOLOFF_TIME"].total_seconds()]
 
-    code = (
-        "import json; from django.conf import settings as s; "
-        "print(json.dumps([s.AXES_ENABLED, s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME.total_seconds()]))"
-    )
-    env = {"AXES_FAILURE_LIMIT": "5", "AXES_COOLOFF_MINUTES": "30", "AXES_ENABLED": "0"}
-    result = run_manage(["shell", "-c", code], env, tmp_path)
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [False, 5, 1800.0], result.stderr
-    defaults = run_manage(["shell", "-c", code], {}, tmp_path)
-    assert json.loads(defaults.stdout.strip().splitlines()[-1]) == [True, 10, 900.0], defaults.stderr
+    assert lockout({"AXES_FAILURE_LIMIT": "5", "AXES_COOLOFF_MINUTES": "30", "AXES_ENABLED": "0"}) == [False, 5, 1800.0]
+    assert lockout({}) == [True, 10, 900.0]

@@ -2,8 +2,6 @@
 token rates, scoped rates on the expensive endpoints, the work one predict
 may ask for, and the request body size."""
 
-import json
-
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
@@ -11,9 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
-from clustering import artifacts, services
-from songs.services import songs_import_file
-from tests.musiccluster.test_settings_deploy import run_manage
+from tests.musiccluster.environment import PRODUCTION, deploy_check_ids, settings_under
 
 pytestmark = pytest.mark.django_db
 
@@ -35,16 +31,6 @@ def rates(monkeypatch):
 @pytest.fixture
 def api():
     return APIClient()
-
-
-@pytest.fixture
-def trained(tmp_path, settings):
-    settings.MODEL_DIR = tmp_path / "models"
-    artifacts.cache_clear()
-    assert songs_import_file(path=DEMO).status == "succeeded"
-    run = services.training_run_create(k=4, enqueue=False)
-    services.training_run_claim(run_id=run.pk)
-    return services.training_run_execute(run_id=run.pk)
 
 
 def codes(send, n):
@@ -84,7 +70,7 @@ def test_a_token_user_is_throttled_at_the_user_rate(api, rates):
     assert api.get("/api/clusters/").status_code == 200
 
 
-def test_predict_with_nearest_has_its_own_rate(api, rates, trained):
+def test_predict_with_nearest_has_its_own_rate(api, rates, trained_demo):
     rates(predict_nearest="2/minute")
     nearest = codes(lambda: api.post("/api/predict/?nearest=3", VECTOR, format="json"), 3)
     assert nearest == [200, 200, 429]
@@ -128,11 +114,6 @@ def test_a_too_large_body_is_a_413_in_json(api, settings):
 
 
 def test_the_limits_come_from_the_environment(tmp_path):
-    code = (
-        "import json; from django.conf import settings as s; r = s.REST_FRAMEWORK; print(json.dumps(["
-        "r['NUM_PROXIES'], r['DEFAULT_THROTTLE_RATES'], s.DATA_UPLOAD_MAX_MEMORY_SIZE, "
-        "s.PREDICT_MAX_NEIGHBOUR_LOOKUPS, s.CACHES['default']]))"
-    )
     env = {
         "NUM_PROXIES": "2",
         "API_ANON_RATE": "10/minute",
@@ -145,22 +126,24 @@ def test_the_limits_come_from_the_environment(tmp_path):
         "PREDICT_MAX_NEIGHBOUR_LOOKUPS": "5000",
         "CACHE_URL": "redis://127.0.0.1:6379/3",
     }
-    result = run_manage(["shell", "-c", code], env, tmp_path)
-    assert result.returncode == 0, result.stderr
-    proxies, rates, body, lookups, cache = json.loads(result.stdout.strip().splitlines()[-1])
-    assert proxies == 2 and body == 1048576 and lookups == 5000
-    assert rates == {"anon": "10/minute", "user": "20/minute", "predict_nearest": "3/minute",
-                     "recommendations": "4/minute", "path": "5/minute", "radio": "6/minute"}  # fmt: skip
+    s = settings_under(env, tmp_path)
+    assert s["REST_FRAMEWORK"]["NUM_PROXIES"] == 2
+    assert s["DATA_UPLOAD_MAX_MEMORY_SIZE"] == 1048576 and s["PREDICT_MAX_NEIGHBOUR_LOOKUPS"] == 5000
+    assert s["REST_FRAMEWORK"]["DEFAULT_THROTTLE_RATES"] == {
+        "anon": "10/minute", "user": "20/minute", "predict_nearest": "3/minute",
+        "recommendations": "4/minute", "path": "5/minute", "radio": "6/minute",
+    }  # fmt: skip
+    cache = s["CACHES"]["default"]
     assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert cache["LOCATION"] == "redis://127.0.0.1:6379/3"
-    defaults = json.loads(run_manage(["shell", "-c", code], {}, tmp_path).stdout.strip().splitlines()[-1])
-    assert defaults[0] == 0 and defaults[4]["BACKEND"].endswith("LocMemCache")
-    assert defaults[3] == 20_000 and defaults[2] == 10 * 1024 * 1024
+    defaults = settings_under({}, tmp_path)
+    assert defaults["REST_FRAMEWORK"]["NUM_PROXIES"] == 0
+    assert defaults["CACHES"]["default"]["BACKEND"].endswith("LocMemCache")
+    assert defaults["PREDICT_MAX_NEIGHBOUR_LOOKUPS"] == 20_000
+    assert defaults["DATA_UPLOAD_MAX_MEMORY_SIZE"] == 10 * 1024 * 1024
 
 
 def test_check_deploy_warns_about_a_per_process_cache(tmp_path):
-    from tests.musiccluster.test_settings_deploy import PRODUCTION
-
     without = {k: v for k, v in PRODUCTION.items() if k != "CACHE_URL"}
-    result = run_manage(["check", "--deploy", "--fail-level", "WARNING"], without, tmp_path)
-    assert result.returncode != 0 and "musiccluster.W001" in result.stderr and "CACHE_URL" in result.stderr
+    assert "musiccluster.W001" in deploy_check_ids(without, tmp_path)
+    assert "musiccluster.W001" not in deploy_check_ids(PRODUCTION, tmp_path)

@@ -4,8 +4,9 @@ the same run's plain query (no database: the index alone).
 Builds a similarity index over a synthetic catalog of ``--songs`` songs and
 times ``SimilarityIndex.query(k=15, max_per_artist=2)`` for 200 random
 seeds: plain; with 100 artists and 100 songs excluded by a check per
-candidate (what the discovery services do); and with the same exclusions
-as a catalog-sized row mask (the alternative, for comparison). The blocked
+candidate (what the discovery services do, :class:`clustering.similarity.Filters`);
+and with the same exclusions as a catalog-sized row mask (the alternative,
+for comparison). The blocked
 artists are those of the seeds' nearest songs, the worst case: their songs
 are the ones a query would return.
 
@@ -67,16 +68,17 @@ class Command(BaseCommand):
         fit = time.perf_counter() - start
         queries = [index.vector(int(r)) for r in rng.integers(0, n, 200)]
         artists = {int(index.artists_[index.query(q, k=1)[0][0]]) for q in queries[:100]}
-        rows = [int(r) for r in rng.integers(0, n, 100)]
+        # Excluded songs are near-duplicate keys, as clustering.similarity.filters_resolve gives them.
+        keys = [int(k) for k in index.dup_keys_[rng.integers(0, n, 100)]]
 
         def masked(q):
             mask = ~np.isin(index.artists_, np.fromiter(artists, dtype=np.int64))
-            mask[rows] = False
+            mask &= ~np.isin(index.dup_keys_, np.asarray(keys, dtype=np.int64))
             return index.query(q, k=15, max_per_artist=2, mask=mask)
 
         plain = _best_ms(lambda q: index.query(q, k=15, max_per_artist=2), queries, 3)
         checks = _best_ms(
-            lambda q: index.query(q, k=15, max_per_artist=2, exclude_rows=rows, exclude_artists=artists), queries, 3
+            lambda q: index.query(q, k=15, max_per_artist=2, exclude_keys=keys, exclude_artists=artists), queries, 3
         )
         mask = _best_ms(masked, queries, 1)
         result = {

@@ -15,14 +15,27 @@ class Command(BaseCommand):
         "when none is active (used by `make run`)."
     )
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--k",
+            default="auto",
+            help="Clusters of the demo model: a number, or auto (the default) to choose it by a scan of 5-12.",
+        )
+
     def handle(self, *args, **options):
+        k = options["k"]
+        if k != "auto":
+            try:
+                k = int(k)
+            except ValueError:
+                raise CommandError(f"--k must be a whole number or auto, not {k!r}") from None
         if Song.objects.exists():
             self.stdout.write(f"Catalog has {Song.objects.count():,} songs; demo import skipped.")
         else:
             self._import()
-        self._train()
+        self._train(k)
 
-    def _train(self):
+    def _train(self, k):
         from clustering import services
         from clustering.errors import TrainingError
         from clustering.models import TrainingRun
@@ -31,7 +44,11 @@ class Command(BaseCommand):
             return
         started = time.perf_counter()
         # Silhouette alone prefers 2 broad clusters; a browsing demo wants more.
-        run = services.training_run_create(k="auto", scan_k_range=(5, 12), enqueue=False)
+        scan = {"scan_k_range": (5, 12)} if k == "auto" else {}
+        try:
+            run = services.training_run_create(k=k, enqueue=False, **scan)
+        except TrainingError as exc:
+            raise CommandError(f"--k: {exc}") from None
         services.training_run_claim(run_id=run.pk)
         try:
             run = services.training_run_execute(run_id=run.pk)

@@ -52,7 +52,7 @@ def test_absolute_levels_drive_names():
             centroid={"instrumentalness": 0.85, "acousticness": 0.9, "energy": 0.15},
         ),
         _profile(4, z={"acousticness": 1.5, "energy": -1.2}, centroid={"acousticness": 0.8, "energy": 0.3}),
-        _profile(5, z={"valence": -1.0, "energy": -0.8}),
+        _profile(5, z={"valence": -1.0, "energy": -0.8}, centroid={"valence": 0.25, "energy": 0.35}),
         _profile(6),
     ]
     names = name_clusters(profiles)
@@ -69,10 +69,11 @@ def test_absolute_levels_drive_names():
 
 def test_duplicate_names_get_a_second_trait_not_a_number():
     party = {"danceability": 1.2, "energy": 1.0, "valence": 1.0}
+    levels = {"danceability": 0.8, "energy": 0.8, "valence": 0.75}
     profiles = [
-        _profile(0, z=party | {"tempo": 0.9}),
-        _profile(1, z=party | {"tempo": -0.8, "loudness": 0.1}),
-        _profile(2, z=party | {"acousticness": 0.7}),
+        _profile(0, z=party | {"tempo": 0.9}, centroid=levels),
+        _profile(1, z=party | {"tempo": -0.8, "loudness": 0.1}, centroid=levels | {"tempo": 85.0}),
+        _profile(2, z=party | {"acousticness": 0.7}, centroid=levels),
         _profile(-1),
     ]
     names = name_clusters(profiles)
@@ -81,8 +82,8 @@ def test_duplicate_names_get_a_second_trait_not_a_number():
     assert names == {
         -1: NOISE_NAME,
         0: "Party Tracks",  # strongest claim keeps the bare name
-        1: "Party Tracks · Slow",
-        2: "Party Tracks · Acoustic",
+        1: "Party Tracks · Slow",  # 85 BPM: slow on Spotify's scale
+        2: "Party Tracks · More Acoustic",  # more than the catalog, but 0.3 is not acoustic
     }
 
 

@@ -47,6 +47,6 @@ def test_describe_cluster_sentence():
     profile = {"label": 0, "z": {"danceability": 1.42, "energy": 1.1, "acousticness": -1.2, "tempo": 0.1}}
     assert describe_cluster(profile) == ("High danceability (+1.4σ) and energy (+1.1σ), low acousticness (−1.2σ).")
     lead_low = {"label": 1, "z": {"energy": -2.0, "duration_ms": 0.7}}
-    assert describe_cluster(lead_low) == "Low energy (−2.0σ), high duration (+0.7σ)."
+    assert describe_cluster(lead_low, labels={"duration_ms": "length"}) == "Low energy (−2.0σ), high length (+0.7σ)."
     assert describe_cluster({"label": 2, "z": {"energy": 0.1}}) == "Close to the catalog average on every feature."
     assert "outside every cluster" in describe_cluster({"label": -1, "z": {}})
