@@ -130,11 +130,13 @@ class PlaylistWriteSerializer(serializers.Serializer):
         required=False,
         help_text="For a generated playlist, the parameters that made it, so that it can be made again "
         "(POST /api/playlists/{id}/regenerate/); the names of the generator's API parameters. "
-        "radio: song (id, required), limit, variety, seed. "
+        "radio: song (id, required), limit, variety, seed, max_per_artist. "
         "recommendations: seed_songs, seed_artists, seed_genres (lists of ids or comma-separated), limit, "
-        "min_/max_/target_<attribute>. path: from, to (ids, required), length. "
+        "min_/max_/target_<attribute>, max_per_artist. path: from, to (ids, required), length. "
         "cluster: cluster (id, required; after a retrain its successor in the active model), limit, "
-        "max_per_artist. An empty object clears them; changing source without params clears them too.",
+        "max_per_artist. Every one also takes the filters genres, exclude_genres, exclude_artists, "
+        "exclude_songs (lists or comma-separated, at most 100 items each). "
+        "An empty object clears them; changing source without params clears them too.",
     )
 
 

@@ -161,12 +161,17 @@ GENERATED_SOURCES = (
 )
 # Per source: parameter -> (kind, default, low, high); "required" defaults must be given.
 _REQUIRED = object()
+# The discovery filters every generator takes (the API's genres / exclude_*), at most 100 items each.
+FILTER_PARAMS = ("genres", "exclude_genres", "exclude_artists", "exclude_songs")
+_FILTERS = dict.fromkeys(FILTER_PARAMS, ("ids", None, 0, 100))
 GENERATOR_PARAMS: dict[str, dict[str, tuple]] = {
     "radio": {
         "song": ("id", _REQUIRED, None, None),
         "limit": ("int", 25, 1, 500),
         "variety": ("float", 0.0, 0.0, 1.0),
         "seed": ("int", None, 0, SEED_MAX),
+        "max_per_artist": ("int", None, 1, 100),
+        **_FILTERS,
     },
     "recommendations": {
         "seed_songs": ("ids", [], None, None),
@@ -178,12 +183,20 @@ GENERATOR_PARAMS: dict[str, dict[str, tuple]] = {
             for name, a in ATTRIBUTES.items()
             for kind in ("min", "max", "target")
         },
+        "max_per_artist": ("int", None, 1, 100),
+        **_FILTERS,
     },
-    "path": {"from": ("id", _REQUIRED, None, None), "to": ("id", _REQUIRED, None, None), "length": ("int", 10, 3, 50)},
+    "path": {
+        "from": ("id", _REQUIRED, None, None),
+        "to": ("id", _REQUIRED, None, None),
+        "length": ("int", 10, 3, 50),
+        **_FILTERS,
+    },
     "cluster": {
         "cluster": ("int", _REQUIRED, 1, 2**63 - 1),
         "limit": ("int", 50, 1, 500),
         "max_per_artist": ("int", 2, 1, 100),
+        **_FILTERS,
     },
 }
 
@@ -198,6 +211,8 @@ def _param_value(source: str, name: str, value, kind: str, low, high):
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
             raise PlaylistError(f"{where} must be a list of ids (or one comma-separated string).", field="params")
+        if high is not None and len(items) > high:
+            raise PlaylistError(f"{where} has {len(items)} items; at most {high}.", field="params")
         return [i.strip() for i in items]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PlaylistError(f"{where} must be a number, got {type(value).__name__}.", field="params")
@@ -226,7 +241,7 @@ def generator_params_clean(*, source: str, params) -> dict:
     if unknown:
         raise PlaylistError(
             f"Unknown parameter(s) for a {source} playlist: {', '.join(n[:40] for n in unknown[:10])}; "
-            f"known: {', '.join(n for n in spec if n[:4] not in ('min_', 'max_', 'targ'))}"
+            f"known: {', '.join(n for n in spec if n == 'max_per_artist' or n[:4] not in ('min_', 'max_', 'targ'))}"
             + (", min_/max_/target_<attribute>" if source == "recommendations" else "")
             + ".",
             field="params",
@@ -287,7 +302,13 @@ def generated_songs(*, source: str, params: dict, user=None) -> list[str]:
     catalog, active model), leaving out ``user``'s blocklist. Raises
     PlaylistError when its songs or cluster are gone or the index refuses the
     request; a missing model raises the engine's TrainingError / ArtifactError."""
-    excludes = blocklist_excludes(user=user)
+    # The saved filters, the owner's blocklist joining the exclude_* ones (as the API does).
+    blocks = blocklist_excludes(user=user)
+    excludes = {"genres": params.get("genres", [])}
+    for name, blocked in blocks.items():
+        excludes[name] = sorted(set(params.get(name, [])) | set(blocked))
+    if "max_per_artist" in params:
+        excludes["max_per_artist"] = params["max_per_artist"]
     try:
         if source == Playlist.Source.RADIO:
             songs = similarity.song_radio(
@@ -324,7 +345,6 @@ def generated_songs(*, source: str, params: dict, user=None) -> list[str]:
             songs = similarity.cluster_playlist(
                 cluster=_current_cluster(params["cluster"]),
                 limit=params["limit"],
-                max_per_artist=params["max_per_artist"],
                 **excludes,
             )
     except SimilarityError as exc:
