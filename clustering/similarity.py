@@ -192,7 +192,7 @@ def filters_resolve(
     ``exclude_songs`` (external ids) those songs and their near-duplicates.
     Unknown exclusions exclude nothing (a blocked song may have left the
     catalog). A signed-in listener's blocklist reaches the services as these
-    same parameters (:func:`clustering.selectors.blocklist_exclusions`)."""
+    same parameters (:func:`clustering.api.excludes_for`)."""
     mask = None
     if genres:
         names = genre_names_normalise(genres)
