@@ -46,7 +46,8 @@ def broker_check() -> None:
     timeout = settings.BROKER_CHECK_TIMEOUT
     try:
         with Connection(settings.CELERY_BROKER_URL, connect_timeout=timeout) as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
+            # One quick retry (a blip), not kombu's default 2 s pause: callers answer at once.
+            conn.ensure_connection(max_retries=1, interval_start=0.25, interval_step=0, timeout=timeout)
     except Exception as exc:
         logger.error("broker unreachable", exc_info=exc)
         raise BrokerUnavailable() from None
