@@ -1,23 +1,27 @@
 """REST API of the clustering engine: clusters, training runs, prediction,
 similar songs, recommendations, song paths and generated playlists."""
 
+import secrets
+
 import numpy as np
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from songs.api import SongSerializer
+from songs.api import ApiErrorSerializer, SongSerializer
 from songs.features import ATTRIBUTES, FEATURES
 from songs.selectors import SongRecord, song_record_get, songs_for_export
 
-from . import services, similarity
-from .errors import ArtifactError, SimilarityError, TrainingError
+from . import selectors, services, similarity
+from .errors import ArtifactError, BlocklistError, SimilarityError, TrainingError
 from .limits import expensive_slot
 from .ml.spec import spec_params
+from .ml.variety import SEED_MAX
 from .models import Cluster, TrainingRun
 from .playlists import FILE_FORMATS, playlist_download
 
@@ -69,9 +73,15 @@ class DiscoveryFiltersMixin(serializers.Serializer):
                 raise ValidationError({name: f"At most {MAX_FILTER_ITEMS} items in {name}; got {len(data[name])}."})
         return data
 
-    def filters(self) -> dict[str, list[str]]:
-        """The filters as keyword arguments of the discovery services."""
-        return {name: self.validated_data[name] for name in _FILTER_HELP}
+    def filters(self, request=None) -> dict[str, list[str]]:
+        """The filters as keyword arguments of the discovery services; with a
+        ``request``, the signed-in user's blocklist joins the exclude_* ones
+        (:func:`excludes_for`)."""
+        given = {name: self.validated_data[name] for name in _FILTER_HELP}
+        if request is None:
+            return given
+        excludes = excludes_for(request, **{name: given[name] for name in given if name.startswith("exclude_")})
+        return {**given, **{name: sorted(values) for name, values in excludes.items()}}
 
 
 class GeneratedPlaylistQuerySerializer(DiscoveryFiltersMixin):
@@ -100,6 +110,18 @@ def model_call(fn, *args, **kwargs):
         raise ModelUnavailable(f"The active model cannot be loaded: {exc}") from None
     except SimilarityError as exc:
         raise ValidationError({"detail": str(exc)}) from None
+
+
+def excludes_for(request, **given) -> dict[str, set[str]]:
+    """The discovery services' exclude_artists / exclude_songs / exclude_genres:
+    those ``given`` (per request) joined with the signed-in user's blocklist,
+    so what a listener blocked stays out of everything they are shown (one
+    set of parameters: the services resolve both with
+    :func:`clustering.similarity.filters_resolve`)."""
+    out = selectors.blocklist_excludes(user=getattr(request, "user", None))
+    for name, values in given.items():
+        out[name] = out.get(name, set()) | set(values or ())
+    return out
 
 
 MAX_PREDICT = 10_000
@@ -214,7 +236,8 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True)
     def playlist(self, request, pk=None):
-        """Representative songs of the cluster (nearest its centre), as JSON or a playlist file."""
+        """Representative songs of the cluster (nearest its centre), as JSON or a playlist file; a signed-in
+        user's blocked artists, songs and genres are left out."""
         cluster = self.get_object()
         query = GeneratedPlaylistQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -224,7 +247,7 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
             cluster=cluster,
             limit=data["limit"],
             max_per_artist=data["max_per_artist"],
-            **query.filters(),
+            **query.filters(request),
         )
         title = f"{cluster.name} (run #{cluster.run_id})"
         if data["fmt"] != "json":
@@ -530,7 +553,8 @@ def _song_or_404(external_id: str) -> SongRecord:
 
 
 class SimilarSongsView(APIView):
-    """Nearest songs to one song in the active model's similarity index."""
+    """Nearest songs to one song in the active model's similarity index (a
+    signed-in user's blocked artists, songs and genres left out)."""
 
     permission_classes = [permissions.AllowAny]
 
@@ -550,7 +574,7 @@ class SimilarSongsView(APIView):
             max_per_artist=data["max_per_artist"],
             exclude_artist=data["exclude_artist"],
             bounds=query.bounds(),
-            **query.filters(),
+            **query.filters(request),
         )
         if result is None:
             raise NotFound(f"No song with id {external_id!r}.")
@@ -606,8 +630,9 @@ class RecommendationsQuerySerializer(DiscoveryFiltersMixin, _BoundsMixin):
             raise ValidationError({self.SONG_SEEDS: f"At most {similarity.MAX_SEEDS} seeds in all; got {total}."})
         return data
 
-    def recommendations(self) -> dict:
-        """The validated query answered by :func:`clustering.similarity.recommendations_get`."""
+    def recommendations(self, request=None) -> dict:
+        """The validated query answered by :func:`clustering.similarity.recommendations_get`
+        (with a ``request``, the signed-in user's blocklist joins the filters)."""
         data = self.validated_data
         return model_call(
             similarity.recommendations_get,
@@ -618,7 +643,7 @@ class RecommendationsQuerySerializer(DiscoveryFiltersMixin, _BoundsMixin):
             bounds=self.bounds(),
             targets=self.targets(),
             max_per_artist=data["max_per_artist"],
-            **self.filters(),
+            **self.filters(request),
         )
 
 
@@ -638,7 +663,8 @@ class RecommendationsResponseSerializer(serializers.Serializer):
 
 class RecommendationsView(APIView):
     """Spotify-style recommendations: up to 5 seeds in all, hard min/max
-    filters and preferred targets for the audio attributes."""
+    filters and preferred targets for the audio attributes; a signed-in
+    user's blocked artists, songs and genres are left out."""
 
     permission_classes = [permissions.AllowAny]
     throttle_scope = "recommendations"  # expensive: its own rate (settings, "Abuse limits")
@@ -650,7 +676,7 @@ class RecommendationsView(APIView):
     def get(self, request):
         query = RecommendationsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(query.recommendations())
+        return Response(query.recommendations(request))
 
 
 class GenreSeedsView(APIView):
@@ -703,7 +729,8 @@ class SongPathView(APIView):
     one direction. No song or exact duplicate twice; each artist at most
     once counting the two ends (the first and last songs' artists never
     appear in between). A catalog too small for these rules gives a shorter
-    path. Method and measurements: docs/PATHS.md."""
+    path. Method and measurements: docs/PATHS.md. A signed-in user's blocked
+    artists, songs and genres are left out in between, like exclude_*."""
 
     permission_classes = [permissions.AllowAny]
     throttle_scope = "path"  # expensive: its own rate (settings, "Abuse limits")
@@ -718,7 +745,7 @@ class SongPathView(APIView):
         data = query.validated_data
         source, target = _song_or_404(data["from"]), _song_or_404(data["to"])
         result = model_call(
-            similarity.song_path, source=source, target=target, length=data["length"], **query.filters()
+            similarity.song_path, source=source, target=target, length=data["length"], **query.filters(request)
         )
         return Response(result)
 
@@ -727,33 +754,264 @@ def _playlist_response(request, *, title: str, songs: list, fmt: str):
     return playlist_download(request=request, title=title, songs=songs_for_export([song.pk for song in songs]), fmt=fmt)
 
 
+class RadioQuerySerializer(GeneratedPlaylistQuerySerializer):
+    limit = serializers.IntegerField(
+        default=25, min_value=1, max_value=500, help_text="Songs, the seed included (1-500; default 25)."
+    )
+    max_per_artist = serializers.IntegerField(
+        default=similarity.RADIO_MAX_PER_ARTIST,
+        min_value=1,
+        max_value=100,
+        help_text=f"At most this many songs per artist, the seed counting for its artist "
+        f"(default {similarity.RADIO_MAX_PER_ARTIST}).",
+    )
+    variety = serializers.FloatField(
+        default=0.0,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="How far the radio reaches beyond the nearest songs (0-1; default 0). At 0 the nearest songs in "
+        "order; above it the songs are drawn from the nearest limit × (1 + 3 × variety), weighed towards the nearer "
+        "ones, and listed nearest first. The same song, variety and seed give the same radio on the same model.",
+    )
+    seed = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=SEED_MAX,
+        help_text=f"Seed of the draw (0-{SEED_MAX}). Left out with a variety above 0, one is picked at random and "
+        "returned: send it back to hear the same radio again.",
+    )
+
+
 class SongRadioView(APIView):
     """Radio from a seed song: the seed, then similar songs, one per artist by
-    default (the seed's artist does not come back), versions of one recording once."""
+    default (the seed's artist does not come back), versions of one recording
+    once, none a signed-in user blocked; `variety` reaches further, seeded."""
 
     permission_classes = [permissions.AllowAny]
     throttle_scope = "radio"  # expensive: its own rate (settings, "Abuse limits")
 
     @extend_schema(
-        parameters=[GeneratedPlaylistQuerySerializer],
+        parameters=[RadioQuerySerializer],
         responses={
-            200: inline_serializer("Radio", {"title": serializers.CharField(), "songs": SongSerializer(many=True)})
+            200: inline_serializer(
+                "Radio",
+                {
+                    "title": serializers.CharField(),
+                    "variety": serializers.FloatField(help_text="The variety used."),
+                    "seed": serializers.IntegerField(
+                        allow_null=True, help_text="The seed used (null at variety 0, where none is needed)."
+                    ),
+                    "songs": SongSerializer(many=True),
+                },
+            )
         },
     )
     def get(self, request, external_id: str):
-        query = GeneratedPlaylistQuerySerializer(
-            data={"limit": 25, "max_per_artist": similarity.RADIO_MAX_PER_ARTIST, **request.query_params.dict()}
-        )
+        query = RadioQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
+        data = query.validated_data
         song = _song_or_404(external_id)
+        variety = data["variety"]
+        seed = data.get("seed")
+        if seed is None and variety > 0:
+            seed = secrets.randbelow(SEED_MAX + 1)
         songs = model_call(
             similarity.song_radio,
             song=song,
-            limit=query.validated_data["limit"],
-            max_per_artist=query.validated_data["max_per_artist"],
-            **query.filters(),
+            limit=data["limit"],
+            max_per_artist=data["max_per_artist"],
+            variety=variety,
+            seed=seed,
+            **query.filters(request),
         )
         title = f"Radio: {song['name']} — {song['artist']}"
-        if query.validated_data["fmt"] != "json":
-            return _playlist_response(request, title=title, songs=songs, fmt=query.validated_data["fmt"])
-        return Response({"title": title, "songs": songs})
+        if data["fmt"] != "json":
+            return _playlist_response(request, title=title, songs=songs, fmt=data["fmt"])
+        return Response({"title": title, "variety": variety, "seed": seed, "songs": songs})
+
+
+# --- similar artists ----------------------------------------------------------------
+
+
+class SimilarArtistsQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(default=10, min_value=1, max_value=50, help_text="Artists to return (1-50).")
+
+
+class ArtistSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The artist's external id.")
+    name = serializers.CharField()
+    genres = serializers.ListField(child=serializers.CharField())
+    followers = serializers.IntegerField(allow_null=True)
+    popularity = serializers.IntegerField(allow_null=True)
+
+
+class SimilarArtistSerializer(ArtistSerializer):
+    similarity = serializers.FloatField(
+        help_text="1 for the same sound, 0.5 at a typical 10th-neighbour distance of songs."
+    )
+
+
+class SimilarArtistsResponseSerializer(serializers.Serializer):
+    artist = ArtistSerializer()
+    run = serializers.IntegerField(help_text="The active training run that answered.")
+    related = SimilarArtistSerializer(many=True)
+
+
+def _artist_out(artist: dict) -> dict:
+    return {key: value for key, value in artist.items() if key != "pk"}
+
+
+class SimilarArtistsView(APIView):
+    """Artists that sound like one artist: nearest by the mean vector of their
+    songs in the active model's similarity index (the same answer as the
+    Spotify-compatible related-artists). A signed-in user's blocked artists,
+    and artists of a blocked genre, are left out."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        parameters=[SimilarArtistsQuerySerializer],
+        responses={
+            200: SimilarArtistsResponseSerializer,
+            404: OpenApiResponse(ApiErrorSerializer, description="No artist with this id."),
+            503: OpenApiResponse(ApiErrorSerializer, description="No active model, or it cannot be loaded."),
+        },
+    )
+    def get(self, request, external_id: str):
+        query = SimilarArtistsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        excludes = excludes_for(request)
+        result = model_call(
+            similarity.artists_related,
+            external_id=external_id,
+            limit=query.validated_data["limit"],
+            exclude_artists=excludes["exclude_artists"],
+            exclude_genres=excludes["exclude_genres"],
+        )
+        if result is None:
+            raise NotFound(f"No artist with id {external_id!r}.")
+        return Response(
+            {
+                "artist": _artist_out(result["artist"]),
+                "run": result["run"],
+                "related": [_artist_out(a) for a in result["related"]],
+            }
+        )
+
+
+# --- a listener's blocklist -----------------------------------------------------------
+
+BLOCK_TYPES = ("artist", "song", "genre")
+
+
+class BlockedItemSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=BLOCK_TYPES, source="kind", help_text="artist, song or genre.")
+    id = serializers.CharField(
+        source="value", help_text="The artist's or song's external id, or the genre (lower case)."
+    )
+    label = serializers.CharField(help_text="How pages show it: the artist's name, 'title — artist', or the genre.")
+    created_at = serializers.DateTimeField()
+
+
+class BlocklistSerializer(serializers.Serializer):
+    artists = BlockedItemSerializer(many=True)
+    songs = BlockedItemSerializer(many=True)
+    genres = BlockedItemSerializer(many=True)
+
+
+class BlockRequestSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(
+        choices=BLOCK_TYPES,
+        help_text="What to block: artist, song or genre.",
+        error_messages={"invalid_choice": '"{input}" is not a type; choose one of artist, song, genre.'},
+    )
+    id = serializers.CharField(
+        max_length=512,
+        help_text="A song's external id; an artist's external id or exact name; or a genre name (any case).",
+    )
+
+
+def _blocklist_body(user) -> dict:
+    items = selectors.blocklist_of(user=user)
+    data = {"artists": [], "songs": [], "genres": []}
+    for item in items:
+        data[f"{item.kind}s"].append(BlockedItemSerializer(item).data)
+    return data
+
+
+BLOCK_TYPE_PARAMETER = OpenApiParameter(
+    "kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(BLOCK_TYPES), description="artist, song or genre."
+)
+BLOCK_ID_PARAMETER = OpenApiParameter(
+    "value",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The blocked artist's external id (or exact name), song's external id, or genre (any case).",
+)
+BLOCK_ERRORS = {
+    400: OpenApiResponse(ApiErrorSerializer, description="Unknown type, or no such song or artist."),
+    401: OpenApiResponse(ApiErrorSerializer, description="Not signed in (session or token)."),
+    403: OpenApiResponse(ApiErrorSerializer, description="Not signed in (session without a CSRF token)."),
+}
+
+
+class BlocklistView(APIView):
+    """Your blocklist: artists, songs and genres you never want to see. Every
+    discovery answer you get signed in (similar songs and artists, radio,
+    recommendations, paths, cluster playlists, and the cluster pages' song
+    lists) leaves them out; a song you asked for by id (a seed, a path's ends)
+    is still answered."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        summary="Your blocked artists, songs and genres", responses={200: BlocklistSerializer, **BLOCK_ERRORS}
+    )
+    def get(self, request):
+        return Response(_blocklist_body(request.user))
+
+    @extend_schema(
+        summary="Block an artist, a song or a genre",
+        request=BlockRequestSerializer,
+        responses={
+            201: OpenApiResponse(BlockedItemSerializer, description="Blocked."),
+            200: OpenApiResponse(BlockedItemSerializer, description="Already blocked: nothing changed."),
+            **BLOCK_ERRORS,
+        },
+    )
+    def post(self, request):
+        body = BlockRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            item, created = services.blocklist_add(
+                user=request.user, kind=body.validated_data["type"], value=body.validated_data["id"]
+            )
+        except BlocklistError as exc:
+            raise ValidationError({"type" if exc.field == "type" else "id": [str(exc)]}) from None
+        return Response(
+            BlockedItemSerializer(item).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class BlockedItemView(APIView):
+    """One item of your blocklist."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        summary="Unblock an artist, a song or a genre",
+        parameters=[BLOCK_TYPE_PARAMETER, BLOCK_ID_PARAMETER],
+        responses={
+            204: OpenApiResponse(description="Unblocked."),
+            404: OpenApiResponse(ApiErrorSerializer, description="Not on your blocklist."),
+            **BLOCK_ERRORS,
+        },
+    )
+    def delete(self, request, kind: str, value: str):
+        try:
+            removed = services.blocklist_remove(user=request.user, kind=kind, value=value)
+        except BlocklistError as exc:
+            raise ValidationError({"type": [str(exc)]}) from None
+        if not removed:
+            raise NotFound(f"No {kind} {value!r} on your blocklist.")
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -19,3 +19,11 @@ class ArtifactError(Exception):
 
 class SimilarityError(Exception):
     """A request the similarity index cannot answer as asked (the message says why)."""
+
+
+class BlocklistError(ValueError):
+    """A blocklist change refused (the message says why); ``field`` names the input at fault."""
+
+    def __init__(self, message: str, *, field: str = "id"):
+        super().__init__(message)
+        self.field = field

@@ -133,6 +133,11 @@ class Playlist(models.Model):
     # Random, not derived from the primary key: knowing one link reveals no other.
     share_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     source = models.CharField(max_length=32, choices=Source.choices, default=Source.MANUAL)
+    # What generated the songs (radio, recommendations, path, cluster), as
+    # clustering.playlists.generator_params_clean leaves them: a saved
+    # generated playlist can be made again on the current catalog.
+    params = models.JSONField(default=dict, blank=True)
+    regenerated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -156,3 +161,33 @@ class PlaylistItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.playlist_id}#{self.position}"
+
+
+class BlockedItem(models.Model):
+    """An artist, song or genre a signed-in user never wants to see again.
+
+    The listener's preference belongs to the engine (the catalog stands
+    alone): songs and artists are held by their external ids, which survive
+    a re-import, genres by their normalised name. Every discovery endpoint
+    passes a user's blocks as exclude_artists / exclude_songs / exclude_genres.
+    """
+
+    class Kind(models.TextChoices):
+        ARTIST = "artist"
+        SONG = "song"
+        GENRE = "genre"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocked_items")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=512, help_text="External id (artist, song) or genre name (lower case).")
+    label = models.CharField(
+        max_length=1024, blank=True, help_text="How pages show it, e.g. a song's title and artist."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "label", "id"]
+        constraints = [models.UniqueConstraint(fields=["user", "kind", "value"], name="unique_block_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.label or self.value}"

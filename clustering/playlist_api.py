@@ -4,6 +4,8 @@ Who sees what: anyone reads public playlists; a signed-in user also reads
 and edits their own; anyone holding a playlist's share link reads it
 (`/api/playlists/shared/<share_id>/`), public or not. Only the owner sees
 `share_id`, and can replace it (`POST /api/playlists/<id>/share/rotate/`).
+A generated playlist saved with its `params` is made again on the current
+catalog by its owner (`POST /api/playlists/<id>/regenerate/`).
 """
 
 import uuid
@@ -29,6 +31,7 @@ from rest_framework.response import Response
 from songs.api import ApiErrorSerializer
 
 from . import playlists
+from .api import model_call
 from .models import Playlist
 
 FORMATS_TEXT = ", ".join(playlists.EXPORT_FORMATS)
@@ -55,13 +58,19 @@ class PlaylistSerializer(serializers.ModelSerializer):
             "description",
             "is_public",
             "source",
+            "params",
             "share_id",
             "owner",
             "song_count",
             "created_at",
             "updated_at",
+            "regenerated_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "params": {"help_text": "What generated the songs (empty for a manual playlist): see POST's params."},
+            "regenerated_at": {"help_text": "When the songs were last made again from params (null: never)."},
+        }
 
     def to_representation(self, playlist):
         data = super().to_representation(playlist)
@@ -116,6 +125,18 @@ class PlaylistWriteSerializer(serializers.Serializer):
         required=False,
         help_text=f"External ids of the songs, in order (at most {playlists.MAX_SONGS:,}; repeats allowed). "
         "Replaces the playlist's songs; leave it out to keep them.",
+    )
+    params = serializers.JSONField(
+        required=False,
+        help_text="For a generated playlist, the parameters that made it, so that it can be made again "
+        "(POST /api/playlists/{id}/regenerate/); the names of the generator's API parameters. "
+        "radio: song (id, required), limit, variety, seed, max_per_artist. "
+        "recommendations: seed_songs, seed_artists, seed_genres (lists of ids or comma-separated), limit, "
+        "min_/max_/target_<attribute>, max_per_artist. path: from, to (ids, required), length. "
+        "cluster: cluster (id, required; after a retrain its successor in the active model), limit, "
+        "max_per_artist. Every one also takes the filters genres, exclude_genres, exclude_artists, "
+        "exclude_songs (lists or comma-separated, at most 100 items each). "
+        "An empty object clears them; changing source without params clears them too.",
     )
 
 
@@ -269,6 +290,7 @@ class PlaylistViewSet(viewsets.ModelViewSet):
             description=data.get("description", ""),
             is_public=data.get("is_public", False),
             source=data.get("source", Playlist.Source.MANUAL),
+            params=data.get("params"),
         )
         return self._detail(playlist, status_code=status.HTTP_201_CREATED)
 
@@ -283,6 +305,7 @@ class PlaylistViewSet(viewsets.ModelViewSet):
             is_public=data.get("is_public"),
             source=data.get("source"),
             song_ids=data.get("songs"),
+            params=data.get("params"),
         )
         return self._detail(playlist)
 
@@ -320,6 +343,26 @@ class PlaylistViewSet(viewsets.ModelViewSet):
                 "share_url": request.build_absolute_uri(f"/playlists/shared/{playlist.share_id}/"),
             }
         )
+
+    @extend_schema(
+        summary="Make a generated playlist again on the current catalog (owner only)",
+        description="Runs the playlist's generator (radio, recommendations, path or cluster) again with its saved "
+        "params on the current catalog and active model, leaving out your blocklist, and replaces its songs; the "
+        "name, description and share link stay. A radio with a seed gives the same songs while the catalog and "
+        "the model are the same.",
+        request=None,
+        parameters=[ID_PARAMETER],
+        responses={
+            200: PlaylistDetailSerializer,
+            **ERRORS,
+            503: OpenApiResponse(ApiErrorSerializer, description="No active model, or it cannot be loaded."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def regenerate(self, request, pk=None):
+        playlist = self.get_object()  # 404 when hidden from you, 403 when not yours
+        playlist = model_call(self._service, playlists.playlist_regenerate, playlist=playlist)
+        return self._detail(playlist)
 
     @staticmethod
     def _shared(share_id: str) -> Playlist:

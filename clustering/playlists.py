@@ -3,6 +3,11 @@
 Playlists hold songs, not clusters: a retrain relabels songs but never
 touches playlist items. `playlist_export` is shared by saved playlists and
 the generated ones (cluster playlists, radio, recommendations).
+
+A generated playlist may be saved with the parameters that made it
+(``params``, checked by :func:`generator_params_clean`); then
+:func:`playlist_regenerate` makes it again on the current catalog and
+active model, with its owner's blocklist, keeping its name.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -18,13 +24,19 @@ from urllib.parse import quote
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.text import slugify
 
-from songs.features import FEATURE_NAMES
+from songs.features import ATTRIBUTES, FEATURE_NAMES
 from songs.models import Song
+from songs.selectors import song_record_get
 
+from . import similarity
+from .errors import SimilarityError
 from .exporting import safe_cell
-from .models import Cluster, Playlist, PlaylistItem
+from .ml.variety import SEED_MAX
+from .models import Cluster, Playlist, PlaylistItem, TrainingRun
+from .selectors import blocklist_excludes
 
 MAX_SONGS = 1000
 DESCRIPTION_MAX = 5000
@@ -139,6 +151,228 @@ def _clean_source(source: str) -> str:
     return source
 
 
+# --- generated playlists: their parameters, and making them again ------------------------
+
+GENERATED_SOURCES = (
+    Playlist.Source.RADIO,
+    Playlist.Source.RECOMMENDATIONS,
+    Playlist.Source.PATH,
+    Playlist.Source.CLUSTER,
+)
+# Per source: parameter -> (kind, default, low, high); "required" defaults must be given.
+_REQUIRED = object()
+# The discovery filters every generator takes (the API's genres / exclude_*), at most 100 items each.
+FILTER_PARAMS = ("genres", "exclude_genres", "exclude_artists", "exclude_songs")
+_FILTERS = dict.fromkeys(FILTER_PARAMS, ("ids", None, 0, 100))
+GENERATOR_PARAMS: dict[str, dict[str, tuple]] = {
+    "radio": {
+        "song": ("id", _REQUIRED, None, None),
+        "limit": ("int", 25, 1, 500),
+        "variety": ("float", 0.0, 0.0, 1.0),
+        "seed": ("int", None, 0, SEED_MAX),
+        "max_per_artist": ("int", None, 1, 100),
+        **_FILTERS,
+    },
+    "recommendations": {
+        "seed_songs": ("ids", [], None, None),
+        "seed_artists": ("ids", [], None, None),
+        "seed_genres": ("ids", [], None, None),
+        "limit": ("int", 20, 1, 100),
+        **{
+            f"{kind}_{name}": ("float", None, a.low, a.high)
+            for name, a in ATTRIBUTES.items()
+            for kind in ("min", "max", "target")
+        },
+        "max_per_artist": ("int", None, 1, 100),
+        **_FILTERS,
+    },
+    "path": {
+        "from": ("id", _REQUIRED, None, None),
+        "to": ("id", _REQUIRED, None, None),
+        "length": ("int", 10, 3, 50),
+        **_FILTERS,
+    },
+    "cluster": {
+        "cluster": ("int", _REQUIRED, 1, 2**63 - 1),
+        "limit": ("int", 50, 1, 500),
+        "max_per_artist": ("int", 2, 1, 100),
+        **_FILTERS,
+    },
+}
+
+
+def _param_value(source: str, name: str, value, kind: str, low, high):
+    where = f"params.{name}"
+    if kind == "id":
+        if not isinstance(value, str) or not value.strip() or len(value) > 512:
+            raise PlaylistError(f"{where} must be a song id.", field="params")
+        return value.strip()
+    if kind == "ids":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
+            raise PlaylistError(f"{where} must be a list of ids (or one comma-separated string).", field="params")
+        if high is not None and len(items) > high:
+            raise PlaylistError(f"{where} has {len(items)} items; at most {high}.", field="params")
+        return [i.strip() for i in items]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PlaylistError(f"{where} must be a number, got {type(value).__name__}.", field="params")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PlaylistError(f"{where} must be a finite number.", field="params")
+    if kind == "int" and isinstance(value, float) and not value.is_integer():
+        raise PlaylistError(f"{where} must be a whole number, got {value!r:.40}.", field="params")
+    if not low <= value <= high:  # exact for ints of any size
+        raise PlaylistError(f"{where} must be from {low:g} to {high:g}, got {value!r:.40}.", field="params")
+    return int(value) if kind == "int" else float(value)
+
+
+def generator_params_clean(*, source: str, params) -> dict:
+    """The parameters of a generated playlist, checked and with their defaults
+    (:data:`GENERATOR_PARAMS`: the same names as the API's query parameters;
+    a cluster by id). PlaylistError naming the parameter at fault."""
+    if source not in GENERATED_SOURCES:
+        raise PlaylistError(
+            f"Only generated playlists ({', '.join(GENERATED_SOURCES)}) have parameters; this one is {source!r}.",
+            field="params",
+        )
+    if not isinstance(params, dict):
+        raise PlaylistError("params must be a JSON object.", field="params")
+    spec = GENERATOR_PARAMS[source]
+    unknown = sorted(set(params) - set(spec))
+    if unknown:
+        raise PlaylistError(
+            f"Unknown parameter(s) for a {source} playlist: {', '.join(n[:40] for n in unknown[:10])}; "
+            f"known: {', '.join(n for n in spec if n == 'max_per_artist' or n[:4] not in ('min_', 'max_', 'targ'))}"
+            + (", min_/max_/target_<attribute>" if source == "recommendations" else "")
+            + ".",
+            field="params",
+        )
+    out = {}
+    for name, (kind, default, low, high) in spec.items():
+        value = params.get(name)
+        if value is None:
+            if default is _REQUIRED:
+                raise PlaylistError(f"params.{name} is required for a {source} playlist.", field="params")
+            if default is not None:
+                out[name] = default
+            continue
+        out[name] = _param_value(source, name, value, kind, low, high)
+    if source == "recommendations":
+        seeds = sum(len(out[n]) for n in ("seed_songs", "seed_artists", "seed_genres"))
+        if not 1 <= seeds <= similarity.MAX_SEEDS:
+            raise PlaylistError(
+                f"Give 1 to {similarity.MAX_SEEDS} seeds in all (params.seed_songs, seed_artists, seed_genres); "
+                f"got {seeds}.",
+                field="params",
+            )
+        for name in ATTRIBUTES:
+            low, high = out.get(f"min_{name}"), out.get(f"max_{name}")
+            if low is not None and high is not None and low > high:
+                raise PlaylistError(
+                    f"params.min_{name} ({low:g}) is greater than max_{name} ({high:g}).", field="params"
+                )
+    return out
+
+
+def _current_cluster(cluster_id: int) -> Cluster:
+    """The cluster, or the active run's cluster of its lineage after a retrain."""
+    cluster = Cluster.objects.select_related("run").filter(pk=cluster_id).first()
+    if cluster is None:
+        raise PlaylistError(f"Cluster {cluster_id} no longer exists.", field="params")
+    active = TrainingRun.objects.active()
+    if active is None or cluster.run_id == active.pk:
+        return cluster
+    heir = Cluster.objects.filter(run=active, lineage=cluster.lineage).first() if cluster.lineage is not None else None
+    if heir is None:
+        raise PlaylistError(
+            f"Cluster “{cluster.name}” (run #{cluster.run_id}) has no successor in the active model (run #{active.pk}).",
+            field="params",
+        )
+    return heir
+
+
+def _song_or_error(external_id: str, role: str):
+    record = song_record_get(external_id=external_id)
+    if record is None:
+        raise PlaylistError(f"The {role} song {external_id!r} is no longer in the catalog.", field="params")
+    return record
+
+
+def generated_songs(*, source: str, params: dict, user=None) -> list[str]:
+    """The external ids a generator gives for cleaned ``params`` now (current
+    catalog, active model), leaving out ``user``'s blocklist. Raises
+    PlaylistError when its songs or cluster are gone or the index refuses the
+    request; a missing model raises the engine's TrainingError / ArtifactError."""
+    # The saved filters, the owner's blocklist joining the exclude_* ones (as the API does).
+    blocks = blocklist_excludes(user=user)
+    excludes = {"genres": params.get("genres", [])}
+    for name, blocked in blocks.items():
+        excludes[name] = sorted(set(params.get(name, [])) | set(blocked))
+    if "max_per_artist" in params:
+        excludes["max_per_artist"] = params["max_per_artist"]
+    try:
+        if source == Playlist.Source.RADIO:
+            songs = similarity.song_radio(
+                song=_song_or_error(params["song"], "seed"),
+                limit=params["limit"],
+                variety=params["variety"],
+                seed=params.get("seed"),
+                **excludes,
+            )
+        elif source == Playlist.Source.RECOMMENDATIONS:
+            bounds = {
+                name: (params.get(f"min_{name}"), params.get(f"max_{name}"))
+                for name in ATTRIBUTES
+                if params.get(f"min_{name}") is not None or params.get(f"max_{name}") is not None
+            }
+            targets = {name: params[f"target_{name}"] for name in ATTRIBUTES if f"target_{name}" in params}
+            songs = similarity.recommendations_get(
+                seed_songs=params["seed_songs"],
+                seed_artists=params["seed_artists"],
+                seed_genres=params["seed_genres"],
+                limit=params["limit"],
+                bounds=bounds,
+                targets=targets,
+                **excludes,
+            )["tracks"]
+        elif source == Playlist.Source.PATH:
+            songs = similarity.song_path(
+                source=_song_or_error(params["from"], "first"),
+                target=_song_or_error(params["to"], "last"),
+                length=params["length"],
+                **excludes,
+            )["songs"]
+        else:
+            songs = similarity.cluster_playlist(
+                cluster=_current_cluster(params["cluster"]),
+                limit=params["limit"],
+                **excludes,
+            )
+    except SimilarityError as exc:
+        raise PlaylistError(f"The {source} cannot be made again: {exc}", field="params") from None
+    return [song["id"] for song in songs]
+
+
+def playlist_regenerate(*, playlist: Playlist) -> Playlist:
+    """Make a generated playlist again from its saved parameters on the current
+    catalog and active model (its owner's blocklist applied): the songs are
+    replaced, the name, description and share link kept."""
+    if playlist.source not in GENERATED_SOURCES or not playlist.params:
+        raise PlaylistError(
+            "Only a generated playlist saved with its parameters can be made again "
+            f"(this one is {playlist.get_source_display().lower()}"
+            f"{'' if playlist.params else ', without parameters'}).",
+            field="params",
+        )
+    params = generator_params_clean(source=playlist.source, params=playlist.params)
+    song_ids = generated_songs(source=playlist.source, params=params, user=playlist.owner)
+    songs = songs_resolve(song_ids=song_ids)
+    with transaction.atomic():
+        _items_replace(playlist, songs)
+        playlist.regenerated_at = timezone.now()
+        playlist.save(update_fields=["regenerated_at", "updated_at"])
+    return playlist
+
+
 def _items_replace(playlist: Playlist, songs: list[Song]) -> None:
     with transaction.atomic():
         # Lock the playlist row: two concurrent rewrites would otherwise
@@ -168,14 +402,17 @@ def playlist_create(
     description: str = "",
     is_public: bool = False,
     source: str = Playlist.Source.MANUAL,
+    params: dict | None = None,
 ) -> Playlist:
+    """A new playlist; ``params``: what generated it (see :func:`generator_params_clean`)."""
     name = _clean_name(name)
     description = _clean_description(description)
     source = _clean_source(source)
+    params = generator_params_clean(source=source, params=params) if params else {}
     songs = songs_resolve(song_ids=song_ids)  # refuse before writing anything
     with transaction.atomic():
         playlist = Playlist.objects.create(
-            owner=owner, name=name, description=description, is_public=is_public, source=source
+            owner=owner, name=name, description=description, is_public=is_public, source=source, params=params
         )
         _items_replace(playlist, songs)
     return playlist
@@ -189,8 +426,15 @@ def playlist_update(
     is_public: bool | None = None,
     source: str | None = None,
     song_ids: Sequence[str] | None = None,
+    params: dict | None = None,
 ) -> Playlist:
-    """Change the given fields; None leaves a field as it is."""
+    """Change the given fields; None leaves a field as it is. A playlist
+    turned manual forgets its parameters; an empty ``params`` clears them."""
+    if params is not None:
+        new_source = _clean_source(source) if source is not None else playlist.source
+        playlist.params = generator_params_clean(source=new_source, params=params) if params else {}
+    elif source is not None and source != playlist.source:
+        playlist.params = {}  # parameters of another generator
     if name is not None:
         playlist.name = _clean_name(name)
     if description is not None:

@@ -10,6 +10,7 @@ sample drawn by primary key.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from songs.selectors import (
 from .artifacts import active_index_or_none
 from .ml.selection import explain_k_choice
 from .ml.similarity import ATTRIBUTES
-from .models import Cluster, Playlist, TrainingRun
+from .models import BlockedItem, Cluster, Playlist, TrainingRun
 
 MAP_SAMPLE_SIZE = 5_000
 # The sample only changes with the active run (part of the key); new imports
@@ -109,13 +110,21 @@ def _ordered_slice(vals: np.ndarray, ids: np.ndarray, key: tuple | None, descend
 
 
 def cluster_song_keys(
-    *, cluster_id: int, sort: str, desc: bool, after: tuple | None, before: tuple | None, size: int
+    *,
+    cluster_id: int,
+    sort: str,
+    desc: bool,
+    after: tuple | None,
+    before: tuple | None,
+    size: int,
+    hidden: tuple[list[int], list[int]] = ((), ()),
 ) -> tuple[list[tuple[Any, int]], bool] | None:
     """One keyset page of a cluster's songs ordered by (sort, id), from the
     active run's index: [(sort value, song id)] and whether more rows follow
     in the walking direction. ``sort`` is "id" or a feature. None when the
     index cannot answer (no model, the cluster of another run): the caller
-    falls back to the database. At 1M songs this takes a few ms where the
+    falls back to the database. ``hidden``: (artist ids, song ids) left out.
+    At 1M songs this takes a few ms where the
     database needs an index per sortable column (every one of them slowing
     the import and the activation)."""
     found = active_index_or_none()
@@ -127,7 +136,14 @@ def cluster_song_keys(
     label = Cluster.objects.filter(pk=cluster_id, run_id=run.pk).values_list("label", flat=True).first()
     if label is None or (sort != "id" and sort not in FEATURE_NAMES):
         return None
-    rows = np.flatnonzero(index.labels_ == label)
+    in_cluster = index.labels_ == label
+    artist_pks, song_pks = hidden
+    if len(artist_pks):
+        in_cluster &= ~np.isin(index.artists_, np.asarray(artist_pks, dtype=np.int64))
+    if len(song_pks):
+        song_rows = index.rows_of(song_pks)
+        in_cluster[song_rows[song_rows >= 0]] = False
+    rows = np.flatnonzero(in_cluster)
     ids = index.ids_[rows]
     vals = (
         ids.astype(np.float64) if sort == "id" else index.attributes_[rows, ATTRIBUTES.index(sort)].astype(np.float64)
@@ -146,13 +162,20 @@ def cluster_song_keys(
 
 
 def _cluster_page_from_index(
-    *, cluster_id: int, sort: str, desc: bool, after: str | None, before: str | None, size: int
+    *,
+    cluster_id: int,
+    sort: str,
+    desc: bool,
+    after: str | None,
+    before: str | None,
+    size: int,
+    hidden: tuple[list[int], list[int]],
 ) -> KeysetPage | None:
     """The page from the active run's similarity index (order and cursors),
     the songs themselves from the database; None when the index cannot tell."""
     after_key, before_key = decode_cursor(after, sort), decode_cursor(before, sort)
     found = cluster_song_keys(
-        cluster_id=cluster_id, sort=sort, desc=desc, after=after_key, before=before_key, size=size
+        cluster_id=cluster_id, sort=sort, desc=desc, after=after_key, before=before_key, size=size, hidden=hidden
     )
     if found is None:
         return None
@@ -180,18 +203,35 @@ def cluster_songs_page(
     after: str | None = None,
     before: str | None = None,
     size: int = PAGE_SIZE,
+    exclude_artists: Iterable[str] = (),
+    exclude_songs: Iterable[str] = (),
 ) -> KeysetPage:
-    """One page of a cluster's songs. Without a search the active run's index
-    orders them (no index on cluster in the database: see songs.models)."""
+    """One page of a cluster's songs, leaving out ``exclude_artists`` and
+    ``exclude_songs`` (external ids: a listener's blocklist). Without a search
+    the active run's index orders them (no index on cluster in the database:
+    see songs.models)."""
     if sort not in SORTS:
         sort = "id"
+    exclude_artists, exclude_songs = sorted(set(exclude_artists)), sorted(set(exclude_songs))
+    artist_pks = list(Artist.objects.filter(external_id__in=exclude_artists).values_list("pk", flat=True))
+    song_pks = list(Song.objects.filter(external_id__in=exclude_songs).values_list("pk", flat=True))
     if not search and sort != "name":
         page = _cluster_page_from_index(
-            cluster_id=cluster_id, sort=sort, desc=desc, after=after, before=before, size=size
+            cluster_id=cluster_id,
+            sort=sort,
+            desc=desc,
+            after=after,
+            before=before,
+            size=size,
+            hidden=(artist_pks, song_pks),
         )
         if page is not None:
             return page
     qs = Song.objects.select_related("artist").filter(cluster_id=cluster_id)
+    if artist_pks:
+        qs = qs.exclude(artist_id__in=artist_pks)
+    if song_pks:
+        qs = qs.exclude(pk__in=song_pks)
     if search:
         qs = qs.filter(search_filter(search))
     return keyset_page(qs, sort=sort, desc=desc, after=after, before=before, size=size)
@@ -337,3 +377,34 @@ def playlists_public() -> QuerySet[Playlist]:
 
 def playlist_by_share_id(*, share_id) -> Playlist | None:
     return Playlist.objects.select_related("owner").filter(share_id=share_id).first()
+
+
+# --- a listener's blocklist ------------------------------------------------------------------
+
+BLOCK_KINDS = ("artist", "song", "genre")
+
+
+def blocklist_of(*, user) -> list[BlockedItem]:
+    """The user's blocked artists, songs and genres (none when not signed in)."""
+    if user is None or not user.is_authenticated:
+        return []
+    return list(BlockedItem.objects.filter(user=user).order_by("kind", "label", "id"))
+
+
+def blocklist_excludes(*, user) -> dict[str, set[str]]:
+    """The user's blocks as the discovery services' keyword arguments:
+    ``exclude_artists`` (external ids), ``exclude_songs`` (external ids) and
+    ``exclude_genres`` (names); empty sets when not signed in."""
+    out: dict[str, set[str]] = {"exclude_artists": set(), "exclude_songs": set(), "exclude_genres": set()}
+    if user is None or not user.is_authenticated:
+        return out
+    for kind, value in BlockedItem.objects.filter(user=user).values_list("kind", "value"):
+        out[f"exclude_{kind}s"].add(value)
+    return out
+
+
+def blocked_values(*, user, kind: str, values) -> set[str]:
+    """Which of ``values`` (external ids, or genre names) the user blocked as ``kind``."""
+    if user is None or not user.is_authenticated or not values:
+        return set()
+    return set(BlockedItem.objects.filter(user=user, kind=kind, value__in=list(values)).values_list("value", flat=True))

@@ -27,14 +27,14 @@ from django.utils import timezone
 
 from songs.background import BrokerUnavailable, Heartbeat, broker_check, broker_waiting
 from songs.features import ATTRIBUTE_LABELS, FEATURE_NAMES
-from songs.models import Song
+from songs.models import Artist, Song
 from songs.services import CATALOG_LOCK_ID, catalog_analyze, import_jobs_fail_stale, import_jobs_resend
 
 from .artifacts import model_load, model_write, run_files_remove
-from .errors import ArtifactError, RunBusy, TrainingError
+from .errors import ArtifactError, BlocklistError, RunBusy, TrainingError
 from .ml import ClusterModel, match_models
 from .ml.spec import TrainingSpec, spec_params
-from .models import Cluster, SongLabel, TrainingRun
+from .models import BlockedItem, Cluster, SongLabel, TrainingRun
 from .selectors import active_run, song_feature_matrix
 
 logger = logging.getLogger(__name__)
@@ -672,3 +672,76 @@ def cluster_predict(*, X: np.ndarray, run: TrainingRun | None = None) -> list[di
             item["probabilities"] = dict(zip(names, prob_rows[i]))
         results.append(item)
     return results
+
+
+# --- a listener's blocklist ------------------------------------------------------------------
+
+# Enough for anyone's dislikes, and a bound on the work every request does with them.
+BLOCKLIST_MAX = 1000
+GENRE_MAX_LENGTH = 100
+
+
+def genre_normalise(genre: str) -> str:
+    """A genre as blocklists store and compare it: trimmed, inner spaces single, case folded."""
+    return " ".join(str(genre).split()).casefold()
+
+
+def _block_target(kind: str, value: str) -> tuple[str, str]:
+    """(stored value, label) of what ``value`` names, or BlocklistError."""
+    value = str(value or "").strip()
+    if not value:
+        raise BlocklistError(f"Give the {kind} to block: its id{' or name' if kind == 'artist' else ''}.")
+    if kind == BlockedItem.Kind.SONG:
+        song = Song.objects.select_related("artist").filter(external_id=value).first()
+        if song is None:
+            raise BlocklistError(f"No song with id {value!r}.")
+        return song.external_id, f"{song.name} — {song.artist.name}"
+    if kind == BlockedItem.Kind.ARTIST:
+        artist = Artist.objects.filter(external_id=value).first() or Artist.objects.filter(name=value).first()
+        if artist is None:
+            raise BlocklistError(f"No artist with id or name {value!r}.")
+        return artist.external_id, artist.name
+    genre = genre_normalise(value)
+    if "," in genre or len(genre) > GENRE_MAX_LENGTH:
+        raise BlocklistError(f"Give one genre of at most {GENRE_MAX_LENGTH} characters, without commas.")
+    return genre, genre
+
+
+def _block_kind(kind: str) -> str:
+    if kind not in BlockedItem.Kind.values:
+        raise BlocklistError(
+            f"Unknown type {kind!r}: choose one of {', '.join(BlockedItem.Kind.values)}.", field="type"
+        )
+    return kind
+
+
+def blocklist_add(*, user, kind: str, value: str) -> tuple[BlockedItem, bool]:
+    """Block an artist (external id or exact name), a song (external id) or a
+    genre for ``user``: (item, created). Blocking twice keeps one item."""
+    kind = _block_kind(kind)
+    stored, label = _block_target(kind, value)
+    with transaction.atomic():
+        existing = BlockedItem.objects.filter(user=user, kind=kind, value=stored).first()
+        if existing is not None:
+            return existing, False
+        if BlockedItem.objects.filter(user=user).count() >= BLOCKLIST_MAX:
+            raise BlocklistError(f"A blocklist holds at most {BLOCKLIST_MAX:,} items: unblock some first.")
+        try:
+            with transaction.atomic():
+                return BlockedItem.objects.create(user=user, kind=kind, value=stored, label=label), True
+        except IntegrityError:  # the same block added at the same moment
+            return BlockedItem.objects.get(user=user, kind=kind, value=stored), False
+
+
+def blocklist_remove(*, user, kind: str, value: str) -> bool:
+    """Unblock; True when something was blocked. Artists by external id or
+    exact name, genres in any case."""
+    kind = _block_kind(kind)
+    value = str(value or "").strip()
+    candidates = {value}
+    if kind == BlockedItem.Kind.GENRE:
+        candidates = {genre_normalise(value)}
+    elif kind == BlockedItem.Kind.ARTIST:
+        candidates |= set(Artist.objects.filter(name=value).values_list("external_id", flat=True)[:10])
+    deleted, _ = BlockedItem.objects.filter(user=user, kind=kind, value__in=candidates).delete()
+    return deleted > 0

@@ -32,6 +32,7 @@ from .errors import SimilarityError
 from .ml.paths import smooth_path
 from .ml.similarity import ATTRIBUTES, SimilarityIndex, external_id_hashes
 from .ml.titles import title_key
+from .ml.variety import check_variety, pool_size, varied_pick
 from .models import Cluster
 
 assert set(ATTRIBUTE_NAMES) == set(ATTRIBUTES)
@@ -138,11 +139,42 @@ def _and(mask: np.ndarray | None, other: np.ndarray | None) -> np.ndarray | None
 
 @dataclass
 class Filters:
-    """Per-request filters as a row mask of the index (None: every row) and
-    the near-duplicate keys of excluded songs."""
+    """Per-request filters, resolved once by :func:`filters_resolve`.
+
+    ``mask`` is a row mask of the index for the genre filters (None: every
+    row). Excluded artists (``artist_pks``) and songs (the near-duplicate
+    keys ``exclude_keys``) are not a mask: :meth:`SimilarityIndex.query`
+    drops them candidate by candidate (:meth:`query_kwargs`), which costs
+    nothing per song of the catalog where a catalog-sized mask costs a pass
+    over every song per request (docs/PERFORMANCE.md, "A listener's
+    exclusions"). ``genre_names`` are the excluded genres as stored, for the
+    artists' own genres (:meth:`artist_ok`)."""
 
     mask: np.ndarray | None = None
     exclude_keys: tuple[int, ...] = ()
+    artist_pks: tuple[int, ...] = ()
+    genre_names: frozenset[str] = frozenset()
+
+    def query_kwargs(self) -> dict:
+        """The exclusions as :meth:`SimilarityIndex.query` arguments (add the caller's own keys to ``exclude_keys``)."""
+        return {"exclude_keys": list(self.exclude_keys), "exclude_artists": self.artist_pks}
+
+    def full_mask(self, index: SimilarityIndex) -> np.ndarray | None:
+        """Every filter as one row mask, for the callers that must see the
+        whole selection (the path's search, the genre seeds' eligible songs)."""
+        mask = self.mask
+        if self.artist_pks:
+            mask = _and(mask, ~np.isin(index.artists_, np.asarray(self.artist_pks, dtype=np.int64)))
+        if self.exclude_keys:
+            mask = _and(mask, ~np.isin(index.dup_keys_, np.asarray(self.exclude_keys, dtype=np.int64)))
+        return mask
+
+    def artist_ok(self, artist: dict) -> bool:
+        """Whether an artist (as :func:`songs.selectors.artist_records` gives
+        it) is neither excluded nor carries an excluded genre."""
+        if artist["pk"] in self.artist_pks:
+            return False
+        return not (self.genre_names and set(genre_names_normalise(artist.get("genres") or ())) & self.genre_names)
 
 
 def filters_resolve(
@@ -158,7 +190,9 @@ def filters_resolve(
     an unknown one), ``exclude_genres`` drops songs carrying any of them,
     ``exclude_artists`` (external ids or exact names) their songs,
     ``exclude_songs`` (external ids) those songs and their near-duplicates.
-    Unknown exclusions exclude nothing."""
+    Unknown exclusions exclude nothing (a blocked song may have left the
+    catalog). A signed-in listener's blocklist reaches the services as these
+    same parameters (:func:`clustering.api.excludes_for`)."""
     mask = None
     if genres:
         names = genre_names_normalise(genres)
@@ -166,23 +200,21 @@ def filters_resolve(
         if unknown or not names:
             raise SimilarityError(f"unknown genre(s) in genres: {', '.join(repr(g) for g in unknown or genres)}")
         mask = index.rows_mask(_genre_member_rows(index, names))
-    if exclude_genres:
-        rows = _genre_member_rows(index, genre_names_normalise(exclude_genres))
+    excluded_genres = frozenset(genre_names_normalise(exclude_genres)) if exclude_genres else frozenset()
+    if excluded_genres:
+        rows = _genre_member_rows(index, sorted(excluded_genres))
         if len(rows):
             mask = _and(mask, ~index.rows_mask(rows))
+    pks: tuple[int, ...] = ()
     if exclude_artists:
-        pks = artist_pks(keys=list(exclude_artists))
-        if pks:
-            mask = _and(mask, ~np.isin(index.artists_, np.asarray(pks, dtype=np.int64)))
+        pks = tuple(sorted(artist_pks(keys=list(exclude_artists))))
     keys: tuple[int, ...] = ()
     if exclude_songs:
         rows = index.rows_of(song_pks(external_ids=list(exclude_songs)))
         rows = rows[rows >= 0]
         if len(rows):
-            unique = np.unique(index.dup_keys_[rows])
-            keys = tuple(int(k) for k in unique)
-            mask = _and(mask, ~np.isin(index.dup_keys_, unique))
-    return Filters(mask=mask, exclude_keys=keys)
+            keys = tuple(int(k) for k in np.unique(index.dup_keys_[rows]))
+    return Filters(mask=mask, exclude_keys=keys, artist_pks=pks, genre_names=excluded_genres)
 
 
 def _distinct(records: list[SongRecord], *, seen: set | None = None) -> list[SongRecord]:
@@ -300,6 +332,7 @@ def song_similar(
         mask=mask,
         exclude_rows=[seed.row] if seed.row >= 0 else [],
         exclude_keys=[*keys, *filters.exclude_keys],
+        exclude_artists=filters.artist_pks,
         max_per_artist=max_per_artist,
     )
     seed_pk = int(index.ids_[row]) if record is None else None
@@ -407,6 +440,8 @@ def recommendations_get(
         eligible[exclude_rows] = False
         if exclude_keys:
             eligible &= ~np.isin(index.dup_keys_, np.asarray(exclude_keys, dtype=np.int64))
+        if filters.artist_pks:
+            eligible &= ~np.isin(index.artists_, np.asarray(filters.artist_pks, dtype=np.int64))
         if _enough(index, np.flatnonzero(eligible), limit=limit, max_per_artist=max_per_artist):
             mask = eligible  # enough of them: only songs of the seed genres
         elif eligible.any():
@@ -417,6 +452,8 @@ def recommendations_get(
     for seed in seeds:
         near, _ = index.search(seed.vector, k=pool)
         passing = near if mask is None else near[mask[near]]
+        passing = passing[~np.isin(index.artists_[passing], np.asarray(filters.artist_pks, dtype=np.int64))]
+        passing = passing[~np.isin(index.dup_keys_[passing], np.asarray(filters.exclude_keys, dtype=np.int64))]
         seed_info.append(
             {
                 "id": seed.id,
@@ -428,7 +465,12 @@ def recommendations_get(
         )
         for search_mask in [mask] if preferred is None else [mask, preferred]:
             rows, dist = index.query(
-                seed.vector, k=pool, mask=search_mask, exclude_rows=exclude_rows, exclude_keys=exclude_keys
+                seed.vector,
+                k=pool,
+                mask=search_mask,
+                exclude_rows=exclude_rows,
+                exclude_keys=exclude_keys,
+                exclude_artists=filters.artist_pks,
             )
             for r, d in zip(rows.tolist(), dist.tolist()):
                 candidates[r] = min(candidates.get(r, np.inf), d / index.distance_scale_)
@@ -476,19 +518,39 @@ def genre_seeds() -> dict[str, int]:
     return dict(zip(index.genres_.tolist(), index.genre_sizes_.tolist()))
 
 
-def artists_related(*, external_id: str, limit: int = 20) -> dict[str, Any] | None:
+def artists_related(
+    *,
+    external_id: str,
+    limit: int = 20,
+    exclude_artists: list[str] = (),
+    exclude_genres: list[str] = (),
+) -> dict[str, Any] | None:
     """Artists nearest to the artist ``external_id`` by the mean vector of
     their songs in the active model's index: ``{"artist", "run", "related"}``
-    (artists as :func:`songs.selectors.artist_records` gives them), or None
-    when no artist has that id. An artist without songs in the index has no
-    related artists."""
+    (artists as :func:`songs.selectors.artist_records` gives them, each with
+    ``similarity`` in [0, 1] on the songs' scale), or None when no artist has
+    that id. An artist without songs in the index has no related artists.
+    Artists of ``exclude_artists`` (external ids or exact names) or with a
+    genre of ``exclude_genres`` are left out (:func:`filters_resolve`)."""
     artist = artist_records(external_ids=[external_id]).get(external_id)
     if artist is None:
         return None
     run, index = active_index()
-    pks, _ = index.artists_near(artist["pk"], k=limit)
+    filters = filters_resolve(index=index, exclude_artists=exclude_artists, exclude_genres=exclude_genres)
+    extra = len(filters.artist_pks) + (2 * limit + 20 if filters.genre_names else 0)
+    pks, dist = index.artists_near(artist["pk"], k=limit + extra)
     found = artist_records(ids=pks.tolist())
-    return {"artist": artist, "run": run.pk, "related": [found[pk] for pk in pks.tolist() if pk in found]}
+    # Two artists' mean song vectors are [m, w * m] for their mean base m and
+    # the artist weight w: sqrt(1 + w²) times the distance of the means, on
+    # the songs' scale, so the similarity reads like a song's.
+    weight = float(index.embedding_.artist_weight or 0.0)
+    sims = index.similarity(dist * np.sqrt(1.0 + weight**2))
+    related = [
+        {**found[pk], "similarity": round(float(sim), 4)}
+        for pk, sim in zip(pks.tolist(), sims.tolist())
+        if pk in found and filters.artist_ok(found[pk])
+    ]
+    return {"artist": artist, "run": run.pk, "related": related[:limit]}
 
 
 def song_path(
@@ -540,7 +602,7 @@ def song_path(
         exclude_rows=[r for r in (a.row, b.row) if r >= 0],
         exclude_keys=[k for k in (a.dup_key, b.dup_key) if k is not None] + list(filters.exclude_keys),
         max_per_artist=max_per_artist,
-        mask=filters.mask,
+        mask=filters.full_mask(index),
     )
     by_row = _songs_by_row(index, np.asarray(steps, dtype=np.int64))
     middle = [by_row[r] for r in steps if r in by_row]
@@ -599,9 +661,7 @@ def cluster_playlist(
     mask = _and(members, filters.mask)
     if not mask.any():
         return []
-    rows, _ = index.query(
-        centre, k=limit + 5, mask=mask, exclude_keys=filters.exclude_keys, max_per_artist=max_per_artist
-    )
+    rows, _ = index.query(centre, k=limit + 5, mask=mask, max_per_artist=max_per_artist, **filters.query_kwargs())
     by_row = _songs_by_row(index, rows)
     return _distinct([by_row[r] for r in rows.tolist() if r in by_row])[:limit]
 
@@ -611,6 +671,8 @@ def song_radio(
     song: SongRecord,
     limit: int = 25,
     max_per_artist: int = RADIO_MAX_PER_ARTIST,
+    variety: float = 0.0,
+    seed: int | None = None,
     genres: list[str] = (),
     exclude_genres: list[str] = (),
     exclude_artists: list[str] = (),
@@ -619,11 +681,27 @@ def song_radio(
     """A radio from a seed song: the seed, then similar songs, at most
     ``max_per_artist`` songs of one artist with the seed counted for its
     own (one per artist by default: the seed's artist never comes back),
-    no near-duplicates, within the filters of :func:`filters_resolve`."""
+    no near-duplicates, within the filters of :func:`filters_resolve`.
+
+    ``variety`` (0-1) reaches further down the similar songs: at 0 the
+    nearest ones in order; above it, ``limit - 1`` songs drawn from the
+    ``pool_size`` nearest, weighed towards the nearer ones
+    (:mod:`clustering.ml.variety`), kept in order of closeness. The draw
+    depends on ``seed`` (None counts as 0): the same song, variety and seed
+    on the same catalog and model give the same radio.
+    """
+    try:
+        check_variety(variety)
+        n = max(int(limit) - 1, 0)
+        pool = pool_size(n, variety)
+        if seed is not None:
+            varied_pick(0, 0, variety=variety, seed=seed)  # validates the seed
+    except ValueError as exc:
+        raise SimilarityError(str(exc)) from None
     own = max(0, max_per_artist - 1)  # more songs of the seed's artist after the seed
     similar = song_similar(
         external_id=song["id"],
-        limit=limit - 1 + own,
+        limit=max(pool, 1) + own,
         max_per_artist=max_per_artist,
         exclude_artist=own == 0,
         genres=genres,
@@ -632,10 +710,12 @@ def song_radio(
         exclude_songs=exclude_songs,
     )
     songs, kept_own = [], 0
-    for item in similar["results"]:
+    for item in similar["results"] if similar else []:
         if item["song"].artist_pk == song.artist_pk:
             if kept_own >= own:
                 continue
             kept_own += 1
         songs.append(item["song"])
-    return [song, *songs[: limit - 1]]
+    songs = songs[:pool]
+    picks = varied_pick(len(songs), n, variety=variety, seed=0 if seed is None else int(seed))
+    return [song, *[songs[i] for i in picks.tolist()]]

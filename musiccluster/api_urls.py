@@ -6,10 +6,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from clustering.api import (
+    BlockedItemView,
+    BlocklistView,
     ClusterViewSet,
     GenreSeedsView,
     PredictView,
     RecommendationsView,
+    SimilarArtistsView,
     SimilarSongsView,
     SongPathView,
     SongRadioView,
@@ -42,5 +45,8 @@ urlpatterns = [
     path("recommendations/", RecommendationsView.as_view(), name="recommendations"),
     path("recommendations/genres/", GenreSeedsView.as_view(), name="recommendation-genres"),
     path("path/", SongPathView.as_view(), name="song-path"),
+    path("artists/<path:external_id>/similar/", SimilarArtistsView.as_view(), name="artist-similar"),
+    path("blocklist/", BlocklistView.as_view(), name="blocklist"),
+    path("blocklist/<str:kind>/<path:value>/", BlockedItemView.as_view(), name="blocklist-item"),
     path("", include(router.urls)),
 ]

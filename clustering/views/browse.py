@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from songs import selectors as catalog
 from songs.features import FEATURES
 
-from .. import selectors
+from .. import selectors, services
 from .common import (
     card_scale,
     cluster_colour,
@@ -91,12 +91,25 @@ def song_detail(request: HttpRequest, external_id: str) -> HttpResponse:
         }
         for f in FEATURES
     ]
+    blocks = None
+    if request.user.is_authenticated:
+        genres = {g: services.genre_normalise(g) for g in song.genres or []}
+        blocked_genres = selectors.blocked_values(user=request.user, kind="genre", values=set(genres.values()))
+        blocks = {
+            "song": bool(selectors.blocked_values(user=request.user, kind="song", values=[song.external_id])),
+            "artist": bool(
+                selectors.blocked_values(user=request.user, kind="artist", values=[song.artist.external_id])
+            ),
+            "genres": [{"name": g, "blocked": key in blocked_genres} for g, key in genres.items()],
+        }
     return render(
         request,
         "clustering/song.html",
         {
             "nav": "search",
             "song": song,
+            "blocks": blocks,
+            "similar_artists_url": similar_artists_url(song.artist.external_id) if run and run.index_path else None,
             "cluster": cluster,
             "cluster_colour": cluster_colour(cluster.label) if cluster else None,
             "run": run,
@@ -146,6 +159,11 @@ def similar_url(external_id: str) -> str:
     return f"/api/songs/{quote(external_id, safe='')}/similar/?limit=10&max_per_artist=2"
 
 
+def similar_artists_url(external_id: str) -> str:
+    """The song page's similar artists (GET /api/artists/<id>/similar/)."""
+    return f"/api/artists/{quote(external_id, safe='')}/similar/?limit=8"
+
+
 @plotly_page
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = selectors.cluster_get(pk=pk)
@@ -171,6 +189,8 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     sort = request.GET.get("sort", "id")
     sort = sort if sort in catalog.SORTS else "id"
     desc = request.GET.get("dir") == "desc"
+    # A signed-in listener's blocked artists and songs stay out of the lists.
+    excludes = selectors.blocklist_excludes(user=request.user)
     page = selectors.cluster_songs_page(
         cluster_id=cluster.pk,
         search=query,
@@ -178,6 +198,8 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         desc=desc,
         after=request.GET.get("after"),
         before=request.GET.get("before"),
+        exclude_artists=excludes["exclude_artists"],
+        exclude_songs=excludes["exclude_songs"],
     )
     for song in page.items:
         song.table_values = [feature_display(f, getattr(song, f)) for f in TABLE_FEATURES]
@@ -189,7 +211,12 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             col["sorted"] = ("descending" if desc else "ascending") if col["key"] == sort else None
             flip = "asc" if col["sorted"] == "descending" else ("desc" if col["sorted"] else "asc")
             col["href"] = "?" + urlencode({**({"q": query} if query else {}), "sort": col["key"], "dir": flip})
-    representatives = catalog.songs_by_ids(profile.get("representative_song_ids", [])[:10])
+    representatives = [
+        song
+        for song in catalog.songs_by_ids(profile.get("representative_song_ids", [])[:20])
+        if song.external_id not in excludes["exclude_songs"]
+        and song.artist.external_id not in excludes["exclude_artists"]
+    ][:10]
     return render(
         request,
         "clustering/cluster.html",

@@ -4,6 +4,7 @@ so a result page is a link."""
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import quote
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,6 +15,7 @@ from songs import selectors as catalog
 from songs.features import ATTRIBUTES, FEATURES
 
 from .. import selectors
+from ..ml.variety import SEED_MAX
 from ..similarity import MAX_SEEDS, PATH_LENGTH
 from .common import clusters_json, feature_display, features_json, model_state, plotly_page, run_summary, webgl_map
 from .playlists import export_links
@@ -237,6 +239,25 @@ def predict(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _radio_variety(request: HttpRequest) -> tuple[float, int | None]:
+    """The radio page's variety (0-1, 0 when missing or not a number) and
+    seed: the one asked for, or a new one at a variety above 0, shown in the
+    form so that the same radio can be had again."""
+    try:
+        variety = min(max(float(request.GET.get("variety", 0)), 0.0), 1.0)
+    except ValueError:
+        variety = 0.0
+    if variety != variety:  # NaN
+        variety = 0.0
+    variety = round(variety, 2)
+    if not variety:
+        return 0.0, None
+    raw = request.GET.get("seed", "").strip()
+    if raw.isascii() and raw.isdigit() and int(raw) <= SEED_MAX:
+        return variety, int(raw)
+    return variety, secrets.randbelow(SEED_MAX + 1)
+
+
 @ensure_csrf_cookie
 def song_radio(request: HttpRequest, external_id: str) -> HttpResponse:
     """The radio of a song (GET /api/songs/<id>/radio/), with exports and "Save as playlist"."""
@@ -246,6 +267,8 @@ def song_radio(request: HttpRequest, external_id: str) -> HttpResponse:
     run = selectors.active_run()
     state = model_state(run)
     api = f"/api/songs/{quote(song.external_id, safe='')}/radio/"
+    variety, seed = _radio_variety(request)
+    query = f"limit={RADIO_SONGS}" + (f"&variety={variety:g}&seed={seed}" if variety else "")
     return render(
         request,
         "clustering/radio.html",
@@ -255,9 +278,11 @@ def song_radio(request: HttpRequest, external_id: str) -> HttpResponse:
             "run": run,
             "state": state,
             "has_songs": True,
-            "exports": export_links(api, f"limit={RADIO_SONGS}&"),
+            "exports": export_links(api, f"{query}&"),
+            "variety": variety,
+            "seed": seed,
             "page_data": {
-                "url": f"{api}?limit={RADIO_SONGS}",
+                "url": f"{api}?{query}",
                 "song": {"id": song.external_id, "name": song.name, "artist": song.artist.name},
                 "clusters": clusters_json(selectors.run_clusters(run)),
             },

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from .. import playlists, selectors
+from ..errors import ArtifactError, TrainingError
 from .common import cluster_colour, feature_display
 
 if TYPE_CHECKING:  # annotations only: views reach models through selectors
@@ -105,6 +106,10 @@ def _playlist_page(
             "duration": _total_length(sum(s.duration_ms or 0 for s in songs)) if songs else None,
             "is_owner": is_owner,
             "can_edit": is_owner and not shared,
+            "can_regenerate": is_owner
+            and not shared
+            and bool(playlist.params)
+            and playlist.source in playlists.GENERATED_SOURCES,
             "shared": shared,
             # The share link is shown to the owner only (a visitor of a public list must not get it).
             "share_url": request.build_absolute_uri(f"/playlists/shared/{playlist.share_id}/") if is_owner else None,
@@ -166,6 +171,22 @@ def playlist_detail(request: HttpRequest, pk: int) -> HttpResponse:
         playlist.refresh_from_db()
         return _playlist_page(request, playlist, shared=False, error=str(exc), status=400, posted=posted)
     messages.success(request, "Changes saved.")
+    return redirect("clustering:playlist", pk=playlist.pk)
+
+
+@require_http_methods(["POST"])
+def playlist_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Make a generated playlist again from its saved parameters (the owner only)."""
+    playlist = _owned_playlist(request, pk)
+    try:
+        playlists.playlist_regenerate(playlist=playlist)
+    except playlists.PlaylistError as exc:
+        messages.error(request, str(exc))
+    except (TrainingError, ArtifactError) as exc:
+        messages.error(request, f"The playlist cannot be made again right now: {exc}")
+    else:
+        count = playlists.playlist_size(playlist=playlist)
+        messages.success(request, f"Made again on the current catalog: {count} song{'s' if count != 1 else ''}.")
     return redirect("clustering:playlist", pk=playlist.pk)
 
 

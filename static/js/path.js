@@ -106,7 +106,7 @@
     statusEl.textContent = "Finding the path…";
     submit.disabled = true;
     form.setAttribute("aria-busy", "true");
-    var sent = { from: ends.from, to: ends.to };
+    var sent = { from: ends.from, to: ends.to, params: MC.queryParams(params.toString(), ["from", "to"]) };
     MC.request("/api/path/?" + params.toString()).then(function (r) {
       submit.disabled = false;
       form.removeAttribute("aria-busy");
@@ -155,7 +155,7 @@
       + "total distance " + total.toFixed(2) + ", longest step " + longest.toFixed(2) + ".";
     document.getElementById("results").dataset.state = "loaded";
     drawChart(songs);
-    save.show(songs.map(function (s) { return s.id; }), "Path: " + sent.from.name + " → " + sent.to.name);
+    save.show(songs.map(function (s) { return s.id; }), "Path: " + sent.from.name + " → " + sent.to.name, sent.params);
   }
 
   function drawChart(songs) {

@@ -35,10 +35,16 @@
     });
     wrap.hidden = !songs.length;
     statusEl.textContent = songs.length > 1
-      ? songs.length + " songs: the seed, then the songs nearest to it, one per artist."
+      ? songs.length + (r.data.variety
+        ? " songs: the seed, then songs drawn from those near it, one per artist (variety " + r.data.variety + ", seed " + r.data.seed + ")."
+        : " songs: the seed, then the songs nearest to it, one per artist.")
       : "No other song is close enough to make a radio.";
     section.dataset.state = songs.length ? "loaded" : "empty";
-    if (songs.length) save.show(songs.map(function (s) { return s.id; }), (r.data && r.data.title) || "Radio: " + data.song.name);
+    var params = MC.queryParams(data.url.split("?")[1] || "", []);
+    params.song = data.song.id;
+    params.variety = r.data.variety || 0;
+    if (r.data.seed !== null && r.data.seed !== undefined) params.seed = r.data.seed;
+    if (songs.length) save.show(songs.map(function (s) { return s.id; }), (r.data && r.data.title) || "Radio: " + data.song.name, params);
   }).catch(function (error) {
     statusEl.textContent = "The radio could not be loaded: " + error;
     statusEl.className = "error";

@@ -222,6 +222,7 @@
     form.setAttribute("aria-busy", "true");
     submit.disabled = true;
     var sent = seeds.slice();
+    var sentParams = MC.queryParams(search, ["seed_songs", "seed_artists", "seed_genres"]);
     MC.request("/api/recommendations/?" + search, { signal: controller ? controller.signal : undefined })
       .then(function (r) {
         form.removeAttribute("aria-busy");
@@ -235,7 +236,7 @@
           if (!marked) MC.reveal(document.getElementById("results"));
           return;
         }
-        show(r.data, sent);
+        show(r.data, sent, sentParams);
         MC.reveal(document.getElementById("results"));
       })
       .catch(function (error) {
@@ -248,7 +249,7 @@
 
   function cell(text, cls) { return MC.el("td", cls ? { class: cls } : {}, text); }
 
-  function show(result, sent) {
+  function show(result, sent, sentParams) {
     var labels = {};
     sent.forEach(function (s) { labels[s.type.toUpperCase() + ":" + s.id] = s.label; });
     var seedBody = document.querySelector("#seed-table tbody");
@@ -284,7 +285,7 @@
     document.getElementById("results").dataset.state = tracks.length ? "loaded" : "empty";
     if (tracks.length) {
       save.show(tracks.map(function (t) { return t.id; }),
-        "Recommendations: " + sent.map(function (s) { return s.label; }).join(", "));
+        "Recommendations: " + sent.map(function (s) { return s.label; }).join(", "), sentParams);
     } else {
       save.hide();
     }

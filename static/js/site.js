@@ -261,8 +261,20 @@
 
   MC.songLabel = function (s) { return s.name + " — " + s.artist; };
 
+  /* A query string as a generated playlist's params: the names in `strings`
+   * stay text, the others become numbers (the API's query parameters). */
+  MC.queryParams = function (search, strings) {
+    var out = {};
+    new URLSearchParams(search).forEach(function (value, key) {
+      if (key === "fmt") return;
+      out[key] = strings.indexOf(key) >= 0 ? value : Number(value);
+    });
+    return out;
+  };
+
   /* "Save as playlist" (templates/_save_playlist.html): POST /api/playlists/
-   * with the songs shown, the source and the name typed. */
+   * with the songs shown, the source, the name typed and the parameters that
+   * made the songs (so the playlist can be made again later). */
   MC.savePanel = function (source) {
     var section = document.getElementById("save");
     var none = { show: function () {}, hide: function () {} };
@@ -273,7 +285,7 @@
     var button = document.getElementById("save-button");
     var status = document.getElementById("save-status");
     var signin = document.getElementById("save-signin");
-    var ids = [];
+    var ids = [], params = null;
     if (nameEl) nameEl.addEventListener("input", function () { nameEl.dataset.touched = "1"; });
     if (form) form.addEventListener("submit", function (e) {
       e.preventDefault();
@@ -283,7 +295,9 @@
       if (!ids.length) { status.textContent = "There are no songs to save."; status.className = "error"; return; }
       button.disabled = true;
       status.textContent = "Saving…";
-      MC.request("/api/playlists/", { body: { name: name, is_public: publicEl.checked, source: source, songs: ids } })
+      var body = { name: name, is_public: publicEl.checked, source: source, songs: ids };
+      if (params) body.params = params;
+      MC.request("/api/playlists/", { body: body })
         .then(function (r) {
           button.disabled = false;
           if (r.status !== 201 || !r.data) {
@@ -303,8 +317,9 @@
         });
     });
     return {
-      show: function (songIds, defaultName) {
+      show: function (songIds, defaultName, generatorParams) {
         ids = songIds.slice();
+        params = generatorParams || null;
         section.hidden = false;
         if (nameEl && !nameEl.dataset.touched) nameEl.value = String(defaultName || "").slice(0, 200);
         if (status) { status.textContent = ""; status.className = ""; }

@@ -55,6 +55,47 @@
     }).catch(function (error) { MC.mapError(mapEl, error); });
   }
 
+  // Artists that sound like this song's artist (GET /api/artists/<id>/similar/).
+  var artistsSection = document.getElementById("similar-artists");
+  if (artistsSection && artistsSection.dataset.url) {
+    var artistsStatus = artistsSection.querySelector(".status");
+    var artistsList = artistsSection.querySelector(".similar-artists-list");
+    var unavailable = function () {
+      artistsStatus.textContent = "Similar artists could not be loaded right now.";
+      artistsSection.dataset.state = "unavailable";
+    };
+    MC.request(artistsSection.dataset.url).then(function (r) {
+      if (!r.ok) {
+        if (r.status === 404 || r.status === 503) {
+          artistsStatus.textContent = "Similar artists are not available yet.";
+          artistsSection.dataset.state = "unavailable";
+        } else {
+          unavailable();
+        }
+        return;
+      }
+      var related = (r.data && r.data.related) || [];
+      if (!related.length) {
+        artistsStatus.textContent = "No similar artists found.";
+        artistsSection.dataset.state = "empty";
+        return;
+      }
+      artistsStatus.textContent = "";
+      related.forEach(function (artist) {
+        var li = MC.el("li");
+        li.appendChild(MC.el("a", { href: "/search/?q=" + encodeURIComponent(artist.name) }, artist.name));
+        if (artist.genres && artist.genres.length) {
+          li.appendChild(MC.el("small", { class: "why" }, artist.genres.slice(0, 3).join(", ")));
+        }
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(MC.el("a", { class: "more", href: "/recommend/?seed_artists=" + encodeURIComponent(artist.id) },
+          "recommendations"));
+        artistsList.appendChild(li);
+      });
+      artistsSection.dataset.state = "loaded";
+    }).catch(unavailable);
+  }
+
   // Similar songs, when the similarity endpoint answers.
   var section = document.getElementById("similar");
   if (!section || !section.dataset.url) return;
