@@ -255,6 +255,13 @@ def _models_in_tmp(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _slots_in_tmp(settings, tmp_path):
+    """Expensive-request slots of each test its own (clustering.limits): the
+    slot files are host-wide, and the test processes run side by side."""
+    settings.EXPENSIVE_SLOT_DIR = tmp_path / "slots"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Tests create users and sign in with passwords but test no hasher: the
     default one (PBKDF2, a million rounds) cost ~0.3 s per user and sign-in."""
