@@ -264,9 +264,11 @@ BROKER_CHECK_TIMEOUT = float(os.environ.get("BROKER_CHECK_TIMEOUT", "1"))
 # lost with the broker; a duplicate is a no-op: claims are conditional).
 WORK_SWEEP_SECONDS = float(os.environ.get("WORK_SWEEP_SECONDS", "10"))
 QUEUED_RESEND_SECONDS = float(os.environ.get("QUEUED_RESEND_SECONDS", "60"))
+# A dead run or import is failed at most stale + sweep seconds after its last
+# heartbeat: 45 + 10 = 55 s with the defaults (the bound is 60 s).
 # Long steps refresh their row's heartbeat this often.
 HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "5"))
-IMPORT_STALE_SECONDS = int(os.environ.get("IMPORT_STALE_SECONDS", "60"))
+IMPORT_STALE_SECONDS = int(os.environ.get("IMPORT_STALE_SECONDS", "45"))
 
 # --- Import -----------------------------------------------------------------
 # A file with a larger share of bad rows is rejected whole.
@@ -277,7 +279,7 @@ IMPORT_REJECTED_SAMPLE = int(os.environ.get("IMPORT_REJECTED_SAMPLE", "100"))
 # --- Training ---------------------------------------------------------------
 TRAIN_SOFT_TIME_LIMIT = int(os.environ.get("TRAIN_SOFT_TIME_LIMIT", "3600"))
 # A running run without a heartbeat for this long is marked failed.
-TRAIN_STALE_SECONDS = int(os.environ.get("TRAIN_STALE_SECONDS", "60"))
+TRAIN_STALE_SECONDS = int(os.environ.get("TRAIN_STALE_SECONDS", "45"))
 TRAIN_BUSY_RETRY_SECONDS = int(os.environ.get("TRAIN_BUSY_RETRY_SECONDS", "5"))
 # Past this many songs, activation labels id ranges of ACTIVATION_CHUNK_SONGS
 # in parallel tasks (a chord) so workers on several machines share the work.
@@ -364,12 +366,14 @@ else:
     CONTENT_SECURITY_POLICY = _csp
 
 # --- Abuse limits: shared cache, throttles, client IPs, body size -----------
-# Throttle counters live in Django's cache. The default (LocMemCache) is per
-# process: right for the embedded mode (one process) and the tests; with
-# several web processes set CACHE_URL to a Redis database of its own (not the
-# broker's: cache.clear() empties the whole database, Celery's queues
-# included). `check --deploy` warns about a per-process cache in production.
-CACHE_URL = os.environ.get("CACHE_URL", "")
+# Throttle counters live in Django's cache, which every web process must
+# share. The default is a folder under VAR_DIR (FileBasedCache): shared by
+# every process of one machine, so the embedded mode holds its limits however
+# it is served. Several machines: CACHE_URL=redis://… on a Redis database of
+# its own (not the broker's: cache.clear() empties the whole database, Celery's
+# queues included). `locmem://` is per process (tests). `check --deploy` warns
+# about a per-process cache, and about a one-machine cache beside a broker.
+CACHE_URL = os.environ.get("CACHE_URL", "") or f"file://{VAR_DIR / 'cache'}"
 if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     CACHES = {
         "default": {
@@ -385,7 +389,7 @@ elif CACHE_URL.startswith("file://"):
             "LOCATION": CACHE_URL.removeprefix("file://"),
         }
     }
-elif CACHE_URL in ("", "locmem://"):
+elif CACHE_URL == "locmem://":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
     raise ImproperlyConfigured(

@@ -274,6 +274,16 @@ def _model_recheck_every_request(settings):
     settings.MODEL_RECHECK_SECONDS = 0
 
 
+def pytest_configure(config):
+    """In-process tests keep the cache per process (LocMemCache): the default
+    is a folder under VAR_DIR shared by every process of the machine, which
+    two test processes clearing it around each test would empty for each other.
+    (Servers the tests start get their own VAR_DIR, so their own folder.)"""
+    from django.test.utils import override_settings
+
+    override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}).enable()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     """Caches keyed by run id (map sample, throttle history, loaded models):

@@ -138,12 +138,43 @@ def test_the_limits_come_from_the_environment(tmp_path):
     assert cache["LOCATION"] == "redis://127.0.0.1:6379/3"
     defaults = settings_under({}, tmp_path)
     assert defaults["REST_FRAMEWORK"]["NUM_PROXIES"] == 0
-    assert defaults["CACHES"]["default"]["BACKEND"].endswith("LocMemCache")
+    # The embedded default: a folder under VAR_DIR that every process of the machine shares.
+    assert defaults["CACHES"]["default"]["BACKEND"].endswith("FileBasedCache")
+    assert defaults["CACHES"]["default"]["LOCATION"] == str(tmp_path / "cache")
     assert defaults["PREDICT_MAX_NEIGHBOUR_LOOKUPS"] == 20_000
     assert defaults["DATA_UPLOAD_MAX_MEMORY_SIZE"] == 10 * 1024 * 1024
 
 
 def test_check_deploy_warns_about_a_per_process_cache(tmp_path):
+    per_process = {**PRODUCTION, "CACHE_URL": "locmem://"}
+    assert "musiccluster.W001" in deploy_check_ids(per_process, tmp_path)
+    # Without CACHE_URL the folder cache is shared on one machine only: said, beside Postgres.
     without = {k: v for k, v in PRODUCTION.items() if k != "CACHE_URL"}
-    assert "musiccluster.W001" in deploy_check_ids(without, tmp_path)
-    assert "musiccluster.W001" not in deploy_check_ids(PRODUCTION, tmp_path)
+    ids = deploy_check_ids(without, tmp_path)
+    assert "musiccluster.W002" in ids and "musiccluster.W001" not in ids
+    assert not {"musiccluster.W001", "musiccluster.W002"} & set(deploy_check_ids(PRODUCTION, tmp_path))
+
+
+def test_the_embedded_default_cache_is_shared_by_separate_processes(tmp_path):
+    """Two web processes of the embedded mode (no CACHE_URL) count one client together:
+    a throttle's history written by one process is read by another."""
+    import subprocess
+    import sys
+
+    from tests.musiccluster.environment import environment_under
+
+    env = environment_under({"DEBUG": "0", "SECRET_KEY": "x" * 50}, tmp_path)
+    env.pop("CACHE_URL", None)
+
+    def shell(code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return done.stdout.strip().splitlines()[-1]
+
+    shell("from django.core.cache import cache; cache.set('throttle_anon_203.0.113.9', [1.0, 2.0, 3.0], 60)")
+    assert (
+        shell("from django.core.cache import cache; print(cache.get('throttle_anon_203.0.113.9'))") == "[1.0, 2.0, 3.0]"
+    )
+    assert (tmp_path / "cache").is_dir()
