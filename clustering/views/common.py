@@ -82,7 +82,10 @@ def clusters_json(clusters) -> list[dict]:
 
 
 def features_json() -> list[dict]:
-    return [{"name": f.name, "unit": f.unit, "low": f.low, "high": f.high, "help": f.help} for f in FEATURES]
+    return [
+        {"name": f.name, "label": f.display, "unit": f.unit, "low": f.low, "high": f.high, "help": f.help}
+        for f in FEATURES
+    ]
 
 
 def run_summary(run: TrainingRun | None) -> dict | None:

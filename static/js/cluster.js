@@ -7,13 +7,13 @@
   var rows = (data.features || [])
     .map(function (f) {
       var stat = (data.stats || {})[f.name] || {};
-      return { name: f.name, z: data.z[f.name] || 0, mean: (data.centroid || {})[f.name], catalog: stat.mean };
+      return { name: f.name, label: f.label || f.name, z: data.z[f.name] || 0, mean: (data.centroid || {})[f.name], catalog: stat.mean };
     })
     .sort(function (a, b) { return a.z - b.z; });
   Plotly.newPlot(el, [{
     type: "bar",
     orientation: "h",
-    y: rows.map(function (r) { return r.name; }),
+    y: rows.map(function (r) { return r.label; }),
     x: rows.map(function (r) { return r.z; }),
     marker: { color: rows.map(function (r) { return r.z >= 0 ? data.colour : "#9aa1ad"; }) },
     text: rows.map(function (r) {

@@ -9,6 +9,8 @@
   var chartEl = document.getElementById("features-chart");
   if (chartEl && window.Plotly) {
     var names = (data.features || []).map(function (f) { return f.name; });
+    var labels = {};
+    (data.features || []).forEach(function (f) { labels[f.name] = f.label || f.name; });
     var stats = data.stats || {};
     var zOf = function (name, value) {
       var s = stats[name] || {};
@@ -19,7 +21,7 @@
     var traces = [{
       type: "bar", name: "This song", x: short,
       y: names.map(function (n) { return zOf(n, song.features[n]); }),
-      text: names.map(function (n) { return MC.esc(n + ": " + MC.formatFeature(n, song.features[n])); }),
+      text: names.map(function (n) { return MC.esc(labels[n] + ": " + MC.formatFeature(n, song.features[n])); }),
       textposition: "none", hovertemplate: "%{text}<br>%{y:+.2f} σ<extra>this song</extra>",
       marker: { color: "#d9480f" },
     }];
@@ -27,7 +29,7 @@
       traces.push({
         type: "bar", name: "Cluster: " + MC.esc(cluster.name), x: short,
         y: names.map(function (n) { return cluster.z[n] || 0; }),
-        text: names.map(function (n) { return MC.esc(n + ": " + MC.formatFeature(n, cluster.centroid[n])); }),
+        text: names.map(function (n) { return MC.esc(labels[n] + ": " + MC.formatFeature(n, cluster.centroid[n])); }),
         textposition: "none", hovertemplate: "%{text}<br>%{y:+.2f} σ<extra>cluster average</extra>",
         marker: { color: ((data.clusters || []).filter(function (c) { return c.id === cluster.id; })[0] || {}).colour || "#2f6fde" },
       });

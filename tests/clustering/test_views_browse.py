@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from clustering import selectors as engine_selectors
 from clustering.models import Cluster
-from songs.features import FEATURE_NAMES
+from songs.features import FEATURE_NAMES, FEATURES_BY_NAME
 from songs.models import Song
 from songs.services import songs_import_file
 from tests.conftest import SCRIPT_TITLE, flagship_rows, html_of, page_data, train_run, xss_song
@@ -89,7 +89,12 @@ def test_cluster_page_profile_representatives_exports(client, trained_demo_with_
     assert cluster.description.replace("+", "+") in html
     assert f"{cluster.size:,} songs" in html
     top = cluster.profile["top_features"][0]["feature"]
-    assert re.search(rf"★ {top}", html)
+    assert re.search(rf"★ {FEATURES_BY_NAME[top].display}", html)
+    # The profile table speaks a listener's words ("length", "mood"), not column names.
+    table = html[html.index('<table class="features">') :]
+    table = table[: table.index("</table>")]
+    assert "length" in table and "mood" in table
+    assert "duration_ms" not in table and "valence" not in table
     for fmt in ("m3u", "csv", "json"):
         assert f'href="/api/clusters/{cluster.pk}/playlist/?fmt={fmt}"' in html
     reps = Song.objects.filter(id__in=cluster.profile["representative_song_ids"])
@@ -177,7 +182,11 @@ def test_song_page_features_map_similar_radio(client, trained_demo_with_script_s
     assert f'href="/playlists/radio/{song.external_id}/"' in html
     assert 'id="features-chart"' in html and 'id="song-map"' in html
     assert '<section id="similar"' in html
+    table = html[html.index('<table class="features">') :]
+    table = table[: table.index("</table>")]
+    assert ">length</th>" in table and "duration_ms" not in table
     data = page_data(html)
+    assert {f["name"]: f["label"] for f in data["features"]}["duration_ms"] == "length"
     assert data["song"]["name"] == XSS and data["song"]["map"] == {"x": song.map_x, "y": song.map_y}
     assert data["cluster"]["id"] == song.cluster_id
     # Catalog statistics derived from the profiles match the songs'.
