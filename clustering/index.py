@@ -20,9 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from django.db import connection
 
-from songs.models import Song
+from songs.models import Artist, Song
 
 from .artifacts import index_write
+from .ml.credits import credit_pairs
 from .ml.similarity import SimilarityIndex, external_id_hashes
 from .ml.titles import MARKED_RE2, title_key
 
@@ -152,6 +153,23 @@ def catalog_genre_pairs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return np.concatenate(rows), codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
+def artist_credit_pairs(artist_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(artist id, member code) pairs naming the artists of each credit
+    among ``artist_ids`` ("Lady Gaga, Bruno Mars": two members)."""
+    wanted = np.unique(np.asarray(artist_ids, dtype=np.int64))
+    ids: list[int] = []
+    names: list[str] = []
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(f"SELECT id, name FROM {Artist._meta.db_table} ORDER BY id")
+        while rows := cursor.fetchmany(100_000):
+            chunk = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            pos = np.clip(np.searchsorted(wanted, chunk), 0, max(len(wanted) - 1, 0))
+            for i in np.flatnonzero(wanted[pos] == chunk) if len(wanted) else ():
+                ids.append(rows[i][0])
+                names.append(rows[i][1])
+    return credit_pairs(ids, names)
+
+
 def similarity_index_build(*, run_id: int, ids: np.ndarray, X: np.ndarray, labels: np.ndarray) -> tuple[str, str, dict]:
     """Build and save the similar-song index of a run over the songs it trained on.
 
@@ -176,6 +194,7 @@ def similarity_index_build(*, run_id: int, ids: np.ndarray, X: np.ndarray, label
         genre_rows=remap[data["genre_rows"][genre_keep]],
         genre_names=data["genre_names"][genre_keep],
         key_hashes=data["key_hash"][keep],
+        artist_members=artist_credit_pairs(data["artist"][keep]),
     )
     t2 = time.perf_counter()
     path, digest = index_write(index=index, run_id=run_id)

@@ -85,6 +85,30 @@ def _top_k(rows: np.ndarray, d2: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     return rows[top].astype(np.int64), np.sqrt(np.maximum(d2[top], 0))
 
 
+def _credit_profiles(artist_ids, sums, sizes, means, pair_artists, pair_members) -> np.ndarray:
+    """Each artist's profile as the mean of the profiles of the members its
+    credit names, a member's profile being the mean over all its songs."""
+    pair_artists = np.asarray(pair_artists, dtype=np.int64)
+    pair_members = np.asarray(pair_members, dtype=np.int64)
+    pos = np.clip(np.searchsorted(artist_ids, pair_artists), 0, len(artist_ids) - 1)
+    known = artist_ids[pos] == pair_artists
+    pos, pair_members = pos[known], pair_members[known]
+    if not len(pos):
+        return means
+    _, member = np.unique(pair_members, return_inverse=True)
+    n_members = int(member.max()) + 1
+    member_size = np.bincount(member, weights=sizes[pos], minlength=n_members)
+    d = sums.shape[1]
+    member_mean = (
+        np.column_stack([np.bincount(member, weights=sums[pos, j], minlength=n_members) for j in range(d)])
+        / member_size[:, None]
+    )
+    n_artists = len(artist_ids)
+    named = np.bincount(pos, minlength=n_artists)
+    profile = np.column_stack([np.bincount(pos, weights=member_mean[member, j], minlength=n_artists) for j in range(d)])
+    return np.where(named[:, None] > 0, profile / np.maximum(named, 1)[:, None], means)
+
+
 class SongEmbedding(BaseEstimator):
     """Song vectors for similarity: ``[B, artist_weight * artist_mean(B)]``.
 
@@ -95,7 +119,9 @@ class SongEmbedding(BaseEstimator):
     artist_weight : weight of the artist's mean vector (0 drops it).
 
     Attributes after fit: ``mean_``, ``std_`` (12 base columns),
-    ``artist_ids_`` (sorted) and ``artist_means_`` (one row each),
+    ``artist_ids_`` (sorted) and ``artist_means_`` (one row each: the
+    artist's profile, the mean of its songs, or for a joint credit the mean
+    of the profiles of the artists it names, see :mod:`.credits`),
     ``dim_`` the embedding width.
     """
 
@@ -114,7 +140,10 @@ class SongEmbedding(BaseEstimator):
         extra = np.column_stack([np.asarray(year, dtype=np.float64), np.asarray(popularity, dtype=np.float64)])
         return np.hstack([X, extra.reshape(len(X), 2)])
 
-    def fit(self, X, year, popularity, artist) -> SongEmbedding:
+    def fit(self, X, year, popularity, artist, members=None) -> SongEmbedding:
+        """``members``: optional (artist ids, member codes) pairs naming the
+        artists of joint credits (:func:`.credits.credit_pairs`); a member's
+        profile is the mean of every song whose credit names it."""
         raw = self._raw_base(X, year, popularity)
         finite = np.isfinite(raw)
         counts = finite.sum(axis=0)
@@ -127,11 +156,13 @@ class SongEmbedding(BaseEstimator):
         self.artist_ids_, codes = np.unique(artist, return_inverse=True)
         n_artists = len(self.artist_ids_)
         sizes = np.bincount(codes, minlength=n_artists).astype(np.float64)
-        self.artist_means_ = (
-            np.column_stack([np.bincount(codes, weights=base[:, j], minlength=n_artists) for j in range(base.shape[1])])
-            / sizes[:, None]
+        sums = np.column_stack(
+            [np.bincount(codes, weights=base[:, j], minlength=n_artists) for j in range(base.shape[1])]
         )
-        self.artist_means_ = self.artist_means_.astype(np.float32)
+        means = sums / sizes[:, None]
+        if members is not None and len(members[0]):
+            means = _credit_profiles(self.artist_ids_, sums, sizes, means, *members)
+        self.artist_means_ = means.astype(np.float32)
         self.dim_ = base.shape[1] * (2 if self.artist_weight else 1)
         return self
 
@@ -216,6 +247,7 @@ class SimilarityIndex(BaseEstimator):
         genre_rows: Sequence[int] = (),
         genre_names: Sequence[str] = (),
         key_hashes=None,
+        artist_members=None,
     ) -> SimilarityIndex:
         """Build the index.
 
@@ -224,14 +256,15 @@ class SimilarityIndex(BaseEstimator):
         exact duplicates, extra (n, 4) :data:`EXTRA_ATTRIBUTES` (NaN when
         unknown), labels (n,) cluster labels, key_hashes (n,) int64 hashes of
         the songs' public ids (so a lookup needs no database round trip). ``genre_rows[i]`` is a row
-        of song i's genre ``genre_names[i]`` (a song may appear once per genre).
+        of song i's genre ``genre_names[i]`` (a song may appear once per genre). ``artist_members``:
+        (artist ids, member codes) pairs of joint credits for the artist profiles (:mod:`.credits`).
         """
         ids = np.asarray(ids, dtype=np.int64)
         n = len(ids)
         if n == 0:
             raise ValueError("cannot build a similarity index over an empty catalog")
         emb = self.embedding or SongEmbedding()
-        emb = emb if hasattr(emb, "mean_") else emb.fit(X, year, popularity, artist)
+        emb = emb if hasattr(emb, "mean_") else emb.fit(X, year, popularity, artist, members=artist_members)
         self.embedding_ = emb
         vectors = emb.transform(X, year, popularity, artist)
         attrs = np.hstack([np.asarray(X, dtype=np.float64), np.asarray(extra, dtype=np.float64).reshape(n, 4)])
