@@ -134,10 +134,12 @@ def running_run(*, heartbeat_age: float) -> TrainingRun:
 
 def test_a_dead_run_is_failed_within_60_s_with_its_labels_and_files_removed(settings, model_dir, sent):
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    assert settings.TRAIN_STALE_SECONDS == 60
-    alive = running_run(heartbeat_age=30)
+    # A dead run is failed at most stale + sweep seconds after its last heartbeat.
+    stale = settings.TRAIN_STALE_SECONDS
+    assert stale + settings.WORK_SWEEP_SECONDS <= 60
+    alive = running_run(heartbeat_age=stale - 15)
     assert services.training_runs_fail_stale() == 0
-    TrainingRun.objects.filter(pk=alive.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+    TrainingRun.objects.filter(pk=alive.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=stale + 1))
     queued = services.training_run_create(k=5, enqueue=False)
     (model_dir / f"run-{alive.pk}.joblib").write_bytes(b"model")
     (model_dir / f"run-{alive.pk}.index.npz.part").write_bytes(b"half an index")
@@ -146,7 +148,7 @@ def test_a_dead_run_is_failed_within_60_s_with_its_labels_and_files_removed(sett
 
     assert services.training_runs_fail_stale() == 1
     run = TrainingRun.objects.get(pk=alive.pk)
-    assert run.status == "failed" and "no heartbeat for 60 s" in run.error and "previous model" in run.error
+    assert run.status == "failed" and f"no heartbeat for {stale} s" in run.error and "previous model" in run.error
     assert not SongLabel.objects.filter(run=run).exists()
     assert sorted(p.name for p in model_dir.iterdir()) == [f"run-{alive.pk}1.joblib"]
     assert sent == [queued.pk]  # the next queued run starts at once
