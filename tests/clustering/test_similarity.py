@@ -4,6 +4,7 @@ import csv
 import io
 import json
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -307,13 +308,18 @@ def test_missing_or_altered_index_is_a_clear_503(api, trained_demo_with_twins):
     run = trained_demo_with_twins["run"]
     url = f"/api/songs/{trained_demo_with_twins['seed'].external_id}/similar/"
     artifacts.cache_clear()
-    with open(run.index_path, "ab") as fh:
+    # The index is a folder: a file changed after its manifest was written, then the manifest itself.
+    with open(Path(run.index_path) / "vectors.npy", "ab") as fh:
         fh.write(b"tampered")
     response = api.get(url)
     assert response.status_code == 503 and "altered" in response.json()["detail"]
-    import os
+    with open(Path(run.index_path) / "manifest.json", "ab") as fh:
+        fh.write(b" ")
+    response = api.get(url)
+    assert response.status_code == 503 and "altered" in response.json()["detail"]
+    import shutil
 
-    os.remove(run.index_path)
+    shutil.rmtree(run.index_path)
     response = api.get(url)
     assert response.status_code == 503 and "missing" in response.json()["detail"]
     assert api.get("/api/recommendations/", {"seed_genres": "rock"}).status_code == 503
