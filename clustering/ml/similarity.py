@@ -477,7 +477,13 @@ class SimilarityIndex(BaseEstimator):
             keep_alive += [excluded, batch]
         one_search_thread()
         n_cells = self.faiss_.nlist
-        probe = int(min(n_cells, n_probe or self.n_probe))
+        probe = n_probe or self.n_probe
+        if mask is not None:
+            # A selection of a share s of the rows: s of each probed cell's
+            # rows count, so probe 1/s as many cells (up to 16x) for the same
+            # number of candidates, the recall of an unfiltered search.
+            probe = int(np.ceil(probe * min(len(mask) / max(n_selected, 1), 16.0)))
+        probe = int(min(n_cells, probe))
         q2 = q[None, :]
         while True:
             params = faiss.SearchParametersIVF(nprobe=probe, sel=selector) if selector else None
