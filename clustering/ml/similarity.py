@@ -212,7 +212,7 @@ class SimilarityIndex(BaseEstimator):
         self,
         embedding: SongEmbedding | None = None,
         n_cells: int | None = None,
-        n_probe: int = 12,
+        n_probe: int = 16,
         random_state: int | None = 0,
     ):
         self.embedding = embedding
