@@ -580,7 +580,14 @@ class SimilarityIndex(BaseEstimator):
         return 1.0 - np.interp(d, xs, ps, left=0.0, right=1.0)
 
     def explain(
-        self, seed_attributes, rows, *, labels: dict[str, str] | None = None, n_close: int = 2, n_far: int = 1
+        self,
+        seed_attributes,
+        rows,
+        *,
+        labels: dict[str, str] | None = None,
+        n_close: int = 2,
+        n_far: int = 1,
+        values=None,
     ) -> list[dict[str, Any]]:
         """Per result row, why it is near the seed, in a listener's words.
 
@@ -610,7 +617,9 @@ class SimilarityIndex(BaseEstimator):
         labels = labels or {}
         n_feat = len(FEATURES)
         seed = np.asarray(seed_attributes, dtype=np.float64)[:n_feat]
-        values = np.atleast_2d(self.attributes_[rows, :n_feat].astype(np.float64))
+        # ``values``: the results' attributes given directly (songs not in the index).
+        source = self.attributes_[rows] if values is None else np.asarray(values)
+        values = np.atleast_2d(np.atleast_2d(source)[:, :n_feat].astype(np.float64))
         std = self.attribute_std_[:n_feat]
         q = getattr(self, "feature_quantiles_", None)
         out = []
