@@ -489,12 +489,9 @@ class SimilarityIndex(BaseEstimator):
         probe = int(min(n_cells, probe))
         q2 = q[None, :]
         while True:
-            params = faiss.SearchParametersIVF(nprobe=probe, sel=selector) if selector else None
-            if params is None:
-                self.faiss_.nprobe = probe
-                d2, rows = self.faiss_.search(q2, k)
-            else:
-                d2, rows = self.faiss_.search(q2, k, params=params)
+            # Per-call parameters: the index object is shared by a process's threads.
+            params = faiss.SearchParametersIVF(nprobe=probe, sel=selector) if selector else _probes(probe)
+            d2, rows = self.faiss_.search(q2, k, params=params)
             found = rows[0] >= 0
             if found.all() or probe >= n_cells:
                 del keep_alive
@@ -934,6 +931,17 @@ class SimilarityIndex(BaseEstimator):
     def _check_fitted(self) -> None:
         if not hasattr(self, "ids_"):
             raise NotFittedError("SimilarityIndex is not fitted yet; call fit() first")
+
+
+_PROBES: dict[int, Any] = {}
+
+
+def _probes(n: int):
+    """Search parameters with ``n`` probes and no selector (made once per count)."""
+    params = _PROBES.get(n)
+    if params is None:
+        params = _PROBES[n] = faiss.SearchParametersIVF(nprobe=n)
+    return params
 
 
 class _SortedView:
