@@ -125,7 +125,10 @@ def delta_for(run: TrainingRun, index: SimilarityIndex) -> Delta:
     delta = _state["delta"]
     if delta is not None and delta.key == key and now - _state["checked"] < settings.MODEL_RECHECK_SECONDS:
         return delta
-    after_id = int(index.ids_.max()) if len(index.ids_) else 0
+    if delta is not None and delta.key == key:
+        after_id = delta.after_id
+    else:  # a pass over the index's ids: once per run and process
+        after_id = int(index.ids_.max()) if len(index.ids_) else 0
     mark = _mark(after_id)
     if delta is None or delta.key != key or delta.mark != mark:
         delta = _build(run, index, key=key, mark=mark, after_id=after_id)
