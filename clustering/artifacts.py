@@ -1,4 +1,4 @@
-"""A run's files: the model (joblib) and the similar-song index (numpy arrays).
+"""A run's files: the model (joblib) and the similar-song index (a folder).
 
 One way to write them (``*.part``, fsync, rename, sha256 recorded on the
 run), one way to verify them (hash, and the scikit-learn version for the
@@ -6,14 +6,24 @@ model) and one per-process cache of what was loaded, keyed by (run id,
 sha256), so activating another run reaches every process without a
 restart. :func:`cache_clear` empties it (tests, and a process that wants
 to drop the memory).
+
+The index is a folder ``run-N.index/`` of files a process memory-maps (the
+faiss index, one ``.npy`` per array; :meth:`SimilarityIndex.save`) and a
+``manifest.json`` holding each file's sha256; the run records the sha256
+of the manifest. A process checks every file against the manifest when it
+first opens the index, then maps them: the web workers of a machine share
+one copy through the page cache. Indexes of older installs (one ``.npz``
+file) still load, into private memory, until the next retrain.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +43,10 @@ from .models import TrainingRun
 logger = logging.getLogger(__name__)
 
 MODEL_SUFFIX = ".joblib"
-INDEX_SUFFIX = ".index.npz"
+INDEX_SUFFIX = ".index"
+# The one-file index of installs before the memory-mapped folder (still loaded).
+LEGACY_INDEX_SUFFIX = ".index.npz"
+MANIFEST = "manifest.json"
 
 
 def sha256_file(path: Path | str) -> str:
@@ -74,15 +87,62 @@ def _write_atomic(final: Path, write: Callable[[IO[bytes]], None]) -> str:
     return digest
 
 
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic_dir(final: Path, write: Callable[[Path], list[str]]) -> str:
+    """Write the folder ``final`` through ``final.part/``: ``write`` fills it
+    and names its files; each is fsynced and hashed into ``manifest.json``,
+    the folder renamed into place. Returns the manifest's sha256. A failed
+    write leaves no ``.part`` behind; a full disk is a TrainingError."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(final.name + ".part")
+    try:
+        shutil.rmtree(part, ignore_errors=True)
+        part.mkdir()
+        files = {}
+        for name in write(part):
+            with open(part / name, "rb+") as fh:
+                os.fsync(fh.fileno())
+            files[name] = sha256_file(part / name)
+        with open(part / MANIFEST, "w") as fh:
+            json.dump({"files": files}, fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        digest = sha256_file(part / MANIFEST)
+        _fsync_dir(part)
+        if final.exists():  # the same run built again: processes that mapped the old files keep them
+            shutil.rmtree(final)
+        os.replace(part, final)
+        _fsync_dir(final.parent)
+    except BaseException as exc:
+        shutil.rmtree(part, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise TrainingError(
+                "the model directory is full (no space left on the device); the previous model stays active. "
+                "Free some space and train again."
+            ) from exc
+        raise
+    return digest
+
+
 def run_files_remove(run_id: int) -> list[str]:
     """Remove a run's model and index files and any ``.part`` left of them
     (a failed run, a run past MODEL_KEEP_RUNS); the names removed."""
     removed = []
-    for suffix in (MODEL_SUFFIX, INDEX_SUFFIX):
+    for suffix in (MODEL_SUFFIX, INDEX_SUFFIX, LEGACY_INDEX_SUFFIX):
         final = artifact_path(run_id=run_id, suffix=suffix)
         for path in (final, final.with_name(final.name + ".part")):
             try:
-                path.unlink()
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
             except FileNotFoundError:
                 continue
             except OSError:
@@ -120,9 +180,41 @@ def model_write(*, model: ClusterModel, run_id: int) -> tuple[str, str]:
 
 
 def index_write(*, index: SimilarityIndex, run_id: int) -> tuple[str, str]:
-    """Save a fitted similarity index; (path, sha256)."""
+    """Save a fitted similarity index as a folder of mappable files; (path,
+    sha256 of its manifest)."""
     final = artifact_path(run_id=run_id, suffix=INDEX_SUFFIX)
-    return str(final), _write_atomic(final, lambda fh: np.savez(fh, **index.to_arrays()))
+    return str(final), _write_atomic_dir(final, index.save)
+
+
+def _verify_folder(*, path: str | None, recorded: str, run_id: int) -> Path:
+    """The index folder at ``path`` if its manifest's sha256 is the recorded
+    one and every file it lists has the sha256 the manifest gives."""
+    what = "similar-song index"
+    folder = Path(path) if path else None
+    if folder is None or not (folder / MANIFEST).is_file():
+        logger.error("The %s of run #%s is missing: %s", what, run_id, path or "never built")
+        raise ArtifactError(f"the {what} of run #{run_id} is missing; retrain")
+    digest = sha256_file(folder / MANIFEST)
+    if digest != recorded:
+        raise ArtifactError(
+            f"the {what} of run #{run_id} was altered: sha256 {digest[:12]}… but the run recorded {recorded[:12]}…"
+        )
+    try:
+        files = json.loads((folder / MANIFEST).read_text())["files"]
+    except (ValueError, KeyError, TypeError):
+        raise ArtifactError(f"the {what} of run #{run_id} cannot be read (manifest); retrain") from None
+    for name, expected in files.items():
+        file = folder / name
+        if Path(name).name != name or not file.is_file():
+            logger.error("The %s of run #%s lacks %s", what, run_id, file)
+            raise ArtifactError(f"the {what} of run #{run_id} is incomplete; retrain")
+        got = sha256_file(file)
+        if got != expected:
+            raise ArtifactError(
+                f"the {what} of run #{run_id} was altered: a file's sha256 {got[:12]}… is not the "
+                f"manifest's {expected[:12]}…"
+            )
+    return folder
 
 
 # --- loading, once per process ------------------------------------------------------------
@@ -170,11 +262,20 @@ def index_load(run: TrainingRun) -> SimilarityIndex:
     cached = _indexes.get(key)
     if cached is not None:
         return cached
-    path = _verify(path=run.index_path, recorded=run.index_sha256, what="similar-song index", run_id=run.pk)
+    legacy = bool(run.index_path) and Path(run.index_path).suffix == ".npz"
+    if legacy:
+        path = _verify(path=run.index_path, recorded=run.index_sha256, what="similar-song index", run_id=run.pk)
+    else:
+        path = _verify_folder(path=run.index_path, recorded=run.index_sha256, run_id=run.pk)
     try:
-        with np.load(path, allow_pickle=False) as arrays:
-            index = SimilarityIndex.from_arrays(arrays)
-    except (OSError, ValueError, KeyError) as exc:
+        if legacy:
+            # An index written before the folder: loaded into this process's
+            # memory (its faiss index rebuilt from its cells) until a retrain.
+            with np.load(path, allow_pickle=False) as arrays:
+                index = SimilarityIndex.from_arrays(arrays)
+        else:
+            index = SimilarityIndex.load(path, mmap=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
         logger.error("The similar-song index of run #%s (%s) cannot be read", run.pk, path, exc_info=exc)
         raise ArtifactError(
             f"the similar-song index of run #{run.pk} cannot be read ({exc.__class__.__name__}); retrain"

@@ -8,10 +8,12 @@ imported after it are embedded from their own data when used as seeds.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.db import DatabaseError
 
 from songs.features import ATTRIBUTE_LABELS, ATTRIBUTE_NAMES
 from songs.models import Artist
@@ -28,6 +30,7 @@ from songs.selectors import (
 )
 
 from .artifacts import active_index
+from .delta import Delta, delta_for
 from .errors import SimilarityError
 from .ml.paths import smooth_path
 from .ml.similarity import ATTRIBUTES, SimilarityIndex, external_id_hashes
@@ -36,6 +39,8 @@ from .ml.variety import check_variety, pool_size, varied_pick
 from .models import Cluster
 
 assert set(ATTRIBUTE_NAMES) == set(ATTRIBUTES)
+
+logger = logging.getLogger(__name__)
 
 MAX_SEEDS = 5
 PATH_LENGTH = (3, 50)
@@ -90,7 +95,7 @@ def seeds_resolve(
             unknown.append(f"song {sid!r}")
     for aid in artists:
         artist = Artist.objects.filter(external_id=aid).first() or Artist.objects.filter(name=aid).first()
-        rows = np.flatnonzero(index.artists_ == artist.pk) if artist is not None else np.empty(0)
+        rows = index.rows_of_artists([artist.pk]) if artist is not None else np.empty(0)
         if artist is None or not len(rows):
             unknown.append(f"artist {aid!r}" + ("" if artist is None else " (no songs in the active model)"))
             continue
@@ -154,6 +159,10 @@ class Filters:
     exclude_keys: tuple[int, ...] = ()
     artist_pks: tuple[int, ...] = ()
     genre_names: frozenset[str] = frozenset()
+    # For the songs outside the index (the delta): the required genres as
+    # stored, and the excluded songs' ids.
+    genres_in: frozenset[str] = frozenset()
+    song_pks: tuple[int, ...] = ()
 
     def query_kwargs(self) -> dict:
         """The exclusions as :meth:`SimilarityIndex.query` arguments (add the caller's own keys to ``exclude_keys``)."""
@@ -163,10 +172,11 @@ class Filters:
         """Every filter as one row mask, for the callers that must see the
         whole selection (the path's search, the genre seeds' eligible songs)."""
         mask = self.mask
-        if self.artist_pks:
-            mask = _and(mask, ~np.isin(index.artists_, np.asarray(self.artist_pks, dtype=np.int64)))
-        if self.exclude_keys:
-            mask = _and(mask, ~np.isin(index.dup_keys_, np.asarray(self.exclude_keys, dtype=np.int64)))
+        if self.artist_pks or self.exclude_keys:
+            # The excluded rows by binary search in the index's lookups, not a pass over every song.
+            rows = np.concatenate([index.rows_of_artists(self.artist_pks), index.rows_of_keys(self.exclude_keys)])
+            mask = np.ones(len(index.ids_), dtype=bool) if mask is None else mask.copy()
+            mask[rows] = False
         return mask
 
     def artist_ok(self, artist: dict) -> bool:
@@ -194,8 +204,10 @@ def filters_resolve(
     catalog). A signed-in listener's blocklist reaches the services as these
     same parameters (:func:`clustering.api.excludes_for`)."""
     mask = None
+    genres_in: frozenset[str] = frozenset()
     if genres:
         names = genre_names_normalise(genres)
+        genres_in = frozenset(names)
         unknown = [name for name in names if not _genre_known(index, name)]
         if unknown or not names:
             raise SimilarityError(f"unknown genre(s) in genres: {', '.join(repr(g) for g in unknown or genres)}")
@@ -209,12 +221,21 @@ def filters_resolve(
     if exclude_artists:
         pks = tuple(sorted(artist_pks(keys=list(exclude_artists))))
     keys: tuple[int, ...] = ()
+    excluded_pks: tuple[int, ...] = ()
     if exclude_songs:
-        rows = index.rows_of(song_pks(external_ids=list(exclude_songs)))
+        excluded_pks = tuple(sorted(song_pks(external_ids=list(exclude_songs))))
+        rows = index.rows_of(list(excluded_pks))
         rows = rows[rows >= 0]
         if len(rows):
             keys = tuple(int(k) for k in np.unique(index.dup_keys_[rows]))
-    return Filters(mask=mask, exclude_keys=keys, artist_pks=pks, genre_names=excluded_genres)
+    return Filters(
+        mask=mask,
+        exclude_keys=keys,
+        artist_pks=pks,
+        genre_names=excluded_genres,
+        genres_in=genres_in,
+        song_pks=excluded_pks,
+    )
 
 
 def _distinct(records: list[SongRecord], *, seen: set | None = None) -> list[SongRecord]:
@@ -232,6 +253,16 @@ def _distinct(records: list[SongRecord], *, seen: set | None = None) -> list[Son
 
 
 # --- results ---------------------------------------------------------------------
+
+
+def _delta(run, index: SimilarityIndex) -> Delta:
+    """The active run's delta (songs imported since it trained); an empty
+    one, logged, when the catalog cannot be read for it."""
+    try:
+        return delta_for(run, index)
+    except DatabaseError:
+        logger.exception("the songs imported after run #%s cannot be read", run.pk)
+        return Delta((), (), 0, *(np.empty(0, dtype=np.int64),) * 4, np.empty(0, dtype=np.int64), [])
 
 
 def _songs_by_row(index: SimilarityIndex, rows: np.ndarray) -> dict[int, SongRecord]:
@@ -335,8 +366,40 @@ def song_similar(
         exclude_artists=filters.artist_pks,
         max_per_artist=max_per_artist,
     )
+    # Songs imported after the run trained: the delta, searched exactly beside the index.
+    delta = _delta(run, index)
+    d_pos, d_pks, d_dist = delta.search(
+        seed.vector,
+        k=limit + 5,
+        bounds=bounds,
+        label=label,
+        exclude_pks=[*filters.song_pks, *([record.pk] if record is not None else [])],
+        exclude_artists=[*filters.artist_pks, *([artist_pk] if exclude_artist else [])],
+        genres=filters.genres_in,
+        exclude_genres=filters.genre_names,
+    )
+    # (distance, song id, attributes, artist), nearest first, the artist cap over both.
+    merged = sorted(
+        [
+            (d, int(index.ids_[r]), index.attributes_[r], int(index.artists_[r]))
+            for r, d in zip(rows.tolist(), dist.tolist())
+        ]
+        + [
+            (d, int(p), delta.attributes[i], int(delta.artists[i]))
+            for i, p, d in zip(d_pos.tolist(), d_pks.tolist(), d_dist.tolist())
+        ],
+        key=lambda c: c[0],
+    )
+    if max_per_artist and len(d_pos):
+        per_artist: dict[int, int] = {}
+        capped = []
+        for c in merged:
+            if per_artist.get(c[3], 0) < max_per_artist:
+                per_artist[c[3]] = per_artist.get(c[3], 0) + 1
+                capped.append(c)
+        merged = capped
     seed_pk = int(index.ids_[row]) if record is None else None
-    records = song_records(ids=[*([seed_pk] if seed_pk is not None else []), *index.ids_[rows].tolist()])
+    records = song_records(ids=[*([seed_pk] if seed_pk is not None else []), *(c[1] for c in merged)])
     if record is None:
         record = records.get(seed_pk)
         if record is None or record["id"] != external_id:  # deleted since training, or a hash collision
@@ -353,29 +416,31 @@ def song_similar(
                 exclude_songs=exclude_songs,
                 _trust_index=False,
             )
-    by_row = {
-        int(r): records[i]
-        for r, i in zip(rows.tolist(), index.ids_[rows].tolist())
-        if i in records and _within(records[i], bounds)
-    }
+    merged = [c for c in merged if c[1] in records and _within(records[c[1]], bounds)]
     # Near-duplicates by data as well as by the index's keys: the seed may not
-    # be in the index, and an index built before near-duplicate keys compared
-    # exact titles only.
+    # be in the index, a delta song has no key there, and an index built
+    # before near-duplicate keys compared exact titles only.
     distinct = {
-        id(r)
-        for r in _distinct(
-            [by_row[r] for r in rows.tolist() if r in by_row], seen={(artist_pk, title_key(record["name"]))}
-        )
+        id(r) for r in _distinct([records[c[1]] for c in merged], seen={(artist_pk, title_key(record["name"]))})
     }
-    pairs = [(r, d) for r, d in zip(rows.tolist(), dist.tolist()) if r in by_row and id(by_row[r]) in distinct][:limit]
-    explanations = index.explain(seed.attributes, [r for r, _ in pairs], labels=ATTRIBUTE_LABELS) if pairs else []
-    similarity = index.similarity([d for _, d in pairs])
+    chosen = [c for c in merged if id(records[c[1]]) in distinct][:limit]
+    explanations = (
+        index.explain(seed.attributes, None, values=np.array([c[2] for c in chosen]), labels=ATTRIBUTE_LABELS)
+        if chosen
+        else []
+    )
+    similarity = index.similarity([c[0] for c in chosen])
     return {
         "seed": record,
         "run": run.pk,
         "results": [
-            {"song": by_row[r], "similarity": round(float(s), 4), "distance": round(float(d), 4), "explanation": e}
-            for (r, d), s, e in zip(pairs, similarity, explanations)
+            {
+                "song": records[c[1]],
+                "similarity": round(float(s), 4),
+                "distance": round(float(c[0]), 4),
+                "explanation": e,
+            }
+            for c, s, e in zip(chosen, similarity, explanations)
         ],
     }
 

@@ -77,7 +77,7 @@ def _check_workers() -> str:
 
 
 def _artifact(run, *, what: str, path: str | None, load) -> str:
-    if path and not Path(path).is_file():
+    if path and not Path(path).exists():
         logger.error("Health: the %s of run #%s is missing: %s", what, run.pk, path)
         raise Down(f"the {what} of run #{run.pk} is missing")
     try:

@@ -26,6 +26,16 @@ def _warm_up() -> None:
         connections.close_all()  # never hand a connection across a fork (gunicorn --preload)
 
 
+def _one_thread() -> None:
+    """One BLAS/OpenMP thread on the request path (clustering.ml._threads)."""
+    from django.conf import settings
+
+    from clustering.ml._threads import serving_threads
+
+    serving_threads(blas=not settings.CELERY_TASK_ALWAYS_EAGER)
+
+
+_one_thread()
 if os.environ.get("MODEL_WARM_UP", "1") == "1":
     _warm_up()
 

@@ -357,7 +357,8 @@ class CatalogSnapshot:
 
     @classmethod
     def capture(cls, files_dir: Path) -> "CatalogSnapshot":
-        files = sorted(p for p in files_dir.iterdir() if p.is_file() and not p.name.endswith(".part"))
+        # Files and folders (a run's similar-song index is a folder of files).
+        files = sorted(p for p in files_dir.iterdir() if not p.name.endswith(".part"))
         rows = [
             list(model._default_manager.order_by("pk").values_list(*[f.attname for f in model._meta.concrete_fields]))
             for model in _snapshot_models()
@@ -397,7 +398,10 @@ class CatalogSnapshot:
 
         model_dir.mkdir(parents=True, exist_ok=True)
         for path in self.files:
-            shutil.copyfile(path, model_dir / path.name)
+            if path.is_dir():
+                shutil.copytree(path, model_dir / path.name)
+            else:
+                shutil.copyfile(path, model_dir / path.name)
         qn = connection.ops.quote_name
         with transaction.atomic(), connection.cursor() as cursor:
             for model, fields, rows in self.tables:

@@ -9,27 +9,36 @@ vector is ``[B, artist_weight * mean(B over the artist's songs)]`` where
 ``popularity_weight * popularity``: a fixed transform plus one mean per
 artist, computed once at training time.
 
-The index is an inverted file (IVF): the vectors are grouped into cells
-by k-means and stored sorted by cell, so a query scans the few cells
-nearest to it (``n_probe``) instead of the whole catalog. Measured on
-1M songs x 24 dims on 2 cores (docs/PERFORMANCE.md): exact brute force
-~4-8 ms per query, this index ~0.2-0.5 ms at recall@10 0.99; it keeps a
-single copy of the vectors, which the exact search over a filtered subset
-reuses (hard filters such as ``min_energy`` select rows by mask; a small
-selection is searched exactly, a large one through the cells).
+The index is faiss's inverted file with fp16 scalar quantisation
+(``IndexIVFScalarQuantizer``): k-means cells over the vectors, a query
+scans the ``n_probe`` cells nearest to it. Hard filters (``min_*``/``max_*``,
+same cluster, genres, excluded artists and songs) are faiss selectors
+applied inside the scan (a bitmap of selected rows, or the excluded rows),
+and the search widens its probes until k selected rows are found or every
+cell was scanned, so a filter never returns too few. A small selection is
+searched exactly over the stored float16 vectors (the same values the fp16
+codes decode to). Saved as a folder of plain files (:meth:`save`): the faiss
+index, read with ``IO_FLAG_MMAP_IFC`` (its codes stay in the mapped file),
+and one ``.npy`` per array, read with ``mmap_mode="r"``, so every process
+of a machine shares one copy through the page cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.exceptions import NotFittedError
 
+from ._threads import limit_threads, one_search_thread
 from .features import FEATURES, check_matrix
 from .scales import COMPARATIVES, join_words, level_word
 
@@ -76,6 +85,14 @@ WORD_ORDER = (
 EXACT_BELOW = 20_000
 # A filtered query whose selection is this small is answered exactly.
 EXACT_SELECTION = 50_000
+# Probes multiply by this when the probed cells hold fewer than k selected rows.
+WIDEN = 4
+# The file layout written by :meth:`SimilarityIndex.save` (meta.json "format").
+SAVE_FORMAT = 2
+FAISS_FILE = "faiss.index"
+META_FILE = "meta.json"
+# Scalars and the embedding's weights, kept in meta.json rather than as arrays.
+_META_KEYS = ("n_probe", "distance_scale", "emb_weights")
 
 
 def _top_k(rows: np.ndarray, d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -204,12 +221,15 @@ class SimilarityIndex(BaseEstimator):
     random_state : seeds the cell k-means.
 
     Attributes after fit (rows sorted by cell; ``row`` below means a row
-    of these arrays, not a song id):
+    of these arrays, not a song id, and is the id faiss holds):
     ``ids_`` song ids; ``vectors_`` float16 embedding; ``attributes_``
     float32 (n, 14) in :data:`ATTRIBUTES` order (NaN when unknown);
     ``artists_`` artist ids; ``dup_keys_`` (artist, normalised title) keys;
-    ``labels_`` cluster label at training time; ``cells_`` centroids and
-    ``cell_starts_`` offsets; ``id_order_`` argsort of ``ids_``;
+    ``labels_`` cluster label at training time; ``faiss_`` the faiss
+    ``IndexIVFScalarQuantizer`` over the rows (None below EXACT_BELOW songs:
+    every search is exact); ``artist_rows_`` / ``dup_rows_`` the rows sorted
+    by artist / by duplicate key (the excluded rows of a query, found by
+    binary search); ``id_order_`` argsort of ``ids_``;
     ``genres_`` sorted genre names, ``genre_vectors_`` their mean
     embedding, ``genre_members_`` the rows carrying each genre (genre i's
     are ``genre_members_[genre_starts_[i]:genre_starts_[i + 1]]``); ``attribute_mean_``, ``attribute_std_`` catalog statistics;
@@ -224,7 +244,7 @@ class SimilarityIndex(BaseEstimator):
         self,
         embedding: SongEmbedding | None = None,
         n_cells: int | None = None,
-        n_probe: int = 12,
+        n_probe: int = 16,
         random_state: int | None = 0,
     ):
         self.embedding = embedding
@@ -273,33 +293,60 @@ class SimilarityIndex(BaseEstimator):
         # -- cells
         n_cells = self.n_cells if self.n_cells is not None else (0 if n < EXACT_BELOW else int(np.sqrt(n)))
         n_cells = int(min(max(n_cells, 0), n))
+        # float16 halves the largest array (48 MB instead of 96 at 1M songs);
+        # faiss's fp16 codes decode to exactly these values, and distances are
+        # computed in float32 from them, so every search sees the same vectors.
+        vectors16 = np.ascontiguousarray(vectors, dtype=np.float16)
+        build_threads = faiss.omp_get_max_threads()
+        # The build runs beside the run's labelling and the database: every
+        # core but one (on 2 cores, 1 thread built 1M songs in 26 s, 2 threads
+        # in 30 s with the machine busy: OpenMP threads wait for a busy sibling).
+        faiss.omp_set_num_threads(max(1, (os.cpu_count() or 1) - 1))
         if n_cells > 1:
             # Cells need only be roughly even, not optimal: a few Lloyd
-            # iterations on a sample (measured at 1M songs: ~1 s to fit,
-            # ~2 s to assign every song, recall@10 0.99 at 16 probes).
+            # iterations on a sample. scikit-learn's k-means (~1 s to fit, ~2 s
+            # to assign 1M songs) is 3-4x faster here than faiss's own
+            # training and assignment in the faiss-cpu build this machine
+            # loads (no AVX2); faiss then stores each song in its given cell.
             rng = np.random.default_rng(self.random_state)
-            sample = vectors[rng.choice(n, size=min(n, 50 * n_cells), replace=False)]
+            sample = vectors16[rng.choice(n, size=min(n, 50 * n_cells), replace=False)].astype(np.float32)
             km = KMeans(n_clusters=n_cells, init="random", n_init=1, max_iter=10, random_state=self.random_state)
             km.fit(sample)
-            self.cells_ = km.cluster_centers_.astype(np.float32)
-            cell = km.predict(vectors)
+            index = _ivf(km.cluster_centers_)
+            cell = np.empty(n, dtype=np.int64)
+            for start in range(0, n, 200_000):
+                part = vectors16[start : start + 200_000].astype(np.float32)
+                cell[start : start + len(part)] = km.predict(part)
         else:
-            self.cells_ = vectors.mean(axis=0, keepdims=True).astype(np.float32)
+            index = None
             cell = np.zeros(n, dtype=np.int64)
         order = np.argsort(cell, kind="stable")
-        self.cell_starts_ = np.searchsorted(cell[order], np.arange(len(self.cells_) + 1)).astype(np.int64)
         self.ids_ = ids[order]
-        # float16 halves the largest array (48 MB instead of 96 at 1M songs, for
-        # a web worker under 500 MB); distances are computed in float32 from
-        # these stored values, so every search sees the same vectors.
-        self.vectors_ = np.ascontiguousarray(vectors[order], dtype=np.float16)
+        self.vectors_ = vectors16[order]
+        del vectors16
         self.sq_norms_ = (self.vectors_.astype(np.float32) ** 2).sum(axis=1)
+        if index is not None:
+            # faiss ids are rows; the cells are known, so no second assignment.
+            cell = np.ascontiguousarray(cell[order])
+            for start in range(0, n, 200_000):
+                part = np.ascontiguousarray(self.vectors_[start : start + 200_000], dtype=np.float32)
+                rows = np.arange(start, start + len(part), dtype=np.int64)
+                index.add_core(
+                    len(part),
+                    faiss.swig_ptr(part),
+                    faiss.swig_ptr(rows),
+                    faiss.swig_ptr(cell[start : start + len(part)]),
+                )
+            index.nprobe = int(self.n_probe)
+        faiss.omp_set_num_threads(build_threads)
+        self.faiss_ = index
         self.attributes_ = attrs[order].astype(np.float32)
         self.artists_ = np.asarray(artist, dtype=np.int64)[order]
         if n and self.artists_.max() < 2**31 and self.artists_.min() >= -(2**31):
             self.artists_ = self.artists_.astype(np.int32)
         self.dup_keys_ = np.asarray(dup_keys, dtype=np.int64)[order]
         self.labels_ = labels[order].astype(np.int16)
+        self._build_exclusion_lookups()
         # intp: searchsorted copies a sorter of any other type on every call.
         self.id_order_ = np.argsort(self.ids_, kind="stable").astype(np.intp)
         if key_hashes is not None:
@@ -413,41 +460,76 @@ class SimilarityIndex(BaseEstimator):
         return mask
 
     def search(
-        self, query, *, k: int, mask: np.ndarray | None = None, n_probe: int | None = None
+        self, query, *, k: int, mask: np.ndarray | None = None, n_probe: int | None = None, exclude_rows=None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(rows, distances) of the k nearest rows to ``query`` (one vector),
-        ascending, among rows where ``mask`` is True (all rows when None).
+        ascending, among rows where ``mask`` is True (all rows when None) and
+        not in ``exclude_rows``.
 
-        Exact when the catalog or the selection is small, else through the
-        ``n_probe`` nearest cells; if the cells hold fewer than k selected
-        rows, the search widens to every selected row.
+        Exact when the catalog or the selection is small, else faiss through
+        the ``n_probe`` nearest cells with the filter as a selector inside the
+        scan; if the probed cells hold fewer than k selected rows, the probes
+        widen (x :data:`WIDEN`) up to every cell: fewer than k only when the
+        selection itself holds fewer.
         """
         self._check_fitted()
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         k = int(k)
         if k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        n_cells = len(self.cells_)
+        excluded = None
+        if exclude_rows is not None and len(exclude_rows):
+            excluded = np.unique(np.asarray(exclude_rows, dtype=np.int64))
+        if mask is not None and excluded is not None:
+            mask = mask.copy()
+            mask[excluded] = False
+            excluded = None
         if mask is not None:
-            selected = np.flatnonzero(mask)
-            if len(selected) <= EXACT_SELECTION or n_cells == 1:
-                return self._exact(q, selected, k)
-        elif n_cells == 1:
-            return self._exact(q, None, k)
-        probe = min(n_cells, n_probe or self.n_probe)
-        cells = self._nearest_cells(q[None, :], probe)[0]
-        spans = [(int(self.cell_starts_[c]), int(self.cell_starts_[c + 1])) for c in cells]
-        rows = np.concatenate([np.arange(a, b) for a, b in spans])
+            n_selected = int(np.count_nonzero(mask))
+            if self.faiss_ is None or n_selected <= EXACT_SELECTION:
+                return self._exact(q, np.flatnonzero(mask), k)
+        elif self.faiss_ is None:
+            if excluded is None:
+                return self._exact(q, None, k)
+            keep = np.ones(len(self.ids_), dtype=bool)
+            keep[excluded] = False
+            return self._exact(q, np.flatnonzero(keep), k)
+        else:
+            n_selected = len(self.ids_) - (0 if excluded is None else len(excluded))
+        k = min(k, n_selected)
+        if k <= 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        # The selector reads these arrays during the search: keep them referenced.
+        keep_alive: list = []
+        selector = None
         if mask is not None:
-            rows = rows[mask[rows]]
-        if len(rows) < k:
-            return self._exact(q, None if mask is None else np.flatnonzero(mask), k)
+            bitmap = np.packbits(mask, bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
+            keep_alive.append(bitmap)
+        elif excluded is not None:
+            batch = faiss.IDSelectorBatch(len(excluded), faiss.swig_ptr(excluded))
+            selector = faiss.IDSelectorNot(batch)
+            keep_alive += [excluded, batch]
+        one_search_thread()
+        n_cells = self.faiss_.nlist
+        probe = n_probe or self.n_probe
         if mask is not None:
-            return self._exact(q, rows, k)
-        # Unfiltered: each cell is a contiguous block, read by slices (cheaper than a gather).
-        V = np.concatenate([self.vectors_[a:b] for a, b in spans]).astype(np.float32)
-        d2 = np.concatenate([self.sq_norms_[a:b] for a, b in spans]) - 2 * (V @ q) + np.float32(q @ q)
-        return _top_k(rows, d2, k)
+            # A selection of a share s of the rows: s of each probed cell's
+            # rows count, so probe 1/s as many cells (up to 16x) for the same
+            # number of candidates, the recall of an unfiltered search.
+            probe = int(np.ceil(probe * min(len(mask) / max(n_selected, 1), 16.0)))
+        probe = int(min(n_cells, probe))
+        q2 = q[None, :]
+        while True:
+            # Per-call parameters: the index object is shared by a process's threads.
+            params = faiss.SearchParametersIVF(nprobe=probe, sel=selector) if selector else _probes(probe)
+            d2, rows = self.faiss_.search(q2, k, params=params)
+            found = rows[0] >= 0
+            if found.all() or probe >= n_cells:
+                del keep_alive
+                rows, d2 = rows[0][found], d2[0][found]
+                return rows.astype(np.int64), np.sqrt(np.maximum(d2, 0)).astype(np.float32)
+            probe = min(n_cells, probe * WIDEN)
 
     def query(
         self,
@@ -460,24 +542,26 @@ class SimilarityIndex(BaseEstimator):
         max_per_artist: int | None = None,
         exclude_artists=(),
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Like :meth:`search`, then drops excluded rows, rows of
-        ``exclude_artists`` (artist ids), exact duplicates (a ``dup_keys_``
-        value seen before or in ``exclude_keys``) and rows past
+        """Like :meth:`search`, without excluded rows, rows of
+        ``exclude_artists`` (artist ids) and rows whose ``dup_keys_`` value is
+        in ``exclude_keys`` (these three as a selector inside the search), then
+        drops exact duplicates (a key seen before) and rows past
         ``max_per_artist`` results of one artist; widens the search until k
-        rows remain or the selection is exhausted. (Excluding by a check per
-        candidate costs nothing per song of the catalog, where a row mask
-        costs ~20-50 ms at 1M songs.)"""
+        rows remain or the selection is exhausted."""
         self._check_fitted()
         k = int(k)
         excluded_rows = {int(r) for r in exclude_rows}
         excluded_artists = {int(a) for a in exclude_artists}
+        selector_rows = self._excluded_rows(exclude_rows, exclude_artists, exclude_keys)
         fetch = max(2 * k, k + 20)
         n = len(self.ids_)
         while True:
-            rows, dist = self.search(vector, k=fetch, mask=mask)
+            rows, dist = self.search(vector, k=fetch, mask=mask, exclude_rows=selector_rows)
             keep, kept_dist = [], []
             seen = {int(key) for key in exclude_keys}
             per_artist: dict[int, int] = {}
+            # The keys and artists are checked again here: an index changed in
+            # place (tests) or loaded without its lookups still drops them.
             for r, d in zip(rows.tolist(), dist.tolist()):
                 key = int(self.dup_keys_[r])
                 if r in excluded_rows or key in seen:
@@ -494,6 +578,16 @@ class SimilarityIndex(BaseEstimator):
             if len(keep) == k or len(rows) < fetch or fetch >= n:
                 return np.asarray(keep, dtype=np.int64), np.asarray(kept_dist, dtype=np.float32)
             fetch = min(n, fetch * 4)
+
+    def rows_of_artists(self, artists) -> np.ndarray:
+        """Rows of the songs of ``artists`` (artist ids), ascending."""
+        self._check_fitted()
+        return self._rows_by(self.artist_rows_, self.artists_, artists)
+
+    def rows_of_keys(self, keys) -> np.ndarray:
+        """Rows whose near-duplicate key is one of ``keys``, ascending."""
+        self._check_fitted()
+        return self._rows_by(self.dup_rows_, self.dup_keys_, keys)
 
     def similarity(self, distances) -> np.ndarray:
         """Similarity in [0, 1] of results at ``distances``: the share of the
@@ -518,7 +612,14 @@ class SimilarityIndex(BaseEstimator):
         return 1.0 - np.interp(d, xs, ps, left=0.0, right=1.0)
 
     def explain(
-        self, seed_attributes, rows, *, labels: dict[str, str] | None = None, n_close: int = 2, n_far: int = 1
+        self,
+        seed_attributes,
+        rows,
+        *,
+        labels: dict[str, str] | None = None,
+        n_close: int = 2,
+        n_far: int = 1,
+        values=None,
     ) -> list[dict[str, Any]]:
         """Per result row, why it is near the seed, in a listener's words.
 
@@ -548,7 +649,9 @@ class SimilarityIndex(BaseEstimator):
         labels = labels or {}
         n_feat = len(FEATURES)
         seed = np.asarray(seed_attributes, dtype=np.float64)[:n_feat]
-        values = np.atleast_2d(self.attributes_[rows, :n_feat].astype(np.float64))
+        # ``values``: the results' attributes given directly (songs not in the index).
+        source = self.attributes_[rows] if values is None else np.asarray(values)
+        values = np.atleast_2d(np.atleast_2d(source)[:, :n_feat].astype(np.float64))
         std = self.attribute_std_[:n_feat]
         q = getattr(self, "feature_quantiles_", None)
         out = []
@@ -667,11 +770,17 @@ class SimilarityIndex(BaseEstimator):
         mask[np.asarray(rows, dtype=np.int64)] = True
         return mask
 
+    @property
+    def n_cells_(self) -> int:
+        """Cells of the inverted file (1: every search is exact)."""
+        return 1 if self.faiss_ is None else int(self.faiss_.nlist)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Everything the index needs, as plain arrays (saved with numpy, no pickle)."""
+        """Everything the index needs, as plain arrays (no pickle); the faiss
+        index as its serialised bytes (``faiss_index``)."""
         self._check_fitted()
         emb = self.embedding_
-        return {
+        arrays = {
             "ids": self.ids_,
             "vectors": self.vectors_,
             "sq_norms": self.sq_norms_,
@@ -679,14 +788,14 @@ class SimilarityIndex(BaseEstimator):
             "artists": self.artists_,
             "dup_keys": self.dup_keys_,
             "labels": self.labels_,
-            "cells": self.cells_,
-            "cell_starts": self.cell_starts_,
+            "artist_rows": self.artist_rows_,
+            "dup_rows": self.dup_rows_,
             "id_order": self.id_order_,
             "key_hashes": self.key_hashes_,
             "key_rows": self.key_rows_,
             "attribute_mean": self.attribute_mean_,
             "attribute_std": self.attribute_std_,
-            "genres": self.genres_.astype(str),
+            "genres": np.asarray(self.genres_).astype(str),
             "genre_vectors": self.genre_vectors_,
             "genre_sizes": self.genre_sizes_,
             **(
@@ -706,9 +815,16 @@ class SimilarityIndex(BaseEstimator):
             "emb_artist_ids": emb.artist_ids_,
             "emb_artist_means": emb.artist_means_,
         }
+        if self.faiss_ is not None:
+            arrays["faiss_index"] = faiss.serialize_index(self.faiss_)
+        return arrays
 
     @classmethod
-    def from_arrays(cls, arrays) -> SimilarityIndex:
+    def from_arrays(cls, arrays, *, faiss_index=None) -> SimilarityIndex:
+        """The index from :meth:`to_arrays` (or from a folder's files, with the
+        faiss index already read). An index saved before faiss (``.npz`` with
+        ``cells`` and ``cell_starts``) gets its faiss index rebuilt in memory
+        from its own cells and vectors, so an upgraded site still serves."""
         a = {key: arrays[key] for key in arrays}
         yw, pw, aw = (float(v) for v in a["emb_weights"])
         emb = SongEmbedding(year_weight=yw, popularity_weight=pw, artist_weight=aw)
@@ -719,8 +835,8 @@ class SimilarityIndex(BaseEstimator):
         index.embedding_ = emb
         index.ids_, index.vectors_, index.sq_norms_ = a["ids"], a["vectors"], a["sq_norms"]
         index.attributes_, index.artists_, index.dup_keys_ = a["attributes"], a["artists"], a["dup_keys"]
-        index.labels_, index.cells_, index.cell_starts_ = a["labels"], a["cells"], a["cell_starts"]
-        index.id_order_ = a["id_order"].astype(np.intp, copy=False)
+        index.labels_ = a["labels"]
+        index.id_order_ = np.asarray(a["id_order"]).astype(np.intp, copy=False)
         index.key_hashes_ = a.get("key_hashes", np.empty(0, dtype=np.int64))
         index.key_rows_ = a.get("key_rows", np.empty(0, dtype=np.int64))
         index.attribute_mean_, index.attribute_std_ = a["attribute_mean"], a["attribute_std"]
@@ -732,18 +848,96 @@ class SimilarityIndex(BaseEstimator):
         nn = a.get("nn_distance_quantiles")
         index.nn_distance_quantiles_ = nn if nn is not None and len(nn) else None
         index.feature_quantiles_ = a.get("feature_quantiles")
+        if faiss_index is None and "faiss_index" in a:
+            faiss_index = faiss.deserialize_index(np.asarray(a["faiss_index"]))
+        if faiss_index is None and "cells" in a and len(a["cells"]) > 1:
+            faiss_index = _ivf_from_cells(a["cells"], a["cell_starts"], index.vectors_)
+        if faiss_index is not None:
+            faiss_index.nprobe = index.n_probe
+        index.faiss_ = faiss_index
+        if "artist_rows" in a and "dup_rows" in a:
+            index.artist_rows_, index.dup_rows_ = a["artist_rows"], a["dup_rows"]
+        else:
+            index._build_exclusion_lookups()
         return index
 
+    def save(self, directory: str | os.PathLike) -> list[str]:
+        """Write the index into ``directory`` (which must exist) as files a
+        process can memory-map: ``faiss.index`` and one ``.npy`` per array,
+        scalars in ``meta.json``. Returns the names written. (Durability and
+        atomicity are the caller's: :mod:`clustering.artifacts`.)"""
+        directory = Path(directory)
+        arrays = self.to_arrays()
+        arrays.pop("faiss_index", None)
+        names = []
+        meta = {"format": SAVE_FORMAT, "arrays": []}
+        for key in _META_KEYS:
+            meta[key] = np.asarray(arrays.pop(key)).tolist()
+        for key, value in arrays.items():
+            value = np.asarray(value)
+            if value.dtype.kind == "U" and value.size == 0:
+                value = value.astype("<U1")
+            np.save(directory / f"{key}.npy", np.ascontiguousarray(value), allow_pickle=False)
+            meta["arrays"].append(key)
+            names.append(f"{key}.npy")
+        if self.faiss_ is not None:
+            faiss.write_index(self.faiss_, str(directory / FAISS_FILE))
+            names.append(FAISS_FILE)
+        meta["faiss"] = self.faiss_ is not None
+        (directory / META_FILE).write_text(json.dumps(meta))
+        names.append(META_FILE)
+        return names
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, *, mmap: bool = True) -> SimilarityIndex:
+        """An index written by :meth:`save`. With ``mmap`` the arrays and the
+        faiss codes stay in the files, mapped read-only: processes that load
+        the same files share their pages."""
+        directory = Path(directory)
+        meta = json.loads((directory / META_FILE).read_text())
+        if meta.get("format") != SAVE_FORMAT:
+            raise ValueError(f"unknown similarity index format {meta.get('format')!r}")
+        arrays: dict[str, Any] = {
+            key: np.asarray(np.load(directory / f"{key}.npy", mmap_mode="r" if mmap else None, allow_pickle=False))
+            for key in meta["arrays"]
+        }
+        for key in _META_KEYS:
+            arrays[key] = np.atleast_1d(np.asarray(meta[key]))
+        faiss_index = None
+        if meta.get("faiss"):
+            flags = faiss.IO_FLAG_MMAP_IFC if mmap else 0
+            faiss_index = faiss.read_index(str(directory / FAISS_FILE), flags)
+        return cls.from_arrays(arrays, faiss_index=faiss_index)
+
     # ------------------------------------------------------------ internals
-    def _nearest_cells(self, Q: np.ndarray, n: int) -> np.ndarray:
-        Q = np.asarray(Q, dtype=np.float32)
-        d = (self.cells_**2).sum(axis=1)[None, :] - 2 * Q @ self.cells_.T
-        if n == 1:
-            return d.argmin(axis=1)[:, None]
-        if n >= d.shape[1]:
-            return np.argsort(d, axis=1)
-        part = np.argpartition(d, n - 1, axis=1)[:, :n]
-        return np.take_along_axis(part, np.argsort(np.take_along_axis(d, part, axis=1), axis=1), axis=1)
+    def _build_exclusion_lookups(self) -> None:
+        small = np.int32 if len(self.ids_) < 2**31 else np.int64
+        self.artist_rows_ = np.argsort(self.artists_, kind="stable").astype(small)
+        self.dup_rows_ = np.argsort(self.dup_keys_, kind="stable").astype(small)
+
+    @staticmethod
+    def _rows_by(order: np.ndarray, values: np.ndarray, wanted) -> np.ndarray:
+        wanted = np.unique(np.asarray(list(wanted) if not isinstance(wanted, np.ndarray) else wanted, dtype=np.int64))
+        if not len(wanted) or not len(order):
+            return np.empty(0, dtype=np.int64)
+        # values[order] is sorted; its bounds are read row by row, not copied.
+        sorted_values = _SortedView(values, order)
+        lo = np.array([sorted_values.bound(w, "left") for w in wanted.tolist()])
+        hi = np.array([sorted_values.bound(w, "right") for w in wanted.tolist()])
+        parts = [order[a:b] for a, b in zip(lo.tolist(), hi.tolist()) if b > a]
+        if not parts:
+            return np.empty(0, dtype=np.int64)
+        return np.sort(np.concatenate(parts).astype(np.int64))
+
+    def _excluded_rows(self, rows, artists, keys) -> np.ndarray | None:
+        parts = [np.asarray(list(rows), dtype=np.int64)]
+        if len(artists):
+            parts.append(self._rows_by(self.artist_rows_, self.artists_, artists))
+        if len(keys):
+            parts.append(self._rows_by(self.dup_rows_, self.dup_keys_, keys))
+        out = np.concatenate(parts)
+        out = out[out >= 0]
+        return np.unique(out) if len(out) else None
 
     def _exact(self, q: np.ndarray, rows: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest of ``rows`` (None: every row), in chunks so that the
@@ -751,6 +945,10 @@ class SimilarityIndex(BaseEstimator):
         total = len(self.ids_) if rows is None else len(rows)
         if not total:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        with limit_threads(0):  # one BLAS thread: a request's exact search
+            return self._exact_chunks(q, rows, k, total)
+
+    def _exact_chunks(self, q, rows, k, total) -> tuple[np.ndarray, np.ndarray]:
         qq = np.float32(q @ q)
         best_rows, best_d2 = [], []
         for start in range(0, total, 100_000):
@@ -765,6 +963,62 @@ class SimilarityIndex(BaseEstimator):
     def _check_fitted(self) -> None:
         if not hasattr(self, "ids_"):
             raise NotFittedError("SimilarityIndex is not fitted yet; call fit() first")
+
+
+_PROBES: dict[int, Any] = {}
+
+
+def _probes(n: int):
+    """Search parameters with ``n`` probes and no selector (made once per count)."""
+    params = _PROBES.get(n)
+    if params is None:
+        params = _PROBES[n] = faiss.SearchParametersIVF(nprobe=n)
+    return params
+
+
+class _SortedView:
+    """Binary search over ``values[order]`` without building it (a few dozen
+    reads per bound, where the sorted copy of a 1M-row column costs 8 MB)."""
+
+    def __init__(self, values: np.ndarray, order: np.ndarray):
+        self.values, self.order = values, order
+
+    def bound(self, x: int, side: str) -> int:
+        lo, hi = 0, len(self.order)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            v = int(self.values[self.order[mid]])
+            if v < x or (side == "right" and v == x):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+
+def _ivf(cells: np.ndarray):
+    """An empty faiss IVF with fp16 codes over the given cell centroids."""
+    cells = np.ascontiguousarray(cells, dtype=np.float32)
+    dim = cells.shape[1]
+    quantizer = faiss.IndexFlatL2(dim)
+    quantizer.add(cells)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, dim, len(cells), faiss.ScalarQuantizer.QT_fp16)
+    index.is_trained = True  # the fp16 quantiser needs no training; the cells are given
+    return index
+
+
+def _ivf_from_cells(cells: np.ndarray, cell_starts: np.ndarray, vectors: np.ndarray):
+    """A faiss IVF (fp16) over ``vectors`` laid out by an index saved before
+    faiss: rows sorted by cell, cell c's rows ``cell_starts[c]:cell_starts[c+1]``."""
+    index = _ivf(cells)
+    starts = np.asarray(cell_starts, dtype=np.int64)
+    cell = np.repeat(np.arange(len(cells), dtype=np.int64), np.diff(starts))
+    for start in range(0, len(vectors), 200_000):
+        part = np.ascontiguousarray(vectors[start : start + 200_000], dtype=np.float32)
+        rows = np.arange(start, start + len(part), dtype=np.int64)
+        index.add_core(
+            len(part), faiss.swig_ptr(part), faiss.swig_ptr(rows), faiss.swig_ptr(cell[start : start + len(part)])
+        )
+    return index
 
 
 def _mid_rank(q: np.ndarray, x: float) -> float:

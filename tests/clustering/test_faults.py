@@ -143,6 +143,8 @@ def test_a_dead_run_is_failed_within_60_s_with_its_labels_and_files_removed(sett
     queued = services.training_run_create(k=5, enqueue=False)
     (model_dir / f"run-{alive.pk}.joblib").write_bytes(b"model")
     (model_dir / f"run-{alive.pk}.index.npz.part").write_bytes(b"half an index")
+    (model_dir / f"run-{alive.pk}.index.part").mkdir()  # half an index folder
+    (model_dir / f"run-{alive.pk}.index.part" / "vectors.npy").write_bytes(b"half")
     (model_dir / f"run-{alive.pk}1.joblib").write_bytes(b"another run's model")
     SongLabel.objects.create(run=alive, song_id=1, cluster_id=None, map_x=0, map_y=0)
 
@@ -198,9 +200,10 @@ def test_only_the_last_successful_runs_keep_their_files(settings, model_dir):
     runs = []
     for age in (40, 30, 20, 10):  # oldest first; the oldest is the active one
         run = TrainingRun.objects.create(status="succeeded", finished_at=now - timedelta(minutes=age))
-        model, index = model_dir / f"run-{run.pk}.joblib", model_dir / f"run-{run.pk}.index.npz"
+        model, index = model_dir / f"run-{run.pk}.joblib", model_dir / f"run-{run.pk}.index"
         model.write_bytes(b"m")
-        index.write_bytes(b"i")
+        index.mkdir()
+        (index / "manifest.json").write_bytes(b"i")
         TrainingRun.objects.filter(pk=run.pk).update(artifact_path=str(model), index_path=str(index))
         runs.append(run)
     TrainingRun.objects.filter(pk=runs[0].pk).update(is_active=True)
@@ -208,7 +211,7 @@ def test_only_the_last_successful_runs_keep_their_files(settings, model_dir):
 
     assert services.run_artifacts_prune() == [runs[1].pk]
     left = sorted(p.name for p in model_dir.iterdir())
-    assert left == sorted(f"run-{r.pk}{s}" for r in (runs[0], runs[2], runs[3]) for s in (".joblib", ".index.npz"))
+    assert left == sorted(f"run-{r.pk}{s}" for r in (runs[0], runs[2], runs[3]) for s in (".joblib", ".index"))
     pruned = TrainingRun.objects.get(pk=runs[1].pk)
     assert pruned.artifact_path == pruned.index_path == ""
     assert TrainingRun.objects.get(pk=failed.pk).artifact_path == "x"

@@ -52,7 +52,7 @@ def test_a_trained_site_reports_model_and_index(client, trained, no_broker):
 
 
 def test_a_corrupt_index_is_a_503_without_the_path(client, trained, no_broker, tmp_path):
-    path = Path(trained.index_path)
+    path = Path(trained.index_path) / "vectors.npy"
     path.write_bytes(path.read_bytes()[:-100] + b"\x00" * 100)
     artifacts.cache_clear()
     response = client.get("/healthz")
@@ -60,7 +60,7 @@ def test_a_corrupt_index_is_a_503_without_the_path(client, trained, no_broker, t
     body = response.json()
     assert body["status"] == "error" and body["model"].startswith("ok")
     assert body["index"].startswith("error: ") and "altered" in body["index"]
-    assert str(tmp_path) not in response.content.decode() and ".npz" not in response.content.decode()
+    assert str(tmp_path) not in response.content.decode() and ".index" not in response.content.decode()
 
 
 def test_a_missing_model_file_is_a_503_even_when_cached(client, trained, no_broker, tmp_path):

@@ -559,6 +559,7 @@ class Command(BaseCommand):
             memory = _process_memory(server.pid)
             memory.pop(server.pid)
             values["worker_rss_at_start_mb"] = [m["rss"] for m in memory.values()]
+            values["worker_private_at_start_mb"] = [m["private"] for m in memory.values()]
 
             def similar():
                 return "GET", f"/api/songs/{rng.choice(ids)}/similar/?limit=10", b""
@@ -623,6 +624,7 @@ class Command(BaseCommand):
             memory = _process_memory(server.pid)
             memory.pop(server.pid)
             values["worker_rss_before_batch_mb"] = [m["rss"] for m in memory.values()]
+            values["worker_private_before_batch_mb"] = [m["private"] for m in memory.values()]
 
             http = []
             for _ in range(5):
@@ -650,8 +652,13 @@ class Command(BaseCommand):
             values["master_rss_mb"] = memory.pop(server.pid)["rss"]
             values["worker_rss_mb"] = [m["rss"] for m in memory.values()]
             values["worker_pss_mb"] = [m["pss"] for m in memory.values()]
+            # Private_Clean + Private_Dirty: the memory a worker does not share.
+            values["worker_private_mb"] = [m["private"] for m in memory.values()]
+            values["worker_anonymous_mb"] = [m["anonymous"] for m in memory.values()]
             values["worker_peak_rss_mb"] = [m["hwm"] for m in memory.values()]
-            values["index_file_mb"] = Path(run.index_path).stat().st_size / 1e6
+            index_path = Path(run.index_path)
+            files = [f for f in index_path.iterdir() if f.is_file()] if index_path.is_dir() else [index_path]
+            values["index_file_mb"] = sum(f.stat().st_size for f in files) / 1e6
             self._phase("serve", **values)
         finally:
             _stop(server)
@@ -926,7 +933,11 @@ def _load(client: _Http, make, *, clients: int, seconds: float | None, requests:
 
 
 def _process_memory(master: int) -> dict[int, dict]:
-    """{pid: {rss, hwm, pss (MB), cpu (seconds)}} of the gunicorn master and its workers."""
+    """{pid: {rss, hwm, pss, private, anonymous (MB), cpu (seconds)}} of the
+    gunicorn master and its workers. ``private`` is Private_Clean +
+    Private_Dirty (pages no other process maps: what one more worker costs);
+    file pages the workers share (the memory-mapped index) are in rss, not in
+    private."""
     pids = [master]
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -948,8 +959,11 @@ def _process_memory(master: int) -> dict[int, dict]:
         fields = dict(line.split(":", 1) for line in (status + rollup).splitlines() if ":" in line)
         out[pid] = {
             key: round(int(fields[name].split()[0]) / 1024, 1)
-            for key, name in (("rss", "VmRSS"), ("hwm", "VmHWM"), ("pss", "Pss"))
+            for key, name in (("rss", "VmRSS"), ("hwm", "VmHWM"), ("pss", "Pss"), ("anonymous", "Anonymous"))
         }
+        out[pid]["private"] = round(
+            (int(fields["Private_Clean"].split()[0]) + int(fields["Private_Dirty"].split()[0])) / 1024, 1
+        )
         out[pid]["cpu"] = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
     return out
 

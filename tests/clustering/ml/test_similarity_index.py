@@ -1,5 +1,7 @@
 """The similarity core: embedding, IVF search against exact search, filters, exclusions."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -38,7 +40,7 @@ def built():
 
 def test_cells_search_agrees_with_exact_search(built):
     _, index = built
-    assert len(index.cells_) > 100  # 40,000 songs: an inverted file, not one cell
+    assert index.n_cells_ > 100  # 40,000 songs: an inverted file, not one cell
     rng = np.random.default_rng(1)
     recall = []
     for row in rng.choice(len(index.ids_), 50, replace=False):
@@ -101,3 +103,102 @@ def test_empty_catalog_is_refused():
         SimilarityIndex().fit(
             ids=[], X=np.empty((0, 10)), year=[], popularity=[], artist=[], dup_keys=[], extra=np.empty((0, 4))
         )
+
+
+def test_filters_are_selectors_inside_the_cells_search(built, monkeypatch):
+    """With the exact path for small selections turned off, a filter runs as a
+    faiss selector: only selected rows come back, and a selection the probed
+    cells barely hold widens the probes instead of returning too few."""
+    import clustering.ml.similarity as similarity
+
+    _, index = built
+    monkeypatch.setattr(similarity, "EXACT_SELECTION", 0)
+    q = index.vector(5)
+    tiny = np.zeros(len(index.ids_), dtype=bool)
+    tiny[[7, 70, 700, 7000, 30000]] = True
+    rows, dist = index.search(q, k=10, mask=tiny)
+    assert sorted(rows.tolist()) == [7, 70, 700, 7000, 30000]
+    assert np.all(np.diff(dist) >= 0)
+    mask = index.attribute_mask({"energy": (0.7, None)})
+    assert 0.1 < mask.mean() < 0.5
+    recall = []
+    for row in np.flatnonzero(mask)[::400][:40]:  # seeds inside the selection
+        rows, _ = index.search(index.vector(row), k=20, mask=mask)
+        exact, _ = index._exact(index.vector(row), np.flatnonzero(mask), 20)
+        assert mask[rows].all() and len(rows) == 20
+        recall.append(len(set(rows.tolist()) & set(exact.tolist())) / 20)
+    assert np.mean(recall) >= 0.99
+    # A seed far from every selected row still gets k of them, nearest first.
+    assert not mask[5]
+    rows, dist = index.search(q, k=20, mask=mask)
+    assert len(rows) == 20 and mask[rows].all() and np.all(np.diff(dist) >= 0)
+
+
+def test_excluded_artists_and_songs_never_cost_results(built):
+    """Excluding the artists of the 50 nearest songs still fills k: the
+    exclusion is a selector inside the search, not a filter after it."""
+    _, index = built
+    q = index.vector(321)
+    near, _ = index.search(q, k=50)
+    artists = np.unique(index.artists_[near]).tolist()
+    rows, _ = index.query(q, k=30, exclude_artists=artists, exclude_keys=[int(index.dup_keys_[9])])
+    assert len(rows) == 30
+    assert not set(index.artists_[rows].tolist()) & set(artists)
+    assert 9 not in rows.tolist()
+    assert index.rows_of_artists(artists[:2]).tolist() == np.flatnonzero(np.isin(index.artists_, artists[:2])).tolist()
+    assert index.rows_of_keys([int(index.dup_keys_[9])]).tolist() == [9]
+
+
+def test_recall_against_exact_search_with_the_default_probes(built):
+    _, index = built
+    rng = np.random.default_rng(7)
+    recall = []
+    for row in rng.choice(len(index.ids_), 100, replace=False):
+        q = index.vector(row) + rng.normal(0, 0.05, index.vector(row).shape).astype(np.float32)
+        approx, _ = index.search(q, k=10)
+        exact, _ = index._exact(q, None, 10)
+        recall.append(len(set(approx.tolist()) & set(exact.tolist())) / 10)
+    assert np.mean(recall) >= 0.99
+
+
+def test_saved_files_are_memory_mapped_and_answer_the_same(built, tmp_path):
+    _, index = built
+    names = index.save(tmp_path)
+    assert {"faiss.index", "vectors.npy", "attributes.npy", "meta.json"} <= set(names)
+    loaded = SimilarityIndex.load(tmp_path, mmap=True)
+    maps = Path("/proc/self/maps").read_text()
+    # The faiss codes and the arrays stay in the files, mapped shared and read-only.
+    for name in ("faiss.index", "vectors.npy", "attributes.npy", "ids.npy"):
+        lines = [line for line in maps.splitlines() if line.endswith(str(tmp_path / name))]
+        assert lines and all(line.split()[1].startswith("r") for line in lines), name
+    for row in (0, 123, 4567):
+        a, da = index.search(index.vector(row), k=10)
+        b, db = loaded.search(loaded.vector(row), k=10)
+        assert a.tolist() == b.tolist() and np.allclose(da, db)
+    mask = index.attribute_mask({"energy": (0.7, None)})
+    assert np.array_equal(loaded.attribute_mask({"energy": (0.7, None)}), mask)
+    a, _ = loaded.query(index.vector(3), k=5, max_per_artist=1)
+    assert a.tolist() == index.query(index.vector(3), k=5, max_per_artist=1)[0].tolist()
+
+
+def test_an_index_saved_before_faiss_still_answers(built):
+    """The arrays of the earlier inverted file (cells and their row ranges,
+    no faiss) get a faiss index rebuilt from them that answers the same."""
+    _, index = built
+    arrays = index.to_arrays()
+    for key in ("faiss_index", "artist_rows", "dup_rows"):
+        arrays.pop(key)
+    quantizer = index.faiss_.quantizer
+    arrays["cells"] = quantizer.reconstruct_n(0, index.n_cells_)
+    sizes = np.array([index.faiss_.invlists.list_size(c) for c in range(index.n_cells_)])
+    arrays["cell_starts"] = np.concatenate([[0], np.cumsum(sizes)])
+    old = SimilarityIndex.from_arrays(arrays)
+    assert old.n_cells_ == index.n_cells_
+    for row in (0, 123, 4567):
+        a, _ = index.search(index.vector(row), k=10)
+        b, _ = old.search(old.vector(row), k=10)
+        assert a.tolist() == b.tolist()
+    assert (
+        old.rows_of_artists([int(index.artists_[5])]).tolist()
+        == index.rows_of_artists([int(index.artists_[5])]).tolist()
+    )
