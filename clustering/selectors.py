@@ -406,44 +406,50 @@ def map_sample(*, run, size: int = MAP_SAMPLE_SIZE) -> dict:
     # Songs come in a second query by key, artist names in a third: joining
     # here makes Postgres hash the whole artist table for a few thousand rows.
     labelled = SongLabel.objects.filter(run_id=run.pk, map_x__isnull=False, cluster_id__isnull=False)
-    columns = ("map_x", "map_y", "cluster_id", "song_id")
-    bounds = labelled.aggregate(lo=Min("song_id"), hi=Max("song_id"))
-    found: list[tuple] = []
     chunk = 900 if connection.vendor == "sqlite" else 10_000  # SQLite's parameter limit
+
+    def fetch(song_ids: list[int]) -> list[tuple]:
+        """(x, y, cluster, external id, title, artist id) of those of ``song_ids``
+        labelled on the map and still in the catalog."""
+        out: list[tuple] = []
+        for start in range(0, len(song_ids), chunk):
+            part = song_ids[start : start + chunk]
+            found = {
+                pk: (x, y, cluster)
+                for x, y, cluster, pk in labelled.filter(song_id__in=part).values_list(
+                    "map_x", "map_y", "cluster_id", "song_id"
+                )
+            }
+            songs = Song.objects.filter(id__in=list(found)).values_list("id", "external_id", "name", "artist_id")
+            by_id = {pk: rest for pk, *rest in songs}
+            out.extend((*found[pk], *by_id[pk]) for pk in part if pk in found and pk in by_id)
+        return out
+
+    bounds = labelled.aggregate(lo=Min("song_id"), hi=Max("song_id"))
+    rows: list[tuple] = []
     if bounds["lo"] is not None:
         lo, hi = bounds["lo"], bounds["hi"]
         if hi - lo + 1 <= size:
-            found = list(labelled.order_by("song_id").values_list(*columns))
+            rows = fetch(list(range(lo, hi + 1)))
         else:
             rng = random.Random(run.pk)
             seen: set[int] = set()
             hit_rate = 1.0
-            # Ids have gaps (deleted songs, unlabelled new ones): draw again
+            # Ids have gaps (deleted songs, songs off the map): draw again
             # for the misses, scaled by the hit rate so far, rather than scan.
             span = hi - lo + 1
             for _ in range(8):
-                want = size - len(found)
+                want = size - len(rows)
                 if want <= 0 or len(seen) >= span:
                     break
                 fresh = 1 - len(seen) / span  # draws that were already tried come back as duplicates
                 draw = min(int(want / max(hit_rate * fresh, 0.05) * 1.05) + 10, 4 * size)
                 candidates = [i for i in rng.sample(range(lo, hi + 1), min(span, draw)) if i not in seen]
                 seen.update(candidates)
-                before = len(found)
-                for start in range(0, len(candidates), chunk):
-                    found.extend(labelled.filter(song_id__in=candidates[start : start + chunk]).values_list(*columns))
-                hit_rate = (len(found) - before) / max(len(candidates), 1)
-            found = found[:size]
-    songs: dict[int, tuple] = {}
-    song_ids = [r[3] for r in found]
-    for start in range(0, len(song_ids), chunk):
-        songs.update(
-            (pk, (ext, name, artist))
-            for pk, ext, name, artist in Song.objects.filter(id__in=song_ids[start : start + chunk]).values_list(
-                "id", "external_id", "name", "artist_id"
-            )
-        )
-    rows = [(x, y, cluster, *songs[pk]) for x, y, cluster, pk in found if pk in songs]
+                before = len(rows)
+                rows.extend(fetch(candidates))
+                hit_rate = (len(rows) - before) / max(len(candidates), 1)
+            rows = rows[:size]
     artist_ids = sorted({r[5] for r in rows})
     artists: dict[int, str] = {}
     for start in range(0, len(artist_ids), chunk):

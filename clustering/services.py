@@ -37,7 +37,6 @@ from .labels import (
     labels_drop,
     labels_exist,
     labels_max_song_id,
-    labels_partition_create,
     labels_prune,
     labels_write,
 )
@@ -378,8 +377,8 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
         timings["fit"] = summary["timings"]
         if chunk:
             # The labels are written by a chord of id-range chunks (the
-            # task), each into the run's partition; the last step activates.
-            labels_partition_create(run.pk)
+            # task), each into the run's partition (the first one there
+            # creates it); the last step activates.
             progress("labelling", 88, force=True)
             timings["total_before_labelling"] = time.perf_counter() - t0
             TrainingRun.objects.filter(pk=run.pk).update(timings=_round(timings))

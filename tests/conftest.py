@@ -305,12 +305,24 @@ def active_labels() -> dict:
     return labels_of(Song.objects.values_list("id", flat=True))
 
 
+def cluster_members(cluster):
+    """The songs of ``cluster`` by its run's labels (a queryset)."""
+    from clustering.models import SongLabel
+    from songs.models import Song
+
+    return Song.objects.filter(
+        pk__in=SongLabel.objects.filter(run_id=cluster.run_id, cluster_id=cluster.pk).values("song_id")
+    )
+
+
 def active_cluster_labels() -> list:
     """Every song's model label (cluster label) in the active run, in id order (None: unlabelled)."""
     from songs.models import Song
 
     found = active_labels()
-    return [found[i].cluster_label if i in found else None for i in Song.objects.order_by("id").values_list("id", flat=True)]
+    return [
+        found[i].cluster_label if i in found else None for i in Song.objects.order_by("id").values_list("id", flat=True)
+    ]
 
 
 # --- the demo catalog, imported and trained once per session -------------------------

@@ -10,8 +10,8 @@ from django.db import connections
 
 from clustering import artifacts, selectors, services
 from clustering.labels import labels_exist
-from songs.labels import label_source
 from clustering.models import TrainingRun
+from songs.labels import label_source
 from songs.models import Song
 from songs.services import songs_import_file
 from tests.conftest import active_labels, wait_for
