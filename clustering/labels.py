@@ -109,6 +109,29 @@ def labels_partition_create(run_id: int) -> None:
         cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES IN ({int(run_id)})")
 
 
+def _partition_load(run_id: int, ids, clusters, embedding) -> bool:
+    """Write a run's first labels as a new partition: COPY into a bare
+    table, build its indexes on the loaded rows (about twice as fast as
+    maintaining them row by row), then attach it. Readers see nothing until
+    the commit and never wait for the load. False when the partition exists
+    already (the caller appends to it)."""
+    name = partition_name(run_id)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PARTITION_LOCK_ID])
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        if cursor.fetchone()[0]:
+            return False
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        cursor.execute(f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS)")
+        _copy_binary(cursor, name, run_id, ids, clusters, embedding)
+        cursor.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (run_id, song_id)")
+        cursor.execute(f"CREATE INDEX {name}_run_cluster_song ON {name} (run_id, cluster_id, song_id)")
+        cursor.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_run CHECK (run_id = {int(run_id)})")
+        # The table's indexes match the partitioned ones: ATTACH adopts them.
+        cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES IN ({int(run_id)})")
+    return True
+
+
 def labels_drop(run_id: int) -> bool:
     """Drop every label of run ``run_id`` (never the active run's); True if there were some.
 
@@ -213,6 +236,8 @@ def labels_write(
     clusters = cluster_pks(run, labels)
     if embedding is not None:
         embedding = np.asarray(embedding, dtype=np.float64).reshape(-1, 2)
+    if _pg() and replace == "none" and len(ids) and _partition_load(run.pk, ids, clusters, embedding):
+        return len(ids)
     labels_partition_create(run.pk)
     table = partition_name(run.pk) if _pg() else TABLE
     with transaction.atomic(), connection.cursor() as cursor:

@@ -389,6 +389,12 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
         labels_write(run=run, ids=ids, labels=outputs["labels"], embedding=outputs["embedding"])
         labels_analyze(run.pk)
         timings["labels"] = time.perf_counter() - t2
+        if overlap:
+            # The index thread finishes before the flip (which records it).
+            progress("indexing", 90, force=True)
+            t3 = time.perf_counter()
+            index.join()
+            timings["index_wait"] = time.perf_counter() - t3
         if spec.activate:
             progress("activating", 92, force=True)
             t3 = time.perf_counter()
