@@ -100,6 +100,10 @@ def labels_partition_create(run_id: int) -> None:
         return
     name = partition_name(run_id)
     with transaction.atomic(), connection.cursor() as cursor:
+        # A reader's lock on the labels table first: every writer waits on
+        # the table itself while it is locked (operators and the fault suite
+        # hold labelling chunks that way), not on each other's advisory lock.
+        cursor.execute(f"LOCK TABLE {TABLE} IN ACCESS SHARE MODE")
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PARTITION_LOCK_ID])
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
         if cursor.fetchone()[0]:
