@@ -164,7 +164,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/clustering/trainingrun/retrain.html", context)
 
-    @admin.action(description="Activate the selected successful run (rolls labels to it)")
+    @admin.action(description="Activate the selected successful run (its labels become the ones shown)")
     def activate_run(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one run to activate.", messages.ERROR)
@@ -175,7 +175,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         except (services.TrainingError, services.ArtifactError) as exc:
             self.message_user(request, f"Run #{run.pk} was not activated: {exc}", messages.ERROR)
         else:
-            self.message_user(request, f"Run #{run.pk} is now active; every song carries its labels.", messages.SUCCESS)
+            self.message_user(request, f"Run #{run.pk} is now active; songs show its labels.", messages.SUCCESS)
 
     @admin.display(description="Progress")
     def progress_bar(self, run):

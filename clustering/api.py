@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from songs.api import ApiErrorSerializer, SongSerializer
 from songs.features import ATTRIBUTES, FEATURES
+from songs.labels import labels_attach
 from songs.selectors import SongRecord, song_record_get, songs_for_export
 
 from . import selectors, services, similarity
@@ -223,7 +224,7 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True)
     def songs(self, request, pk=None):
         cluster = self.get_object()
-        page = self.paginate_queryset(cluster.songs.select_related("artist", "cluster").order_by("id"))
+        page = labels_attach(self.paginate_queryset(selectors.cluster_songs(cluster)))
         return self.get_paginated_response(SongSerializer(page, many=True).data)
 
     @extend_schema(

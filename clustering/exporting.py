@@ -4,6 +4,7 @@ import csv
 from typing import TextIO
 
 from songs.formats import FLAGSHIP_HEADER
+from songs.labels import labels_in_range
 from songs.models import Song
 
 EXPORT_HEADER = [*FLAGSHIP_HEADER, "cluster", "cluster_name", "map_x", "map_y"]
@@ -21,13 +22,33 @@ def _genres_literal(genres: list[str]) -> str:
     return "[" + ", ".join(repr(g) for g in genres) + "]"
 
 
+def _with_labels(songs, chunk_size: int):
+    """The songs, each with its active label, read a batch of ids at a time
+    (one range query on the active run's labels per batch)."""
+    batch: list[Song] = []
+    for song in songs:
+        batch.append(song)
+        if len(batch) == chunk_size:
+            yield from _labelled(batch)
+            batch = []
+    yield from _labelled(batch)
+
+
+def _labelled(batch: list[Song]):
+    if batch:
+        labels = labels_in_range(batch[0].pk, batch[-1].pk)
+        for song in batch:
+            yield song, labels.get(song.pk)
+
+
 def songs_export_csv(*, out: TextIO, chunk_size: int = 5000) -> int:
-    """Stream every song (server-side cursor, flat memory); return the row count."""
+    """Stream every song (server-side cursor, flat memory) with its cluster
+    and map position in the active run; return the row count."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_HEADER)
     rows = 0
-    qs = Song.objects.select_related("artist", "cluster").order_by("id")
-    for song in qs.iterator(chunk_size=chunk_size):
+    qs = Song.objects.select_related("artist").order_by("id")
+    for song, label in _with_labels(qs.iterator(chunk_size=chunk_size), chunk_size):
         artist = song.artist
         release = song.release_date.isoformat() if song.release_date else (song.release_year or "")
         writer.writerow(
@@ -55,10 +76,10 @@ def songs_export_csv(*, out: TextIO, chunk_size: int = 5000) -> int:
                 safe_cell(_genres_literal(song.genres or [])),
                 safe_cell(artist.name),
                 "" if artist.popularity is None else artist.popularity,
-                "" if song.cluster is None else song.cluster.label,
-                "" if song.cluster is None else safe_cell(song.cluster.name),
-                "" if song.map_x is None else song.map_x,
-                "" if song.map_y is None else song.map_y,
+                "" if label is None or label.cluster_label is None else label.cluster_label,
+                "" if label is None or label.cluster_name is None else safe_cell(label.cluster_name),
+                "" if label is None or label.map_x is None else label.map_x,
+                "" if label is None or label.map_y is None else label.map_y,
             ]
         )
         rows += 1

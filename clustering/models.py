@@ -38,10 +38,6 @@ class TrainingRun(models.Model):
     # The similar-song index built with the model (clustering.ml.similarity).
     index_path = models.CharField(max_length=512, blank=True)
     index_sha256 = models.CharField(max_length=64, blank=True)
-    # True while the songs' clusters in the database are the index's own
-    # labels (a fresh in-process activation); a rollback or chunked labelling
-    # predicts them anew, and pages then read a cluster's songs from the database.
-    index_labels_current = models.BooleanField(default=False)
     is_active = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -93,20 +89,30 @@ class Cluster(models.Model):
 
 
 class SongLabel(models.Model):
-    """Labels a chunk task computed for a run, before the atomic write-back.
+    """A run's label of one song: its cluster and map position.
 
-    Workers fill it by id range, each chunk in its own transaction; the
-    chord's final step copies it onto the songs in one transaction.
+    The permanent, append-only label store of every run (the catalog keeps
+    no labels). On Postgres the table is partitioned by run (``PARTITION BY
+    LIST (run_id)``), one partition per run named after it
+    (``clustering_songlabel_run_<id>``), written with COPY and dropped whole
+    (clustering.labels); on SQLite it is a plain table. Activating a run
+    flips ``TrainingRun.is_active``; reads join the active run's rows
+    (songs.labels). No database foreign keys: they would be checked row by
+    row on every write, and a run's labels go with their partition.
     """
 
-    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="+")
+    pk = models.CompositePrimaryKey("run", "song_id")
+    run = models.ForeignKey(TrainingRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     song_id = models.BigIntegerField()
+    # The Cluster row of the song's label; NULL for noise without one.
     cluster_id = models.BigIntegerField(null=True)
-    map_x = models.FloatField()
-    map_y = models.FloatField()
+    # NULL: the song is off the map (a model without a 2-D projection).
+    map_x = models.FloatField(null=True)
+    map_y = models.FloatField(null=True)
 
     class Meta:
-        indexes = [models.Index(fields=["run", "song_id"], name="songlabel_run_song")]
+        # Keyset pages of a cluster walk (run, cluster, song) in order.
+        indexes = [models.Index(fields=["run", "cluster_id", "song_id"], name="songlabel_run_cluster_song")]
 
     def __str__(self) -> str:
         return f"song {self.song_id} of run #{self.run_id}"

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from songs.features import ATTRIBUTES, FEATURE_NAMES
+from songs.labels import labels_attach
 from songs.models import Song
 from songs.selectors import song_record_get
 
@@ -92,13 +93,9 @@ def playlists_visible(*, user) -> QuerySet[Playlist]:
 
 
 def playlist_songs(*, playlist: Playlist) -> list[Song]:
-    """The playlist's songs in order, artist and cluster selected."""
-    items = (
-        PlaylistItem.objects.filter(playlist=playlist)
-        .select_related("song__artist", "song__cluster")
-        .order_by("position")
-    )
-    return [item.song for item in items]
+    """The playlist's songs in order, artist selected and active labels attached."""
+    items = PlaylistItem.objects.filter(playlist=playlist).select_related("song__artist").order_by("position")
+    return labels_attach(item.song for item in items)
 
 
 # --- writes ------------------------------------------------------------------
@@ -482,20 +479,9 @@ def _song_url(base_url: str, song: Song) -> str:
 
 
 def _cluster_names(songs: list) -> dict[int, str]:
-    """Cluster names for the songs, without a query per song."""
-    names: dict[int, str] = {}
-    missing = set()
-    for song in songs:
-        if song.cluster_id is None:
-            continue
-        cached = song._state.fields_cache.get("cluster")
-        if cached is not None:
-            names[song.cluster_id] = cached.name
-        else:
-            missing.add(song.cluster_id)
-    if missing:
-        names.update(Cluster.objects.filter(pk__in=missing).values_list("id", "name"))
-    return names
+    """Cluster names for the songs (their active labels, read in one query when not attached)."""
+    labels_attach(song for song in songs if "_label" not in song.__dict__)
+    return {song.cluster_id: song.cluster_name for song in songs if song.cluster_id is not None}
 
 
 def _song_row(song: Song, clusters: dict[int, str]) -> dict:

@@ -33,7 +33,7 @@ from songs.selectors import (
 from .artifacts import active_index_or_none
 from .ml.selection import explain_k_choice
 from .ml.similarity import ATTRIBUTES
-from .models import BlockedItem, Cluster, Playlist, TrainingRun
+from .models import BlockedItem, Cluster, Playlist, SongLabel, TrainingRun
 
 MAP_SAMPLE_SIZE = 5_000
 # The sample only changes with the active run (part of the key); new imports
@@ -72,6 +72,33 @@ def song_feature_matrix(*, id_range: tuple[int, int] | None = None) -> tuple[np.
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, {', '.join(FEATURE_NAMES)} FROM {Song._meta.db_table} {where} ORDER BY id", params)
         rows = cursor.fetchall()
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty((0, len(FEATURE_NAMES)))
+    data = np.asarray(rows, dtype=np.float64)
+    return data[:, 0].astype(np.int64), data[:, 1:]
+
+
+def song_features_of(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, X) of the songs with these ids (sorted; missing ones left out).
+    Many ids are read as the id range they span (an import's new songs are
+    consecutive), a few by key."""
+    ids = np.unique(np.asarray(ids, dtype=np.int64))
+    if not len(ids):
+        return ids, np.empty((0, len(FEATURE_NAMES)))
+    if len(ids) > 5_000:
+        found, X = song_feature_matrix(id_range=(int(ids[0]), int(ids[-1])))
+        keep = np.isin(found, ids)
+        return found[keep], X[keep]
+    rows: list[tuple] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900].tolist()
+            cursor.execute(
+                f"SELECT id, {', '.join(FEATURE_NAMES)} FROM {Song._meta.db_table} "
+                f"WHERE id IN ({', '.join(['%s'] * len(chunk))}) ORDER BY id",
+                chunk,
+            )
+            rows.extend(cursor.fetchall())
     if not rows:
         return np.empty(0, dtype=np.int64), np.empty((0, len(FEATURE_NAMES)))
     data = np.asarray(rows, dtype=np.float64)
@@ -124,15 +151,15 @@ def cluster_song_keys(
     in the walking direction. ``sort`` is "id" or a feature. None when the
     index cannot answer (no model, the cluster of another run): the caller
     falls back to the database. ``hidden``: (artist ids, song ids) left out.
+    The index holds the run's own labels of the songs it trained on (a
+    run's labels never change), not the songs imported after it trained.
     At 1M songs this takes a few ms where the
     database needs an index per sortable column (every one of them slowing
-    the import and the activation)."""
+    the import)."""
     found = active_index_or_none()
     if found is None:
         return None
     run, index = found
-    if not run.index_labels_current:
-        return None  # the songs' clusters were predicted anew (a rollback): the database knows them
     label = Cluster.objects.filter(pk=cluster_id, run_id=run.pk).values_list("label", flat=True).first()
     if label is None or (sort != "id" and sort not in FEATURE_NAMES):
         return None
@@ -207,14 +234,31 @@ def cluster_songs_page(
     exclude_songs: Iterable[str] = (),
 ) -> KeysetPage:
     """One page of a cluster's songs, leaving out ``exclude_artists`` and
-    ``exclude_songs`` (external ids: a listener's blocklist). Without a search
-    the active run's index orders them (no index on cluster in the database:
-    see songs.models)."""
+    ``exclude_songs`` (external ids: a listener's blocklist).
+
+    In catalog order the run's labels answer (an index on (run, cluster,
+    song) walked from the cursor), songs labelled at their import included.
+    Sorted by a feature, without a search, the active run's similarity index
+    orders them (the database would need an index per sortable column); it
+    holds the songs the run trained on. Searches and titles: the database."""
     if sort not in SORTS:
         sort = "id"
+    run_id = Cluster.objects.filter(pk=cluster_id).values_list("run_id", flat=True).first()
     exclude_artists, exclude_songs = sorted(set(exclude_artists)), sorted(set(exclude_songs))
     artist_pks = list(Artist.objects.filter(external_id__in=exclude_artists).values_list("pk", flat=True))
     song_pks = list(Song.objects.filter(external_id__in=exclude_songs).values_list("pk", flat=True))
+    if run_id is None:
+        return KeysetPage(items=[], sort=sort, desc=desc)
+    if not search and sort == "id":
+        return _cluster_page_by_id(
+            run_id=run_id,
+            cluster_id=cluster_id,
+            desc=desc,
+            after=after,
+            before=before,
+            size=size,
+            hidden=(artist_pks, song_pks),
+        )
     if not search and sort != "name":
         page = _cluster_page_from_index(
             cluster_id=cluster_id,
@@ -227,7 +271,8 @@ def cluster_songs_page(
         )
         if page is not None:
             return page
-    qs = Song.objects.select_related("artist").filter(cluster_id=cluster_id)
+    members = SongLabel.objects.filter(run_id=run_id, cluster_id=cluster_id).values("song_id")
+    qs = Song.objects.select_related("artist").filter(pk__in=members)
     if artist_pks:
         qs = qs.exclude(artist_id__in=artist_pks)
     if song_pks:
@@ -235,6 +280,52 @@ def cluster_songs_page(
     if search:
         qs = qs.filter(search_filter(search))
     return keyset_page(qs, sort=sort, desc=desc, after=after, before=before, size=size)
+
+
+def _cluster_page_by_id(
+    *,
+    run_id: int,
+    cluster_id: int,
+    desc: bool,
+    after: str | None,
+    before: str | None,
+    size: int,
+    hidden: tuple[list[int], list[int]],
+) -> KeysetPage:
+    """A keyset page of a cluster's songs in id order, walked on the run's
+    labels (index (run, cluster, song)), then the page's songs by key."""
+    after_key, before_key = decode_cursor(after, "id"), decode_cursor(before, "id")
+    backwards = before_key is not None and after_key is None
+    key = before_key if backwards else after_key
+    descending = desc != backwards
+    qs = SongLabel.objects.filter(run_id=run_id, cluster_id=cluster_id)
+    if key is not None:
+        qs = qs.filter(**{"song_id__lt" if descending else "song_id__gt": key[1]})
+    artist_pks, song_pks = hidden
+    if len(artist_pks):
+        qs = qs.exclude(song_id__in=Song.objects.filter(artist_id__in=list(artist_pks)).values("id"))
+    if len(song_pks):
+        qs = qs.exclude(song_id__in=list(song_pks))
+    ids = list(qs.order_by("-song_id" if descending else "song_id").values_list("song_id", flat=True)[: size + 1])
+    more = len(ids) > size
+    ids = ids[:size]
+    if backwards:
+        ids.reverse()
+    songs = Song.objects.select_related("artist").in_bulk(ids)
+    page = KeysetPage(items=[songs[i] for i in ids if i in songs], sort="id", desc=desc)
+    if ids:
+        first, last = encode_key(None, ids[0], "id"), encode_key(None, ids[-1], "id")
+        if backwards:
+            page.next_cursor, page.prev_cursor = last, (first if more else None)
+        else:
+            page.next_cursor, page.prev_cursor = (last if more else None), (first if key is not None else None)
+    return page
+
+
+def cluster_songs(cluster: Cluster) -> QuerySet[Song]:
+    """The songs of ``cluster`` (its run's labels), artist selected, in catalog order."""
+    members = SongLabel.objects.filter(run_id=cluster.run_id, cluster_id=cluster.pk).values("song_id")
+    return Song.objects.select_related("artist").filter(pk__in=members).order_by("id")
 
 
 # --- statistics derived from the active run --------------------------------------
@@ -312,22 +403,39 @@ def map_sample(*, run, size: int = MAP_SAMPLE_SIZE) -> dict:
     cached = cache.get(key)
     if cached is not None:
         return cached
-    # Artist names come in a second query by key: joining here makes Postgres
-    # hash the whole artist table for a few thousand rows.
-    columns = ("map_x", "map_y", "cluster_id", "external_id", "name", "artist_id")
-    labelled = Song.objects.filter(map_x__isnull=False, cluster__isnull=False)
-    bounds = Song.objects.aggregate(lo=Min("id"), hi=Max("id"))
-    rows: list[tuple] = []
+    # Songs come in a second query by key, artist names in a third: joining
+    # here makes Postgres hash the whole artist table for a few thousand rows.
+    labelled = SongLabel.objects.filter(run_id=run.pk, map_x__isnull=False, cluster_id__isnull=False)
     chunk = 900 if connection.vendor == "sqlite" else 10_000  # SQLite's parameter limit
+
+    def fetch(song_ids: list[int]) -> list[tuple]:
+        """(x, y, cluster, external id, title, artist id) of those of ``song_ids``
+        labelled on the map and still in the catalog."""
+        out: list[tuple] = []
+        for start in range(0, len(song_ids), chunk):
+            part = song_ids[start : start + chunk]
+            found = {
+                pk: (x, y, cluster)
+                for x, y, cluster, pk in labelled.filter(song_id__in=part).values_list(
+                    "map_x", "map_y", "cluster_id", "song_id"
+                )
+            }
+            songs = Song.objects.filter(id__in=list(found)).values_list("id", "external_id", "name", "artist_id")
+            by_id = {pk: rest for pk, *rest in songs}
+            out.extend((*found[pk], *by_id[pk]) for pk in part if pk in found and pk in by_id)
+        return out
+
+    bounds = labelled.aggregate(lo=Min("song_id"), hi=Max("song_id"))
+    rows: list[tuple] = []
     if bounds["lo"] is not None:
         lo, hi = bounds["lo"], bounds["hi"]
         if hi - lo + 1 <= size:
-            rows = list(labelled.order_by("id").values_list(*columns))
+            rows = fetch(list(range(lo, hi + 1)))
         else:
             rng = random.Random(run.pk)
             seen: set[int] = set()
             hit_rate = 1.0
-            # Ids have gaps (deleted songs, unlabelled new ones): draw again
+            # Ids have gaps (deleted songs, songs off the map): draw again
             # for the misses, scaled by the hit rate so far, rather than scan.
             span = hi - lo + 1
             for _ in range(8):
@@ -339,8 +447,7 @@ def map_sample(*, run, size: int = MAP_SAMPLE_SIZE) -> dict:
                 candidates = [i for i in rng.sample(range(lo, hi + 1), min(span, draw)) if i not in seen]
                 seen.update(candidates)
                 before = len(rows)
-                for start in range(0, len(candidates), chunk):
-                    rows.extend(labelled.filter(id__in=candidates[start : start + chunk]).values_list(*columns))
+                rows.extend(fetch(candidates))
                 hit_rate = (len(rows) - before) / max(len(candidates), 1)
             rows = rows[:size]
     artist_ids = sorted({r[5] for r in rows})

@@ -2,20 +2,20 @@
 
 A run goes queued → running → succeeded / failed. Training fits the pure ML
 core (`clustering.ml`) on the catalog's feature matrix, writes the model
-artifact (joblib, `*.part` then rename, sha256 in the row) and activates
-the run: every song's cluster and map position are written and the active
-flag flips in one transaction, so a reader sees the old labelling or the
-new one, never a mix.
+artifact (joblib, `*.part` then rename, sha256 in the row), writes the run's
+own labels (clustering.labels: once, with COPY, into storage of the run) and
+activates the run: one small transaction flips its active flag, so a reader
+sees the old run's labels or the new run's, never a mix, and the songs are
+never written.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -28,14 +28,22 @@ from django.utils import timezone
 from songs.background import BrokerUnavailable, Heartbeat, broker_check, broker_waiting
 from songs.features import ATTRIBUTE_LABELS, FEATURE_NAMES
 from songs.models import Artist, Song
-from songs.services import CATALOG_LOCK_ID, catalog_analyze, import_jobs_fail_stale, import_jobs_resend
+from songs.services import CATALOG_LOCK_ID, import_jobs_fail_stale, import_jobs_resend
 
 from .artifacts import model_load, model_write, run_files_remove
 from .errors import ArtifactError, BlocklistError, RunBusy, TrainingError
+from .labels import (
+    labels_analyze,
+    labels_drop,
+    labels_exist,
+    labels_max_song_id,
+    labels_prune,
+    labels_write,
+)
 from .ml import ClusterModel, match_models
 from .ml.spec import TrainingSpec, spec_params
-from .models import BlockedItem, Cluster, SongLabel, TrainingRun
-from .selectors import active_run, song_feature_matrix
+from .models import BlockedItem, Cluster, TrainingRun
+from .selectors import active_run, song_feature_matrix, song_features_of
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +120,12 @@ def training_run_fail(*, run_id: int, error: str) -> None:
 
 
 def _failed_run_cleanup(run_id: int) -> None:
-    """A failed run keeps no staged labels and no files (never the active run's)."""
-    SongLabel.objects.filter(run_id=run_id).delete()
+    """A failed run keeps no labels and no files (never the active run's)."""
     if not TrainingRun.objects.filter(pk=run_id, is_active=True).exists():
+        try:
+            labels_drop(run_id)
+        except ValueError:  # activated meanwhile: its labels stay
+            return
         removed = run_files_remove(run_id)
         if removed:
             logger.info("failed run %s: removed %s", run_id, ", ".join(removed))
@@ -213,6 +224,7 @@ def run_artifacts_prune(*, keep: int | None = None) -> list[int]:
             pruned.append(run_id)
     if pruned:
         logger.info("removed the files of runs %s (MODEL_KEEP_RUNS=%s)", pruned, keep)
+    labels_prune()
     return pruned
 
 
@@ -224,6 +236,7 @@ def work_sweep() -> dict[str, Any]:
         "imports_failed": import_jobs_fail_stale(),
         "runs_resent": training_runs_resend(),
         "imports_resent": import_jobs_resend(),
+        "labels_dropped": labels_prune(),
     }
 
 
@@ -330,61 +343,67 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
     path, digest = model_write(model=model, run_id=run.pk)
     timings["save"] = time.perf_counter() - t1
     chunk = activation_chunk_size(run=run, n_songs=len(ids))
-    activate_here = spec.activate and not chunk
     index = _IndexBuild(run_id=run.pk, ids=ids, X=X, labels=outputs["labels"])
-    # On Postgres the index builds (CPU, this process) while the activation
-    # writes labels (the database server's work): ~10 s saved at 1M songs.
-    # Its thread reads through its own connection, which sees committed rows
+    # On Postgres the index builds (CPU, this process) while the labels are
+    # copied into the run's partition (the database server's work). Its
+    # thread reads through its own connection, which sees committed rows
     # only, so inside an outer transaction (tests) it builds in line.
-    overlap = activate_here and connection.vendor == "postgresql" and not connection.in_atomic_block
+    overlap = not chunk and connection.vendor == "postgresql" and not connection.in_atomic_block
     if overlap:
         index.start()
     else:
         progress("indexing", 84, force=True)
         index.run()
     summary = model.summary()
-    with transaction.atomic():
-        run.algorithm = summary["algorithm"]
-        run.params = {
-            **run.params,
-            "effective": summary["params"],
-            "k_chosen": summary["k"],
-            "k_choice": summary["k_choice"],
-        }
-        run.n_songs = len(ids)
-        run.n_clusters = summary["n_clusters"]
-        run.metrics = {**summary["metrics"], "map_explained_variance": summary["map_explained_variance"]}
-        run.k_scan = summary["k_scan"] or []
-        run.sklearn_version = summary["sklearn_version"]
-        run.artifact_path, run.artifact_sha256 = path, digest
-        if not overlap:
-            run.index_path, run.index_sha256 = index.result()
-        run.save()
-        _clusters_create(run=run, model=model, ids=ids)
-    timings["fit"] = summary["timings"]
-    if spec.activate and chunk:
-        # Labelling and write-back are shared out by the task (a chord of id
-        # ranges); the run succeeds when the last step has written the labels.
-        progress("labelling", 88, force=True)
-        timings["total_before_labelling"] = time.perf_counter() - t0
-        TrainingRun.objects.filter(pk=run.pk).update(timings=_round(timings))
-        run.refresh_from_db()
-        return run
-    if activate_here:
-        progress("activating", 88, force=True)
+    try:
+        with transaction.atomic():
+            run.algorithm = summary["algorithm"]
+            run.params = {
+                **run.params,
+                "effective": summary["params"],
+                "k_chosen": summary["k"],
+                "k_choice": summary["k_choice"],
+            }
+            run.n_songs = len(ids)
+            run.n_clusters = summary["n_clusters"]
+            run.metrics = {**summary["metrics"], "map_explained_variance": summary["map_explained_variance"]}
+            run.k_scan = summary["k_scan"] or []
+            run.sklearn_version = summary["sklearn_version"]
+            run.artifact_path, run.artifact_sha256 = path, digest
+            if not overlap:
+                run.index_path, run.index_sha256 = index.result()
+            run.save()
+            _clusters_create(run=run, model=model, ids=ids)
+        timings["fit"] = summary["timings"]
+        if chunk:
+            # The labels are written by a chord of id-range chunks (the
+            # task), each into the run's partition (the first one there
+            # creates it); the last step activates.
+            progress("labelling", 88, force=True)
+            timings["total_before_labelling"] = time.perf_counter() - t0
+            TrainingRun.objects.filter(pk=run.pk).update(timings=_round(timings))
+            run.refresh_from_db()
+            return run
+        progress("labelling", 86, force=True)
         t2 = time.perf_counter()
-        try:
-            training_run_activate(
-                run=run,
-                ids=ids,
-                labels=outputs["labels"],
-                embedding=outputs["embedding"],
-                model=model,
-                before_flip=index.record if overlap else None,
-            )
-        finally:
-            index.join()  # never leave the thread writing after a failed activation
-        timings["activate"] = time.perf_counter() - t2
+        labels_write(run=run, ids=ids, labels=outputs["labels"], embedding=outputs["embedding"])
+        labels_analyze(run.pk)
+        timings["labels"] = time.perf_counter() - t2
+        if overlap:
+            # The index thread finishes before the flip (which records it).
+            progress("indexing", 90, force=True)
+            t3 = time.perf_counter()
+            index.join()
+            timings["index_wait"] = time.perf_counter() - t3
+        if spec.activate:
+            progress("activating", 92, force=True)
+            t3 = time.perf_counter()
+            _run_activate(run=run, model=model, before_flip=index.record if overlap else None)
+            timings["activate"] = time.perf_counter() - t3
+        elif overlap:
+            index.record()
+    finally:
+        index.join()  # never leave the thread writing after a failure
     timings["index"] = index.seconds
     timings["total"] = time.perf_counter() - t0
     TrainingRun.objects.filter(pk=run.pk).update(
@@ -457,103 +476,95 @@ def _carry_identity(*, run: TrainingRun, model: ClusterModel, previous: Training
     Cluster.objects.bulk_update(list(clusters.values()), ["lineage", "name", "name_is_custom"])
 
 
-def training_run_activate(
-    *,
-    run: TrainingRun,
-    ids: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
-    embedding: np.ndarray | None = None,
-    model: ClusterModel | None = None,
-    before_flip: Callable[[], None] | None = None,
-) -> TrainingRun:
-    """Make `run` the active model: labels and map positions of every song and
-    the active flag change in one transaction. Without labels (rolling back
-    to an older run) the run's model labels the current catalog.
-    ``before_flip`` runs inside that transaction just before the flag flips
-    (an exception there rolls everything back)."""
-    if run.status != TrainingRun.Status.SUCCEEDED and not (
-        labels is not None and run.status == TrainingRun.Status.RUNNING
-    ):
+def training_run_activate(*, run: TrainingRun, model: ClusterModel | None = None) -> TrainingRun:
+    """Make the successful run ``run`` the active model (a rollback when it
+    is an older one): one small transaction flips its active flag, whatever
+    the catalog's size; its own labels, kept since it trained, become the
+    ones every read joins. Songs imported since its labels were written are
+    labelled with its model first. A run whose labels were dropped (past
+    LABEL_RUNS_KEPT) labels the catalog again with its model before the
+    flip, and one whose model files are gone too cannot come back (retrain):
+    never a half state."""
+    if run.status != TrainingRun.Status.SUCCEEDED:
         raise TrainingError(f"run #{run.pk} is {run.status}; only a successful run can be activated")
-    model = model or model_load(run)
-    own_labels = labels is not None
-    if labels is None:
-        ids, X = song_feature_matrix()
-        labels = model.predict(X) if len(ids) else np.empty(0, dtype=np.int64)
-        embedding = model.transform_map(X) if len(ids) else np.empty((0, 2))
-    previous = active_run()
-    cluster_ids = dict(run.clusters.values_list("label", "id"))
-    lookup = np.array([cluster_ids.get(int(label)) for label in labels], dtype=object)
-    with transaction.atomic():
-        _activate_locked(
-            run=run,
-            model=model,
-            previous=previous,
-            ids=ids,
-            cluster_ids=lookup,
-            embedding=embedding,
-            before_flip=before_flip,
-        )
-        TrainingRun.objects.filter(pk=run.pk).update(index_labels_current=own_labels)
-    catalog_analyze()  # every song's cluster changed: the planner's cluster statistics too
+    try:
+        if not run.artifact_path:
+            raise ArtifactError(f"the model files of run #{run.pk} were removed (MODEL_KEEP_RUNS)")
+        model = model or model_load(run)
+    except ArtifactError as exc:
+        if labels_exist(run.pk):
+            raise
+        raise TrainingError(
+            f"run #{run.pk} cannot be activated: its labels were dropped (LABEL_RUNS_KEPT) and its model "
+            f"cannot label the catalog again ({exc}); retrain instead"
+        ) from None
+    _run_activate(run=run, model=model)
     run.refresh_from_db()
     return run
 
 
-def _activate_locked(
-    *,
-    run: TrainingRun,
-    model: ClusterModel,
-    previous: TrainingRun | None,
-    ids: np.ndarray,
-    cluster_ids: np.ndarray,
-    embedding: np.ndarray,
-    before_flip: Callable[[], None] | None = None,
-) -> None:
-    """Identity carry-over, label write-back and the active flag; the caller holds a transaction."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_ID])
-    _carry_identity(run=run, model=model, previous=previous)
-    _write_labels(ids=ids, cluster_ids=cluster_ids, embedding=embedding)
-    if before_flip is not None:
-        before_flip()
-    TrainingRun.objects.filter(is_active=True).exclude(pk=run.pk).update(is_active=False)
-    TrainingRun.objects.filter(pk=run.pk).update(is_active=True)
-
-
-def _write_labels(*, ids: np.ndarray, cluster_ids: np.ndarray, embedding: np.ndarray) -> None:
-    """Write cluster and map position per song; songs not listed lose theirs."""
-    table = Song._meta.db_table
-    with connection.cursor() as cursor:
+def _run_activate(*, run: TrainingRun, model: ClusterModel, before_flip: Callable[[], None] | None = None) -> None:
+    """Label what the run has not labelled yet, then flip. ``before_flip``
+    runs inside the flip's transaction just before the flag flips (an
+    exception there rolls it back)."""
+    if not labels_exist(run.pk):
+        logger.info("run %s has no labels (dropped): labelling the catalog with its model", run.pk)
+        ids, X = song_feature_matrix()
+        _labels_predict_write(run=run, model=model, ids=ids, X=X, replace="none")
+        labels_analyze(run.pk)
+    else:
+        _labels_catch_up(run=run, model=model)
+    previous = active_run()
+    with transaction.atomic():
         if connection.vendor == "postgresql":
-            # ON COMMIT DROP ends it; inside a caller's outer transaction it may still be here.
-            cursor.execute("DROP TABLE IF EXISTS pg_temp.song_labels")
-            cursor.execute(
-                "CREATE TEMP TABLE song_labels (id bigint PRIMARY KEY, cluster_id bigint, map_x float8, map_y float8) "
-                "ON COMMIT DROP"
-            )
-            buf = io.StringIO()
-            for song_id, cluster_id, (x, y) in zip(ids.tolist(), cluster_ids.tolist(), embedding.tolist()):
-                buf.write(f"{song_id}\t{'' if cluster_id is None else cluster_id}\t{x!r}\t{y!r}\n")
-            with cursor.copy(
-                "COPY song_labels (id, cluster_id, map_x, map_y) FROM STDIN WITH (FORMAT csv, DELIMITER E'\\t')"
-            ) as copy:
-                copy.write(buf.getvalue())
-            cursor.execute(
-                f"UPDATE {table} s SET cluster_id = l.cluster_id, map_x = l.map_x, map_y = l.map_y "
-                "FROM song_labels l WHERE s.id = l.id"
-            )
-            cursor.execute(
-                f"UPDATE {table} s SET cluster_id = NULL, map_x = NULL, map_y = NULL "
-                "WHERE s.cluster_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM song_labels l WHERE l.id = s.id)"
-            )
-        else:
-            cursor.execute(f"UPDATE {table} SET cluster_id = NULL, map_x = NULL, map_y = NULL")
-            cursor.executemany(
-                f"UPDATE {table} SET cluster_id = %s, map_x = %s, map_y = %s WHERE id = %s",
-                [(c, x, y, i) for i, c, (x, y) in zip(ids.tolist(), cluster_ids.tolist(), embedding.tolist())],
-            )
+            # No import merges meanwhile: a song it adds is either seen by the
+            # catch-up below or labelled by the import's hook after the flip.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_ID])
+        _labels_catch_up(run=run, model=model)
+        _carry_identity(run=run, model=model, previous=previous)
+        if before_flip is not None:
+            before_flip()
+        TrainingRun.objects.filter(is_active=True).exclude(pk=run.pk).update(is_active=False)
+        TrainingRun.objects.filter(pk=run.pk).update(is_active=True)
+
+
+def _labels_predict_write(
+    *, run: TrainingRun, model: ClusterModel, ids: np.ndarray, X: np.ndarray, replace: str, **kwargs: Any
+) -> int:
+    """Label songs (ids, features) with ``model`` into ``run``'s labels: its
+    cluster, and its map position when the model has a 2-D projection."""
+    if not len(ids):
+        return labels_write(run=run, ids=ids, labels=np.empty(0, np.int64), embedding=None, replace=replace, **kwargs)
+    embedding = model.transform_map(X) if getattr(model, "map_", None) is not None else None
+    return labels_write(run=run, ids=ids, labels=model.predict(X), embedding=embedding, replace=replace, **kwargs)
+
+
+def _labels_catch_up(*, run: TrainingRun, model: ClusterModel) -> int:
+    """Label the songs added to the catalog after ``run``'s labels were
+    written (their ids are larger: ids only grow); usually none, two index
+    look-ups."""
+    last = labels_max_song_id(run.pk)
+    ids, X = song_feature_matrix(id_range=((last or 0) + 1, 2**63 - 1))
+    return _labels_predict_write(run=run, model=model, ids=ids, X=X, replace="none") if len(ids) else 0
+
+
+def songs_label_imported(*, song_ids: Iterable[int]) -> int:
+    """Label songs an import just created or changed with the active run's
+    model, so they show in their cluster at once (what the ``songs_imported``
+    signal triggers). Prediction is cheap; the songs join the similar-song
+    index at the next retrain. The number of songs labelled."""
+    run = active_run()
+    ids = np.unique(np.fromiter((int(i) for i in song_ids), dtype=np.int64))
+    if run is None or not len(ids):
+        return 0
+    try:
+        model = model_load(run)
+    except ArtifactError as exc:
+        logger.warning("imported songs not labelled: the active model cannot be loaded (%s)", exc)
+        return 0
+    found, X = song_features_of(ids)
+    return _labels_predict_write(run=run, model=model, ids=found, X=X, replace="ids")
 
 
 # --- activation split over workers ----------------------------------------------
@@ -587,27 +598,17 @@ def song_labels_stage(*, run_id: int, lo: int, hi: int) -> int:
 
 
 def _song_labels_stage(*, run: TrainingRun, lo: int, hi: int) -> int:
-    run_id = run.pk
     model = model_load(run)
     ids, X = song_feature_matrix(id_range=(lo, hi))
-    cluster_ids = dict(run.clusters.values_list("label", "id"))
-    with transaction.atomic():
-        SongLabel.objects.filter(run_id=run_id, song_id__gte=lo, song_id__lte=hi).delete()
-        if len(ids):
-            labels, embedding = model.predict(X), model.transform_map(X)
-            SongLabel.objects.bulk_create(
-                [
-                    SongLabel(run_id=run_id, song_id=i, cluster_id=cluster_ids.get(int(label)), map_x=x, map_y=y)
-                    for i, label, (x, y) in zip(ids.tolist(), labels.tolist(), embedding.tolist())
-                ],
-                batch_size=5000,
-            )
-    TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(heartbeat_at=timezone.now())
+    # Its own range, replaced whole: a redelivered chunk writes the same rows once.
+    _labels_predict_write(run=run, model=model, ids=ids, X=X, replace="range", id_range=(lo, hi))
+    TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(heartbeat_at=timezone.now())
     return len(ids)
 
 
 def training_run_activate_staged(*, run_id: int, chunks: int) -> TrainingRun:
-    """The chord's last step: staged labels onto the songs and the flip, in one transaction."""
+    """The chord's last step, once every chunk has written its labels: the
+    run succeeds and (unless trained with ``activate`` off) its flag flips."""
     with Heartbeat(TrainingRun._meta.db_table, run_id):
         return _training_run_activate_staged(run_id=run_id, chunks=chunks)
 
@@ -616,18 +617,10 @@ def _training_run_activate_staged(*, run_id: int, chunks: int) -> TrainingRun:
     run = TrainingRun.objects.get(pk=run_id)
     if run.status != TrainingRun.Status.RUNNING:  # failed meanwhile (stale): never activate it
         raise TrainingError(f"run #{run.pk} is {run.status}; its labels were not written")
-    staged = SongLabel.objects.filter(run_id=run_id).order_by("song_id")
-    ids = np.fromiter(staged.values_list("song_id", flat=True), dtype=np.int64)
-    cluster_ids = np.array(list(staged.values_list("cluster_id", flat=True)), dtype=object)
-    embedding = np.array(list(staged.values_list("map_x", "map_y")), dtype=np.float64).reshape(-1, 2)
-    model = model_load(run)
-    previous = active_run()
+    labels_analyze(run.pk)
     t0 = time.perf_counter()
-    with transaction.atomic():
-        _activate_locked(run=run, model=model, previous=previous, ids=ids, cluster_ids=cluster_ids, embedding=embedding)
-        SongLabel.objects.filter(run_id=run_id).delete()
-        TrainingRun.objects.filter(pk=run.pk).update(index_labels_current=False)
-    catalog_analyze()
+    if training_run_spec(run).activate:
+        _run_activate(run=run, model=model_load(run))
     timings = {**run.timings, "activate": round(time.perf_counter() - t0, 3), "activation_chunks": chunks}
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.SUCCEEDED, stage="done", progress=100, finished_at=timezone.now(), timings=timings

@@ -219,6 +219,11 @@ MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
 # The files of the last MODEL_KEEP_RUNS successful runs stay (rollbacks);
 # older ones are removed when a run succeeds (the active run's never).
 MODEL_KEEP_RUNS = int(os.environ.get("MODEL_KEEP_RUNS", "5"))
+# The labels of the last LABEL_RUNS_KEPT successful runs stay (besides the
+# active one's), so rolling back to them is a flag flip; older runs' labels
+# are dropped (a partition each on Postgres). Rolling back to such a run
+# labels the catalog again with its model, while its files are kept.
+LABEL_RUNS_KEPT = int(os.environ.get("LABEL_RUNS_KEPT", "3"))
 # How often a web process asks which run is active (seconds): an activation
 # reaches every process within this time, without a restart.
 MODEL_RECHECK_SECONDS = float(os.environ.get("MODEL_RECHECK_SECONDS", "1"))

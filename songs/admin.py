@@ -17,10 +17,11 @@ class ArtistAdmin(admin.ModelAdmin):
 
 @admin.register(Song)
 class SongAdmin(admin.ModelAdmin):
-    list_display = ("name", "artist", "external_id", "release_year", "cluster", "energy", "danceability", "tempo")
-    list_select_related = ("artist", "cluster")
+    # No cluster column: clusters are the engine's labels of its active run, not the catalog's.
+    list_display = ("name", "artist", "external_id", "release_year", "energy", "danceability", "tempo")
+    list_select_related = ("artist",)
     search_fields = ("name", "external_id", "artist__name")
-    raw_id_fields = ("artist", "cluster")
+    raw_id_fields = ("artist",)
     show_full_result_count = False
 
 

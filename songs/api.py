@@ -1,6 +1,7 @@
 """REST API of the catalog: songs, searchable and filterable; CSV imports (staff)."""
 
 import django_filters
+from django.db.models.expressions import RawSQL
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.exceptions import APIException, NotFound
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 from . import services
 from .features import FEATURES
 from .formats import FORMATS
+from .labels import cluster_song_ids_sql, labels_attach
 from .models import ImportJob, Song
 from .selectors import SONG_FIELDS, search_filter, song_record_of
 from .uploads import refused_uploads, upload_is_too_large, upload_too_large_message
@@ -36,6 +38,8 @@ class SongSerializer(serializers.ModelSerializer):
     artist = serializers.CharField(source="artist.name", read_only=True)
     artist_id = serializers.CharField(source="artist.external_id", read_only=True)
     cluster = serializers.SerializerMethodField()
+    map_x = serializers.FloatField(read_only=True, allow_null=True, help_text="Position on the active run's map.")
+    map_y = serializers.FloatField(read_only=True, allow_null=True, help_text="Position on the active run's map.")
 
     class Meta:
         model = Song
@@ -52,7 +56,7 @@ class SongSerializer(serializers.ModelSerializer):
 class SongFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", help_text="Substring of the title or the artist name.")
     cluster = django_filters.NumberFilter(
-        field_name="cluster_id", min_value=1, max_value=2**63 - 1, help_text="Id of a cluster of the active run."
+        method="filter_cluster", min_value=1, max_value=2**63 - 1, help_text="Id of a cluster of the active run."
     )
 
     class Meta:
@@ -61,6 +65,10 @@ class SongFilter(django_filters.FilterSet):
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(search_filter(value))
+
+    def filter_cluster(self, queryset, name, value):
+        members = cluster_song_ids_sql(int(value))
+        return queryset.filter(id__in=RawSQL(*members)) if members else queryset.none()
 
 
 class SongPagination(PageNumberPagination):
@@ -77,7 +85,12 @@ class SongViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = SongPagination
     lookup_field = "external_id"
     lookup_value_regex = ".+"  # any stored id, "a/b" too (sent as a%2Fb)
-    queryset = Song.objects.select_related("artist", "cluster").order_by("id")
+    queryset = Song.objects.select_related("artist").order_by("id")
+
+    def paginate_queryset(self, queryset):
+        # One query for the labels of the page's songs, not one per song.
+        page = super().paginate_queryset(queryset)
+        return labels_attach(page) if page is not None else None
 
     def get_object(self):
         song = self.get_queryset().filter(external_id=self.kwargs["external_id"]).first()

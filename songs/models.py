@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from .features import FEATURE_NAMES
+from .labels import ActiveLabel, labels_attach
 
 
 class Artist(models.Model):
@@ -62,18 +63,6 @@ class Song(models.Model):
     mode = models.SmallIntegerField(null=True, blank=True)
     time_signature = models.SmallIntegerField(null=True, blank=True)
 
-    # Filled by the clustering engine when a run is activated.
-    cluster = models.ForeignKey(
-        "clustering.Cluster",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="songs",
-        db_index=False,  # a partial index below: unlabelled new songs cost the import nothing
-    )
-    map_x = models.FloatField(null=True, blank=True)
-    map_y = models.FloatField(null=True, blank=True)
-
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -87,15 +76,35 @@ class Song(models.Model):
         # A cluster's songs sorted by title walk this index (3-25 ms at 1M songs
         # instead of sorting a 345k-song cluster, 316 ms).
         indexes = [models.Index(fields=["name", "id"], name="song_name_id")]
-        # No index on cluster: activation rewrites every song's cluster and map
-        # position, and with no indexed column among them (and free room in
-        # each page, fillfactor 60 — migration 0002) Postgres updates in place
-        # (HOT) instead of adding an entry to every index for every song.
-        # Pages list a cluster's songs from the active run's similarity index.
         # Title and artist search use trigram indexes (Postgres; migration 0002).
 
     def __str__(self) -> str:
         return f"{self.name} — {self.artist.name}" if self.artist_id else self.name
+
+    # A song's cluster and map position are the engine's labels of its active
+    # run, not columns of the catalog (songs.labels): attached in bulk by
+    # labels_attach, or read on first use.
+    @property
+    def label(self) -> ActiveLabel | None:
+        if "_label" not in self.__dict__:
+            labels_attach([self])
+        return self.__dict__["_label"]
+
+    @property
+    def cluster_id(self) -> int | None:
+        return self.label.cluster_id if self.label else None
+
+    @property
+    def cluster_name(self) -> str | None:
+        return self.label.cluster_name if self.label else None
+
+    @property
+    def map_x(self) -> float | None:
+        return self.label.map_x if self.label else None
+
+    @property
+    def map_y(self) -> float | None:
+        return self.label.map_y if self.label else None
 
 
 class ImportJob(models.Model):

@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from .features import FEATURE_NAMES
+from .labels import LabelSource, label_source, labels_attach
 from .models import Artist, Song
 
 PAGE_SIZE = 50
@@ -48,7 +49,7 @@ def search_filter(search: str) -> Q:
 
 def song_list(*, search: str = "") -> QuerySet[Song]:
     """Songs whose title or artist name contains ``search``, in catalog order."""
-    qs = Song.objects.select_related("artist", "cluster")
+    qs = Song.objects.select_related("artist")
     if search:
         qs = qs.filter(search_filter(search))
     return qs.order_by("id")
@@ -59,7 +60,11 @@ def catalog_has_songs() -> bool:
 
 
 def song_get(*, external_id: str) -> Song | None:
-    return Song.objects.select_related("artist", "cluster", "cluster__run").filter(external_id=external_id).first()
+    """The song with its artist and its label in the active run (``song.label``)."""
+    song = Song.objects.select_related("artist").filter(external_id=external_id).first()
+    if song is not None:
+        labels_attach([song])
+    return song
 
 
 def songs_by_ids(ids: list[int]) -> list[Song]:
@@ -223,7 +228,9 @@ def keyset_page(
 def song_search_page(
     *, search: str = "", after: str | None = None, before: str | None = None, size: int = PAGE_SIZE
 ) -> KeysetPage:
-    return keyset_page(song_list(search=search), after=after, before=before, size=size)
+    page = keyset_page(song_list(search=search), after=after, before=before, size=size)
+    labels_attach(page.items)  # the search page shows each song's cluster
+    return page
 
 
 def encode_key(value: Any, pk: int, sort: str) -> str:
@@ -290,15 +297,13 @@ def song_labels(*, external_ids: list[str]) -> dict[str, dict]:
 
 
 def songs_for_export(pks: list[int]) -> list[Song]:
-    """Songs (artist and cluster selected) with these primary keys, in order: playlist files want models."""
-    songs = Song.objects.select_related("artist", "cluster").in_bulk(pks)
-    return [songs[pk] for pk in pks if pk in songs]
+    """Songs (artist selected, labels attached) with these primary keys, in order: playlist files want models."""
+    songs = Song.objects.select_related("artist").in_bulk(pks)
+    return labels_attach(songs[pk] for pk in pks if pk in songs)
 
 
 # --- songs in the API's shape -------------------------------------------------------
 
-# The songs' clusters are read through Song.cluster, the catalog's one tie to the engine.
-_CLUSTER_TABLE = Song._meta.get_field("cluster").related_model._meta.db_table
 _FEATURES_SQL = ", ".join(f"s.{name}" for name in FEATURE_NAMES)
 # The fields of a song in every API response, in order (songs.api.SongSerializer documents them).
 SONG_FIELDS: tuple[str, ...] = (
@@ -382,8 +387,7 @@ def _record(
 
 
 def song_record_of(song: Song) -> SongRecord:
-    """A song model instance (artist and cluster selected) in the API's shape."""
-    cluster = song.cluster if song.cluster_id is not None else None
+    """A song model instance (artist selected; labels attached, else read) in the API's shape."""
     return _record(
         song.pk,
         song.artist_id,
@@ -402,7 +406,7 @@ def song_record_of(song: Song) -> SongRecord:
         song.mode,
         song.time_signature,
         song.cluster_id,
-        cluster.name if cluster is not None else None,
+        song.cluster_name,
         song.map_x,
         song.map_y,
     )
@@ -415,16 +419,20 @@ def song_records(*, ids=None, external_ids=None) -> dict:
     if not keys:
         return {}
     column = "s.external_id" if by_external else "s.id"
+    # The active run's labels (songs.labels); without a source, none.
+    source = label_source() or LabelSource(
+        "SELECT NULL AS song_id, NULL AS cluster_id, NULL AS cluster_name, NULL AS map_x, NULL AS map_y WHERE 1 = 0"
+    )
     sql = (
         f"SELECT s.id, s.artist_id, s.external_id, s.name, a.name, a.external_id, s.album, s.genres, s.popularity, "
         f"s.explicit, s.release_date, s.release_year, {_FEATURES_SQL}, s.key, s.mode, s.time_signature, "
-        f"s.cluster_id, c.name, s.map_x, s.map_y "
+        f"l.cluster_id, l.cluster_name, l.map_x, l.map_y "
         f"FROM {Song._meta.db_table} s JOIN {Artist._meta.db_table} a ON a.id = s.artist_id "
-        f"LEFT JOIN {_CLUSTER_TABLE} c ON c.id = s.cluster_id "
+        f"LEFT JOIN ({source.sql}) l ON l.song_id = s.id "
         f"WHERE {column} IN ({', '.join(['%s'] * len(keys))})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [str(k) if by_external else int(k) for k in keys])
+        cursor.execute(sql, [*source.params, *(str(k) if by_external else int(k) for k in keys)])
         rows = cursor.fetchall()
     out = {}
     n_feat = len(FEATURE_NAMES)

@@ -30,6 +30,7 @@ from django.utils import timezone
 from .background import Heartbeat, broker_check
 from .features import FEATURE_NAMES
 from .models import Artist, ImportJob, Song
+from .signals import songs_imported
 
 if TYPE_CHECKING:
     from .importing import Batch, FileInfo
@@ -191,7 +192,9 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
     """
     pg = _is_postgres()
     json_cast = "::jsonb" if pg else ""
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    # Every row this merge creates or changes gets this updated_at (songs_imported finds them by it).
+    stamp = timezone.now()
+    now = connection.ops.adapt_datetimefield_value(stamp)
     with connection.cursor() as cursor:
         if pg:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_ID])
@@ -280,8 +283,21 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
         "updated": updated,
         "unchanged": distinct - created - updated,
         "duplicates": staged - distinct,
+        "changed_at": stamp,
         "timings": {"merge_artists": t1 - t0, "merge_songs": t2 - t1},
     }
+
+
+def _songs_imported_send(*, job: ImportJob, changed_at) -> None:
+    """Tell the apps built on the catalog which songs the merge (committed)
+    created or changed: the engine labels them with its active model. A
+    failing receiver is logged; the import stands."""
+    if not songs_imported.has_listeners(sender=ImportJob):
+        return
+    ids = list(Song.objects.filter(updated_at=changed_at).order_by("id").values_list("id", flat=True))
+    for receiver, result in songs_imported.send_robust(sender=ImportJob, job=job, song_ids=ids):
+        if isinstance(result, Exception):
+            logger.error("songs_imported receiver %r failed: %r", receiver, result, exc_info=result)
 
 
 def import_job_create(*, file_name: str, fmt: str = "auto", user=None, uploaded_file=None) -> ImportJob:
@@ -556,8 +572,12 @@ def import_job_run(
         job.rows_updated = counts["updated"]
         job.rows_unchanged = counts["unchanged"]
         job.rows_duplicate = counts["duplicates"]
+        changed_at = counts.pop("changed_at")
         if counts["created"] or counts["updated"]:
             catalog_analyze()
+            t3 = time.perf_counter()
+            _songs_imported_send(job=job, changed_at=changed_at)
+            timings["imported_hooks"] = time.perf_counter() - t3
         job.status = ImportJob.Status.SUCCEEDED
         job.stage = "done"
     except ImportRejected as exc:

@@ -80,7 +80,8 @@ def song_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     run = selectors.active_run()
     clusters = selectors.run_clusters(run)
     stats = selectors.catalog_feature_stats(clusters)
-    cluster = song.cluster if song.cluster_id and run and song.cluster.run_id == run.pk else None
+    # The song's label is the active run's (songs.labels): its cluster is one of the run's.
+    cluster = next((c for c in clusters if c.pk == song.cluster_id), None) if song.cluster_id else None
     centroid = (cluster.profile or {}).get("centroid", {}) if cluster else {}
     rows = [
         {

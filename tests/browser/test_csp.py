@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import Error as PlaywrightError
 
 from clustering import services
-from songs.models import Song
 from songs.services import songs_import_file
+from tests.conftest import cluster_members
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -103,7 +103,7 @@ def assert_no_violation(page, url):
 def test_pages_and_charts_work_under_the_policy(live_server, csp_page, trained):
     page, base = csp_page, live_server.url
     cluster = trained.clusters.order_by("-size").first()
-    song = Song.objects.filter(cluster=cluster).order_by("id").first()
+    song = cluster_members(cluster).order_by("id").first()
     pages = [
         ("/", {"charts": 3}),
         (f"/clusters/{cluster.pk}/", {"charts": 1}),

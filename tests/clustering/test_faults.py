@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from clustering import artifacts, services
 from clustering.errors import TrainingError
+from clustering.labels import labels_exist, labels_partition_create
 from clustering.models import Cluster, SongLabel, TrainingRun
 from clustering.tasks import activate_staged_task, label_chunk_task
 from songs.background import Heartbeat
@@ -146,12 +147,13 @@ def test_a_dead_run_is_failed_within_60_s_with_its_labels_and_files_removed(sett
     (model_dir / f"run-{alive.pk}.index.part").mkdir()  # half an index folder
     (model_dir / f"run-{alive.pk}.index.part" / "vectors.npy").write_bytes(b"half")
     (model_dir / f"run-{alive.pk}1.joblib").write_bytes(b"another run's model")
+    labels_partition_create(alive.pk)  # the labels it wrote before it died
     SongLabel.objects.create(run=alive, song_id=1, cluster_id=None, map_x=0, map_y=0)
 
     assert services.training_runs_fail_stale() == 1
     run = TrainingRun.objects.get(pk=alive.pk)
     assert run.status == "failed" and f"no heartbeat for {stale} s" in run.error and "previous model" in run.error
-    assert not SongLabel.objects.filter(run=run).exists()
+    assert not SongLabel.objects.filter(run=run).exists() and not labels_exist(run.pk)
     assert sorted(p.name for p in model_dir.iterdir()) == [f"run-{alive.pk}1.joblib"]
     assert sent == [queued.pk]  # the next queued run starts at once
 

@@ -9,10 +9,12 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 
 from clustering import artifacts, selectors, services
+from clustering.labels import labels_exist
 from clustering.models import TrainingRun
+from songs.labels import label_source
 from songs.models import Song
 from songs.services import songs_import_file
-from tests.conftest import wait_for
+from tests.conftest import active_labels, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -49,7 +51,7 @@ def test_retrain_queued_from_admin_runs_to_success(staff_client, demo_catalog, t
     run = wait_for(lambda: finished(run.pk), timeout=120)
     assert run.status == "succeeded", run.error
     assert run.is_active and run.n_clusters == 5 and run.created_by.username == "ops"
-    assert not Song.objects.filter(cluster__isnull=True).exists()
+    assert len(active_labels()) == Song.objects.count()
     page = staff_client.get(f"/admin/clustering/trainingrun/{run.pk}/change/").content.decode()
     assert "<progress" in page and "silhouette" in page and run.clusters.first().name in page
 
@@ -94,8 +96,9 @@ def test_readers_never_see_a_mix_of_two_labellings(demo_catalog):
     services.training_run_claim(run_id=second.pk)
     second = services.training_run_execute(run_id=second.pk)
     assert first.is_active and not second.is_active
-    seen: list[int] = []
+    seen: list[tuple[int, int]] = []
     stop = threading.Event()
+    source = label_source()  # what every read of a song's cluster joins
 
     def poll():
         conn = connections.create_connection("default")
@@ -103,9 +106,11 @@ def test_readers_never_see_a_mix_of_two_labellings(demo_catalog):
             while not stop.is_set():
                 with conn.cursor() as cursor:
                     cursor.execute(
-                        "SELECT count(DISTINCT c.run_id) FROM songs_song s JOIN clustering_cluster c ON c.id = s.cluster_id"
+                        f"SELECT count(DISTINCT c.run_id), count(*) FROM songs_song s "
+                        f"JOIN ({source.sql}) l ON l.song_id = s.id JOIN clustering_cluster c ON c.id = l.cluster_id",
+                        source.params,
                     )
-                    seen.append(cursor.fetchone()[0])
+                    seen.append(cursor.fetchone())
         finally:
             conn.close()
 
@@ -118,13 +123,14 @@ def test_readers_never_see_a_mix_of_two_labellings(demo_catalog):
         stop.set()
         reader.join()
     assert len(seen) > 5
-    assert set(seen) == {1}
+    assert set(seen) == {(1, 3000)}
 
 
 def test_activation_split_over_two_workers(demo_catalog, task_runner):
-    """Labels computed by id-range chunks (a chord shared by two worker
-    processes) end up exactly as an in-process activation would write them."""
-    from clustering.models import SongLabel
+    """Labels written by id-range chunks (a chord shared by two worker
+    processes, each chunk into the run's own labels) equal, song for song,
+    the labels of the same run computed in one process."""
+    from clustering.labels import run_labels
     from musiccluster.celery import app
     from tests.conftest import start_worker, stop_worker
 
@@ -143,13 +149,29 @@ def test_activation_split_over_two_workers(demo_catalog, task_runner):
     assert run.status == "succeeded", run.error
     assert run.is_active
     assert run.timings["activation_chunks"] == 5  # 3,000 songs in chunks of 700
-    assert not SongLabel.objects.exists()
-    model = artifacts.model_load(run)
+    split = run_labels(run.pk)
+    # The same run (same spec, same catalog) trained and labelled in one process.
+    here = services.training_run_create(k=4, activate=False, enqueue=False)
+    services.training_run_claim(run_id=here.pk)
+    here = services.training_run_execute(run_id=here.pk)
+    assert here.status == "succeeded" and not here.is_active, here.error
+    in_process = run_labels(here.pk)
+    ids = sorted(Song.objects.values_list("id", flat=True))
+    assert sorted(split) == sorted(in_process) == ids
+    label_of = {
+        **dict(run.clusters.values_list("pk", "label")),
+        **dict(here.clusters.values_list("pk", "label")),
+    }
+    for song_id in ids:
+        (c1, x1, y1), (c2, x2, y2) = split[song_id], in_process[song_id]
+        assert label_of[c1] == label_of[c2], song_id
+        assert abs(x1 - x2) < 1e-9 and abs(y1 - y2) < 1e-9, song_id
+    # Both equal the model's prediction of every song.
     _ids, X = selectors.song_feature_matrix()
-    expected = model.predict(X).tolist()
-    stored = list(Song.objects.order_by("id").values_list("cluster__label", flat=True))
-    assert stored == expected
-    assert not Song.objects.filter(map_x__isnull=True).exists()
+    predicted = artifacts.model_load(run).predict(X).tolist()
+    assert [label_of[split[i][0]] for i in ids] == predicted
+    # The split run is the active one: its labels are what reads see.
+    assert {i: label.cluster_id for i, label in active_labels().items()} == {i: split[i][0] for i in ids}
 
 
 def test_a_worker_killed_mid_run_leaves_a_failed_run_and_the_old_model(tmp_path, task_runner):
@@ -171,7 +193,7 @@ def test_a_worker_killed_mid_run_leaves_a_failed_run_and_the_old_model(tmp_path,
     old = services.training_run_create(k=3, enqueue=False)
     services.training_run_claim(run_id=old.pk)
     old = services.training_run_execute(run_id=old.pk)
-    labels_before = list(Song.objects.order_by("id").values_list("cluster_id", flat=True)[:2000])
+    labels_before = active_labels()
 
     queue = f"doomed-{os.getpid()}"
     worker = start_worker(queue, concurrency=1)
@@ -189,14 +211,15 @@ def test_a_worker_killed_mid_run_leaves_a_failed_run_and_the_old_model(tmp_path,
     run.refresh_from_db()
     assert run.status == "failed" and "stopped responding" in run.error
     assert TrainingRun.objects.filter(is_active=True).get() == old
-    assert list(Song.objects.order_by("id").values_list("cluster_id", flat=True)[:2000]) == labels_before
+    assert active_labels() == labels_before
+    assert not labels_exist(run.pk)  # a failed run keeps no labels
 
 
 def test_a_failing_run_in_the_worker_keeps_the_old_model_and_labels(demo_catalog, task_runner):
     good = services.training_run_create(k=4)
     good = wait_for(lambda: finished(good.pk), timeout=120)
     assert good.status == "succeeded", good.error
-    before = list(Song.objects.order_by("id").values_list("cluster_id", "map_x", "map_y"))
+    before = active_labels()
     bad = services.training_run_create(algorithm="dbscan", algorithm_params={"eps": 0.5}, enqueue=False)
     # A stored spec that no longer validates fails the run in the worker, not the worker.
     TrainingRun.objects.filter(pk=bad.pk).update(params={**bad.params, "algorithm_params": {"eps": -1}})
@@ -206,4 +229,5 @@ def test_a_failing_run_in_the_worker_keeps_the_old_model_and_labels(demo_catalog
     bad = wait_for(lambda: finished(bad.pk), timeout=120)
     assert bad.status == "failed" and "eps" in bad.error
     assert TrainingRun.objects.filter(is_active=True).get() == good
-    assert list(Song.objects.order_by("id").values_list("cluster_id", "map_x", "map_y")) == before
+    assert active_labels() == before
+    assert not labels_exist(bad.pk)

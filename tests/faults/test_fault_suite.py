@@ -22,7 +22,7 @@ path) from a page and an API endpoint while the database is down.
 The worker runs with short stale and sweep settings (WORKER_ENV) so the
 sweeper's verdicts come in seconds. Faults are timed with locks: the test
 holds the catalog's advisory lock (an import waits in its merge) or locks the
-staged-labels table (a run's chunks wait in labelling), so the fault always
+labels table (a run's chunks wait to attach the run's partition in labelling), so the fault always
 hits the step it is about.
 """
 
@@ -69,7 +69,8 @@ WORKER_ENV = {
 }
 # Nothing may stay queued or running longer than this after a fault clears.
 RECOVERY_SECONDS = 60
-LABEL_COLUMNS = ("cluster_id", "map_x", "map_y")
+# Columns of songs_song that are not the catalog's (none since labels moved to the engine's table).
+LABEL_COLUMNS = ()
 SECRETS = ("127.0.0.1", "/tmp", "Traceback", "psycopg", "OperationalError", "postgres")
 
 
@@ -147,8 +148,11 @@ class Stack:
         return self.value(f"SELECT md5(string_agg(t::text, '|' ORDER BY t.id)) FROM (SELECT {cols} FROM songs_song) t")
 
     def labels_checksum(self) -> str:
+        """The active run's label of every song."""
         return self.value(
-            "SELECT md5(string_agg(concat_ws(':', id, cluster_id, map_x, map_y), '|' ORDER BY id)) FROM songs_song"
+            "SELECT md5(string_agg(concat_ws(':', s.id, l.cluster_id, l.map_x, l.map_y), '|' ORDER BY s.id)) "
+            "FROM songs_song s LEFT JOIN clustering_songlabel l ON l.song_id = s.id "
+            "AND l.run_id = (SELECT id FROM clustering_trainingrun WHERE is_active)"
         )
 
     def active_run(self) -> int | None:
@@ -167,11 +171,12 @@ class Stack:
         )
 
     def unlabelled_by(self, run_id: int) -> int:
-        """Songs whose cluster is not one of ``run_id``'s."""
+        """Songs without a label of ``run_id`` in one of its clusters."""
         return self.value(
-            "SELECT count(*) FROM songs_song s LEFT JOIN clustering_cluster c ON c.id = s.cluster_id "
-            "WHERE c.run_id IS DISTINCT FROM %s",
-            [run_id],
+            "SELECT count(*) FROM songs_song s "
+            "LEFT JOIN clustering_songlabel l ON l.song_id = s.id AND l.run_id = %s "
+            "LEFT JOIN clustering_cluster c ON c.id = l.cluster_id WHERE c.run_id IS DISTINCT FROM %s",
+            [run_id, run_id],
         )
 
     def lock_waiters(self, kind: str) -> int:
@@ -310,7 +315,11 @@ def assert_settled(stack: Stack, cleared_at: float) -> float:
 
 
 def assert_nothing_left(stack: Stack) -> None:
-    assert stack.value("SELECT count(*) FROM clustering_songlabel") == 0  # no staged labels
+    # Failed runs keep no labels (nor a partition).
+    assert not stack.sql(
+        "SELECT r.id FROM clustering_trainingrun r WHERE r.status = 'failed' "
+        "AND to_regclass('clustering_songlabel_run_' || r.id) IS NOT NULL"
+    )
     assert not stack.sql("SELECT tablename FROM pg_tables WHERE tablename LIKE 'songs_import_stage_%%'")
     assert not [p.name for p in stack.model_dir.iterdir() if p.name.endswith(".part")]
     failed = [r for (r,) in stack.sql("SELECT id FROM clustering_trainingrun WHERE status = 'failed'")]

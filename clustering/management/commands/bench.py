@@ -249,7 +249,26 @@ class Command(BaseCommand):
                 bare = time.perf_counter() - t
                 values.update(bare_sklearn_seconds=bare, bare_read_seconds=read, ratio_to_bare_sklearn=seconds / bare)
                 del X, Z
+                trained = run["id"]
+            else:
+                scanned = run["id"]
             self._phase(phase, **values)
+        self._bench_activation(trained=trained, other=scanned)
+
+    def _bench_activation(self, *, trained: int, other: int) -> None:
+        """Activating the k scan's run (trained with --no-activate), then
+        rolling back to the k=8 run: each a flag flip over labels the runs
+        already own (issue #10: <= 0.5 s each at 1M songs)."""
+        from clustering import services
+        from clustering.models import TrainingRun
+
+        t = time.perf_counter()
+        services.training_run_activate(run=TrainingRun.objects.get(pk=other))
+        activate = time.perf_counter() - t
+        t = time.perf_counter()
+        services.training_run_activate(run=TrainingRun.objects.get(pk=trained))
+        rollback = time.perf_counter() - t
+        self._phase("activation", activate_seconds=activate, rollback_seconds=rollback)
 
     # --- pages (issue #5) -----------------------------------------------------
 
@@ -271,6 +290,7 @@ class Command(BaseCommand):
         from django.test.utils import CaptureQueriesContext
 
         from clustering import playlists, selectors
+        from clustering.models import SongLabel
         from songs.features import FEATURE_NAMES
         from songs.models import Song
 
@@ -284,8 +304,9 @@ class Command(BaseCommand):
         rng = random.Random(5)
         bounds = Song.objects.aggregate(lo=Min("id"), hi=Max("id"))
         candidates = rng.sample(range(bounds["lo"], bounds["hi"] + 1), min(3_000, bounds["hi"] - bounds["lo"] + 1))
+        labelled = SongLabel.objects.filter(run_id=run.pk, song_id__in=candidates[:900], cluster_id__isnull=False)
         sample = list(
-            Song.objects.filter(id__in=candidates[:900], cluster__isnull=False).values_list(
+            Song.objects.filter(id__in=labelled.values("song_id")).values_list(
                 "external_id", "name", "artist__name", *FEATURE_NAMES
             )
         )

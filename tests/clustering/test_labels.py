@@ -1,0 +1,163 @@
+"""Labels belong to their run (clustering.labels, songs.labels).
+
+A run's labels are written once when it trains; activating or rolling back a
+run flips its active flag and never writes a song; the last LABEL_RUNS_KEPT
+runs keep theirs, older and failed runs none; a song imported after the
+active run trained is labelled by its model during the import.
+"""
+
+import re
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from clustering import artifacts, labels, selectors, services
+from clustering.models import TrainingRun
+from songs.labels import labels_of
+from songs.models import Song
+from songs.services import songs_import_file
+from tests.conftest import active_labels, flagship_rows, train_run, write_csv
+
+pytestmark = pytest.mark.django_db
+
+# A statement that writes the songs table (UPDATE, INSERT, DELETE, or DDL on it).
+_WRITES_SONGS = re.compile(r"^\s*(UPDATE|INSERT INTO|DELETE FROM|ALTER TABLE|TRUNCATE)\s+\"?songs_song\b", re.I)
+
+
+def _writes_songs(queries) -> list[str]:
+    return [q["sql"] for q in queries if _WRITES_SONGS.search(q["sql"])]
+
+
+def test_activation_and_rollback_flip_a_flag_and_never_write_a_song(demo_catalog):
+    old = train_run(k=3)
+    old_labels = labels.run_labels(old.pk)
+    new = train_run(k=6)
+    new_labels = labels.run_labels(new.pk)
+    assert new.is_active and old_labels != new_labels
+    songs = sorted(Song.objects.values_list("id", flat=True))
+    assert sorted(old_labels) == sorted(new_labels) == songs  # every song, once per run
+    for run, expected in ((old, old_labels), (new, new_labels), (old, old_labels)):
+        with CaptureQueriesContext(connection) as queries:
+            services.training_run_activate(run=run)
+        assert not _writes_songs(queries.captured_queries)
+        # Nothing written but the runs' flags: the labels table is not touched either.
+        written = [q["sql"] for q in queries.captured_queries if re.match(r"\s*(UPDATE|INSERT|DELETE|COPY)", q["sql"])]
+        assert all("clustering_trainingrun" in sql or "clustering_cluster" in sql for sql in written), written
+        assert TrainingRun.objects.get(is_active=True) == run
+        # Each run's labels read back unchanged, and the active one is what songs show.
+        assert labels.run_labels(old.pk) == old_labels and labels.run_labels(new.pk) == new_labels
+        shown = active_labels()
+        assert {i: (s.cluster_id, s.map_x, s.map_y) for i, s in shown.items()} == expected
+
+
+def test_a_rollback_restores_exactly_the_previous_runs_labels(demo_catalog):
+    first = train_run(k=4, random_state=0)
+    before = active_labels()
+    train_run(k=5, random_state=1)
+    assert active_labels() != before
+    services.training_run_activate(run=first)
+    assert active_labels() == before  # song for song: cluster, its name, map position
+
+
+def test_old_runs_labels_are_dropped_past_label_runs_kept(demo_catalog, settings):
+    settings.LABEL_RUNS_KEPT = 1
+    runs = [train_run(k=k) for k in (3, 4, 5)]
+    # The active run (the last) plus the last successful one: the same run here; the others went.
+    assert labels.runs_with_labels() == {runs[2].pk}
+    original = {song_id: label.cluster_label for song_id, label in active_labels().items()}
+    assert original
+    # Rolling back to a run without labels labels the catalog with its model, then flips.
+    services.training_run_activate(run=runs[0])
+    assert labels.labels_exist(runs[0].pk)
+    _ids, X = selectors.song_feature_matrix()
+    expected = artifacts.model_load(runs[0]).predict(X).tolist()
+    assert [label.cluster_label for _, label in sorted(active_labels().items())] == expected
+    # Past the limit again (the active run's stay, whatever its age).
+    services.run_artifacts_prune()
+    assert labels.runs_with_labels() == {runs[0].pk, runs[2].pk}
+
+
+def test_rollback_to_a_run_with_neither_labels_nor_files_says_so(demo_catalog, settings):
+    settings.LABEL_RUNS_KEPT = 0
+    settings.MODEL_KEEP_RUNS = 0
+    old, new = train_run(k=3), train_run(k=4)
+    assert not labels.labels_exist(old.pk)
+    old.refresh_from_db()
+    with pytest.raises(services.TrainingError, match="labels were dropped"):
+        services.training_run_activate(run=old)
+    assert TrainingRun.objects.get(is_active=True) == new and labels.labels_exist(new.pk)
+
+
+def test_a_failed_run_leaves_no_labels(trained_demo, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("broken during activation")
+
+    monkeypatch.setattr(services, "_carry_identity", broken)  # after its labels were written
+    from clustering.tasks import train_run_task
+
+    run = services.training_run_create(k=5, enqueue=False)
+    assert train_run_task.apply(args=[run.pk]).get() == "failed"
+    run.refresh_from_db()
+    assert run.status == "failed" and "broken during activation" in run.error
+    assert not labels.labels_exist(run.pk)
+    assert labels.runs_with_labels() == {trained_demo.pk}
+    assert TrainingRun.objects.get(is_active=True) == trained_demo
+
+
+def test_a_deleted_run_takes_its_labels_along(demo_catalog):
+    old, _new = train_run(k=3), train_run(k=4)
+    run_id = old.pk
+    assert labels.labels_exist(run_id)
+    old.delete()
+    assert not labels.labels_exist(run_id)
+
+
+def test_songs_imported_after_training_are_labelled_at_once(trained_demo, tmp_path, client, api):
+    run = trained_demo
+    rows = flagship_rows(3, start=7001)
+    job = songs_import_file(path=write_csv(tmp_path / "late.csv", rows))
+    assert job.status == "succeeded" and job.rows_created == 3
+    late = list(Song.objects.filter(external_id__in=[r["id_songs"] for r in rows]).order_by("id"))
+    found = labels_of(s.pk for s in late)
+    assert set(found) == {s.pk for s in late}
+    _ids, X = selectors.song_features_of(np.array([s.pk for s in late]))
+    model = artifacts.model_load(run)
+    assert [found[s.pk].cluster_label for s in late] == model.predict(X).tolist()
+    coords = model.transform_map(X)
+    stored = np.array([(found[s.pk].map_x, found[s.pk].map_y) for s in late])
+    assert np.allclose(stored, coords)
+    song = late[0]
+    cluster_id = found[song.pk].cluster_id
+    # Visible at once: the cluster page, the API's cluster filter, the song itself.
+    page = selectors.cluster_songs_page(cluster_id=cluster_id, after=None)
+    while song not in page.items and page.next_cursor:
+        page = selectors.cluster_songs_page(cluster_id=cluster_id, after=page.next_cursor)
+    assert song in page.items
+    listed = api.get("/api/songs/", {"cluster": cluster_id, "search": song.name, "page_size": 500}).json()
+    assert song.external_id in [s["id"] for s in listed["results"]]
+    assert api.get(f"/api/songs/{song.external_id}/").json()["cluster"]["id"] == cluster_id
+    html = client.get(f"/clusters/{cluster_id}/", {"q": song.name}).content.decode()
+    assert song.external_id in html or song.name in html
+    # A changed song is labelled again with the new features; the others keep theirs.
+    before = labels.run_labels(run.pk)
+    changed = dict(rows[1], energy="0.99", danceability="0.98", acousticness="0.01")
+    job = songs_import_file(path=write_csv(tmp_path / "late2.csv", [changed]))
+    assert job.rows_updated == 1
+    after = labels.run_labels(run.pk)
+    _ids, X = selectors.song_features_of(np.array([late[1].pk]))
+    assert after[late[1].pk][0] == run.clusters.get(label=int(model.predict(X)[0])).pk
+    assert {k: v for k, v in after.items() if k != late[1].pk} == {k: v for k, v in before.items() if k != late[1].pk}
+
+
+def test_a_run_activated_later_labels_the_songs_imported_since(demo_catalog, tmp_path):
+    first = train_run(k=3)
+    second = train_run(k=4, activate=False)
+    assert TrainingRun.objects.get(is_active=True) == first
+    job = songs_import_file(path=write_csv(tmp_path / "late.csv", flagship_rows(2, start=8001)))
+    assert job.rows_created == 2
+    late = list(Song.objects.filter(external_id__startswith="SONG00000000000000800").values_list("id", flat=True))
+    assert set(late) <= set(labels.run_labels(first.pk)) and not set(late) & set(labels.run_labels(second.pk))
+    services.training_run_activate(run=second)
+    assert set(active_labels()) == set(Song.objects.values_list("id", flat=True))
