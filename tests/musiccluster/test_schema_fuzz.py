@@ -111,8 +111,14 @@ def live_api(tmp_path_factory):
         MEDIA_ROOT=str(var / "uploads"),
         DEBUG="0",
         LOG_LEVEL="WARNING",
-        # One client, many requests: lift the anonymous throttle (1200/minute per IP).
+        # One client, many requests: lift the throttles (the anonymous 1200/minute per IP and
+        # the expensive endpoints' scoped rates; every worker of the server counts in one cache).
         API_ANON_RATE="1000000/second",
+        API_USER_RATE="1000000/second",
+        API_PREDICT_NEAREST_RATE="1000000/second",
+        API_RECOMMENDATIONS_RATE="1000000/second",
+        API_PATH_RATE="1000000/second",
+        API_RADIO_RATE="1000000/second",
     )
     scratch = None
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
