@@ -77,6 +77,11 @@ class SongCursorPagination(CursorPagination):
     )
     INVALID = "not a cursor of this list; follow the `next` and `previous` links of a page as given."
 
+    def paginate_queryset(self, queryset, request, view=None):
+        if "page" in request.query_params:  # a client of the numbered pages this list had
+            raise ValidationError({"page": "this list pages by cursor: follow a page's `next` link (see /api/docs/)."})
+        return super().paginate_queryset(queryset, request, view)
+
     def decode_cursor(self, request):
         try:
             cursor = super().decode_cursor(request)

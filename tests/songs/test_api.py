@@ -102,6 +102,13 @@ def test_a_cursor_not_handed_out_by_the_list_is_a_400(api, trained_demo, cursor)
 
 
 @pytest.mark.django_db
+def test_a_page_number_is_a_400_that_points_to_the_cursor(api, trained_demo):
+    response = api.get("/api/songs/", {"page": 2})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("page: this list pages by cursor")
+
+
+@pytest.mark.django_db
 def test_a_single_song_read_builds_no_filter_set(api, trained_demo, monkeypatch, django_assert_num_queries):
     from songs import api as songs_api
 
