@@ -13,9 +13,8 @@ from rest_framework.exceptions import APIException, NotFound, Throttled, Validat
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from songs.api import ApiErrorSerializer, SongSerializer
+from songs.api import ApiErrorSerializer, SongCursorPagination, SongSerializer, songs_page_response
 from songs.features import ATTRIBUTES, FEATURES
-from songs.labels import labels_attach
 from songs.selectors import SongRecord, song_record_get, songs_for_export
 
 from . import selectors, services, similarity
@@ -221,11 +220,11 @@ class ClusterViewSet(viewsets.ReadOnlyModelViewSet):
         return qs.filter(run__is_active=True) if self.action == "list" else qs
 
     @extend_schema(responses=SongSerializer(many=True))
-    @action(detail=True)
+    @action(detail=True, pagination_class=SongCursorPagination)
     def songs(self, request, pk=None):
+        """The cluster's songs in catalog order, a cursor page at a time (as `/api/songs/`)."""
         cluster = self.get_object()
-        page = labels_attach(self.paginate_queryset(selectors.cluster_songs(cluster)))
-        return self.get_paginated_response(SongSerializer(page, many=True).data)
+        return songs_page_response(self, selectors.cluster_songs(cluster))
 
     @extend_schema(
         parameters=[GeneratedPlaylistQuerySerializer],

@@ -13,7 +13,7 @@ import os
 import threading
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "musiccluster.settings")
 
@@ -47,6 +47,22 @@ def sweep_once() -> dict | None:
 def _sweeper_loop(interval: float) -> None:
     while not _sweeper_stop.wait(interval):
         sweep_once()
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _check_connections_before_tasks(**kwargs) -> None:
+    """Workers ping a persistent connection before a task's first query
+    (``CONN_HEALTH_CHECKS``, off for the web): a task is long and rare next
+    to a web request, and one that met a connection a database restart broke
+    would fail its run instead of reconnecting."""
+    from django.conf import settings
+    from django.db import connections
+
+    for alias, db in settings.DATABASES.items():
+        db["CONN_HEALTH_CHECKS"] = True
+        if alias in connections:  # a connection made already reads it at its next connect
+            connections[alias].health_check_enabled = True
 
 
 @worker_ready.connect

@@ -5,7 +5,10 @@
   `Retry-After`, JSON under /api/ (Spotify's error shape under /spotify/v1/)
   and a small page elsewhere; the exception
   is logged, never shown. (The API's exception handler answers the same for
-  DRF views: `service_unavailable`.)
+  DRF views: `service_unavailable`.) A connection the database dropped (a
+  restart) is closed there and then, so the worker's next request connects
+  afresh: persistent connections are not pinged before each request
+  (`CONN_HEALTH_CHECKS` is off, settings.py).
 - A NUL byte in the path, a query parameter or a form value is a 400 with a
   clear message (Postgres refuses NUL in text; SQLite would store it).
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import connections
 from django.db.utils import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -54,6 +58,20 @@ def _answer(request, *, status: int, title: str, message: str) -> HttpResponse:
     )
 
 
+def close_broken_connections() -> list[str]:
+    """Close every database connection of this thread that its driver knows
+    is broken (the server closed it: a restart, a terminated backend); the
+    aliases closed. No round trip: psycopg marks a connection it lost as
+    ``closed``. Healthy connections, and SQLite's, are left alone."""
+    closed = []
+    for conn in connections.all(initialized_only=True):
+        raw = conn.connection
+        if raw is not None and getattr(raw, "closed", False):
+            conn.close()
+            closed.append(conn.alias)
+    return closed
+
+
 def service_unavailable(request, exc: BaseException) -> HttpResponse:
     """The 503 for a dead database or broker: the reason without hosts or
     exception text (those go to the log)."""
@@ -63,6 +81,7 @@ def service_unavailable(request, exc: BaseException) -> HttpResponse:
     else:
         logger.error("Database unavailable during %s %s", request.method, request.path, exc_info=exc)
         message = DATABASE_DOWN
+        close_broken_connections()
     response = _answer(request, status=503, title="Service unavailable", message=message)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

@@ -148,7 +148,13 @@ DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
-        conn_health_checks=True,
+        # No `SELECT 1` before each request's first query (it was ~24 % of a web
+        # worker's time on similar songs). A request that meets a connection a
+        # database restart broke answers 503 and the connection is closed
+        # (musiccluster/middleware.py), so the next request reconnects. Celery
+        # workers turn the check back on (musiccluster/celery.py): a task that
+        # failed on a stale connection would fail a whole run.
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", False),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -4,17 +4,17 @@ import django_filters
 from django.db.models.expressions import RawSQL
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
-from rest_framework.exceptions import APIException, NotFound
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from . import services
 from .features import FEATURES
 from .formats import FORMATS
-from .labels import cluster_song_ids_sql, labels_attach
+from .labels import cluster_song_ids_sql
 from .models import ImportJob, Song
-from .selectors import SONG_FIELDS, search_filter, song_record_of
+from .selectors import SONG_FIELDS, search_filter, song_record_get, song_record_of, song_records
 from .uploads import refused_uploads, upload_is_too_large, upload_too_large_message
 
 
@@ -71,10 +71,52 @@ class SongFilter(django_filters.FilterSet):
         return queryset.filter(id__in=RawSQL(*members)) if members else queryset.none()
 
 
-class SongPagination(PageNumberPagination):
+class SongCursorPagination(CursorPagination):
+    """Keyset pages of songs in catalog order (id): each page reads page_size + 1
+    rows after (or before) the cursor's id, so no COUNT(*) and no OFFSET over a
+    million songs. ``next``/``previous`` are opaque links (null at either end)."""
+
+    ordering = "id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+    cursor_query_description = (
+        "Opaque position in the list: follow a page's `next` and `previous` links as given (none: the first page)."
+    )
+    INVALID = "not a cursor of this list; follow the `next` and `previous` links of a page as given."
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if "page" in request.query_params:  # a client of the numbered pages this list had
+            raise ValidationError({"page": "this list pages by cursor: follow a page's `next` link (see /api/docs/)."})
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            cursor = False
+        if cursor is None:
+            return None
+        # Ids are unique: the cursors this list hands out carry an id and no
+        # offset. Anything else was made by hand (and an offset would be a scan).
+        position = cursor.position if cursor else None
+        if (
+            cursor is False
+            or cursor.offset
+            or (position is not None and not (position.isascii() and position.isdigit() and int(position) < 2**63))
+        ):
+            raise ValidationError({"cursor": self.INVALID})
+        return cursor
+
+
+def songs_page_response(view, queryset):
+    """One cursor page of ``queryset``'s songs as records of the API's one shape:
+    the page's ids through the keyset, then the songs in one query
+    (songs.selectors.song_records), as the similar-song endpoints read them."""
+    page = view.paginate_queryset(queryset.values("id"))
+    ids = [row["id"] for row in page]
+    records = song_records(ids=ids)
+    return view.get_paginated_response([records[pk] for pk in ids if pk in records])
 
 
 class SongViewSet(viewsets.ReadOnlyModelViewSet):
@@ -82,23 +124,22 @@ class SongViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = SongSerializer
     filterset_class = SongFilter
-    pagination_class = SongPagination
+    pagination_class = SongCursorPagination
     lookup_field = "external_id"
     lookup_value_regex = ".+"  # any stored id, "a/b" too (sent as a%2Fb)
-    queryset = Song.objects.select_related("artist").order_by("id")
+    queryset = Song.objects.all()
 
-    def paginate_queryset(self, queryset):
-        # One query for the labels of the page's songs, not one per song.
-        page = super().paginate_queryset(queryset)
-        return labels_attach(page) if page is not None else None
+    def list(self, request, *args, **kwargs):
+        return songs_page_response(self, self.filter_queryset(self.get_queryset()))
 
-    def get_object(self):
-        song = self.get_queryset().filter(external_id=self.kwargs["external_id"]).first()
-        if song is None:
+    def retrieve(self, request, *args, **kwargs):
+        # One raw query, no filter set and no model instance: the similar-song
+        # endpoints' read of a song.
+        record = song_record_get(external_id=kwargs["external_id"])
+        if record is None:
             # An address like /api/songs/x/y/ lands here too (ids may hold "/").
-            raise NotFound(f"No song with id {self.kwargs['external_id']!r}; see /api/docs/.")
-        self.check_object_permissions(self.request, song)
-        return song
+            raise NotFound(f"No song with id {kwargs['external_id']!r}; see /api/docs/.")
+        return Response(record)
 
 
 class ImportJobSerializer(serializers.ModelSerializer):

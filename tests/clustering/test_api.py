@@ -39,8 +39,16 @@ def test_clusters_of_the_active_run_and_their_songs(api, trained_demo):
     first = clusters[0]
     detail = api.get(f"/api/clusters/{first['id']}/").json()
     assert detail["profile"]["size"] == detail["size"] and detail["name"]
-    songs = api.get(f"/api/clusters/{first['id']}/songs/").json()
-    assert songs["count"] == first["size"]
+    url, seen = f"/api/clusters/{first['id']}/songs/", []
+    while url:
+        songs = api.get(url, {"page_size": 200} if not seen else {}).json()
+        assert set(songs) == {"next", "previous", "results"}
+        seen += [s["id"] for s in songs["results"]]
+        url = songs["next"]
+    assert len(seen) == len(set(seen)) == first["size"]
+    assert seen == list(
+        Song.objects.filter(cluster_id=first["id"]).order_by("id").values_list("external_id", flat=True)
+    )
 
 
 def test_runs_read_open_write_staff_only(api, trained_demo):

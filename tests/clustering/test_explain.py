@@ -152,3 +152,14 @@ def test_the_api_explains_in_words_and_documents_the_figure(api, trained_demo):
     assert "10th" in described and "%" in described
     explanation = schema["components"]["schemas"]["Explanation"]["properties"]
     assert {"shared", "contrast", "closest", "furthest", "text"} <= set(explanation)
+
+
+def test_explaining_rows_together_says_what_each_alone_says(index):
+    """explain() works out every row's percentiles at once: each row's words
+    are the same as when it is explained on its own."""
+    rows = [1, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377]
+    for seed in (0, 2, 400):
+        together = index.explain(index.attributes_[seed], rows, labels=ATTRIBUTE_LABELS)
+        alone = [index.explain(index.attributes_[seed], [r], labels=ATTRIBUTE_LABELS)[0] for r in rows]
+        assert together == alone
+        assert len({e["text"] for e in together}) > 3  # the rows differ, so must their words

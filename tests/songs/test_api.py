@@ -1,6 +1,6 @@
 """The catalog's REST API (songs/api.py) and its API tokens.
 
-- /api/songs/: the list (search, filters) and a song's detail.
+- /api/songs/: the list (search, filters; cursor pages) and a song's detail.
 - /api/imports/: staff upload a CSV, the same job and task as the admin upload
   run it. In the embedded mode the task runs eagerly; with CELERY_BROKER_URL
   and a Postgres DATABASE_URL it runs in a real worker process (see conftest).
@@ -19,22 +19,109 @@ from tests.conftest import flagship_rows, token_command, wait_for, write_csv
 # --- songs ----------------------------------------------------------------------------
 
 
+def _walk(api, url, params=None, *, key="next"):
+    """Every song of a cursor-paginated list, following its ``key`` links; (songs, pages)."""
+    songs, pages = [], 0
+    response = api.get(url, params or {})
+    while True:
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert set(body) == {"next", "previous", "results"}  # no count
+        songs += body["results"]
+        pages += 1
+        if not body[key]:
+            return songs, pages
+        response = api.get(body[key])
+
+
 @pytest.mark.django_db
 def test_songs_list_search_filters_and_detail(api, trained_demo):
     body = api.get("/api/songs/", {"page_size": 5}).json()
-    assert body["count"] == 3000 and len(body["results"]) == 5
+    assert len(body["results"]) == 5 and body["previous"] is None and "cursor=" in body["next"]
+    assert [s["id"] for s in body["results"]] == list(
+        Song.objects.order_by("id").values_list("external_id", flat=True)[:5]
+    )
     song = Song.objects.select_related("artist").order_by("id")[10]
     found = api.get("/api/songs/", {"search": song.name}).json()["results"]
     assert song.external_id in [s["id"] for s in found]
     energetic = api.get("/api/songs/", {"energy__gte": 0.9, "page_size": 500}).json()["results"]
     assert energetic and all(s["energy"] >= 0.9 for s in energetic)
     cluster = trained_demo.clusters.order_by("label").first()
-    in_cluster = api.get("/api/songs/", {"cluster": cluster.pk}).json()
-    assert in_cluster["count"] == cluster.size
+    in_cluster, _ = _walk(api, "/api/songs/", {"cluster": cluster.pk, "page_size": 500})
+    assert len(in_cluster) == cluster.size and {s["cluster"]["id"] for s in in_cluster} == {cluster.pk}
     detail = api.get(f"/api/songs/{song.external_id}/").json()
     assert detail["id"] == song.external_id and detail["artist"] == song.artist.name
     assert detail["cluster"]["id"] == song.cluster_id
     assert set(FEATURE_NAMES) <= set(detail)
+
+
+@pytest.mark.django_db
+def test_cursor_pages_walk_the_whole_list_both_ways_with_filters_kept(api, trained_demo):
+    expected = list(Song.objects.filter(energy__gte=0.5).order_by("id").values_list("external_id", flat=True))
+    assert 700 < len(expected) < 3000
+    forward, pages = _walk(api, "/api/songs/", {"energy__gte": 0.5, "page_size": 100})
+    assert [s["id"] for s in forward] == expected and pages == -(-len(expected) // 100)
+    # From the last page back to the first, through `previous`.
+    last = api.get("/api/songs/", {"energy__gte": 0.5, "page_size": 100}).json()
+    while last["next"]:
+        last = api.get(last["next"]).json()
+    assert last["next"] is None and last["previous"]
+    backward, _ = _walk(api, last["previous"], key="previous")
+    pages_back = [s["id"] for s in backward]
+    assert pages_back[:100] == expected[-len(last["results"]) - 100 : -len(last["results"])]
+    assert sorted(pages_back) == sorted(expected[: -len(last["results"])])
+
+
+@pytest.mark.django_db
+def test_a_list_page_counts_nothing_and_reads_songs_in_two_queries(api, trained_demo):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = api.get("/api/songs/", {"page_size": 20}).json()
+    with CaptureQueriesContext(connection) as queries:
+        page = api.get(first["next"]).json()
+    sql = [q["sql"].upper() for q in queries.captured_queries]
+    assert len(page["results"]) == 20 and not any("COUNT(" in q or "OFFSET" in q for q in sql), sql
+    assert len(sql) == 2, sql  # the page's ids (keyset), then its songs
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage!",
+        "cD1hYmM=",  # p=abc
+        "bz01JnA9MTA=",  # o=5&p=10: an offset
+        "cD05OTk5OTk5OTk5OTk5OTk5OTk5OTk5",  # p beyond a 64-bit id
+    ],
+)
+def test_a_cursor_not_handed_out_by_the_list_is_a_400(api, trained_demo, cursor):
+    response = api.get("/api/songs/", {"cursor": cursor})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("cursor: not a cursor of this list")
+
+
+@pytest.mark.django_db
+def test_a_page_number_is_a_400_that_points_to_the_cursor(api, trained_demo):
+    response = api.get("/api/songs/", {"page": 2})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("page: this list pages by cursor")
+
+
+@pytest.mark.django_db
+def test_a_single_song_read_builds_no_filter_set(api, trained_demo, monkeypatch, django_assert_num_queries):
+    from songs import api as songs_api
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a filter set was built for a single song")
+
+    monkeypatch.setattr(songs_api.SongFilter, "__init__", refuse)
+    song = Song.objects.order_by("id")[3]
+    with django_assert_num_queries(1):
+        detail = api.get(f"/api/songs/{song.external_id}/")
+    assert detail.status_code == 200 and detail.json()["id"] == song.external_id
+    with pytest.raises(AssertionError, match="filter set was built"):  # the list does build one
+        api.get("/api/songs/", {"page_size": 2})
 
 
 @pytest.mark.django_db
