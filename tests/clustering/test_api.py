@@ -6,9 +6,10 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 
-from clustering.models import TrainingRun
+from clustering.models import Cluster, TrainingRun
 from songs.features import FEATURE_NAMES
 from songs.models import Song
+from tests.conftest import cluster_members
 
 pytestmark = pytest.mark.django_db
 
@@ -46,9 +47,8 @@ def test_clusters_of_the_active_run_and_their_songs(api, trained_demo):
         seen += [s["id"] for s in songs["results"]]
         url = songs["next"]
     assert len(seen) == len(set(seen)) == first["size"]
-    assert seen == list(
-        Song.objects.filter(cluster_id=first["id"]).order_by("id").values_list("external_id", flat=True)
-    )
+    members = cluster_members(Cluster.objects.get(pk=first["id"]))
+    assert seen == list(members.order_by("id").values_list("external_id", flat=True))
 
 
 def test_runs_read_open_write_staff_only(api, trained_demo):
