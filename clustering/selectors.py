@@ -17,6 +17,7 @@ import numpy as np
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Max, Min, QuerySet
+from django.db.models.expressions import RawSQL
 
 from songs.features import FEATURE_NAMES
 from songs.models import Artist, Song
@@ -26,8 +27,10 @@ from songs.selectors import (
     KeysetPage,
     decode_cursor,
     encode_key,
+    genre_names_normalise,
     keyset_page,
     search_filter,
+    songs_with_genres_sql,
 )
 
 from .artifacts import active_index_or_none
@@ -144,13 +147,14 @@ def cluster_song_keys(
     after: tuple | None,
     before: tuple | None,
     size: int,
-    hidden: tuple[list[int], list[int]] = ((), ()),
+    hidden: tuple = ((), ()),
 ) -> tuple[list[tuple[Any, int]], bool] | None:
     """One keyset page of a cluster's songs ordered by (sort, id), from the
     active run's index: [(sort value, song id)] and whether more rows follow
     in the walking direction. ``sort`` is "id" or a feature. None when the
     index cannot answer (no model, the cluster of another run): the caller
-    falls back to the database. ``hidden``: (artist ids, song ids) left out.
+    falls back to the database. ``hidden``: (artist ids, song ids[, genre
+    names]) left out.
     The index holds the run's own labels of the songs it trained on (a
     run's labels never change), not the songs imported after it trained.
     At 1M songs this takes a few ms where the
@@ -164,7 +168,12 @@ def cluster_song_keys(
     if label is None or (sort != "id" and sort not in FEATURE_NAMES):
         return None
     in_cluster = index.labels_ == label
-    artist_pks, song_pks = hidden
+    artist_pks, song_pks, *rest = hidden
+    genres = rest[0] if rest else ()
+    if len(genres):
+        if not index.has_genre_members:
+            return None  # an index from before genre lists: the database answers
+        in_cluster[index.genre_rows(list(genres))] = False
     if len(artist_pks):
         in_cluster &= ~np.isin(index.artists_, np.asarray(artist_pks, dtype=np.int64))
     if len(song_pks):
@@ -196,7 +205,7 @@ def _cluster_page_from_index(
     after: str | None,
     before: str | None,
     size: int,
-    hidden: tuple[list[int], list[int]],
+    hidden: tuple,
 ) -> KeysetPage | None:
     """The page from the active run's similarity index (order and cursors),
     the songs themselves from the database; None when the index cannot tell."""
@@ -232,9 +241,11 @@ def cluster_songs_page(
     size: int = PAGE_SIZE,
     exclude_artists: Iterable[str] = (),
     exclude_songs: Iterable[str] = (),
+    exclude_genres: Iterable[str] = (),
 ) -> KeysetPage:
     """One page of a cluster's songs, leaving out ``exclude_artists`` and
-    ``exclude_songs`` (external ids: a listener's blocklist).
+    ``exclude_songs`` (external ids) and songs of ``exclude_genres`` (a
+    listener's blocklist).
 
     In catalog order the run's labels answer (an index on (run, cluster,
     song) walked from the cursor), songs labelled at their import included.
@@ -247,6 +258,8 @@ def cluster_songs_page(
     exclude_artists, exclude_songs = sorted(set(exclude_artists)), sorted(set(exclude_songs))
     artist_pks = list(Artist.objects.filter(external_id__in=exclude_artists).values_list("pk", flat=True))
     song_pks = list(Song.objects.filter(external_id__in=exclude_songs).values_list("pk", flat=True))
+    genres = genre_names_normalise(exclude_genres)
+    genres_sql = songs_with_genres_sql(genres)
     if run_id is None:
         return KeysetPage(items=[], sort=sort, desc=desc)
     if not search and sort == "id":
@@ -257,7 +270,7 @@ def cluster_songs_page(
             after=after,
             before=before,
             size=size,
-            hidden=(artist_pks, song_pks),
+            hidden=(artist_pks, song_pks, genres_sql),
         )
     if not search and sort != "name":
         page = _cluster_page_from_index(
@@ -267,7 +280,7 @@ def cluster_songs_page(
             after=after,
             before=before,
             size=size,
-            hidden=(artist_pks, song_pks),
+            hidden=(artist_pks, song_pks, genres),
         )
         if page is not None:
             return page
@@ -277,6 +290,8 @@ def cluster_songs_page(
         qs = qs.exclude(artist_id__in=artist_pks)
     if song_pks:
         qs = qs.exclude(pk__in=song_pks)
+    if genres_sql is not None:
+        qs = qs.exclude(pk__in=RawSQL(*genres_sql))
     if search:
         qs = qs.filter(search_filter(search))
     return keyset_page(qs, sort=sort, desc=desc, after=after, before=before, size=size)
@@ -290,7 +305,7 @@ def _cluster_page_by_id(
     after: str | None,
     before: str | None,
     size: int,
-    hidden: tuple[list[int], list[int]],
+    hidden: tuple,
 ) -> KeysetPage:
     """A keyset page of a cluster's songs in id order, walked on the run's
     labels (index (run, cluster, song)), then the page's songs by key."""
@@ -301,9 +316,11 @@ def _cluster_page_by_id(
     qs = SongLabel.objects.filter(run_id=run_id, cluster_id=cluster_id)
     if key is not None:
         qs = qs.filter(**{"song_id__lt" if descending else "song_id__gt": key[1]})
-    artist_pks, song_pks = hidden
+    artist_pks, song_pks, genres_sql = hidden
     if len(artist_pks):
         qs = qs.exclude(song_id__in=Song.objects.filter(artist_id__in=list(artist_pks)).values("id"))
+    if genres_sql is not None:
+        qs = qs.exclude(song_id__in=RawSQL(*genres_sql))
     if len(song_pks):
         qs = qs.exclude(song_id__in=list(song_pks))
     ids = list(qs.order_by("-song_id" if descending else "song_id").values_list("song_id", flat=True)[: size + 1])

@@ -97,6 +97,16 @@ def genre_names_normalise(genres) -> list[str]:
     return out
 
 
+def songs_with_genres_sql(genres) -> tuple[str, list[str]] | None:
+    """A subquery (SQL, params) of the ids of the songs carrying any of
+    ``genres``, for ``id__in=RawSQL(...)``; None when no genre is named."""
+    genres = genre_names_normalise(genres)
+    if not genres:
+        return None
+    condition, params = _genre_condition(genres)
+    return f"SELECT s.id FROM {Song._meta.db_table} s WHERE {condition}", params
+
+
 def song_ids_with_genres(*, genres: list[str], limit: int | None = None) -> list[int]:
     """Ids of the songs carrying any of ``genres`` (names as stored: lower
     case, single genres), ascending; at most ``limit``. On Postgres a GIN

@@ -190,7 +190,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     sort = request.GET.get("sort", "id")
     sort = sort if sort in catalog.SORTS else "id"
     desc = request.GET.get("dir") == "desc"
-    # A signed-in listener's blocked artists and songs stay out of the lists.
+    # A signed-in listener's blocked artists, songs and genres stay out of the lists.
     excludes = selectors.blocklist_excludes(user=request.user)
     page = selectors.cluster_songs_page(
         cluster_id=cluster.pk,
@@ -201,6 +201,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         before=request.GET.get("before"),
         exclude_artists=excludes["exclude_artists"],
         exclude_songs=excludes["exclude_songs"],
+        exclude_genres=excludes["exclude_genres"],
     )
     for song in page.items:
         song.table_values = [feature_display(f, getattr(song, f)) for f in TABLE_FEATURES]
@@ -217,6 +218,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         for song in catalog.songs_by_ids(profile.get("representative_song_ids", [])[:20])
         if song.external_id not in excludes["exclude_songs"]
         and song.artist.external_id not in excludes["exclude_artists"]
+        and not excludes["exclude_genres"].intersection(song.genres or ())
     ][:10]
     return render(
         request,

@@ -1,6 +1,8 @@
 """A signed-in listener's blocklist: the API, the page and song-page buttons,
 and its effect on every discovery answer they get."""
 
+import re
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -214,3 +216,26 @@ def test_cluster_page_leaves_out_blocked_artists_and_songs(client, trained_demo,
         html = html_of(client.get(url + query))
         assert seed.external_id not in html and artist_song.external_id not in html
         assert "/songs/" in html  # still lists the other songs
+
+
+def test_cluster_page_leaves_out_songs_of_blocked_genres(client, trained_demo, users):
+    alice = users[0]
+    cluster = Cluster.objects.filter(run=trained_demo).order_by("-size").first()
+    members = list(cluster_members(cluster).order_by("id"))
+    counts: dict[str, int] = {}
+    for song in members:
+        for genre in song.genres:
+            counts[genre] = counts.get(genre, 0) + 1
+    # A genre some of the cluster's songs carry and most do not.
+    genre = max((g for g, n in counts.items() if n < len(members) / 2), key=counts.get)
+    carriers = {s.external_id for s in members if genre in s.genres}
+    url = f"/clusters/{cluster.pk}/"
+    song_href = re.compile(r'href="/songs/([^"/]+)/"')
+    assert carriers & set(song_href.findall(html_of(client.get(url + "?sort=energy&dir=desc"))))
+    client.force_login(alice)
+    services.blocklist_add(user=alice, kind="genre", value=genre.upper())  # stored normalised
+    plain = next(s for s in members if genre not in s.genres)
+    for query in ("", "?sort=energy&dir=desc", "?sort=name", "?q=" + plain.name[:3]):
+        shown = set(song_href.findall(html_of(client.get(url + query))))
+        assert shown, query  # the other songs are still listed
+        assert not shown & carriers, (query, shown & carriers)
