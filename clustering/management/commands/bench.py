@@ -907,6 +907,7 @@ class _ReadProbe:
         self.ids = ids or ["none"]
         self.words = words or ["love"]
         self.results: dict[str, dict] = {}
+        self.done = 0  # requests answered in the current phase
 
     @classmethod
     def from_csv(cls, path: Path, rows: int = 200) -> "_ReadProbe":
@@ -948,6 +949,7 @@ class _ReadProbe:
                 entry = out.setdefault(kind, {"ms": [], "statuses": {}})
                 entry["ms"].append((time.perf_counter() - t) * 1000)
                 entry["statuses"][str(status)] = entry["statuses"].get(str(status), 0) + 1
+                self.done += 1
         finally:
             connection.close()
 
@@ -981,6 +983,7 @@ class _ReadProbe:
         reads: dict = {}
         locks: dict = {}
         stop = threading.Event()
+        self.done = 0
         threads = [threading.Thread(target=self._read, args=(stop, reads), daemon=True)]
         if connection.vendor == "postgresql":
             threads.append(threading.Thread(target=self._sample_locks, args=(stop, locks), daemon=True))
