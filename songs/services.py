@@ -157,14 +157,18 @@ def _upsert_sql(
 # indexes instead of inserting into them: at 1M new songs, maintaining them
 # row by row costs ~2x the whole rest of the merge (GIN entries per trigram).
 SEARCH_INDEX_REBUILD_ROWS = 100_000
-# The title indexes (search and sort) and the genre index, as their migrations
-# (0002, 0003, 0005) create them. `{concurrently}` is empty inside a transaction.
+# The title indexes (search and sort), the genre index and the artist index, as their migrations
+# (0001, 0002, 0003, 0005) create them. `{concurrently}` is empty inside a transaction.
 BULK_REBUILT_INDEXES = {
     "song_name_trgm": "CREATE INDEX {concurrently} IF NOT EXISTS song_name_trgm ON songs_song "
     "USING gin (upper((name)::text) gin_trgm_ops)",
     "song_name_id": "CREATE INDEX {concurrently} IF NOT EXISTS song_name_id ON songs_song USING btree (name, id)",
     "song_genres_gin": "CREATE INDEX {concurrently} IF NOT EXISTS song_genres_gin ON songs_song "
     "USING gin (genres jsonb_path_ops)",
+    # Song.artist's index (Django's name for it): random inserts, ~1.5 s at 1M
+    # maintained against ~0.5 s built.
+    "songs_song_artist_id_5a5484fb": "CREATE INDEX {concurrently} IF NOT EXISTS songs_song_artist_id_5a5484fb "
+    "ON songs_song USING btree (artist_id)",
 }
 
 
