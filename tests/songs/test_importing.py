@@ -450,3 +450,21 @@ def test_rebuilt_index_definitions_match_the_migrations():
         for name, definition in services.BULK_REBUILT_INDEXES.items()
     }
     assert stored == expected
+
+
+def test_a_failure_while_staging_stores_nothing(catalog_csv, monkeypatch, seeded):
+    """On Postgres blocks are written by a thread beside the reader: its error
+    ends the import (failed, with the reason) and nothing is merged."""
+    import pyarrow.csv as pacsv
+
+    _require_postgres()
+    calls = []
+
+    def broken_write(*args, **kwargs):
+        calls.append(1)
+        raise OSError("disk full while staging")
+
+    monkeypatch.setattr(pacsv, "write_csv", broken_write)
+    job = run_import(catalog_csv(flagship_rows(30, start=100)))
+    assert calls and job.status == "failed" and "disk full while staging" in job.error
+    assert snapshot() == seeded
