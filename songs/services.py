@@ -179,9 +179,9 @@ def _upsert_sql(
     )
 
 
-# A load this large (and twice the catalog) rebuilds the title and genre
-# indexes instead of inserting into them: at 1M new songs, maintaining them
-# row by row costs ~2x the whole rest of the merge (GIN entries per trigram).
+# A load this large (and twice the catalog) rebuilds the title, genre and
+# artist indexes instead of inserting into them: at 1M new songs, maintaining
+# them row by row costs ~2x the whole rest of the merge (docs/PERFORMANCE.md).
 SEARCH_INDEX_REBUILD_ROWS = 100_000
 # The title indexes (search and sort), the genre index and the artist index, as their migrations
 # (0001, 0002, 0003, 0005) create them. `{concurrently}` is empty inside a transaction.
@@ -266,8 +266,9 @@ def catalog_indexes_repair() -> list[str]:
 
 
 def _search_indexes_drop_for_bulk(*, rows: int) -> list[str]:
-    """Drop the title and genre indexes of the songs table before a bulk merge
-    when rebuilding them is cheaper than maintaining them; return their names.
+    """Drop the title, genre and artist indexes of the songs table before a
+    bulk merge when rebuilding them is cheaper than maintaining them; return
+    their names.
 
     Dropped CONCURRENTLY, outside the merge transaction: a plain DROP INDEX
     holds an ACCESS EXCLUSIVE lock to the commit, and every read of songs
