@@ -273,8 +273,6 @@ class Command(BaseCommand):
         phases = [("retrain_k8", ["--k", "8"])]
         if k_scan:
             phases.append(("k_scan_2_12", ["--k", "auto", "--no-activate"]))
-        else:
-            self.stderr.write("k_scan_2_12: skipped (--skip-k-scan)")
         for phase, extra in phases:
             with probe.during(phase):
                 seconds, peak_mb, result = _run_child([*manage, "train", *extra, "--wait"], child_env)
@@ -303,6 +301,8 @@ class Command(BaseCommand):
                 values.update(bare_sklearn_seconds=bare, bare_read_seconds=read, ratio_to_bare_sklearn=seconds / bare)
                 del X, Z
             self._phase(phase, **values)
+        if not k_scan:
+            self.stderr.write("k_scan_2_12: skipped (--skip-k-scan)")
 
     # --- pages (issue #5) -----------------------------------------------------
 
