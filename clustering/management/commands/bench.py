@@ -292,7 +292,7 @@ class Command(BaseCommand):
             if phase == "retrain_k8":
                 # The same work with nothing around it: read once, scale, fit, predict.
                 t = time.perf_counter()
-                _, X = song_feature_matrix()
+                X = _feature_matrix() if connection.vendor == "postgresql" else song_feature_matrix()[1]
                 read = time.perf_counter() - t
                 t = time.perf_counter()
                 Z = StandardScaler().fit_transform(X)
@@ -882,6 +882,32 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"kept scratch database {scratch}; its models and indexes are in {self._scratch_model_dir}"
             )
+
+
+def _feature_matrix() -> np.ndarray:
+    """The ten features of every song (by id) as a float64 matrix, read with
+    one binary COPY straight into NumPy: no Python object per song, so the
+    bare baseline reads 10M songs in seconds and ~0.8 GB."""
+    from songs.features import FEATURE_NAMES
+    from songs.models import Song
+
+    columns = ", ".join(f"{name}::float8" for name in FEATURE_NAMES)
+    buf = bytearray()
+    with connection.cursor() as cursor:
+        query = f"COPY (SELECT {columns} FROM {Song._meta.db_table} ORDER BY id) TO STDOUT (FORMAT binary)"
+        with cursor.copy(query) as copy:
+            for block in copy:
+                buf += block
+    # Binary COPY: a 19-byte header, then per row a 16-bit field count and per
+    # field a 32-bit length and the big-endian value; a 16-bit -1 ends it.
+    # The features are NOT NULL, so every row has the same layout.
+    fields = [("count", ">i2")]
+    for i in range(len(FEATURE_NAMES)):
+        fields += [(f"length{i}", ">i4"), (f"value{i}", ">f8")]
+    rows = np.frombuffer(memoryview(buf)[19:-2], dtype=np.dtype(fields))
+    if rows.size and (rows["count"] != len(FEATURE_NAMES)).any():
+        raise CommandError("retrain: unexpected binary COPY layout of the feature matrix")
+    return np.column_stack([rows[f"value{i}"].astype(np.float64) for i in range(len(FEATURE_NAMES))])
 
 
 # --- reads during writes (issue #10) --------------------------------------------
