@@ -130,6 +130,11 @@ class Command(BaseCommand):
             "--skip-k-scan", action="store_true", help="Skip the k scan 2-12 (train --k auto) after the retrain"
         )
         parser.add_argument(
+            "--skip-retrain",
+            action="store_true",
+            help="Stop after the import phases (no retrain, hence no pages nor serve phase: they need an active run)",
+        )
+        parser.add_argument(
             "--serve-only",
             action="store_true",
             help="Only the serving phase, against the current database and its active run "
@@ -151,6 +156,7 @@ class Command(BaseCommand):
         skip_pages,
         skip_quality,
         skip_k_scan=False,
+        skip_retrain=False,
         serve_only,
         workers,
         threads,
@@ -191,15 +197,18 @@ class Command(BaseCommand):
                     probe = _ReadProbe.from_csv(csv_path)
                     self._bench_import(csv_path, env, probe)
                     csv_path.unlink()
-                    self._bench_retrain(env, probe, k_scan=not skip_k_scan)
-                    if skip_pages:
-                        self.stderr.write("pages: skipped (--skip-pages)")
+                    if skip_retrain:
+                        self.stderr.write("retrain, pages, serve: skipped (--skip-retrain; the last two need a run)")
                     else:
-                        self._bench_pages(tmp_path)
-                    if skip_serve:
-                        self.stderr.write("serve: skipped (--skip-serve)")
-                    else:
-                        self._bench_serve(env, tmp_path)
+                        self._bench_retrain(env, probe, k_scan=not skip_k_scan)
+                        if skip_pages:
+                            self.stderr.write("pages: skipped (--skip-pages)")
+                        else:
+                            self._bench_pages(tmp_path)
+                        if skip_serve:
+                            self.stderr.write("serve: skipped (--skip-serve)")
+                        else:
+                            self._bench_serve(env, tmp_path)
                 finally:
                     self._drop_scratch(keep_db)
                 if skip_quality:
