@@ -9,8 +9,8 @@ what the performance targets are stated in; machines are noisy):
 - reads during writes: while each import and each retrain runs, a reader
   thread requests a song page, a search, /api/songs/<id>/ and similar songs
   in turn (in-process, Django's test client) and reports the longest
-  request; on Postgres a sampler reports the longest the reader's backend
-  waited for a lock (pg_stat_activity);
+  request; on Postgres a sampler of pg_stat_activity reports the longest
+  lock wait of a SELECT (a read) and of any statement;
 - retrain_k8 / k_scan_2_12: `manage.py train` in a child process against the
   bare scikit-learn pipeline on the same matrix (the run's own timings,
   the similarity index build included, are recorded);
