@@ -12,6 +12,8 @@ A whole-file rejection before or during step 2 leaves the catalog as it was.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import datetime as dt
 import io
@@ -65,6 +67,8 @@ def _is_postgres() -> bool:
 class _Stage:
     """The per-job staging table."""
 
+    WRITE_AHEAD = 2  # blocks (4 MB of CSV each) queued for the COPY thread
+
     def __init__(self, job_id: int):
         self.table = f"songs_import_stage_{int(job_id)}"
 
@@ -87,7 +91,12 @@ class _Stage:
         """A function that appends a Batch to the staging table.
 
         On Postgres the whole file goes through one COPY, so the server
-        ingests a block while Arrow parses the next (two cores at work).
+        ingests a block while Arrow parses the next (two cores at work). The
+        blocks are written as CSV and sent by a thread of their own (Arrow's
+        writer and libpq let go of the GIL), while this one parses and
+        checks the next: a third of the Python side at 1M rows. At most
+        WRITE_AHEAD blocks wait, in order; the first error of the thread is
+        raised here, at the next block or at the end.
         """
         import pyarrow.csv as pacsv
 
@@ -98,16 +107,33 @@ class _Stage:
             with (
                 connection.cursor() as cursor,
                 cursor.copy(f"COPY {self.table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy,
+                concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-copy") as pool,
             ):
+                pending: collections.deque[concurrent.futures.Future] = collections.deque()
 
-                def write(batch: Batch) -> None:
+                def send(batch: Batch) -> None:
                     # Arrow writes the CSV in C++; nulls become empty
                     # unquoted fields, which COPY reads as NULL.
                     buf = io.BytesIO()
                     pacsv.write_csv(batch.table, buf, write_options=pacsv.WriteOptions(include_header=False))
                     copy.write(buf.getbuffer())
 
-                yield write
+                def write(batch: Batch) -> None:
+                    while pending and (pending[0].done() or len(pending) >= self.WRITE_AHEAD):
+                        pending.popleft().result()
+                    pending.append(pool.submit(send, batch))
+
+                try:
+                    yield write
+                except BaseException:
+                    # The caller failed: nothing more is sent, and the thread
+                    # is done with the connection before COPY is aborted.
+                    for future in pending:
+                        future.cancel()
+                    concurrent.futures.wait(pending)
+                    raise
+                while pending:  # every block sent (or the thread's error raised) before COPY ends
+                    pending.popleft().result()
         else:
             placeholders = ", ".join(["%s"] * len(STAGE_COLUMNS))
 
@@ -154,41 +180,141 @@ def _upsert_sql(
     )
 
 
-# A load this large (and twice the catalog) rebuilds the title search
-# index instead of inserting into it: at 1M new songs, inserting costs ~12 s,
-# dropping and re-creating ~4 s. Readers wait for the songs table meanwhile.
+# A load this large (and twice the catalog) rebuilds the title, genre and
+# artist indexes instead of inserting into them: at 1M new songs, maintaining
+# them row by row costs ~2x the whole rest of the merge (docs/PERFORMANCE.md).
 SEARCH_INDEX_REBUILD_ROWS = 100_000
-# The title indexes (search and sort) and the genre index: rebuilt by such
-# loads (GIN maintenance per row is the dearest: docs/PERFORMANCE.md, "Genres").
-BULK_REBUILT_INDEXES = ("song_name_trgm", "song_name_id", "song_genres_gin")
+# The title indexes (search and sort), the genre index and the artist index, as their migrations
+# (0001, 0002, 0003, 0005) create them. `{concurrently}` is empty inside a transaction.
+BULK_REBUILT_INDEXES = {
+    "song_name_trgm": "CREATE INDEX {concurrently} IF NOT EXISTS song_name_trgm ON songs_song "
+    "USING gin (upper((name)::text) gin_trgm_ops)",
+    "song_name_id": "CREATE INDEX {concurrently} IF NOT EXISTS song_name_id ON songs_song USING btree (name, id)",
+    "song_genres_gin": "CREATE INDEX {concurrently} IF NOT EXISTS song_genres_gin ON songs_song "
+    "USING gin (genres jsonb_path_ops)",
+    # Song.artist's index (Django's name for it): random inserts, ~1.5 s at 1M
+    # maintained against ~0.5 s built.
+    "songs_song_artist_id_5a5484fb": "CREATE INDEX {concurrently} IF NOT EXISTS songs_song_artist_id_5a5484fb "
+    "ON songs_song USING btree (artist_id)",
+}
 
 
-def _search_indexes_drop_for_bulk(cursor, *, rows: int) -> list[str]:
-    """Drop the title indexes of the songs table before a bulk merge when
-    that is cheaper than maintaining them; return their definitions to re-run."""
-    cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Song._meta.db_table])
-    existing = max(0, int(cursor.fetchone()[0]))  # -1 before the first ANALYZE
-    # Judged on the songs already there (an unchanged re-import must not
-    # rebuild): only a load at least twice the catalog's size.
-    if rows < SEARCH_INDEX_REBUILD_ROWS or rows < 2 * existing:
+def _can_rebuild_concurrently() -> bool:
+    # DROP/CREATE INDEX CONCURRENTLY cannot run inside a transaction block
+    # (a caller's atomic, a test's): such a load maintains the indexes instead.
+    return _is_postgres() and not connection.in_atomic_block
+
+
+@contextlib.contextmanager
+def _catalog_session_lock() -> Iterator[None]:
+    """The catalog lock for a whole bulk load (drop, merge, and any repair),
+    not only its merge transaction (which takes it again: it is re-entrant)."""
+    if not _can_rebuild_concurrently():
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [CATALOG_LOCK_ID])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [CATALOG_LOCK_ID])
+        except Exception:  # a lost connection lost its lock too; never mask the import's own outcome
+            logger.exception("could not release the catalog lock")
+
+
+def catalog_indexes_ensure() -> list[str]:
+    """Re-create, concurrently, any rebuilt index that is missing or invalid
+    (a bulk load whose process died between dropping and re-creating them).
+    Postgres only, outside a transaction, under the catalog lock (callers take
+    it). The names re-created; [] when all are there, which is one query."""
+    if not _can_rebuild_concurrently():
         return []
-    cursor.execute(
-        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname = ANY(%s)",
-        [Song._meta.db_table, list(BULK_REBUILT_INDEXES)],
-    )
-    found = cursor.fetchall()
-    for name, _ in found:
-        cursor.execute(f'DROP INDEX "{name}"')
-    if found:
-        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    return [definition for _, definition in found]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = %s::regclass AND c.relname = ANY(%s)",
+            [Song._meta.db_table, list(BULK_REBUILT_INDEXES)],
+        )
+        valid = dict(cursor.fetchall())
+        repaired = []
+        for name, definition in BULK_REBUILT_INDEXES.items():
+            if valid.get(name) is True:
+                continue
+            if name in valid:  # an interrupted CREATE INDEX CONCURRENTLY leaves an invalid index
+                cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+            logger.warning("re-creating the index %s of the songs table", name)
+            cursor.execute(definition.format(concurrently="CONCURRENTLY"))
+            repaired.append(name)
+    return repaired
 
 
-def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]:
+def catalog_indexes_repair() -> list[str]:
+    """:func:`catalog_indexes_ensure` unless an import holds the catalog lock
+    (the sweeper's call: it never waits behind a load)."""
+    if not _can_rebuild_concurrently():
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [CATALOG_LOCK_ID])
+        if not cursor.fetchone()[0]:
+            return []
+    try:
+        return catalog_indexes_ensure()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [CATALOG_LOCK_ID])
+
+
+def _search_indexes_drop_for_bulk(*, rows: int) -> list[str]:
+    """Drop the title, genre and artist indexes of the songs table before a
+    bulk merge when rebuilding them is cheaper than maintaining them; return
+    their names.
+
+    Dropped CONCURRENTLY, outside the merge transaction: a plain DROP INDEX
+    holds an ACCESS EXCLUSIVE lock to the commit, and every read of songs
+    would wait behind it for the whole merge. Readers meanwhile run without
+    these indexes (title searches scan the table); the merge re-creates them
+    on the new rows before it commits (:func:`_merge`), under a SHARE lock
+    that readers pass.
+    """
+    if not _can_rebuild_concurrently():
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Song._meta.db_table])
+        existing = max(0, int(cursor.fetchone()[0]))  # -1 before the first ANALYZE
+        # Judged on the songs already there (an unchanged re-import must not
+        # rebuild): only a load at least twice the catalog's size.
+        if rows < SEARCH_INDEX_REBUILD_ROWS or rows < 2 * existing:
+            return []
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname = ANY(%s)",
+            [Song._meta.db_table, list(BULK_REBUILT_INDEXES)],
+        )
+        found = [name for (name,) in cursor.fetchall()]
+        for name in found:
+            cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+    return found
+
+
+def _staged_distinct(stage: str, *, staged: int, maybe_duplicates: bool) -> int:
+    """Distinct song ids in the staging table (a count only when the reader
+    saw possible duplicates)."""
+    if not maybe_duplicates:
+        return staged
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(DISTINCT external_id) FROM {stage}")
+        return cursor.fetchone()[0]
+
+
+def _merge(stage: str, *, staged: int, distinct: int, rebuild: list[str] = ()) -> dict[str, int]:
     """Merge the staging table into the catalog; the caller holds a transaction.
 
-    `maybe_duplicates` is False when the reader proved every staged id
-    distinct, which spares a sort of the whole staging table.
+    `distinct` is the number of distinct staged ids (equal to `staged` when
+    the reader proved them distinct, which spares a dedup of the staging
+    table). `rebuild` names indexes dropped for this load: they are created
+    again on the merged rows before the commit, so that the new songs become
+    visible with their indexes.
     """
     pg = _is_postgres()
     json_cast = "::jsonb" if pg else ""
@@ -204,12 +330,8 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
             # SQLite would join the dedup aggregate back to the staging table
             # by nested loops; Postgres hashes.
             cursor.execute(f"CREATE INDEX {stage}_artist ON {stage} (artist_external_id, line)")
-            if maybe_duplicates:
+            if distinct != staged:
                 cursor.execute(f"CREATE INDEX {stage}_song ON {stage} (external_id, line)")
-        distinct = staged
-        if maybe_duplicates:
-            cursor.execute(f"SELECT count(DISTINCT external_id) FROM {stage}")
-            distinct = cursor.fetchone()[0]
         if not pg:
             cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
             before = cursor.fetchone()[0]
@@ -256,7 +378,6 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
             dedupe=distinct != staged,
             join=f"JOIN {Artist._meta.db_table} a ON a.external_id = s.artist_external_id",
         )
-        rebuild = _search_indexes_drop_for_bulk(cursor, rows=distinct) if pg else []
         if pg:
             # xmax = 0 marks a freshly inserted row: counts without scanning the table.
             cursor.execute(
@@ -274,9 +395,12 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
             # Deferred foreign-key checks of the inserted rows run now rather
             # than at commit: Postgres builds no index on a table with pending ones.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for definition in rebuild:
-            cursor.execute(definition)
+            # A plain CREATE INDEX takes a SHARE lock: reads go on, writes wait.
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         t2 = time.perf_counter()
+        for name in rebuild:
+            cursor.execute(BULK_REBUILT_INDEXES[name].format(concurrently=""))
+        t3 = time.perf_counter()
     updated = written - created
     return {
         "created": created,
@@ -284,7 +408,7 @@ def _merge(stage: str, *, staged: int, maybe_duplicates: bool) -> dict[str, int]
         "unchanged": distinct - created - updated,
         "duplicates": staged - distinct,
         "changed_at": stamp,
-        "timings": {"merge_artists": t1 - t0, "merge_songs": t2 - t1},
+        "timings": {"merge_artists": t1 - t0, "merge_songs": t2 - t1, "merge_index_build": t3 - t2},
     }
 
 
@@ -442,6 +566,10 @@ def import_jobs_fail_stale(*, older_than: float | None = None) -> int:
         finished_at=now,
     )
     import_stage_tables_drop_orphans()
+    try:
+        catalog_indexes_repair()
+    except Exception:
+        logger.exception("could not check the indexes of the songs table")
     try:  # the files of failed (and finished) jobs go too: the sweeper calls this every few seconds
         import_uploads_prune(now=now)
     except Exception:
@@ -564,8 +692,22 @@ def import_job_run(
         all_hashes = np.concatenate(id_hashes) if id_hashes else np.empty(0, np.int64)
         maybe_duplicates = len(np.unique(all_hashes)) < len(all_hashes)
         del id_hashes, all_hashes
-        with transaction.atomic():
-            counts = _merge(stage.table, staged=staged, maybe_duplicates=maybe_duplicates)
+        distinct = _staged_distinct(stage.table, staged=staged, maybe_duplicates=maybe_duplicates)
+        with _catalog_session_lock():
+            catalog_indexes_ensure()  # a previous load that died half-way
+            t3 = time.perf_counter()
+            rebuild = _search_indexes_drop_for_bulk(rows=distinct)
+            timings["merge_index_drop"] = time.perf_counter() - t3
+            try:
+                with transaction.atomic():
+                    counts = _merge(stage.table, staged=staged, distinct=distinct, rebuild=rebuild)
+            except BaseException:
+                if rebuild:  # the catalog as it was, with its indexes
+                    try:
+                        catalog_indexes_ensure()
+                    except Exception:  # the next import or the sweeper repairs them
+                        logger.exception("could not re-create the indexes of the songs table")
+                raise
         timings.update(counts.pop("timings"))
         timings["merge"] = time.perf_counter() - t2  # including the commit
         job.rows_created = counts["created"]

@@ -322,37 +322,149 @@ def test_command_exit_code_is_non_zero_on_rejection(tmp_path, capsys):
     assert "Unknown header" in capsys.readouterr().err
 
 
-def test_bulk_load_rebuilds_the_title_search_index(catalog_csv, monkeypatch):
+def _require_postgres():
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
-    from songs import services
     from tests.conftest import _require
 
     if connection.vendor != "postgresql":
-        _require("trigram search indexes are Postgres-only")
+        _require("trigram search indexes and concurrent index builds are Postgres-only")
+
+
+def _song_indexes() -> dict[str, bool]:
+    """Name -> valid, of the indexes a bulk load rebuilds."""
+    from django.db import connection
+
+    from songs import services
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'songs_song'::regclass AND c.relname = ANY(%s)",
+            [list(services.BULK_REBUILT_INDEXES)],
+        )
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_load_rebuilds_the_indexes_while_reads_go_on(catalog_csv, monkeypatch):
+    """A bulk load drops the title and genre indexes CONCURRENTLY before its
+    merge and builds them again inside it: a reader on another connection,
+    in the middle of the merge, gets its answer at once (no ACCESS EXCLUSIVE
+    lock on songs) and does not see the uncommitted songs."""
+    from django.db import DEFAULT_DB_ALIAS, connection, connections
+    from django.test.utils import CaptureQueriesContext
+
+    from songs import services
+
+    _require_postgres()
     monkeypatch.setattr(services, "SEARCH_INDEX_REBUILD_ROWS", 10)
+    assert _song_indexes() == dict.fromkeys(services.BULK_REBUILT_INDEXES, True)
+    seen_by_reader: list[int] = []
+    real_merge = services._merge
 
-    def indexes():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT indexname FROM pg_indexes WHERE tablename = 'songs_song' AND indexname LIKE %s "
-                "ORDER BY indexname",
-                ["song_name_%"],
-            )
-            return [row[0] for row in cursor.fetchall()]
+    def merge_then_read(*args, **kwargs):
+        counts = real_merge(*args, **kwargs)  # rows written and indexes built, not committed
+        reader = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            with reader.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '1s'")  # a wait for the merge would raise here
+                cursor.execute("SELECT count(*) FROM songs_song WHERE upper(name) LIKE '%%HARBOR%%'")
+                seen_by_reader.append(cursor.fetchone()[0])
+        finally:
+            reader.close()
+        return counts
 
-    assert indexes() == ["song_name_id", "song_name_trgm"]
+    monkeypatch.setattr(services, "_merge", merge_then_read)
     rows = flagship_rows(60, name_song="Harbor Lights")
     with CaptureQueriesContext(connection) as queries:
-        job = run_import(catalog_csv(rows))  # 60 new songs into an empty catalog: drop, load, re-create
+        job = run_import(catalog_csv(rows))  # 60 new songs into an empty catalog
+    assert job.status == "succeeded", job.error
+    assert seen_by_reader == [0]
     sql = [q["sql"] for q in queries.captured_queries]
-    assert any(s.startswith('DROP INDEX "song_name_trgm"') for s in sql)
-    assert any(s.startswith('DROP INDEX "song_name_id"') for s in sql)
-    assert job.rows_created == 60 and indexes() == ["song_name_id", "song_name_trgm"]
+    assert {s for s in sql if s.startswith("DROP INDEX")} == {
+        f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"' for name in services.BULK_REBUILT_INDEXES
+    }
+    assert job.rows_created == 60 and _song_indexes() == dict.fromkeys(services.BULK_REBUILT_INDEXES, True)
     assert Song.objects.filter(name__icontains="harbor").count() == 60
     connection.cursor().execute("ANALYZE songs_song")  # the catalog's size as Postgres sees it
     with CaptureQueriesContext(connection) as queries:
-        again = run_import(catalog_csv(rows))  # nothing new: the index stays (no table lock)
+        again = run_import(catalog_csv(rows))  # nothing new: the indexes stay
     assert again.rows_unchanged == 60
-    assert not any(q["sql"].startswith("DROP INDEX") for q in queries.captured_queries)
+    assert not any(q["sql"].startswith(("DROP INDEX", "CREATE INDEX")) for q in queries.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_load_that_fails_leaves_the_indexes(catalog_csv, monkeypatch):
+    """A merge that fails after the indexes were dropped: nothing stored, and
+    the indexes are back (re-created concurrently)."""
+    from songs import services
+
+    _require_postgres()
+    monkeypatch.setattr(services, "SEARCH_INDEX_REBUILD_ROWS", 10)
+
+    def failing_merge(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "_merge", failing_merge)
+    job = run_import(catalog_csv(flagship_rows(30)))
+    assert job.status == "failed" and "went away" in job.error
+    assert Song.objects.count() == 0
+    assert _song_indexes() == dict.fromkeys(services.BULK_REBUILT_INDEXES, True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_missing_or_invalid_indexes_are_repaired(catalog_csv):
+    """A load whose process died between dropping and re-creating: the next
+    import (or the sweeper) builds the missing index and replaces an invalid one."""
+    from django.db import connection
+
+    from songs import services
+
+    _require_postgres()
+    run_import(catalog_csv(flagship_rows(5)))
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX song_name_trgm")
+        # What an interrupted CREATE INDEX CONCURRENTLY leaves: an invalid index.
+        cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'song_genres_gin'::regclass")
+    assert _song_indexes()["song_genres_gin"] is False and "song_name_trgm" not in _song_indexes()
+    assert services.import_jobs_fail_stale() == 0  # the sweeper's pass
+    assert _song_indexes() == dict.fromkeys(services.BULK_REBUILT_INDEXES, True)
+
+
+def test_rebuilt_index_definitions_match_the_migrations():
+    """The definitions a repair or a bulk load runs are the migrations' own."""
+    from django.db import connection
+
+    from songs import services
+
+    _require_postgres()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'songs_song' AND indexname = ANY(%s)",
+            [list(services.BULK_REBUILT_INDEXES)],
+        )
+        stored = {name: definition.replace("public.", "") for name, definition in cursor.fetchall()}
+    expected = {
+        name: definition.format(concurrently="").replace("INDEX  IF NOT EXISTS", "INDEX")
+        for name, definition in services.BULK_REBUILT_INDEXES.items()
+    }
+    assert stored == expected
+
+
+def test_a_failure_while_staging_stores_nothing(catalog_csv, monkeypatch, seeded):
+    """On Postgres blocks are written by a thread beside the reader: its error
+    ends the import (failed, with the reason) and nothing is merged."""
+    import pyarrow.csv as pacsv
+
+    _require_postgres()
+    calls = []
+
+    def broken_write(*args, **kwargs):
+        calls.append(1)
+        raise OSError("disk full while staging")
+
+    monkeypatch.setattr(pacsv, "write_csv", broken_write)
+    job = run_import(catalog_csv(flagship_rows(30, start=100)))
+    assert calls and job.status == "failed" and "disk full while staging" in job.error
+    assert snapshot() == seeded

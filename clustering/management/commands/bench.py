@@ -2,8 +2,15 @@
 
 Each phase is compared with a baseline measured in the same run (ratios are
 what the performance targets are stated in; machines are noisy):
-- import: `manage.py import_songs` in a child process (peak RSS measured)
-  against `psql \\copy` of the same file into a bare table (Postgres only);
+- import: `manage.py import_songs` in a child process (peak RSS measured,
+  the job's own timings recorded) against `psql \\copy` of the same file into
+  a table of the CSV's columns with the indexes of songs_song, and into a
+  bare one (Postgres only);
+- reads during writes: while each import and each retrain runs, a reader
+  thread requests a song page, a search, /api/songs/<id>/ and similar songs
+  in turn (in-process, Django's test client) and reports the longest
+  request; on Postgres a sampler of pg_stat_activity reports the longest
+  lock wait of a SELECT (a read) and of any statement;
 - retrain_k8 / k_scan_2_12: `manage.py train` in a child process against the
   bare scikit-learn pipeline on the same matrix (the run's own timings,
   the similarity index build included, are recorded);
@@ -24,9 +31,11 @@ what the performance targets are stated in; machines are noisy):
   SQLite scratch of its own.
 """
 
+import contextlib
 import gc
 import html
 import json
+import logging
 import os
 import platform
 import random
@@ -53,6 +62,17 @@ from songs.formats import FLAGSHIP_HEADER
 from songs.generator import generate_catalog
 
 _TEXT_COLUMNS = {"id_songs", "name_song", "id_artists", "release_date", "genres", "name_artists"}
+# The indexes of songs_song (besides its primary key) on the CSV's columns, for
+# the import's indexed baseline: external id unique, artist, title + id, title
+# trigrams, genres (a GIN over the list's items: the CSV holds Python-style
+# lists, not JSON, so a text-array GIN stands in for jsonb_path_ops).
+_INDEXED_BASELINE = (
+    "CREATE UNIQUE INDEX {table}_id_songs ON {table} (id_songs)",
+    "CREATE INDEX {table}_id_artists ON {table} (id_artists)",
+    "CREATE INDEX {table}_name_id ON {table} (name_song, id)",
+    "CREATE INDEX {table}_name_trgm ON {table} USING gin (upper(name_song) gin_trgm_ops)",
+    "CREATE INDEX {table}_genres ON {table} USING gin (string_to_array(genres, ','))",
+)
 QUALITY_DATA = settings.BASE_DIR.parent / "shared" / "data" / "high_popularity_spotify_data.csv"
 # Anonymous reads are throttled per IP (1200/minute by default) and the load
 # generator is one IP: the benchmark lifts the limit but keeps the throttle in
@@ -107,6 +127,14 @@ class Command(BaseCommand):
             "--skip-quality", action="store_true", help="Skip the similar-song quality phase on the real export"
         )
         parser.add_argument(
+            "--skip-k-scan", action="store_true", help="Skip the k scan 2-12 (train --k auto) after the retrain"
+        )
+        parser.add_argument(
+            "--skip-retrain",
+            action="store_true",
+            help="Stop after the import phases (no retrain, hence no pages nor serve phase: they need an active run)",
+        )
+        parser.add_argument(
             "--serve-only",
             action="store_true",
             help="Only the serving phase, against the current database and its active run "
@@ -127,6 +155,8 @@ class Command(BaseCommand):
         skip_serve,
         skip_pages,
         skip_quality,
+        skip_k_scan=False,
+        skip_retrain=False,
         serve_only,
         workers,
         threads,
@@ -164,17 +194,21 @@ class Command(BaseCommand):
                 env = self._scratch_database(scratch_dir)
                 try:
                     call_command("migrate", verbosity=0)
-                    self._bench_import(csv_path, env)
+                    probe = _ReadProbe.from_csv(csv_path)
+                    self._bench_import(csv_path, env, probe)
                     csv_path.unlink()
-                    self._bench_retrain(env)
-                    if skip_pages:
-                        self.stderr.write("pages: skipped (--skip-pages)")
+                    if skip_retrain:
+                        self.stderr.write("retrain, pages, serve: skipped (--skip-retrain; the last two need a run)")
                     else:
-                        self._bench_pages(tmp_path)
-                    if skip_serve:
-                        self.stderr.write("serve: skipped (--skip-serve)")
-                    else:
-                        self._bench_serve(env, tmp_path)
+                        self._bench_retrain(env, probe, k_scan=not skip_k_scan)
+                        if skip_pages:
+                            self.stderr.write("pages: skipped (--skip-pages)")
+                        else:
+                            self._bench_pages(tmp_path)
+                        if skip_serve:
+                            self.stderr.write("serve: skipped (--skip-serve)")
+                        else:
+                            self._bench_serve(env, tmp_path)
                 finally:
                     self._drop_scratch(keep_db)
                 if skip_quality:
@@ -194,27 +228,48 @@ class Command(BaseCommand):
         self.results["phases"][name] = rounded
         self.stderr.write(f"{name}: " + ", ".join(f"{k}={v}" for k, v in rounded.items()))
 
-    def _bench_import(self, csv_path: Path, env: dict) -> None:
-        seconds, peak_mb, result = _run_child(
-            [sys.executable, str(settings.BASE_DIR / "manage.py"), "import_songs", str(csv_path), "--no-progress"], env
-        )
+    def _import_child(self, csv_path: Path, env: dict, probe: "_ReadProbe", what: str) -> tuple[float, float, dict]:
+        """Run import_songs in a child process under the read probe:
+        (seconds, peak RSS MB, values of the phase so far)."""
+        with probe.during(what):
+            seconds, peak_mb, result = _run_child(
+                [sys.executable, str(settings.BASE_DIR / "manage.py"), "import_songs", str(csv_path), "--no-progress"],
+                env,
+            )
         if result.returncode != 0:
-            raise CommandError(f"import failed: {result.stderr.strip()}")
+            raise CommandError(f"{what} failed: {result.stderr.strip()}")
+        from songs.models import ImportJob
+
+        job = ImportJob.objects.order_by("-pk").first()
         rows = self.results["songs"]
-        values = {"seconds": seconds, "rows_per_second": rows / seconds, "peak_rss_mb": peak_mb}
+        values = {
+            "seconds": seconds,
+            "rows_per_second": rows / seconds,
+            "peak_rss_mb": peak_mb,
+            # Where the seconds go, by the job's own clock (the rest is the child's start-up).
+            "job_timings": job.timings if job else {},
+            "reads": probe.results[what],
+        }
+        return seconds, peak_mb, values
+
+    def _bench_import(self, csv_path: Path, env: dict, probe: "_ReadProbe") -> None:
+        seconds, _, values = self._import_child(csv_path, env, probe, "import")
         if connection.vendor == "postgresql":
-            copy_seconds = self._psql_copy(csv_path, env)
-            values.update(psql_copy_seconds=copy_seconds, ratio_to_psql_copy=seconds / copy_seconds)
+            # Same-run baselines: the file into a table with the indexes of songs_song, and into a bare one.
+            indexed = self._psql_copy(csv_path, env, indexed=True)
+            bare = self._psql_copy(csv_path, env, indexed=False)
+            values.update(
+                psql_copy_indexed_seconds=indexed,
+                ratio_to_psql_copy_indexed=seconds / indexed,
+                psql_copy_seconds=bare,
+                ratio_to_psql_copy=seconds / bare,
+            )
         self._phase("import", **values)
         # A second import of the same file: every row is checked, none is rewritten.
-        seconds, _, result = _run_child(
-            [sys.executable, str(settings.BASE_DIR / "manage.py"), "import_songs", str(csv_path), "--no-progress"], env
-        )
-        if result.returncode != 0:
-            raise CommandError(f"re-import failed: {result.stderr.strip()}")
-        self._phase("reimport_unchanged", seconds=seconds, rows_per_second=rows / seconds)
+        _, _, values = self._import_child(csv_path, env, probe, "reimport_unchanged")
+        self._phase("reimport_unchanged", **values)
 
-    def _bench_retrain(self, env: dict) -> None:
+    def _bench_retrain(self, env: dict, probe: "_ReadProbe", *, k_scan: bool = True) -> None:
         """Retrain k=8 and the k scan in a child process (in-process tasks),
         against the bare scikit-learn pipeline on the same matrix."""
         from sklearn.cluster import KMeans
@@ -224,8 +279,12 @@ class Command(BaseCommand):
 
         child_env = {k: v for k, v in env.items() if k != "CELERY_BROKER_URL"}
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-        for phase, extra in (("retrain_k8", ["--k", "8"]), ("k_scan_2_12", ["--k", "auto", "--no-activate"])):
-            seconds, peak_mb, result = _run_child([*manage, "train", *extra, "--wait"], child_env)
+        phases = [("retrain_k8", ["--k", "8"])]
+        if k_scan:
+            phases.append(("k_scan_2_12", ["--k", "auto", "--no-activate"]))
+        for phase, extra in phases:
+            with probe.during(phase):
+                seconds, peak_mb, result = _run_child([*manage, "train", *extra, "--wait"], child_env)
             if result.returncode != 0:
                 raise CommandError(f"{phase} failed: {result.stderr.strip()[-2000:]}")
             run = json.loads(result.stdout.strip().splitlines()[-1])
@@ -237,11 +296,12 @@ class Command(BaseCommand):
                 # The similar-song index is built inside the run (stage "indexing").
                 "index_seconds": run["timings"].get("index"),
                 "run_timings": run["timings"],
+                "reads": probe.results[phase],
             }
             if phase == "retrain_k8":
                 # The same work with nothing around it: read once, scale, fit, predict.
                 t = time.perf_counter()
-                _, X = song_feature_matrix()
+                X = _feature_matrix() if connection.vendor == "postgresql" else song_feature_matrix()[1]
                 read = time.perf_counter() - t
                 t = time.perf_counter()
                 Z = StandardScaler().fit_transform(X)
@@ -253,7 +313,10 @@ class Command(BaseCommand):
             else:
                 scanned = run["id"]
             self._phase(phase, **values)
-        self._bench_activation(trained=trained, other=scanned)
+        if k_scan:
+            self._bench_activation(trained=trained, other=scanned)
+        else:
+            self.stderr.write("k_scan_2_12 and activation: skipped (--skip-k-scan)")
 
     def _bench_activation(self, *, trained: int, other: int) -> None:
         """Activating the k scan's run (trained with --no-activate), then
@@ -755,11 +818,32 @@ class Command(BaseCommand):
             raise CommandError(f"similar_quality failed: {result.stderr.strip()[-2000:]}")
         self._phase("similar_quality", seconds=seconds, peak_rss_mb=peak_mb, **json.loads(out.read_text()))
 
-    def _psql_copy(self, csv_path: Path, env: dict) -> float:
+    def _psql_copy(self, csv_path: Path, env: dict, *, indexed: bool) -> float:
+        """Seconds of `psql \\copy` of the file into a new table of its columns;
+        with `indexed`, a table that carries the indexes of songs_song on the
+        matching columns (and its fillfactor), created before the copy."""
         columns = ", ".join(f"{c} {'text' if c in _TEXT_COLUMNS else 'double precision'}" for c in FLAGSHIP_HEADER)
+        table = "bench_indexed_copy" if indexed else "bench_bare_copy"
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE IF EXISTS bench_bare_copy")
-            cursor.execute(f"CREATE TABLE bench_bare_copy ({columns})")
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            if indexed:
+                cursor.execute("SELECT reloptions FROM pg_class WHERE oid = 'songs_song'::regclass")
+                options = cursor.fetchone()[0] or []
+                storage = f" WITH ({', '.join(options)})" if options else ""
+                cursor.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, {columns}){storage}")
+                for definition in _INDEXED_BASELINE:
+                    cursor.execute(definition.format(table=table))
+                cursor.execute(
+                    "SELECT count(*) FROM pg_indexes WHERE tablename = 'songs_song'",
+                )
+                songs_indexes = cursor.fetchone()[0]
+                if songs_indexes != len(_INDEXED_BASELINE) + 1:
+                    self.stderr.write(
+                        f"import: songs_song has {songs_indexes} indexes, the indexed baseline "
+                        f"{len(_INDEXED_BASELINE) + 1}: update _INDEXED_BASELINE"
+                    )
+            else:
+                cursor.execute(f"CREATE TABLE {table} ({columns})")
         db = connection.settings_dict
         started = time.perf_counter()
         subprocess.run(
@@ -775,14 +859,14 @@ class Command(BaseCommand):
                 "-d",
                 db["NAME"],
                 "-c",
-                f"\\copy bench_bare_copy FROM '{csv_path}' WITH (FORMAT csv, HEADER true)",
+                f"\\copy {table} ({', '.join(FLAGSHIP_HEADER)}) FROM '{csv_path}' WITH (FORMAT csv, HEADER true)",
             ],
             check=True,
             env={**env, "PGPASSWORD": db.get("PASSWORD") or ""},
         )
         seconds = time.perf_counter() - started
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE bench_bare_copy")
+            cursor.execute(f"DROP TABLE {table}")
         return seconds
 
     # --- scratch database -------------------------------------------------
@@ -836,6 +920,179 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"kept scratch database {scratch}; its models and indexes are in {self._scratch_model_dir}"
             )
+
+
+def _feature_matrix() -> np.ndarray:
+    """The ten features of every song (by id) as a float64 matrix, read with
+    one binary COPY straight into NumPy: no Python object per song, so the
+    bare baseline reads 10M songs in seconds and ~0.8 GB."""
+    from songs.features import FEATURE_NAMES
+    from songs.models import Song
+
+    columns = ", ".join(f"{name}::float8" for name in FEATURE_NAMES)
+    buf = bytearray()
+    with connection.cursor() as cursor:
+        query = f"COPY (SELECT {columns} FROM {Song._meta.db_table} ORDER BY id) TO STDOUT (FORMAT binary)"
+        with cursor.copy(query) as copy:
+            for block in copy:
+                buf += block
+    # Binary COPY: a 19-byte header, then per row a 16-bit field count and per
+    # field a 32-bit length and the big-endian value; a 16-bit -1 ends it.
+    # The features are NOT NULL, so every row has the same layout.
+    fields = [("count", ">i2")]
+    for i in range(len(FEATURE_NAMES)):
+        fields += [(f"length{i}", ">i4"), (f"value{i}", ">f8")]
+    rows = np.frombuffer(memoryview(buf)[19:-2], dtype=np.dtype(fields))
+    if rows.size and (rows["count"] != len(FEATURE_NAMES)).any():
+        raise CommandError("retrain: unexpected binary COPY layout of the feature matrix")
+    return np.column_stack([rows[f"value{i}"].astype(np.float64) for i in range(len(FEATURE_NAMES))])
+
+
+# --- reads during writes (issue #10) --------------------------------------------
+
+
+class _ReadProbe:
+    """A reader beside a write phase: requests a song page, a search,
+    /api/songs/<id>/ and similar songs in turn, PAUSE seconds apart, in this
+    process through Django's test client (a connection of its own), and
+    reports the longest request. Songs and title words come from the head of
+    the imported file, so the song reads answer 404 until the import commits
+    (a 404 is an answer; 5xx are counted as errors).
+
+    On Postgres a second thread samples pg_stat_activity every SAMPLE
+    seconds for backends of the database waiting for a lock: the longest wait
+    of a SELECT (the readers') and of any statement, with its text.
+    """
+
+    PAUSE = 0.2
+    SAMPLE = 0.05
+
+    def __init__(self, ids: list[str], words: list[str]):
+        self.ids = ids or ["none"]
+        self.words = words or ["love"]
+        self.results: dict[str, dict] = {}
+        self.done = 0  # requests answered in the current phase
+
+    @classmethod
+    def from_csv(cls, path: Path, rows: int = 200) -> "_ReadProbe":
+        import csv
+
+        ids, words = [], []
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            for _, row in zip(range(rows), reader):
+                ids.append(row["id_songs"])
+                words += [w for w in row["name_song"].split() if len(w) >= 4 and w.isalpha()]
+        return cls(ids, words)
+
+    def _paths(self, i: int) -> tuple[str, str]:
+        song = quote(self.ids[i % len(self.ids)], safe="")
+        kinds = (
+            ("song page", f"/songs/{song}/"),
+            ("search", f"/search/?q={quote_plus(self.words[i % len(self.words)])}"),
+            ("api song", f"/api/songs/{song}/"),
+            ("similar songs", f"/api/songs/{song}/similar/?limit=10"),
+        )
+        return kinds[i % len(kinds)]
+
+    def _read(self, stop: threading.Event, out: dict) -> None:
+        from django.test import Client
+
+        client = Client(raise_request_exception=False)
+        i = 0
+        try:
+            while not stop.wait(self.PAUSE):
+                kind, path = self._paths(i)
+                i += 1
+                t = time.perf_counter()
+                try:
+                    status = client.get(path, HTTP_ACCEPT="application/json" if "/api/" in path else "text/html")
+                    status = status.status_code
+                except Exception as exc:  # the probe reports, it does not stop the bench
+                    status = f"{exc.__class__.__name__}"
+                entry = out.setdefault(kind, {"ms": [], "statuses": {}})
+                entry["ms"].append((time.perf_counter() - t) * 1000)
+                entry["statuses"][str(status)] = entry["statuses"].get(str(status), 0) + 1
+                self.done += 1
+        finally:
+            connection.close()
+
+    def _sample_locks(self, stop: threading.Event, out: dict) -> None:
+        try:
+            with connection.cursor() as cursor:
+                while not stop.wait(self.SAMPLE):
+                    cursor.execute(
+                        "SELECT extract(epoch FROM clock_timestamp() - query_start) * 1000, query "
+                        "FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                    for ms, query in cursor.fetchall():
+                        if ms > out.get("any_ms", 0):
+                            out["any_ms"], out["any_query"] = float(ms), query[:160]
+                        if query.lstrip().upper().startswith("SELECT") and ms > out.get("select_ms", 0):
+                            out["select_ms"] = float(ms)
+        finally:
+            connection.close()
+
+    @contextlib.contextmanager
+    def during(self, phase: str):
+        from django.test import override_settings
+
+        hosts = list(settings.ALLOWED_HOSTS) + ([] if "testserver" in settings.ALLOWED_HOSTS else ["testserver"])
+        # Pages render without a collected manifest (the pages phase measures static handling).
+        storages = {
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+        reads: dict = {}
+        locks: dict = {}
+        stop = threading.Event()
+        self.done = 0
+        threads = [threading.Thread(target=self._read, args=(stop, reads), daemon=True)]
+        if connection.vendor == "postgresql":
+            threads.append(threading.Thread(target=self._sample_locks, args=(stop, locks), daemon=True))
+        request_log = logging.getLogger("django.request")  # 404s and 503s are expected answers here
+        level = request_log.level
+        request_log.setLevel(logging.CRITICAL)
+        with override_settings(DEBUG=False, ALLOWED_HOSTS=hosts, STORAGES=storages):
+            for thread in threads:
+                thread.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join()
+                request_log.setLevel(level)
+        every = [ms for entry in reads.values() for ms in entry["ms"]]
+        result = {
+            "requests": len(every),
+            "longest_ms": round(max(every), 1) if every else None,
+            "p50_ms": round(float(np.median(every)), 1) if every else None,
+            # 503 is the API's answer while no run is active (before the first retrain).
+            "server_errors": sum(
+                n
+                for entry in reads.values()
+                for code, n in entry["statuses"].items()
+                if not code.startswith(("2", "3", "4")) and code != "503"
+            ),
+            "by_kind": {
+                kind: {
+                    "requests": len(entry["ms"]),
+                    "longest_ms": round(max(entry["ms"]), 1),
+                    "p50_ms": round(float(np.median(entry["ms"])), 1),
+                    "statuses": entry["statuses"],
+                }
+                for kind, entry in reads.items()
+            },
+        }
+        if connection.vendor == "postgresql":
+            result.update(
+                longest_select_lock_wait_ms=round(locks.get("select_ms", 0.0), 1),
+                longest_lock_wait_ms=round(locks.get("any_ms", 0.0), 1),
+                longest_lock_wait_query=locks.get("any_query", ""),
+            )
+        self.results[phase] = result
 
 
 # --- a small load generator ------------------------------------------------------

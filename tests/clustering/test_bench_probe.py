@@ -1,0 +1,63 @@
+"""The bench's reader beside write phases (issue #10): what it requests and reports."""
+
+import time
+
+import pytest
+from django.db import connection
+
+from clustering.management.commands.bench import _ReadProbe
+from songs.services import songs_import_file
+from tests.conftest import flagship_rows
+
+
+def _until(probe: _ReadProbe, requests: int) -> None:
+    deadline = time.monotonic() + 60
+    while probe.done < requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+# The probe reads through connections of its own threads: the rows must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_probe_reads_the_file_head_and_reports_each_kind(catalog_csv, monkeypatch):
+    path = catalog_csv(flagship_rows(12, name_song="Harbor Lights"))
+    probe = _ReadProbe.from_csv(path)
+    assert probe.ids[:2] == ["SONG000000000000000001", "SONG000000000000000002"]
+    assert set(probe.words) == {"Harbor", "Lights"}
+    monkeypatch.setattr(_ReadProbe, "PAUSE", 0.01)
+
+    with probe.during("before"):  # nothing imported yet: the song reads answer 404
+        _until(probe, 8)
+    before = probe.results["before"]
+    assert before["requests"] >= 8 and before["server_errors"] == 0
+    assert set(before["by_kind"]) == {"song page", "search", "api song", "similar songs"}
+    assert before["by_kind"]["song page"]["statuses"] == {"404": before["by_kind"]["song page"]["requests"]}
+    assert before["by_kind"]["similar songs"]["statuses"].keys() == {"503"}  # no active run yet
+    assert before["longest_ms"] >= before["p50_ms"] > 0
+
+    assert songs_import_file(path=path).status == "succeeded"
+    with probe.during("after"):
+        _until(probe, 8)
+    after = probe.results["after"]
+    assert after["by_kind"]["api song"]["statuses"] == {"200": after["by_kind"]["api song"]["requests"]}
+    assert after["by_kind"]["search"]["statuses"] == {"200": after["by_kind"]["search"]["requests"]}
+    if connection.vendor == "postgresql":
+        assert after["longest_select_lock_wait_ms"] == 0.0  # nothing was writing
+
+
+def test_feature_matrix_by_binary_copy_equals_the_selector(catalog_csv):
+    """The bench's bare baseline reads the matrix with one binary COPY (no
+    Python tuple per song); it holds what the selector reads, row for row."""
+    import numpy as np
+
+    from clustering.management.commands.bench import _feature_matrix
+    from clustering.selectors import song_feature_matrix
+    from tests.conftest import _require
+
+    if connection.vendor != "postgresql":
+        _require("binary COPY is Postgres-only")
+    assert songs_import_file(path=catalog_csv(flagship_rows(25))).status == "succeeded"
+    X = _feature_matrix()
+    assert X.shape == (25, 10) and X.dtype == np.float64
+    np.testing.assert_array_equal(X, song_feature_matrix()[1])
