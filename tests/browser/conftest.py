@@ -6,6 +6,8 @@ MC_REQUIRE_BROWSER=1 (CI), where a missing browser is a failure.
 
 import os
 import re
+import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -101,6 +103,24 @@ def page(browser, request):
             screenshot(page, f"FAILED-{request.node.name}")
     finally:
         context.close()
+        _live_server_drained()
+
+
+def _live_server_drained(timeout: float = 15.0) -> None:
+    """Wait until the live server has finished every request the page sent.
+
+    A test may end while the page's last requests (a chart's fetch, a
+    prediction) are still running in the live server's threads; the database
+    flush that follows each test would then meet a table a request still
+    reads ("database table is locked" on SQLite) and fail this test's
+    teardown and the next test's set-up. Closing the context closes the
+    browser's connections; their handler threads end once their request is done."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = [t for t in threading.enumerate() if "process_request_thread" in t.name and t.is_alive()]
+        if not busy:
+            return
+        busy[0].join(timeout=0.1)
 
 
 def assert_fits_a_phone(browser, url: str, shot: str) -> None:
