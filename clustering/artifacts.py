@@ -78,13 +78,19 @@ def _write_atomic(final: Path, write: Callable[[IO[bytes]], None]) -> str:
         os.replace(part, final)
     except BaseException as exc:
         part.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise TrainingError(
-                "the model directory is full (no space left on the device); the previous model stays active. "
-                "Free some space and train again."
-            ) from exc
+        _raise_full_disk(exc)
         raise
     return digest
+
+
+def _raise_full_disk(exc: BaseException) -> None:
+    """A full disk (or quota) while writing a run's files is the run's
+    failure with that reason; other errors are left to the caller."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise TrainingError(
+            "the model directory is full (no space left on the device); the previous model stays active. "
+            "Free some space and train again."
+        ) from exc
 
 
 def _fsync_dir(path: Path) -> None:
@@ -122,11 +128,7 @@ def _write_atomic_dir(final: Path, write: Callable[[Path], list[str]]) -> str:
         _fsync_dir(final.parent)
     except BaseException as exc:
         shutil.rmtree(part, ignore_errors=True)
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise TrainingError(
-                "the model directory is full (no space left on the device); the previous model stays active. "
-                "Free some space and train again."
-            ) from exc
+        _raise_full_disk(exc)
         raise
     return digest
 

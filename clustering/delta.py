@@ -26,7 +26,7 @@ from songs.models import Song
 
 from .artifacts import model_load
 from .errors import ArtifactError
-from .ml.similarity import ATTRIBUTES, SimilarityIndex
+from .ml.similarity import SimilarityIndex, bounds_mask
 from .models import TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -72,15 +72,8 @@ class Delta:
         pass every filter, ascending (exact: the delta is small)."""
         if not len(self) or k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        keep = np.ones(len(self), dtype=bool)
-        for name, (low, high) in (bounds or {}).items():
-            col = self.attributes[:, ATTRIBUTES.index(name)]
-            ok = np.isfinite(col)
-            if low is not None:
-                ok &= col >= np.float32(low) - np.float32(1e-6)
-            if high is not None:
-                ok &= col <= np.float32(high) + np.float32(1e-6)
-            keep &= ok
+        in_bounds = bounds_mask(self.attributes, bounds)
+        keep = np.ones(len(self), dtype=bool) if in_bounds is None else in_bounds.copy()
         if label is not None:
             keep &= self.labels == label
         if len(exclude_pks):

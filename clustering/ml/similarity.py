@@ -126,6 +126,22 @@ def _credit_profiles(artist_ids, sums, sizes, means, pair_artists, pair_members)
     return np.where(named[:, None] > 0, profile / np.maximum(named, 1)[:, None], means)
 
 
+def bounds_mask(attributes: np.ndarray, bounds) -> np.ndarray | None:
+    """Rows of ``attributes`` (columns in :data:`ATTRIBUTES` order) within
+    every (low, high) bound, inclusive; None when there is no bound. An
+    unknown (NaN) attribute fails a bound on it."""
+    mask = None
+    for name, (low, high) in (bounds or {}).items():
+        col = attributes[:, ATTRIBUTES.index(name)]
+        ok = np.isfinite(col)
+        if low is not None:
+            ok &= col >= np.float32(low) - np.float32(1e-6)
+        if high is not None:
+            ok &= col <= np.float32(high) + np.float32(1e-6)
+        mask = ok if mask is None else mask & ok
+    return mask
+
+
 class SongEmbedding(BaseEstimator):
     """Song vectors for similarity: ``[B, artist_weight * artist_mean(B)]``.
 
@@ -448,16 +464,7 @@ class SimilarityIndex(BaseEstimator):
         """Rows whose attributes lie within every (low, high) bound (inclusive);
         None when there is no bound. A song with an unknown attribute fails a bound on it."""
         self._check_fitted()
-        mask = None
-        for name, (low, high) in bounds.items():
-            col = self.attributes_[:, ATTRIBUTES.index(name)]
-            ok = np.isfinite(col)
-            if low is not None:
-                ok &= col >= np.float32(low) - np.float32(1e-6)
-            if high is not None:
-                ok &= col <= np.float32(high) + np.float32(1e-6)
-            mask = ok if mask is None else mask & ok
-        return mask
+        return bounds_mask(self.attributes_, bounds)
 
     def search(
         self, query, *, k: int, mask: np.ndarray | None = None, n_probe: int | None = None, exclude_rows=None
