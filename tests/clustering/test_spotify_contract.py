@@ -31,7 +31,7 @@ import pytest
 import requests
 import spotipy
 
-from tests.musiccluster.test_schema_fuzz import live_api  # noqa: F401  (the live server, a module fixture)
+from tests.musiccluster.test_schema_fuzz import MAX_EXAMPLES, live_api  # noqa: F401  (live_api: the live server, a module fixture)
 
 # spotipy warns that Spotify deprecated these endpoints: that is why this surface exists.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:spotipy")
@@ -317,7 +317,7 @@ parameters = {{ {bind("query.q", "words")} }}
     )
     reports = tmp_path / "reports"
     args = [cli, "--config-file", str(config), "run", f"{base}/api/schema/", "--include-path-regex", "^/spotify/v1/",
-            "--checks", "not_a_server_error", "--max-examples", "30", "--seed", "20261129",
+            "--checks", "not_a_server_error", "--max-examples", str(MAX_EXAMPLES), "--seed", "20261129",
             "--header", f"Authorization: Bearer {token}", "--request-timeout", "120",
             "--generation-database", "none", "--report", "json,har", "--report-dir", str(reports), "--no-color"]  # fmt: skip
     result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
