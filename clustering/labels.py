@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 TABLE = SongLabel._meta.db_table
 # Serialises the creation of a run's partition between chunk workers.
 _PARTITION_LOCK_ID = 0x6C61_6265_6C73  # "labels"
+# Held by a drop from its detach to its DROP TABLE: a labels table found
+# detached (or pending detach) while this lock is free was left by a drop
+# that was cut off.
+_DROP_LOCK_ID = _PARTITION_LOCK_ID + 1
 COPY_COLUMNS = "(run_id, song_id, cluster_id, map_x, map_y)"
 
 
@@ -70,7 +74,7 @@ def runs_with_labels() -> set[int]:
         if _pg():
             cursor.execute(
                 "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "WHERE i.inhparent = %s::regclass",
+                "WHERE i.inhparent = %s::regclass AND NOT i.inhdetachpending",
                 [TABLE],
             )
             prefix = f"{TABLE}_run_"
@@ -83,10 +87,50 @@ def labels_exist(run_id: int) -> bool:
     """True when run ``run_id`` has stored labels (its partition, on Postgres)."""
     with connection.cursor() as cursor:
         if _pg():
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [partition_name(run_id)])
+            return _partition_state(cursor, run_id) == "attached"
         else:
             cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE run_id = %s)", [int(run_id)])
         return bool(cursor.fetchone()[0])
+
+
+def _partition_state(cursor, run_id: int) -> str:
+    """Where run ``run_id``'s labels table stands on Postgres: "missing",
+    "attached" (its labels are the run's), "pending" (a concurrent detach
+    was interrupted) or "detached" (a drop was interrupted after the
+    detach): the last two are leftovers of :func:`labels_drop`."""
+    cursor.execute(
+        "SELECT i.inhdetachpending FROM pg_class c LEFT JOIN pg_inherits i "
+        "ON i.inhrelid = c.oid AND i.inhparent = %s::regclass WHERE c.oid = to_regclass(%s)",
+        [TABLE, partition_name(run_id)],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return "missing"
+    return {None: "detached", False: "attached", True: "pending"}[row[0]]
+
+
+def _leftovers_clear(cursor) -> list[str]:
+    """Finish what interrupted drops (:func:`labels_drop`) left behind: a
+    partition whose concurrent detach was cut off (Postgres then refuses
+    to detach any other until it is finalised) and detached tables not yet
+    dropped. The caller holds the drop lock (no drop is under way); a
+    partition being written is invisible here until its transaction
+    commits attached. Returns the tables dropped."""
+    cursor.execute(
+        "SELECT c.relname, i.inhdetachpending FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid "
+        "WHERE c.relkind = 'r' AND pg_table_is_visible(c.oid) AND c.relname LIKE %s "
+        "AND (i.inhrelid IS NULL OR i.inhdetachpending)",
+        [f"{TABLE}\\_run\\_%"],
+    )
+    dropped = []
+    for name, pending in cursor.fetchall():
+        if pending:
+            cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {name} FINALIZE")
+        cursor.execute(f"DROP TABLE {name}")
+        dropped.append(name)
+    if dropped:
+        logger.warning("dropped labels tables an interrupted drop left behind: %s", ", ".join(dropped))
+    return dropped
 
 
 def labels_partition_create(run_id: int) -> None:
@@ -105,8 +149,10 @@ def labels_partition_create(run_id: int) -> None:
         # hold labelling chunks that way), not on each other's advisory lock.
         cursor.execute(f"LOCK TABLE {TABLE} IN ACCESS SHARE MODE")
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PARTITION_LOCK_ID])
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_DROP_LOCK_ID])
         if cursor.fetchone()[0]:
+            _leftovers_clear(cursor)
+        if _partition_state(cursor, run_id) == "attached":
             return
         cursor.execute(f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS)")
         cursor.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_run CHECK (run_id = {int(run_id)})")
@@ -122,8 +168,10 @@ def _partition_load(run_id: int, ids, clusters, embedding) -> bool:
     name = partition_name(run_id)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PARTITION_LOCK_ID])
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_DROP_LOCK_ID])
         if cursor.fetchone()[0]:
+            _leftovers_clear(cursor)
+        if _partition_state(cursor, run_id) == "attached":
             return False
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         cursor.execute(f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS)")
@@ -150,14 +198,22 @@ def labels_drop(run_id: int) -> bool:
             return cursor.rowcount > 0
     name = partition_name(run_id)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
-        if not cursor.fetchone()[0]:
-            return False
         if connection.in_atomic_block:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DROP_LOCK_ID])
+            _leftovers_clear(cursor)
+            if _partition_state(cursor, run_id) != "attached":
+                return False
             cursor.execute(f"DROP TABLE {name}")
         else:
-            cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {name} CONCURRENTLY")
-            cursor.execute(f"DROP TABLE {name}")
+            cursor.execute("SELECT pg_advisory_lock(%s)", [_DROP_LOCK_ID])
+            try:
+                _leftovers_clear(cursor)
+                if _partition_state(cursor, run_id) != "attached":
+                    return False
+                cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {name} CONCURRENTLY")
+                cursor.execute(f"DROP TABLE {name}")
+            finally:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_DROP_LOCK_ID])
     logger.info("dropped the labels of run %s", run_id)
     return True
 

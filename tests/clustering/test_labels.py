@@ -161,3 +161,55 @@ def test_a_run_activated_later_labels_the_songs_imported_since(demo_catalog, tmp
     assert set(late) <= set(labels.run_labels(first.pk)) and not set(late) & set(labels.run_labels(second.pk))
     services.training_run_activate(run=second)
     assert set(active_labels()) == set(Song.objects.values_list("id", flat=True))
+
+
+def _labels_tables() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE 'clustering\\_songlabel\\_run\\_%'"
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_labels_tables_an_interrupted_drop_left_are_cleared_by_the_next_write_or_drop(demo_catalog, settings):
+    """A drop detaches a run's partition concurrently, then drops it: cut off
+    in between, it leaves a partition pending detach (Postgres then refuses
+    to detach any other) or a detached table (invisible, never dropped)."""
+    import psycopg
+
+    from tests.conftest import _require
+
+    if connection.vendor != "postgresql":
+        _require("label partitions are Postgres-only")
+    settings.LABEL_RUNS_KEPT = 5
+    first, second, third = (train_run(k=k) for k in (3, 4, 5))
+    # A concurrent detach of the first run's labels, cut off while another
+    # session reads the labels table (its statement timeout).
+    params = connection.get_connection_params()
+    dsn = {k: v for k, v in params.items() if k in ("host", "port", "user", "password", "dbname")}
+    with psycopg.connect(**dsn) as reader:
+        reader.execute("SELECT count(*) FROM clustering_songlabel")
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = '300ms'")
+            with pytest.raises(Exception, match="statement timeout"):
+                cursor.execute(
+                    f"ALTER TABLE clustering_songlabel DETACH PARTITION {labels.partition_name(first.pk)} CONCURRENTLY"
+                )
+            cursor.execute("RESET statement_timeout")
+        reader.rollback()
+    # ... and a drop cut off after its detach (a table of a run id to come).
+    upcoming = labels.partition_name(third.pk + 1)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {upcoming} (LIKE clustering_songlabel)")
+    assert not labels.labels_exist(first.pk) and labels.runs_with_labels() == {second.pk, third.pk}
+    # The next drop finishes both, then drops its own.
+    assert labels.labels_drop(second.pk)
+    assert _labels_tables() == {labels.partition_name(third.pk)}
+    # A leftover of the next run's id does not stop that run from writing its labels.
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {upcoming} (LIKE clustering_songlabel)")
+    fourth = train_run(k=4)
+    assert labels.partition_name(fourth.pk) == upcoming and fourth.is_active
+    assert sorted(labels.run_labels(fourth.pk)) == sorted(Song.objects.values_list("id", flat=True))
+    assert labels.runs_with_labels() == {third.pk, fourth.pk}
