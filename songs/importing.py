@@ -953,7 +953,7 @@ _NULL = np.uint64(0x6E756C6C2D76616C)  # "null-val": a null's value, beside its 
 def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
     up, down = _powers["up"], _powers["down"]
     if len(up) < n:
-        size = max(n, 2 * len(up))
+        size = max(n, 2 * len(up), 1 << 20)  # a block's column is a few hundred KB: one growth
         with np.errstate(over="ignore"):
             up = np.cumprod(np.full(size, _BASE, np.uint64), dtype=np.uint64)
             down = np.cumprod(np.full(size, _BASE_INVERSE, np.uint64), dtype=np.uint64)
