@@ -28,8 +28,8 @@ if mode == "import":
 else:
     import django
     django.setup()
-print(json.dumps(sorted(m for m in %r if m in sys.modules)))
-""" % (HEAVY,)
+print(json.dumps(sorted(m for m in HEAVY if m in sys.modules)))
+""".replace("HEAVY", repr(HEAVY))
 
 
 def _probe(tmp_path: Path, *args: str) -> list[str]:
