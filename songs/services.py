@@ -811,11 +811,13 @@ def import_jobs_fail_stale(*, older_than: float | None = None) -> int:
 
 
 def import_stage_tables_drop_orphans() -> list[str]:
-    """Drop every ``songs_import_stage_<id>`` table whose job is not running."""
+    """Drop every ``songs_import_stage_<id>`` table (and its ``_artists``
+    list) whose job is not running."""
     prefix = "songs_import_stage_"
     with connection.cursor() as cursor:
         tables = [t for t in connection.introspection.table_names(cursor) if t.startswith(prefix)]
-    ids = {int(t[len(prefix) :]) for t in tables if t[len(prefix) :].isdigit()}
+    suffixes = [t[len(prefix) :].removesuffix("_artists") for t in tables]
+    ids = {int(suffix) for suffix in suffixes if suffix.isdigit()}
     running = set(ImportJob.objects.filter(pk__in=ids, status=ImportJob.Status.RUNNING).values_list("pk", flat=True))
     dropped = []
     for job_id in sorted(ids - running):
