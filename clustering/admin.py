@@ -8,11 +8,25 @@ from django.utils.safestring import mark_safe
 
 from songs.background import BrokerUnavailable
 
-from . import services
-from .errors import TrainingError
-from .ml.spec import spec_params
+from .errors import ArtifactError, TrainingError
 from .models import Cluster, TrainingRun
-from .selectors import run_k_choice
+
+# The services, the selectors and the training spec are imported where they
+# are used: this module loads in every Django process (admin autodiscovery),
+# and they bring scikit-learn, SciPy, faiss and pandas (~1-3 s, ~100 MB) into
+# processes that never train, such as `manage.py import_songs`.
+
+
+def _services():
+    from . import services
+
+    return services
+
+
+def _spec_params():
+    from .ml.spec import spec_params
+
+    return spec_params()
 
 
 def _range_field(name: str, end: str) -> str:
@@ -24,7 +38,7 @@ def _retrain_fields() -> dict[str, forms.Field]:
     """The Retrain form's fields, one per training parameter (clustering.ml.spec);
     the service validates the values and the form shows its message."""
     fields: dict[str, forms.Field] = {}
-    for name, default, meta in spec_params():
+    for name, default, meta in _spec_params():
         kind, text, label = meta["kind"], meta["help"], meta["label"] or None
         if kind == "choice":
             fields[name] = forms.ChoiceField(
@@ -61,7 +75,7 @@ class RetrainForm(forms.Form):
     def spec_params(self) -> dict:
         """The cleaned values as training_run_create's parameters (an empty field takes the default)."""
         data = {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
-        for name, _, meta in spec_params():
+        for name, _, meta in _spec_params():
             if meta["kind"] == "k_range":
                 data[name] = (data.pop(_range_field(name, "min")), data.pop(_range_field(name, "max")))
         return data
@@ -135,11 +149,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        services.training_runs_fail_stale()
+        _services().training_runs_fail_stale()
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        services.training_runs_fail_stale()
+        _services().training_runs_fail_stale()
         return super().change_view(request, object_id, form_url, extra_context)
 
     def retrain_view(self, request):
@@ -150,7 +164,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 with transaction.atomic():
-                    run = services.training_run_create(user=request.user, **form.spec_params())
+                    run = _services().training_run_create(user=request.user, **form.spec_params())
             except (TrainingError, BrokerUnavailable) as exc:
                 form.add_error(None, str(exc))
             else:
@@ -171,8 +185,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return
         run = queryset.get()
         try:
-            services.training_run_activate(run=run)
-        except (services.TrainingError, services.ArtifactError) as exc:
+            _services().training_run_activate(run=run)
+        except (TrainingError, ArtifactError) as exc:
             self.message_user(request, f"Run #{run.pk} was not activated: {exc}", messages.ERROR)
         else:
             self.message_user(request, f"Run #{run.pk} is now active; songs show its labels.", messages.SUCCESS)
@@ -192,6 +206,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="Why this k")
     def k_choice_text(self, run):
+        from .selectors import run_k_choice
+
         why = run_k_choice(run)  # the same sentence as the dashboard's and the runs page's
         return why["text"] if why else "Trained with a fixed k (no scan)."
 

@@ -24,6 +24,13 @@ class ClusteringConfig(AppConfig):
 
 def _label_imported(sender, *, song_ids, **kwargs) -> None:
     """Songs an import created or changed are labelled by the active model at once."""
+    from .models import TrainingRun
+
+    # Without an active run there is no model to label them with: the
+    # services (and scikit-learn with them) stay unloaded in an import
+    # process. An activation labels the songs added after its run's labels.
+    if not TrainingRun.objects.filter(is_active=True).exists():
+        return
     from .services import songs_label_imported
 
     songs_label_imported(song_ids=song_ids)

@@ -5,6 +5,13 @@ from .features import FEATURE_NAMES
 from .labels import ActiveLabel, labels_attach
 
 
+def _with_hash(kwargs: dict) -> dict:
+    """save() arguments that also write content_hash (a save of some fields only)."""
+    if kwargs.get("update_fields") is not None:
+        kwargs = {**kwargs, "update_fields": {*kwargs["update_fields"], "content_hash"}}
+    return kwargs
+
+
 class Artist(models.Model):
     external_id = models.CharField(max_length=64)
     name = models.CharField(max_length=512)
@@ -13,6 +20,10 @@ class Artist(models.Model):
     popularity = models.SmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+    # What the import last wrote: a 64-bit hash of the artist's columns as they
+    # came from the file (songs.importing.ARTIST_HASH_COLUMNS). NULL once the
+    # row is edited by other means, so the next import compares it in full.
+    content_hash = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -22,6 +33,15 @@ class Artist(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        # An edit outside the import: the stored row no longer is the file's,
+        # and neither are its songs' rows (they name the artist by its
+        # external id): the next import compares them in full.
+        self.content_hash = None
+        super().save(*args, **_with_hash(kwargs))
+        if self.pk is not None:
+            Song.objects.filter(artist_id=self.pk, content_hash__isnull=False).update(content_hash=None)
 
 
 class Song(models.Model):
@@ -65,6 +85,12 @@ class Song(models.Model):
 
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+    # What the import last wrote: a 64-bit hash of the song's columns as they
+    # came from the file (songs.importing.SONG_HASH_COLUMNS). A re-import
+    # stages only the rows whose hash the catalog does not hold; an edit by
+    # any other means clears it (save below), so such a row is compared in
+    # full and re-written when the file differs.
+    content_hash = models.BigIntegerField(null=True, blank=True, editable=False)
 
     FEATURES = FEATURE_NAMES
 
@@ -80,6 +106,10 @@ class Song(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} — {self.artist.name}" if self.artist_id else self.name
+
+    def save(self, *args, **kwargs):
+        self.content_hash = None  # edited outside the import (see the field)
+        super().save(*args, **_with_hash(kwargs))
 
     # A song's cluster and map position are the engine's labels of its active
     # run, not columns of the catalog (songs.labels): attached in bulk by

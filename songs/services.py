@@ -35,6 +35,8 @@ from .models import Artist, ImportJob, Song
 from .signals import songs_imported
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from .importing import Batch, FileInfo
 
 logger = logging.getLogger(__name__)
@@ -56,8 +58,18 @@ _STAGE_TYPES = {
     "key": "integer",
     "mode": "integer",
     "time_signature": "integer",
+    "song_hash": "bigint",
+    "artist_hash": "bigint",
     **{name: "double precision" for name in FEATURE_NAMES if name != "duration_ms"},
 }
+# Staged beside the file's columns: the rows' content hashes (songs.importing.content_hashes).
+HASH_COLUMNS = ("song_hash", "artist_hash")
+
+
+def _stage_columns() -> tuple[str, ...]:
+    from .importing import STAGE_COLUMNS
+
+    return (*STAGE_COLUMNS, *HASH_COLUMNS)
 
 
 def _is_postgres() -> bool:
@@ -73,22 +85,41 @@ class _Stage:
         self.table = f"songs_import_stage_{int(job_id)}"
 
     def create(self) -> None:
-        from .importing import STAGE_COLUMNS
-
         pg = _is_postgres()
-        cols = ", ".join(f"{c} {_STAGE_TYPES.get(c, 'text')}" for c in STAGE_COLUMNS)
+        cols = ", ".join(f"{c} {_STAGE_TYPES.get(c, 'text')}" for c in _stage_columns())
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
             # Unlogged: the staging data is rebuilt from the file if lost.
             cursor.execute(f"CREATE {'UNLOGGED ' if pg else ''}TABLE {self.table} ({cols})")
 
+    @property
+    def artists(self) -> str:
+        """The lines whose artist columns the merge writes (one per artist)."""
+        return f"{self.table}_artists"
+
     def drop(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {self.artists}")
+
+    def artist_lines_write(self, lines: np.ndarray) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.artists}")
+            cursor.execute(
+                f"CREATE {'UNLOGGED ' if _is_postgres() else ''}TABLE {self.artists} (line bigint PRIMARY KEY)"
+            )
+            if not len(lines):
+                return
+            if _is_postgres():
+                with cursor.copy(f"COPY {self.artists} (line) FROM STDIN") as copy:
+                    copy.write("\n".join(map(str, lines.tolist())) + "\n")
+            else:
+                cursor.executemany(f"INSERT INTO {self.artists} (line) VALUES (%s)", [(x,) for x in lines.tolist()])
 
     @contextlib.contextmanager
-    def writer(self) -> Iterator[Callable[[Batch], None]]:
-        """A function that appends a Batch to the staging table.
+    def writer(self, prepare: Callable[[Batch], pa.Table]) -> Iterator[Callable[[Batch], None]]:
+        """A function that appends a Batch to the staging table: the rows and
+        hash columns `prepare` returns for it (in the writing thread).
 
         On Postgres the whole file goes through one COPY, so the server
         ingests a block while Arrow parses the next (two cores at work). The
@@ -100,9 +131,8 @@ class _Stage:
         """
         import pyarrow.csv as pacsv
 
-        from .importing import STAGE_COLUMNS
-
-        columns = ", ".join(STAGE_COLUMNS)
+        stage_columns = _stage_columns()
+        columns = ", ".join(stage_columns)
         if _is_postgres():
             with (
                 connection.cursor() as cursor,
@@ -112,10 +142,14 @@ class _Stage:
                 pending: collections.deque[concurrent.futures.Future] = collections.deque()
 
                 def send(batch: Batch) -> None:
+                    # Hashing is NumPy work that lets go of the GIL too.
+                    table = prepare(batch)
+                    if not table.num_rows:
+                        return
                     # Arrow writes the CSV in C++; nulls become empty
                     # unquoted fields, which COPY reads as NULL.
                     buf = io.BytesIO()
-                    pacsv.write_csv(batch.table, buf, write_options=pacsv.WriteOptions(include_header=False))
+                    pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(include_header=False))
                     copy.write(buf.getbuffer())
 
                 def write(batch: Batch) -> None:
@@ -135,10 +169,13 @@ class _Stage:
                 while pending:  # every block sent (or the thread's error raised) before COPY ends
                     pending.popleft().result()
         else:
-            placeholders = ", ".join(["%s"] * len(STAGE_COLUMNS))
+            placeholders = ", ".join(["%s"] * len(stage_columns))
 
             def write(batch: Batch) -> None:
-                values = [batch.table.column(c).to_pylist() for c in STAGE_COLUMNS]
+                table = prepare(batch)
+                if not table.num_rows:
+                    return
+                values = [table.column(c).to_pylist() for c in stage_columns]
                 rows = [tuple(v.isoformat() if isinstance(v, dt.date) else v for v in row) for row in zip(*values)]
                 with connection.cursor() as cursor:
                     cursor.executemany(f"INSERT INTO {self.table} ({columns}) VALUES ({placeholders})", rows)
@@ -147,25 +184,41 @@ class _Stage:
 
 
 def _upsert_sql(
-    *, table: str, stage: str, columns: list[tuple[str, str]], key: str, dedupe: bool, join: str = ""
+    *,
+    table: str,
+    stage: str,
+    columns: list[tuple[str, str]],
+    key: str,
+    dedupe: bool,
+    join: str = "",
+    source: str | None = None,
 ) -> str:
     """INSERT … SELECT from the staging table … ON CONFLICT DO UPDATE.
 
     `columns` pairs each target column with its staged expression (`s.<col>`,
-    `a.id`). With `dedupe`, only the last staged row per `key` is taken
-    (duplicate ids within a file: the last one wins), found by a hash
-    aggregate rather than a sort. Rows identical to what is stored are
-    filtered out before the upsert: ON CONFLICT would lock (and log) every
-    conflicting row before looking at its WHERE clause. Rows come sorted by
-    key, which keeps the unique index's pages hot.
+    `a.id`); `content_hash` among them is the row's hash, which is written
+    whenever it differs but does not by itself make the row changed: such a
+    row keeps its updated_at (a row edited back to the file's values, or
+    stored before hashes existed, is not counted as updated). With `dedupe`,
+    only the last staged row per `key` is taken (duplicate ids within a
+    file: the last one wins), found by a hash aggregate rather than a sort;
+    `source` replaces the staging table as the rows' source. Rows identical
+    to what is stored are filtered out before the upsert: ON CONFLICT would
+    lock (and log) every conflicting row before looking at its WHERE clause.
+    Rows come sorted by key, which keeps the unique index's pages hot.
     """
     target = ", ".join(c for c, _ in columns)
     exprs = ", ".join(e for _, e in columns)
-    compared = [(c, e) for c, e in columns if c not in ("external_id", "created_at", "updated_at")]
-    updates = ", ".join(f"{c} = excluded.{c}" for c, _ in [*compared, ("updated_at", "")])
+    compared = [(c, e) for c, e in columns if c not in ("external_id", "created_at", "updated_at", "content_hash")]
+    hashed = [(c, e) for c, e in columns if c == "content_hash"]
     changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c, _ in compared)
-    identical = " AND ".join(f"t.{c} IS NOT DISTINCT FROM {e}" for c, e in compared)
-    if dedupe:
+    updates = ", ".join(f"{c} = excluded.{c}" for c, _ in [*compared, *hashed])
+    updates += f", updated_at = CASE WHEN {changed} THEN excluded.updated_at ELSE {table}.updated_at END"
+    where = " OR ".join([changed, *(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c, _ in hashed)])
+    identical = " AND ".join(f"t.{c} IS NOT DISTINCT FROM {e}" for c, e in [*compared, *hashed])
+    if source is not None:
+        pass
+    elif dedupe:
         source = (
             f"(SELECT {key}, max(line) AS line FROM {stage} GROUP BY {key}) m "
             f"JOIN {stage} s ON s.{key} = m.{key} AND s.line = m.line"
@@ -176,7 +229,7 @@ def _upsert_sql(
         f"INSERT INTO {table} ({target}) SELECT {exprs} FROM {source} {join} "
         f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.external_id = s.{key} AND {identical}) "
         f"ORDER BY s.{key} "
-        f"ON CONFLICT (external_id) DO UPDATE SET {updates} WHERE {changed}"
+        f"ON CONFLICT (external_id) DO UPDATE SET {updates} WHERE {where}"
     )
 
 
@@ -297,27 +350,193 @@ def _search_indexes_drop_for_bulk(*, rows: int) -> list[str]:
     return found
 
 
-def _staged_distinct(stage: str, *, staged: int, maybe_duplicates: bool) -> int:
-    """Distinct song ids in the staging table (a count only when the reader
-    saw possible duplicates)."""
-    if not maybe_duplicates:
-        return staged
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(DISTINCT external_id) FROM {stage}")
-        return cursor.fetchone()[0]
+def _catalog_changed_since(moment: dt.datetime, *, job: ImportJob) -> bool:
+    """Whether another import may have merged since `moment` (conservative:
+    one merging now, or that ended since). Asked under the catalog lock."""
+    others = ImportJob.objects.exclude(pk=job.pk)
+    return others.filter(
+        models.Q(finished_at__gte=moment) | models.Q(status=ImportJob.Status.RUNNING, stage="merging")
+    ).exists()
 
 
-def _merge(stage: str, *, staged: int, distinct: int, rebuild: list[str] = ()) -> dict[str, int]:
+class _HashesLoader:
+    """The catalog's stored hashes, read in a thread on a connection of its
+    own on Postgres outside a transaction (a transaction's rows are its own:
+    then, and on SQLite, read in place when asked)."""
+
+    def __init__(self):
+        self.pool = None
+        if _is_postgres() and not connection.in_atomic_block:
+            self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashes-load")
+            self.future = self.pool.submit(self._load)
+
+    @staticmethod
+    def _load() -> tuple[np.ndarray, np.ndarray]:
+        side = connections.create_connection(DEFAULT_DB_ALIAS)  # a connection belongs to its thread
+        try:
+            return _stored_hashes(Song, side), _stored_hashes(Artist, side)
+        finally:
+            side.close()
+
+    def __enter__(self):
+        return self
+
+    def songs(self) -> np.ndarray:
+        return self.future.result()[0] if self.pool else _stored_hashes(Song)
+
+    def artists(self) -> np.ndarray:
+        return self.future.result()[1] if self.pool else _stored_hashes(Artist)
+
+    def __exit__(self, *exc) -> None:
+        if self.pool:
+            self.pool.shutdown(wait=True)
+
+
+def _stored_hashes(model: type[models.Model], conn=None) -> np.ndarray:
+    """The content hashes the catalog holds for `model`'s rows, sorted (int64)."""
+    table = model._meta.db_table
+    sql = f"SELECT content_hash FROM {table} WHERE content_hash IS NOT NULL"
+    conn = conn or connection
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            # Binary COPY: 14 bytes a row (field count, length, value), no Python object per row.
+            buf = bytearray()
+            with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)") as copy:
+                for block in copy:
+                    buf += block
+            rows = np.dtype([("fields", ">i2"), ("size", ">i4"), ("value", ">i8")])
+            count = max(0, (len(buf) - 21) // rows.itemsize)  # 19 bytes of header, 2 of trailer
+            hashes = np.frombuffer(bytes(buf), dtype=rows, count=count, offset=19)["value"].astype(np.int64)
+        else:
+            cursor.execute(sql)
+            hashes = np.fromiter((h for (h,) in cursor.fetchall()), dtype=np.int64)
+    hashes.sort()
+    return hashes
+
+
+def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    at = np.searchsorted(sorted_set, values).clip(max=len(sorted_set) - 1)
+    return sorted_set[at] == values
+
+
+class _Plan:
+    """Which rows of a file the import stages, batch by batch.
+
+    A row is staged when no song of the catalog holds its content hash (its
+    song's and its artist's columns), or in a second pass when its line is
+    in `only_lines`. Beside that it keeps, per row, the hash of its song id
+    (rows sharing an id must all be staged, so that the merge can take the
+    last one) and, per artist, the line and the artist columns' hash of its
+    last row (the one whose columns the artist gets): 17 bytes a row and 3
+    values an artist.
+    """
+
+    def __init__(self, *, song_hashes: np.ndarray, artist_hashes: np.ndarray):
+        self.song_hashes = song_hashes
+        self.artist_hashes = artist_hashes
+        self.only_lines: np.ndarray | None = None
+        self.lines: list[np.ndarray] = []
+        self.id_hashes: list[np.ndarray] = []
+        self.staged: list[np.ndarray] = []
+        self.artists: list = []  # Arrow tables: artist id, last line, its artist hash
+        self.artist_rows = self.compacted = 0
+        self.rows_staged = 0
+
+    def prepare(self, batch: Batch) -> pa.Table:
+        import pyarrow as pa
+
+        from .importing import ARTIST_HASH_COLUMNS, ROW_HASH_COLUMNS, column_hashes, content_hashes
+
+        table = batch.table
+        cache: dict = {}
+        song = content_hashes(table, ROW_HASH_COLUMNS, cache=cache)
+        artist = content_hashes(table, ARTIST_HASH_COLUMNS, cache=cache)
+        lines = table.column("line").to_numpy()
+        if self.only_lines is not None:
+            stage = _isin_sorted(lines, self.only_lines)
+        else:
+            stage = ~_isin_sorted(song, self.song_hashes)
+            self.lines.append(lines)
+            self.id_hashes.append(column_hashes(table, "external_id", cache=cache))
+            self.staged.append(stage)
+            self._artists_add(table.column("artist_external_id"), lines, artist)
+        out = table.append_column("song_hash", pa.array(song)).append_column("artist_hash", pa.array(artist))
+        if not stage.all():
+            out = out.filter(pa.array(stage))
+        self.rows_staged += out.num_rows
+        return out
+
+    def _artists_add(self, ids, lines: np.ndarray, hashes: np.ndarray) -> None:
+        import pyarrow as pa
+
+        self.artists.append(_last_per_artist(pa.table({"artist": ids, "line": lines, "hash": hashes})))
+        self.artist_rows += self.artists[-1].num_rows
+        if self.artist_rows > 2 * self.compacted + 200_000:  # memory bounded by ~3x the artists seen
+            self.artists = [_last_per_artist(pa.concat_tables(self.artists))]
+            self.artist_rows = self.compacted = self.artists[0].num_rows
+
+    def duplicate_lines(self) -> tuple[bool, np.ndarray]:
+        """(whether the file may repeat a song id, the lines of rows sharing an
+        id hash that were not staged): those go in a second pass."""
+        if not self.id_hashes:
+            return False, np.empty(0, np.int64)
+        ids = np.concatenate(self.id_hashes)
+        order = np.sort(ids)
+        repeated = order[1:][order[1:] == order[:-1]]
+        if not len(repeated):
+            return False, np.empty(0, np.int64)
+        in_groups = _isin_sorted(ids, np.unique(repeated))
+        missing = in_groups & ~np.concatenate(self.staged)
+        return True, np.sort(np.concatenate(self.lines)[missing])
+
+    def mark_staged(self, lines: np.ndarray) -> None:
+        """Lines a second pass staged."""
+        for batch_lines, staged in zip(self.lines, self.staged):
+            staged |= _isin_sorted(batch_lines, lines)
+
+    def unstaged_lines(self) -> np.ndarray:
+        if not self.lines:
+            return np.empty(0, np.int64)
+        return np.sort(np.concatenate(self.lines)[~np.concatenate(self.staged)])
+
+    def artist_lines(self, *, every: bool = False) -> np.ndarray:
+        """The last line of each artist whose columns there the catalog does
+        not hold (`every`: of each artist of the file)."""
+        import pyarrow as pa
+
+        if not self.artists:
+            return np.empty(0, np.int64)
+        last = _last_per_artist(pa.concat_tables(self.artists))
+        lines = last.column("line").to_numpy()
+        if not every:
+            lines = lines[~_isin_sorted(last.column("hash").to_numpy(), self.artist_hashes)]
+        return np.sort(lines)
+
+
+def _last_per_artist(table):
+    """One row per artist: its last line (rows come in file order) and that row's hash."""
+    grouped = table.group_by("artist", use_threads=False).aggregate([("line", "last"), ("hash", "last")])
+    return grouped.select(["artist", "line_last", "hash_last"]).rename_columns(["artist", "line", "hash"])
+
+
+def _merge(stage: _Stage, *, staged: int, rows: int, dedupe: bool, rebuild: list[str] = ()) -> dict[str, int]:
     """Merge the staging table into the catalog; the caller holds a transaction.
 
-    `distinct` is the number of distinct staged ids (equal to `staged` when
-    the reader proved them distinct, which spares a dedup of the staging
-    table). `rebuild` names indexes dropped for this load: they are created
-    again on the merged rows before the commit, so that the new songs become
-    visible with their indexes.
+    `staged` rows wait in the staging table: the file's rows whose content
+    hashes the catalog did not hold (every row of a first import), all of
+    them when it is a first import. With `dedupe` the file may repeat an id:
+    every row of such ids is staged, and the last one wins. `rows` is the
+    number of the file's good rows. Artists are written from the lines listed
+    in ``stage.artists``: the last row of each artist whose columns the
+    catalog does not hold. `rebuild` names indexes dropped for this load:
+    they are created again on the merged rows before the commit, so that the
+    new songs become visible with their indexes.
     """
     pg = _is_postgres()
     json_cast = "::jsonb" if pg else ""
+    table = stage.table
     # Every row this merge creates or changes gets this updated_at (songs_imported finds them by it).
     stamp = timezone.now()
     now = connection.ops.adapt_datetimefield_value(stamp)
@@ -329,9 +548,9 @@ def _merge(stage: str, *, staged: int, distinct: int, rebuild: list[str] = ()) -
         if not pg:
             # SQLite would join the dedup aggregate back to the staging table
             # by nested loops; Postgres hashes.
-            cursor.execute(f"CREATE INDEX {stage}_artist ON {stage} (artist_external_id, line)")
-            if distinct != staged:
-                cursor.execute(f"CREATE INDEX {stage}_song ON {stage} (external_id, line)")
+            cursor.execute(f"CREATE INDEX {table}_line ON {table} (line)")
+            if dedupe:
+                cursor.execute(f"CREATE INDEX {table}_song ON {table} (external_id, line)")
         if not pg:
             cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
             before = cursor.fetchone()[0]
@@ -342,13 +561,19 @@ def _merge(stage: str, *, staged: int, distinct: int, rebuild: list[str] = ()) -
             ("genres", f"s.artist_genres{json_cast}"),
             ("followers", "s.artist_followers"),
             ("popularity", "s.artist_popularity"),
+            ("content_hash", "s.artist_hash"),
             ("created_at", "%s"),
             ("updated_at", "%s"),
         ]
         t0 = time.perf_counter()
         cursor.execute(
             _upsert_sql(
-                table=Artist._meta.db_table, stage=stage, columns=artist_cols, key="artist_external_id", dedupe=True
+                table=Artist._meta.db_table,
+                stage=table,
+                columns=artist_cols,
+                key="artist_external_id",
+                dedupe=False,
+                source=f"{stage.artists} l JOIN {table} s ON s.line = l.line",
             ),
             [now, now],
         )
@@ -367,30 +592,38 @@ def _merge(stage: str, *, staged: int, distinct: int, rebuild: list[str] = ()) -
             ("key", "s.key"),
             ("mode", "s.mode"),
             ("time_signature", "s.time_signature"),
+            ("content_hash", "s.song_hash"),
             ("created_at", "%s"),
             ("updated_at", "%s"),
         ]
         upsert = _upsert_sql(
             table=Song._meta.db_table,
-            stage=stage,
+            stage=table,
             columns=song_cols,
             key="external_id",
-            dedupe=distinct != staged,
+            dedupe=dedupe,
             join=f"JOIN {Artist._meta.db_table} a ON a.external_id = s.artist_external_id",
         )
+        duplicates = 0
+        if dedupe:  # every row of a repeated id is staged: the extra ones are the file's duplicates
+            cursor.execute(f"SELECT count(*) - count(DISTINCT external_id) FROM {table}")
+            duplicates = cursor.fetchone()[0]
         if pg:
-            # xmax = 0 marks a freshly inserted row: counts without scanning the table.
+            # xmax = 0 marks a freshly inserted row, updated_at = this merge's
+            # stamp a created or changed one (a row whose hash alone was
+            # written keeps its own): counts without scanning the table.
             cursor.execute(
-                f"WITH w AS ({upsert} RETURNING (xmax = 0) AS created) "
-                "SELECT count(*) FILTER (WHERE created), count(*) FROM w",
-                [now, now],
+                f"WITH w AS ({upsert} RETURNING (xmax = 0) AS created, (updated_at = %s) AS changed) "
+                "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE changed AND NOT created) FROM w",
+                [now, now, now],
             )
-            created, written = cursor.fetchone()
+            created, updated = cursor.fetchone()
         else:
             cursor.execute(upsert, [now, now])
-            written = cursor.rowcount
             cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
             created = cursor.fetchone()[0] - before
+            cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table} WHERE updated_at = %s", [now])
+            updated = cursor.fetchone()[0] - created
         if rebuild:
             # Deferred foreign-key checks of the inserted rows run now rather
             # than at commit: Postgres builds no index on a table with pending ones.
@@ -401,12 +634,12 @@ def _merge(stage: str, *, staged: int, distinct: int, rebuild: list[str] = ()) -
         for name in rebuild:
             cursor.execute(BULK_REBUILT_INDEXES[name].format(concurrently=""))
         t3 = time.perf_counter()
-    updated = written - created
+    distinct = rows - duplicates
     return {
         "created": created,
         "updated": updated,
         "unchanged": distinct - created - updated,
-        "duplicates": staged - distinct,
+        "duplicates": duplicates,
         "changed_at": stamp,
         "timings": {"merge_artists": t1 - t0, "merge_songs": t2 - t1, "merge_index_build": t3 - t2},
     }
@@ -578,11 +811,13 @@ def import_jobs_fail_stale(*, older_than: float | None = None) -> int:
 
 
 def import_stage_tables_drop_orphans() -> list[str]:
-    """Drop every ``songs_import_stage_<id>`` table whose job is not running."""
+    """Drop every ``songs_import_stage_<id>`` table (and its ``_artists``
+    list) whose job is not running."""
     prefix = "songs_import_stage_"
     with connection.cursor() as cursor:
         tables = [t for t in connection.introspection.table_names(cursor) if t.startswith(prefix)]
-    ids = {int(t[len(prefix) :]) for t in tables if t[len(prefix) :].isdigit()}
+    suffixes = [t[len(prefix) :].removesuffix("_artists") for t in tables]
+    ids = {int(suffix) for suffix in suffixes if suffix.isdigit()}
     running = set(ImportJob.objects.filter(pk__in=ids, status=ImportJob.Status.RUNNING).values_list("pk", flat=True))
     dropped = []
     for job_id in sorted(ids - running):
@@ -646,28 +881,34 @@ def import_job_run(
     # A merge is one long statement: the heartbeat goes on beside it.
     heartbeat = Heartbeat(ImportJob._meta.db_table, job.pk).__enter__()
     try:
-        info: FileInfo = file_inspect(Path(path))
-        job.sha256, job.size_bytes, job.encoding = info.sha256, info.size, info.encoding
-        job.rows_total_estimate = max(info.line_count - 1, 0)
-        timings["inspect"] = time.perf_counter() - t0
-
+        # The hashes of what the catalog holds, read before the file: a row
+        # whose hash is among them is not staged (an unchanged re-import
+        # stages nothing). An import that merges in between is caught under
+        # the catalog lock below. On Postgres they are read on a connection
+        # of their own while the file is inspected (a scan of the songs table
+        # and a pass over the file's bytes: both let go of the GIL).
+        snapshot_at = timezone.now()
+        with _HashesLoader() as hashes:
+            info: FileInfo = file_inspect(Path(path))
+            job.sha256, job.size_bytes, job.encoding = info.sha256, info.size, info.encoding
+            job.rows_total_estimate = max(info.line_count - 1, 0)
+            timings["inspect"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            plan = _Plan(song_hashes=hashes.songs(), artist_hashes=hashes.artists())
+            timings["hashes_wait"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         reader = CatalogReader(Path(path), info, fmt=fmt)
         stage.create()
         rejected_sample: list[dict] = []
-        rows_read = rejected = staged = 0
-        # Hashes of the staged ids: equal hashes flag possible duplicates.
-        id_hashes: list[np.ndarray] = []
+        rows_read = rejected = good = 0
         job.stage = "reading"
         # atomic: a COPY aborted by a rejected file must not poison a caller's
         # transaction (a savepoint there; one short transaction otherwise).
-        with transaction.atomic(), stage.writer() as write_batch:
+        with transaction.atomic(), stage.writer(plan.prepare) as write_batch:
             for batch in reader.batches():
                 job.format = reader.format
                 write_batch(batch)
-                staged += len(batch)
-                ids = batch.table.column("external_id").to_pylist()
-                id_hashes.append(np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)))
+                good += len(batch)
                 rows_read += batch.rows_read
                 rejected += len(batch.rejections)
                 room = settings.IMPORT_REJECTED_SAMPLE - len(rejected_sample)
@@ -686,21 +927,44 @@ def import_job_run(
         if rows_read == rejected:
             raise ImportRejected("No valid row in the file; nothing was imported.")
 
+        def stage_more(lines: np.ndarray) -> None:
+            """A second pass over the file staging these lines too (rows it skipped)."""
+            if not len(lines):
+                return
+            t = time.perf_counter()
+            plan.only_lines = lines
+            with transaction.atomic(), stage.writer(plan.prepare) as write_more:
+                for more in CatalogReader(Path(path), info, fmt=fmt).batches():
+                    write_more(more)
+            plan.only_lines = None
+            plan.mark_staged(lines)
+            timings["second_pass"] = timings.get("second_pass", 0) + time.perf_counter() - t
+
         t2 = time.perf_counter()
         job.stage = "merging"
         reporter.report(force=True)
-        all_hashes = np.concatenate(id_hashes) if id_hashes else np.empty(0, np.int64)
-        maybe_duplicates = len(np.unique(all_hashes)) < len(all_hashes)
-        del id_hashes, all_hashes
-        distinct = _staged_distinct(stage.table, staged=staged, maybe_duplicates=maybe_duplicates)
+        # Every row of an id the file repeats is staged, so that the merge takes the last one.
+        dedupe, repeated = plan.duplicate_lines()
+        stage_more(repeated)
+        every_artist = False
         with _catalog_session_lock():
+            if _catalog_changed_since(snapshot_at, job=job):
+                # Another import merged while this one read: what the catalog
+                # holds is no longer what the hashes said. Compare every row.
+                stage_more(plan.unstaged_lines())
+                every_artist = True
+            artist_lines = plan.artist_lines(every=every_artist)
+            # An artist's last row may be one whose song the catalog holds
+            # (rows of an artist that disagree, in another order).
+            stage_more(np.intersect1d(artist_lines, plan.unstaged_lines(), assume_unique=True))
+            stage.artist_lines_write(artist_lines)
             catalog_indexes_ensure()  # a previous load that died half-way
             t3 = time.perf_counter()
-            rebuild = _search_indexes_drop_for_bulk(rows=distinct)
+            rebuild = _search_indexes_drop_for_bulk(rows=plan.rows_staged)
             timings["merge_index_drop"] = time.perf_counter() - t3
             try:
                 with transaction.atomic():
-                    counts = _merge(stage.table, staged=staged, distinct=distinct, rebuild=rebuild)
+                    counts = _merge(stage, staged=plan.rows_staged, rows=good, dedupe=dedupe, rebuild=rebuild)
             except BaseException:
                 if rebuild:  # the catalog as it was, with its indexes
                     try:

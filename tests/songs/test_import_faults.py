@@ -7,6 +7,7 @@ import socket
 import time
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
@@ -77,6 +78,7 @@ def test_a_dead_import_is_failed_within_60_s_and_its_staging_table_dropped(setti
     services._Stage(job.pk).create()
     orphan = services.import_job_create(file_name="old.csv")
     services._Stage(orphan.pk).create()  # a stage left by a job that already ended
+    services._Stage(orphan.pk).artist_lines_write(np.array([2, 3]))  # and its list of artists' lines
     ImportJob.objects.filter(pk=orphan.pk).update(status="failed")
     ImportJob.objects.filter(pk=job.pk).update(
         stage="merging", heartbeat_at=timezone.now() - timedelta(seconds=stale - 15)
