@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
@@ -44,6 +44,9 @@ from .ml import ClusterModel, match_models
 from .ml.spec import TrainingSpec, spec_params
 from .models import BlockedItem, Cluster, TrainingRun
 from .selectors import active_run, song_feature_matrix, song_features_of
+
+if TYPE_CHECKING:
+    from .catalog_read import CatalogColumns
 
 logger = logging.getLogger(__name__)
 
@@ -264,11 +267,12 @@ class _IndexBuild:
     """The similar-song index of a run, built in line (:meth:`run`) or in a
     thread (:meth:`start`, then :meth:`record` saves it on the run)."""
 
-    def __init__(self, *, run_id: int, ids: np.ndarray, X: np.ndarray, labels: np.ndarray):
-        self.run_id, self.ids, self.X, self.labels = run_id, ids, X, labels
+    def __init__(self, *, run_id: int, catalog: CatalogColumns, labels: np.ndarray):
+        self.run_id, self.catalog, self.labels = run_id, catalog, labels
         self.path = self.digest = None
         self.error: BaseException | None = None
         self.seconds = 0.0
+        self.timings: dict[str, float] = {}
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
@@ -276,8 +280,8 @@ class _IndexBuild:
 
         started = time.perf_counter()
         try:
-            self.path, self.digest, _ = similarity_index_build(
-                run_id=self.run_id, ids=self.ids, X=self.X, labels=self.labels
+            self.path, self.digest, self.timings = similarity_index_build(
+                run_id=self.run_id, catalog=self.catalog, labels=self.labels
             )
         except BaseException as exc:  # handed to the training thread by result()
             self.error = exc
@@ -324,17 +328,18 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     progress("reading", 1, force=True)
-    ids, X = song_feature_matrix()
+    # The run's one read of the catalog: the fit, the labels and the index share it.
+    from .catalog_read import catalog_columns  # Arrow loads in training processes only
+
+    catalog = catalog_columns()
+    ids, X = catalog.ids, catalog.X
     timings["read"] = time.perf_counter() - t0
     spec = training_run_spec(run)
     if len(ids) < 10 or (spec.k != "auto" and len(ids) < 2 * spec.k):
         raise TrainingError(f"the catalog has {len(ids):,} songs: too few to train (import a catalog first)")
-    from .index import catalog_genre_pairs  # pandas loads in training processes only
-
-    genres = catalog_genre_pairs(ids)
     model = ClusterModel(**spec.model_kwargs(), feature_labels=ATTRIBUTE_LABELS)
     try:
-        model.fit(X, progress=lambda stage, pct: progress(stage, 5 + int(pct * 0.75)), genres=genres)
+        model.fit(X, progress=lambda stage, pct: progress(stage, 5 + int(pct * 0.75)), genres=catalog.genres)
     except ValueError as exc:
         raise TrainingError(f"the model could not be fitted: {exc}") from None
     outputs = model.pop_training_outputs()
@@ -343,7 +348,7 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
     path, digest = model_write(model=model, run_id=run.pk)
     timings["save"] = time.perf_counter() - t1
     chunk = activation_chunk_size(run=run, n_songs=len(ids))
-    index = _IndexBuild(run_id=run.pk, ids=ids, X=X, labels=outputs["labels"])
+    index = _IndexBuild(run_id=run.pk, catalog=catalog, labels=outputs["labels"])
     # On Postgres the index builds (CPU, this process) while the labels are
     # copied into the run's partition (the database server's work). Its
     # thread reads through its own connection, which sees committed rows
@@ -405,6 +410,7 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
     finally:
         index.join()  # never leave the thread writing after a failure
     timings["index"] = index.seconds
+    timings["index_steps"] = index.timings
     timings["total"] = time.perf_counter() - t0
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.SUCCEEDED,
