@@ -29,7 +29,9 @@ def dup_keys(titles: np.ndarray, artists: np.ndarray) -> np.ndarray:
     :func:`~clustering.ml.titles.title_key` (stable across processes)."""
     # Most titles carry no version marker: Arrow normalises those in bulk, the
     # others go through title_key (faster than title_key on every title).
-    if not isinstance(titles, pa.Array | pa.ChunkedArray):
+    if isinstance(titles, pa.ChunkedArray):
+        titles = titles.combine_chunks()
+    elif not isinstance(titles, pa.Array):
         titles = pa.array(titles, type=pa.string())
     lowered = pc.utf8_trim_whitespace(
         pc.replace_substring_regex(pc.utf8_lower(pc.utf8_normalize(titles, "NFKC")), r"[ \t\n\r\f\v]+", " ")
@@ -39,7 +41,12 @@ def dup_keys(titles: np.ndarray, artists: np.ndarray) -> np.ndarray:
     marked = np.flatnonzero(
         pc.match_substring_regex(lowered, MARKED_RE2 + r"|[^\x00-\x7f]").to_numpy(zero_copy_only=False)
     )
-    keys[marked] = [title_key(t) for t in titles.take(pa.array(marked, pa.int64())).to_pylist()]
+    if len(marked):
+        # Each distinct marked title once ("Intro (Live)" recurs across artists).
+        taken = titles.take(pa.array(marked, pa.int64()))
+        encoded = pc.dictionary_encode(taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken)
+        distinct = np.array([title_key(t) for t in encoded.dictionary.to_pylist()], dtype=object)
+        keys[marked] = distinct[encoded.indices.to_numpy(zero_copy_only=False)]
     return (pd.util.hash_array(keys).astype(np.int64) ^ (np.asarray(artists, dtype=np.int64) * 0x9E3779B1)).astype(
         np.int64
     )
@@ -52,10 +59,11 @@ def artist_credit_pairs(artist_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return credit_pairs(ids.tolist(), names)
 
 
-def similarity_index_build(*, run_id: int, catalog: CatalogColumns, labels: np.ndarray) -> tuple[str, str, dict]:
-    """Build and save the similar-song index of a run over the songs it
-    trained on: ``catalog`` the run's one read of the catalog, ``labels``
-    their clusters. Returns (path, sha256, timings)."""
+def similarity_index_fit(*, catalog: CatalogColumns, labels: np.ndarray | None = None) -> tuple[SimilarityIndex, dict]:
+    """The similar-song index over the songs a run read (``catalog``), with
+    their clusters when ``labels`` is given (else set later with
+    :meth:`~clustering.ml.similarity.SimilarityIndex.labels_set`). Returns
+    (index, timings)."""
     t0 = time.perf_counter()
     # Near-duplicates: same artist and the same title once version markers
     # ("Live", "Remastered 2011", "feat. …") are stripped (clustering.ml.titles).
@@ -75,17 +83,26 @@ def similarity_index_build(*, run_id: int, catalog: CatalogColumns, labels: np.n
         extra=np.column_stack([catalog.key, catalog.mode, catalog.popularity, catalog.time_signature]),
         labels=labels,
         genre_rows=catalog.genre_rows,
-        genre_names=catalog.genre_names[catalog.genre_codes],
+        genre_names=catalog.genre_names,
+        genre_codes=catalog.genre_codes,
         key_hashes=key_hashes,
         artist_members=members,
     )
-    t4 = time.perf_counter()
-    path, digest = index_write(index=index, run_id=run_id)
-    timings = {
-        "dup_keys": t1 - t0,
-        "key_hashes": t2 - t1,
-        "credits": t3 - t2,
-        "fit": t4 - t3,
-        "save": time.perf_counter() - t4,
-    }
+    timings = {"dup_keys": t1 - t0, "key_hashes": t2 - t1, "credits": t3 - t2, "fit": time.perf_counter() - t3}
+    return index, timings
+
+
+def similarity_index_save(*, run_id: int, index: SimilarityIndex) -> tuple[str, str]:
+    """Save a run's index with its artifacts: (path, sha256)."""
+    return index_write(index=index, run_id=run_id)
+
+
+def similarity_index_build(*, run_id: int, catalog: CatalogColumns, labels: np.ndarray) -> tuple[str, str, dict]:
+    """Build and save the similar-song index of a run over the songs it
+    trained on: ``catalog`` the run's one read of the catalog, ``labels``
+    their clusters. Returns (path, sha256, timings)."""
+    index, timings = similarity_index_fit(catalog=catalog, labels=labels)
+    t = time.perf_counter()
+    path, digest = similarity_index_save(run_id=run_id, index=index)
+    timings["save"] = time.perf_counter() - t
     return path, digest, timings
