@@ -44,6 +44,7 @@ COLUMNS = ("id", *FEATURE_NAMES, "artist_id", *OPTIONAL_NUMBERS, *TEXTS)
 # Arrow's CSV blocks: large enough for its threads, small enough to keep
 # the raw text in flight a small part of the result.
 BLOCK_BYTES = 8 << 20
+PIECE_BYTES = 32 << 20
 CHUNK_ROWS = 100_000
 
 
@@ -81,6 +82,12 @@ class CatalogColumns:
         """(rows, codes, distinct names): what ClusterModel.fit takes."""
         return self.genre_rows, self.genre_codes, self.genre_names
 
+    def texts_release(self) -> None:
+        """Let the titles and public ids go (~100 MB per 1M songs) once the
+        index has keyed them; the fit never reads them."""
+        self.name = self.external_id = pa.array([], pa.string())
+        pa.default_memory_pool().release_unused()
+
     @classmethod
     def empty(cls) -> CatalogColumns:
         none = np.empty(0)
@@ -104,9 +111,11 @@ class CatalogColumns:
 def catalog_columns() -> CatalogColumns:
     """Every song of the catalog, by id, with every column a run needs: one
     statement (a single snapshot)."""
-    if connection.vendor == "postgresql":
-        return _from_table(_postgres_table())
-    return _sqlite_columns()
+    columns = _from_table(_postgres_table()) if connection.vendor == "postgresql" else _sqlite_columns()
+    # Arrow's allocator keeps freed blocks for reuse: hand the read's back
+    # (the raw text and the table) before the fit allocates its own.
+    pa.default_memory_pool().release_unused()
+    return columns
 
 
 def _select_sql() -> str:
@@ -120,42 +129,75 @@ def _select_sql() -> str:
     return f"SELECT {', '.join(column(c) for c in COLUMNS)} FROM {Song._meta.db_table} ORDER BY id"
 
 
+class _BreakInText(Exception):
+    """A text before the last column holds a line break: rows span lines."""
+
+
 def _copy_csv(sql: str, names: list[str], types: dict[str, pa.DataType], *, last_has_no_break: bool) -> pa.Table:
     """``COPY (sql) TO STDOUT (FORMAT csv)`` parsed by Arrow into a table of
     ``names`` typed ``types`` (only an unquoted empty field is NULL, as COPY
-    writes it; "" is an empty text). ``last_has_no_break``: the last column
-    never holds a line break (see below)."""
+    writes it; "" is an empty text).
+
+    ``last_has_no_break``: the last column never holds a line break (the
+    genres' JSON escapes its breaks). Then rows are lines unless a text
+    before it holds a break, so the text is parsed in pieces of PIECE_BYTES
+    cut at line ends while it arrives (the raw text in memory stays one
+    piece, and Arrow's simple parse is twice as fast); a break inside such a
+    text leaves a line short of columns, which Arrow refuses, and the COPY
+    is read again whole with the parse that follows quotes across lines.
+    """
+    convert = pacsv.ConvertOptions(
+        column_types=types, null_values=[""], strings_can_be_null=False, quoted_strings_can_be_null=False
+    )
+    read = pacsv.ReadOptions(column_names=names, block_size=BLOCK_BYTES)
+    if last_has_no_break:
+        try:
+            return _copy_csv_by_lines(sql, names, types, read, convert)
+        except _BreakInText:
+            pass
     buf = bytearray()
     with connection.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
         for block in copy:
             buf += block
     if not buf:
         return pa.table({name: pa.array([], types[name]) for name in names})
-    convert = pacsv.ConvertOptions(
-        column_types=types, null_values=[""], strings_can_be_null=False, quoted_strings_can_be_null=False
+    return pacsv.read_csv(
+        pa.BufferReader(pa.py_buffer(buf)),
+        read_options=read,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=convert,
     )
-    read = pacsv.ReadOptions(column_names=names, block_size=BLOCK_BYTES)
-    data = pa.py_buffer(buf)
-    if not last_has_no_break:
-        return pacsv.read_csv(
-            pa.BufferReader(data),
-            read_options=read,
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=convert,
-        )
-    try:
-        # A line per row unless a text holds a line break: twice as fast. A
-        # break inside a text before the last column (the genres' JSON, which
-        # escapes its breaks) leaves a line short of columns, which Arrow
-        # refuses: then the slower parse that follows quotes across lines.
-        return pacsv.read_csv(pa.BufferReader(data), read_options=read, convert_options=convert)
-    except pa.ArrowInvalid:
-        return pacsv.read_csv(
-            pa.BufferReader(data),
-            read_options=read,
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=convert,
-        )
+
+
+def _copy_csv_by_lines(sql, names, types, read, convert) -> pa.Table:
+    tables: list[pa.Table] = []
+    broken = False
+
+    def parse(piece: bytes) -> bool:
+        try:
+            tables.append(pacsv.read_csv(pa.BufferReader(piece), read_options=read, convert_options=convert))
+        except pa.ArrowInvalid:
+            tables.clear()
+            return True
+        return False
+
+    pending = bytearray()
+    with connection.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+        for block in copy:
+            if broken:
+                continue  # the COPY runs to its end; the text is read again whole
+            pending += block
+            if len(pending) >= PIECE_BYTES:
+                cut = pending.rfind(b"\n") + 1
+                broken = parse(bytes(pending[:cut]))
+                del pending[:cut]
+    if not broken and pending:
+        broken = parse(bytes(pending))
+    if broken:
+        raise _BreakInText
+    if not tables:
+        return pa.table({name: pa.array([], types[name]) for name in names})
+    return pa.concat_tables(tables)
 
 
 def _postgres_table() -> pa.Table:
@@ -175,17 +217,25 @@ def _from_table(table: pa.Table) -> CatalogColumns:
     n = table.num_rows
     if not n:
         return CatalogColumns.empty()
+    # Column by column, each Arrow column let go once converted: the read's
+    # peak is the table plus one column, not the table plus every array.
+    columns = {name: table.column(name) for name in table.column_names}
+    del table
+
+    def take(name: str):
+        return columns.pop(name)
+
     X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float64)
     for j, name in enumerate(FEATURE_NAMES):
-        X[:, j] = table.column(name).to_numpy()
-    rows, codes, names = genre_pairs(table.column("genres"))
+        X[:, j] = take(name).to_numpy()
+    rows, codes, names = genre_pairs(take("genres"))
     return CatalogColumns(
-        ids=table.column("id").to_numpy().astype(np.int64, copy=False),
+        ids=take("id").to_numpy().astype(np.int64, copy=False),
         X=X,
-        artist_id=table.column("artist_id").to_numpy().astype(np.int64, copy=False),
-        **{name: _numbers(table.column(name)) for name in OPTIONAL_NUMBERS},
-        external_id=table.column("external_id").combine_chunks(),
-        name=table.column("name").combine_chunks(),
+        artist_id=take("artist_id").to_numpy().astype(np.int64, copy=False),
+        **{name: _numbers(take(name)) for name in OPTIONAL_NUMBERS},
+        external_id=take("external_id").combine_chunks(),
+        name=take("name").combine_chunks(),
         genre_rows=rows,
         genre_codes=codes,
         genre_names=names,

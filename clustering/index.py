@@ -59,17 +59,23 @@ def artist_credit_pairs(artist_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return credit_pairs(ids.tolist(), names)
 
 
-def similarity_index_fit(*, catalog: CatalogColumns, labels: np.ndarray | None = None) -> tuple[SimilarityIndex, dict]:
+def similarity_index_fit(
+    *, catalog: CatalogColumns, labels: np.ndarray | None = None, release_texts: bool = False
+) -> tuple[SimilarityIndex, dict]:
     """The similar-song index over the songs a run read (``catalog``), with
     their clusters when ``labels`` is given (else set later with
-    :meth:`~clustering.ml.similarity.SimilarityIndex.labels_set`). Returns
-    (index, timings)."""
+    :meth:`~clustering.ml.similarity.SimilarityIndex.labels_set`). With
+    ``release_texts`` the catalog's titles and public ids are let go once
+    keyed (the run's peak memory is the index fit beside the clustering).
+    Returns (index, timings)."""
     t0 = time.perf_counter()
     # Near-duplicates: same artist and the same title once version markers
     # ("Live", "Remastered 2011", "feat. …") are stripped (clustering.ml.titles).
     dup = dup_keys(catalog.name, catalog.artist_id)
     t1 = time.perf_counter()
     key_hashes = external_id_hashes(catalog.external_id.to_numpy(zero_copy_only=False))
+    if release_texts:
+        catalog.texts_release()
     t2 = time.perf_counter()
     members = artist_credit_pairs(catalog.artist_id)
     t3 = time.perf_counter()

@@ -292,7 +292,7 @@ class _IndexBuild:
         waited = 0.0
         try:
             # Everything but the clusters, which the fit beside it decides.
-            index, self.timings = similarity_index_fit(catalog=self.catalog)
+            index, self.timings = similarity_index_fit(catalog=self.catalog, release_texts=True)
             t = time.perf_counter()
             self._labels_given.wait()
             waited = time.perf_counter() - t

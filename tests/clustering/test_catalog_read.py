@@ -104,3 +104,17 @@ def test_genre_pairs_parse_each_distinct_list_once():
     assert rows.tolist() == [0, 0, 3, 4, 4]
     assert names.tolist() == ["pop", "rock"]
     assert names[codes].tolist() == ["pop", "rock", "rock", "pop", "rock"]
+
+
+def test_a_line_break_in_a_title_far_into_a_long_read(demo_catalog, monkeypatch):
+    """Pieces cut at line ends while the COPY arrives: a title with a line
+    break in a later piece makes the read start again, whole."""
+    from clustering import catalog_read
+
+    monkeypatch.setattr(catalog_read, "PIECE_BYTES", 4096)
+    columns = catalog_columns()
+    _assert_matches_the_catalog(columns)
+    assert len(columns.X) == 3000
+    last = Song.objects.order_by("-id").values_list("id", flat=True)[5]
+    Song.objects.filter(pk=last).update(name='two\nlines, and "quotes"\r\nthree')
+    _assert_matches_the_catalog(catalog_columns())
