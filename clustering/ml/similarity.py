@@ -166,14 +166,18 @@ class SongEmbedding(BaseEstimator):
         self.artist_weight = artist_weight
 
     def _raw_base(self, X, year, popularity) -> np.ndarray:
-        X = check_matrix(X, feature_names=FEATURES).copy()
+        X = check_matrix(X, feature_names=FEATURES)
+        # Written straight into the 12 columns (no copy of X, no stacking).
+        raw = np.empty((len(X), len(FEATURES) + 2), dtype=np.float64)
+        raw[:, : len(FEATURES)] = X
         for j, name in enumerate(FEATURES):
             if name in LOG_OFFSETS:
-                X[:, j] = np.log(np.clip(X[:, j], 0, None) + LOG_OFFSETS[name])
+                raw[:, j] = np.log(np.clip(raw[:, j], 0, None) + LOG_OFFSETS[name])
             elif name == "duration_ms":
-                X[:, j] = np.log(np.clip(X[:, j], 1000, None))
-        extra = np.column_stack([np.asarray(year, dtype=np.float64), np.asarray(popularity, dtype=np.float64)])
-        return np.hstack([X, extra.reshape(len(X), 2)])
+                raw[:, j] = np.log(np.clip(raw[:, j], 1000, None))
+        raw[:, -2] = np.asarray(year, dtype=np.float64).reshape(len(X))
+        raw[:, -1] = np.asarray(popularity, dtype=np.float64).reshape(len(X))
+        return raw
 
     def fit(self, X, year, popularity, artist, members=None) -> SongEmbedding:
         """``members``: optional (artist ids, member codes) pairs naming the
@@ -191,10 +195,11 @@ class SongEmbedding(BaseEstimator):
         raw = self._raw_base(X, year, popularity)
         finite = np.isfinite(raw)
         counts = finite.sum(axis=0)
-        self.mean_ = np.where(counts > 0, np.nansum(np.where(finite, raw, 0), axis=0) / np.maximum(counts, 1), 0.0)
+        # The same sums as nansum over the zero-filled matrix, without its copy.
+        self.mean_ = np.where(counts > 0, np.where(finite, raw, 0).sum(axis=0) / np.maximum(counts, 1), 0.0)
         centred = np.where(finite, raw - self.mean_, 0.0)
         del finite
-        std = np.sqrt((centred**2).sum(axis=0) / np.maximum(counts, 1))
+        std = np.sqrt(np.square(centred, out=centred).sum(axis=0) / np.maximum(counts, 1))
         del centred
         self.std_ = np.where(std > 0, std, 1.0)
         base = self._base_of(raw)
