@@ -197,7 +197,8 @@ class SongEmbedding(BaseEstimator):
         counts = finite.sum(axis=0)
         # The same sums as nansum over the zero-filled matrix, without its copy.
         self.mean_ = np.where(counts > 0, np.where(finite, raw, 0).sum(axis=0) / np.maximum(counts, 1), 0.0)
-        centred = np.where(finite, raw - self.mean_, 0.0)
+        centred = raw - self.mean_
+        centred[~finite] = 0.0  # in place: one copy of the matrix, not two
         del finite
         std = np.sqrt(np.square(centred, out=centred).sum(axis=0) / np.maximum(counts, 1))
         del centred
@@ -219,7 +220,10 @@ class SongEmbedding(BaseEstimator):
         return base
 
     def _base_of(self, raw: np.ndarray) -> np.ndarray:
-        z = np.where(np.isfinite(raw), (raw - self.mean_) / self.std_, 0.0)
+        # In place on one copy (the values of np.where(finite, (raw - mean) / std, 0)).
+        z = raw - self.mean_
+        z /= self.std_
+        z[~np.isfinite(raw)] = 0.0
         z[:, -2] *= self.year_weight
         z[:, -1] *= self.popularity_weight
         return z
