@@ -338,12 +338,13 @@ def feature_matrix_binary(*, id_range: tuple[int, int] | None = None) -> tuple[n
     on Postgres: one binary COPY parsed by a NumPy dtype, no Python object
     per song. For reads that need only the features (a labelling chunk, a
     run labelling the catalog again)."""
-    where = " WHERE id BETWEEN %s AND %s" if id_range else ""
+    # Integers written into the statement: Django's debug cursor passes no parameters to copy().
+    where = f" WHERE id BETWEEN {int(id_range[0])} AND {int(id_range[1])}" if id_range else ""
     columns = ", ".join(["id::int8", *(f"{name}::float8" for name in FEATURE_NAMES)])
     buf = bytearray()
     with connection.cursor() as cursor:
         sql = f"COPY (SELECT {columns} FROM {Song._meta.db_table}{where} ORDER BY id) TO STDOUT (FORMAT binary)"
-        with cursor.copy(sql, [int(v) for v in id_range] if id_range else None) as copy:
+        with cursor.copy(sql) as copy:
             for block in copy:
                 buf += block
     # Binary COPY: a 19-byte header, then per row a 16-bit field count and per
