@@ -70,7 +70,12 @@ def runs_recent(*, limit: int = RUNS_SHOWN) -> list[TrainingRun]:
 
 def song_feature_matrix(*, id_range: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(ids, X): the songs' ids and their ten features in FEATURE_NAMES order,
-    for the whole catalog or the ids in an inclusive range."""
+    for the whole catalog or the ids in an inclusive range (on Postgres one
+    binary COPY, :func:`clustering.catalog_read.feature_matrix_binary`)."""
+    if connection.vendor == "postgresql":
+        from .catalog_read import feature_matrix_binary  # Arrow loads where a run reads, not at start-up
+
+        return feature_matrix_binary(id_range=id_range)
     where, params = ("WHERE id BETWEEN %s AND %s", list(id_range)) if id_range else ("", [])
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, {', '.join(FEATURE_NAMES)} FROM {Song._meta.db_table} {where} ORDER BY id", params)

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
@@ -44,6 +44,9 @@ from .ml import ClusterModel, match_models
 from .ml.spec import TrainingSpec, spec_params
 from .models import BlockedItem, Cluster, TrainingRun
 from .selectors import active_run, song_feature_matrix, song_features_of
+
+if TYPE_CHECKING:
+    from .catalog_read import CatalogColumns
 
 logger = logging.getLogger(__name__)
 
@@ -264,25 +267,46 @@ class _IndexBuild:
     """The similar-song index of a run, built in line (:meth:`run`) or in a
     thread (:meth:`start`, then :meth:`record` saves it on the run)."""
 
-    def __init__(self, *, run_id: int, ids: np.ndarray, X: np.ndarray, labels: np.ndarray):
-        self.run_id, self.ids, self.X, self.labels = run_id, ids, X, labels
+    def __init__(self, *, run_id: int, catalog: CatalogColumns):
+        self.run_id, self.catalog = run_id, catalog
         self.path = self.digest = None
         self.error: BaseException | None = None
         self.seconds = 0.0
+        self.timings: dict[str, float] = {}
         self._thread: threading.Thread | None = None
+        self._labels: np.ndarray | None = None
+        self._labels_given = threading.Event()
+
+    def labels_give(self, labels: np.ndarray | None) -> None:
+        """The run's clusters, which the index stores (None: the run stopped
+        first; a thread waiting for them gives up). Only the first call counts."""
+        if not self._labels_given.is_set():
+            self._labels = labels
+            self._labels_given.set()
 
     def run(self) -> None:
-        from .index import similarity_index_build  # pandas loads where indexes are built, not in web processes
+        # pandas loads where indexes are built, not in web processes
+        from .index import similarity_index_fit, similarity_index_save
 
         started = time.perf_counter()
+        waited = 0.0
         try:
-            self.path, self.digest, _ = similarity_index_build(
-                run_id=self.run_id, ids=self.ids, X=self.X, labels=self.labels
-            )
+            # Everything but the clusters, which the fit beside it decides.
+            index, self.timings = similarity_index_fit(catalog=self.catalog, release_texts=True)
+            t = time.perf_counter()
+            self._labels_given.wait()
+            waited = time.perf_counter() - t
+            if self._labels is None:
+                raise TrainingError("the run stopped before its clusters were known")
+            index.labels_set(self.catalog.ids, self._labels)
+            t = time.perf_counter()
+            self.path, self.digest = similarity_index_save(run_id=self.run_id, index=index)
+            self.timings["save"] = time.perf_counter() - t
+            self.timings["labels_wait"] = waited
         except BaseException as exc:  # handed to the training thread by result()
             self.error = exc
         finally:
-            self.seconds = time.perf_counter() - started
+            self.seconds = time.perf_counter() - started - waited
 
     def _run_in_thread(self) -> None:
         try:
@@ -296,6 +320,7 @@ class _IndexBuild:
 
     def join(self) -> None:
         if self._thread is not None:
+            self.labels_give(None)  # no-op once given; else a stopped run's thread must not wait forever
             self._thread.join()
 
     def result(self) -> tuple[str, str]:
@@ -324,38 +349,41 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     progress("reading", 1, force=True)
-    ids, X = song_feature_matrix()
+    # The run's one read of the catalog: the fit, the labels and the index share it.
+    from .catalog_read import catalog_columns  # Arrow loads in training processes only
+
+    catalog = catalog_columns()
+    ids, X = catalog.ids, catalog.X
     timings["read"] = time.perf_counter() - t0
     spec = training_run_spec(run)
     if len(ids) < 10 or (spec.k != "auto" and len(ids) < 2 * spec.k):
         raise TrainingError(f"the catalog has {len(ids):,} songs: too few to train (import a catalog first)")
-    from .index import catalog_genre_pairs  # pandas loads in training processes only
-
-    genres = catalog_genre_pairs(ids)
-    model = ClusterModel(**spec.model_kwargs(), feature_labels=ATTRIBUTE_LABELS)
-    try:
-        model.fit(X, progress=lambda stage, pct: progress(stage, 5 + int(pct * 0.75)), genres=genres)
-    except ValueError as exc:
-        raise TrainingError(f"the model could not be fitted: {exc}") from None
-    outputs = model.pop_training_outputs()
-    progress("saving", 82, force=True)
-    t1 = time.perf_counter()
-    path, digest = model_write(model=model, run_id=run.pk)
-    timings["save"] = time.perf_counter() - t1
     chunk = activation_chunk_size(run=run, n_songs=len(ids))
-    index = _IndexBuild(run_id=run.pk, ids=ids, X=X, labels=outputs["labels"])
-    # On Postgres the index builds (CPU, this process) while the labels are
-    # copied into the run's partition (the database server's work). Its
-    # thread reads through its own connection, which sees committed rows
-    # only, so inside an outer transaction (tests) it builds in line.
+    index = _IndexBuild(run_id=run.pk, catalog=catalog)
+    # On Postgres the index builds in a thread from here on, beside the fit
+    # (whose single-threaded steps leave a core free) and the labels' COPY
+    # (the database server's work); it takes the clusters once the fit has
+    # them. Its thread reads through its own connection, which sees committed
+    # rows only, so inside an outer transaction (tests) it builds in line.
     overlap = not chunk and connection.vendor == "postgresql" and not connection.in_atomic_block
     if overlap:
         index.start()
-    else:
-        progress("indexing", 84, force=True)
-        index.run()
-    summary = model.summary()
     try:
+        model = ClusterModel(**spec.model_kwargs(), feature_labels=ATTRIBUTE_LABELS)
+        try:
+            model.fit(X, progress=lambda stage, pct: progress(stage, 5 + int(pct * 0.75)), genres=catalog.genres)
+        except ValueError as exc:
+            raise TrainingError(f"the model could not be fitted: {exc}") from None
+        outputs = model.pop_training_outputs()
+        index.labels_give(outputs["labels"])
+        progress("saving", 82, force=True)
+        t1 = time.perf_counter()
+        path, digest = model_write(model=model, run_id=run.pk)
+        timings["save"] = time.perf_counter() - t1
+        if not overlap:
+            progress("indexing", 84, force=True)
+            index.run()
+        summary = model.summary()
         with transaction.atomic():
             run.algorithm = summary["algorithm"]
             run.params = {
@@ -405,6 +433,7 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
     finally:
         index.join()  # never leave the thread writing after a failure
     timings["index"] = index.seconds
+    timings["index_steps"] = index.timings
     timings["total"] = time.perf_counter() - t0
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.SUCCEEDED,

@@ -46,18 +46,16 @@ def test_probe_reads_the_file_head_and_reports_each_kind(catalog_csv, monkeypatc
         assert after["longest_select_lock_wait_ms"] == 0.0  # nothing was writing
 
 
-def test_feature_matrix_by_binary_copy_equals_the_selector(catalog_csv):
-    """The bench's bare baseline reads the matrix with one binary COPY (no
-    Python tuple per song); it holds what the selector reads, row for row."""
+def test_bench_baseline_reads_as_the_run_reads(catalog_csv):
+    """The bench's bare baseline reads the matrix with the run's own reader
+    (one COPY, no Python tuple per song); it holds what the selector reads,
+    row for row."""
     import numpy as np
 
-    from clustering.management.commands.bench import _feature_matrix
+    from clustering.catalog_read import catalog_columns
     from clustering.selectors import song_feature_matrix
-    from tests.conftest import _require
 
-    if connection.vendor != "postgresql":
-        _require("binary COPY is Postgres-only")
     assert songs_import_file(path=catalog_csv(flagship_rows(25))).status == "succeeded"
-    X = _feature_matrix()
+    X = catalog_columns().X
     assert X.shape == (25, 10) and X.dtype == np.float64
     np.testing.assert_array_equal(X, song_feature_matrix()[1])

@@ -130,6 +130,12 @@ class Command(BaseCommand):
             "--skip-k-scan", action="store_true", help="Skip the k scan 2-12 (train --k auto) after the retrain"
         )
         parser.add_argument(
+            "--skip-copy-baseline",
+            action="store_true",
+            help="Skip the import's indexed `psql \\copy` baseline (over 10 minutes at 10M songs); "
+            "the bare `\\copy` baseline still runs",
+        )
+        parser.add_argument(
             "--skip-retrain",
             action="store_true",
             help="Stop after the import phases (no retrain, hence no pages nor serve phase: they need an active run)",
@@ -156,6 +162,7 @@ class Command(BaseCommand):
         skip_pages,
         skip_quality,
         skip_k_scan=False,
+        skip_copy_baseline=False,
         skip_retrain=False,
         serve_only,
         workers,
@@ -168,6 +175,7 @@ class Command(BaseCommand):
         if not 1_000 <= songs <= 20_000_000:
             raise CommandError("--songs must be between 1,000 and 20,000,000.")
         self.gunicorn = {"workers": workers, "threads": threads}
+        self.skip_copy_baseline = skip_copy_baseline
         self.results: dict = {
             "songs": songs,
             "database": connection.vendor,
@@ -256,14 +264,17 @@ class Command(BaseCommand):
         seconds, _, values = self._import_child(csv_path, env, probe, "import")
         if connection.vendor == "postgresql":
             # Same-run baselines: the file into a table with the indexes of songs_song, and into a bare one.
-            indexed = self._psql_copy(csv_path, env, indexed=True)
+            if self.skip_copy_baseline:
+                self.stderr.write(
+                    "import: indexed psql \\copy baseline skipped (--skip-copy-baseline: it takes over "
+                    "10 minutes at 10M songs)"
+                )
+                values.update(psql_copy_indexed_seconds=None, ratio_to_psql_copy_indexed=None)
+            else:
+                indexed = self._psql_copy(csv_path, env, indexed=True)
+                values.update(psql_copy_indexed_seconds=indexed, ratio_to_psql_copy_indexed=seconds / indexed)
             bare = self._psql_copy(csv_path, env, indexed=False)
-            values.update(
-                psql_copy_indexed_seconds=indexed,
-                ratio_to_psql_copy_indexed=seconds / indexed,
-                psql_copy_seconds=bare,
-                ratio_to_psql_copy=seconds / bare,
-            )
+            values.update(psql_copy_seconds=bare, ratio_to_psql_copy=seconds / bare)
         self._phase("import", **values)
         # A second import of the same file: every row is checked, none is rewritten.
         _, _, values = self._import_child(csv_path, env, probe, "reimport_unchanged")
@@ -275,7 +286,7 @@ class Command(BaseCommand):
         from sklearn.cluster import KMeans
         from sklearn.preprocessing import StandardScaler
 
-        from clustering.selectors import song_feature_matrix
+        from clustering.catalog_read import catalog_columns
 
         child_env = {k: v for k, v in env.items() if k != "CELERY_BROKER_URL"}
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
@@ -299,9 +310,10 @@ class Command(BaseCommand):
                 "reads": probe.results[phase],
             }
             if phase == "retrain_k8":
-                # The same work with nothing around it: read once, scale, fit, predict.
+                # The same work with nothing around it: read once (the run's own
+                # reader: every column a run needs, one COPY), scale, fit, predict.
                 t = time.perf_counter()
-                X = _feature_matrix() if connection.vendor == "postgresql" else song_feature_matrix()[1]
+                X = catalog_columns().X
                 read = time.perf_counter() - t
                 t = time.perf_counter()
                 Z = StandardScaler().fit_transform(X)
@@ -920,32 +932,6 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"kept scratch database {scratch}; its models and indexes are in {self._scratch_model_dir}"
             )
-
-
-def _feature_matrix() -> np.ndarray:
-    """The ten features of every song (by id) as a float64 matrix, read with
-    one binary COPY straight into NumPy: no Python object per song, so the
-    bare baseline reads 10M songs in seconds and ~0.8 GB."""
-    from songs.features import FEATURE_NAMES
-    from songs.models import Song
-
-    columns = ", ".join(f"{name}::float8" for name in FEATURE_NAMES)
-    buf = bytearray()
-    with connection.cursor() as cursor:
-        query = f"COPY (SELECT {columns} FROM {Song._meta.db_table} ORDER BY id) TO STDOUT (FORMAT binary)"
-        with cursor.copy(query) as copy:
-            for block in copy:
-                buf += block
-    # Binary COPY: a 19-byte header, then per row a 16-bit field count and per
-    # field a 32-bit length and the big-endian value; a 16-bit -1 ends it.
-    # The features are NOT NULL, so every row has the same layout.
-    fields = [("count", ">i2")]
-    for i in range(len(FEATURE_NAMES)):
-        fields += [(f"length{i}", ">i4"), (f"value{i}", ">f8")]
-    rows = np.frombuffer(memoryview(buf)[19:-2], dtype=np.dtype(fields))
-    if rows.size and (rows["count"] != len(FEATURE_NAMES)).any():
-        raise CommandError("retrain: unexpected binary COPY layout of the feature matrix")
-    return np.column_stack([rows[f"value{i}"].astype(np.float64) for i in range(len(FEATURE_NAMES))])
 
 
 # --- reads during writes (issue #10) --------------------------------------------

@@ -202,3 +202,21 @@ def test_an_index_saved_before_faiss_still_answers(built):
         old.rows_of_artists([int(index.artists_[5])]).tolist()
         == index.rows_of_artists([int(index.artists_[5])]).tolist()
     )
+
+
+def test_genres_given_as_codes_build_what_names_build():
+    """Genre pairs given as codes of distinct names (a run's catalog read)
+    build the same genre members and vectors as one name per pair."""
+    data = _data(n_per=500, seed=3)
+    n = len(data["ids"])
+    rng = np.random.default_rng(4)
+    rows = np.sort(rng.integers(0, n, 3 * n))
+    distinct = np.array(["rock", "ambient", "pop", "unused", "jazz"], dtype=object)
+    codes = rng.choice([0, 1, 2, 4], size=len(rows))
+    by_names = SimilarityIndex(random_state=0).fit(**data, genre_rows=rows, genre_names=distinct[codes])
+    by_codes = SimilarityIndex(random_state=0).fit(**data, genre_rows=rows, genre_names=distinct, genre_codes=codes)
+    assert by_codes.genres_.tolist() == by_names.genres_.tolist() == ["ambient", "jazz", "pop", "rock"]
+    np.testing.assert_array_equal(by_codes.genre_members_, by_names.genre_members_)
+    np.testing.assert_array_equal(by_codes.genre_starts_, by_names.genre_starts_)
+    np.testing.assert_array_equal(by_codes.genre_sizes_, by_names.genre_sizes_)
+    np.testing.assert_array_equal(by_codes.genre_vectors_, by_names.genre_vectors_)
