@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 import struct
+from contextlib import contextmanager
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
 from songs.labels import LabelSource
@@ -31,9 +32,10 @@ logger = logging.getLogger(__name__)
 TABLE = SongLabel._meta.db_table
 # Serialises the creation of a run's partition between chunk workers.
 _PARTITION_LOCK_ID = 0x6C61_6265_6C73  # "labels"
-# Held by a drop from its detach to its DROP TABLE: a labels table found
-# detached (or pending detach) while this lock is free was left by a drop
-# that was cut off.
+# Held by a drop from its decision to its DROP TABLE, and by an activation
+# from its check of the run's labels to its flip (labels_drops_held): a
+# labels table found detached (or pending detach) while this lock is free
+# was left by a drop that was cut off.
 _DROP_LOCK_ID = _PARTITION_LOCK_ID + 1
 COPY_COLUMNS = "(run_id, song_id, cluster_id, map_x, map_y)"
 
@@ -184,36 +186,60 @@ def _partition_load(run_id: int, ids, clusters, embedding) -> bool:
     return True
 
 
+@contextmanager
+def labels_drops_held():
+    """Hold off every drop of labels (:func:`labels_drop`, :func:`labels_prune`)
+    for the block: an activation holds it from its check of the run's labels
+    to its flip, so a drop that decided a run was inactive can never take the
+    labels of the run that has just become active. Drops decide and act
+    under the same lock. On Postgres an advisory lock (to the end of the
+    transaction inside one, else to the end of the block); a no-op on SQLite.
+    """
+    if not _pg():
+        yield
+        return
+    if connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DROP_LOCK_ID])
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [_DROP_LOCK_ID])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_DROP_LOCK_ID])
+        except DatabaseError:  # the connection is gone, and its session lock with it
+            logger.warning("could not release the labels drop lock: the connection was lost")
+
+
 def labels_drop(run_id: int) -> bool:
     """Drop every label of run ``run_id`` (never the active run's); True if there were some.
 
     On Postgres the partition is detached concurrently when no transaction
-    is open (readers never wait), then dropped.
+    is open (readers never wait), then dropped. Whether the run is active is
+    read under the drop lock, which activations hold to their flip.
     """
-    if TrainingRun.objects.filter(pk=run_id, is_active=True).exists():
-        raise ValueError(f"run #{run_id} is active: its labels stay")
     if not _pg():
+        if TrainingRun.objects.filter(pk=run_id, is_active=True).exists():
+            raise ValueError(f"run #{run_id} is active: its labels stay")
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {TABLE} WHERE run_id = %s", [int(run_id)])
             return cursor.rowcount > 0
     name = partition_name(run_id)
-    with connection.cursor() as cursor:
+    with labels_drops_held(), connection.cursor() as cursor:
+        if TrainingRun.objects.filter(pk=run_id, is_active=True).exists():
+            raise ValueError(f"run #{run_id} is active: its labels stay")
+        _leftovers_clear(cursor)
+        if _partition_state(cursor, run_id) != "attached":
+            return False
         if connection.in_atomic_block:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DROP_LOCK_ID])
-            _leftovers_clear(cursor)
-            if _partition_state(cursor, run_id) != "attached":
-                return False
             cursor.execute(f"DROP TABLE {name}")
         else:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [_DROP_LOCK_ID])
-            try:
-                _leftovers_clear(cursor)
-                if _partition_state(cursor, run_id) != "attached":
-                    return False
-                cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {name} CONCURRENTLY")
-                cursor.execute(f"DROP TABLE {name}")
-            finally:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_DROP_LOCK_ID])
+            cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {name} CONCURRENTLY")
+            cursor.execute(f"DROP TABLE {name}")
     logger.info("dropped the labels of run %s", run_id)
     return True
 
@@ -361,20 +387,23 @@ def labels_prune(*, keep: int | None = None) -> list[int]:
     none). Rolling back to a run whose labels went labels the catalog again
     with its model. The ids whose labels were dropped."""
     keep = settings.LABEL_RUNS_KEPT if keep is None else keep
-    succeeded = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED)
-    kept = set(succeeded.order_by("-finished_at", "-pk").values_list("pk", flat=True)[: max(keep, 0)])
-    kept |= set(
-        TrainingRun.objects.filter(Q(is_active=True) | Q(status=TrainingRun.Status.RUNNING)).values_list(
-            "pk", flat=True
-        )
-    )
     dropped = []
-    for run_id in sorted(runs_with_labels() - kept):
-        try:
-            if labels_drop(run_id):
-                dropped.append(run_id)
-        except ValueError:  # activated meanwhile
-            continue
+    # Decided and done under the drop lock: what is kept is read after any
+    # activation under way has flipped.
+    with labels_drops_held():
+        succeeded = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED)
+        kept = set(succeeded.order_by("-finished_at", "-pk").values_list("pk", flat=True)[: max(keep, 0)])
+        kept |= set(
+            TrainingRun.objects.filter(Q(is_active=True) | Q(status=TrainingRun.Status.RUNNING)).values_list(
+                "pk", flat=True
+            )
+        )
+        for run_id in sorted(runs_with_labels() - kept):
+            try:
+                if labels_drop(run_id):
+                    dropped.append(run_id)
+            except ValueError:  # activated meanwhile
+                continue
     if dropped:
         logger.info("dropped the labels of runs %s (LABEL_RUNS_KEPT=%s)", dropped, keep)
     return dropped

@@ -35,6 +35,7 @@ from .errors import ArtifactError, BlocklistError, RunBusy, TrainingError
 from .labels import (
     labels_analyze,
     labels_drop,
+    labels_drops_held,
     labels_exist,
     labels_max_song_id,
     labels_prune,
@@ -535,7 +536,14 @@ def training_run_activate(*, run: TrainingRun, model: ClusterModel | None = None
 def _run_activate(*, run: TrainingRun, model: ClusterModel, before_flip: Callable[[], None] | None = None) -> None:
     """Label what the run has not labelled yet, then flip. ``before_flip``
     runs inside the flip's transaction just before the flag flips (an
-    exception there rolls it back)."""
+    exception there rolls it back). No drop of labels runs meanwhile: one
+    that found the run inactive has finished before the check below, and
+    one that starts later sees the run active."""
+    with labels_drops_held():
+        _run_label_and_flip(run=run, model=model, before_flip=before_flip)
+
+
+def _run_label_and_flip(*, run: TrainingRun, model: ClusterModel, before_flip: Callable[[], None] | None) -> None:
     if not labels_exist(run.pk):
         logger.info("run %s has no labels (dropped): labelling the catalog with its model", run.pk)
         ids, X = song_feature_matrix()

@@ -422,7 +422,7 @@ class CatalogSnapshot:
         from django.db import connection, transaction
 
         from clustering import artifacts
-        from clustering.labels import labels_partition_create
+        from clustering.labels import labels_drops_held, labels_partition_create
         from clustering.models import SongLabel, TrainingRun
 
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -432,7 +432,11 @@ class CatalogSnapshot:
             else:
                 shutil.copyfile(path, model_dir / path.name)
         qn = connection.ops.quote_name
-        with transaction.atomic(), connection.cursor() as cursor:
+        # Under the drop lock, as an activation: the suite's worker sweeps this
+        # database too, and a labels prune deciding on the state before this
+        # restore must not drop the restored runs' labels (run ids repeat
+        # between tests).
+        with transaction.atomic(), labels_drops_held(), connection.cursor() as cursor:
             for model, fields, rows in self.tables:
                 if not rows:
                     continue

@@ -216,3 +216,66 @@ def test_labels_tables_an_interrupted_drop_left_are_cleared_by_the_next_write_or
     assert labels.partition_name(fourth.pk) == upcoming and fourth.is_active
     assert sorted(labels.run_labels(fourth.pk)) == sorted(Song.objects.values_list("id", flat=True))
     assert labels.runs_with_labels() == {third.pk, fourth.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drop_under_way_never_takes_the_labels_of_a_run_rolled_back_to_meanwhile(demo_catalog, settings):
+    """A drop (the workers' sweep pruning old runs) decides a run is not
+    active, then waits for readers while it detaches the run's labels; a
+    rollback to that very run meanwhile waits for the drop to finish, labels
+    the catalog again with the run's model and flips: the active run never
+    lacks its labels, and the rollback does not fail."""
+    import threading
+    import time
+
+    import psycopg
+    from django.db import connections
+
+    from tests.conftest import _require, wait_for
+
+    if connection.vendor != "postgresql":
+        _require("label partitions are Postgres-only")
+    settings.LABEL_RUNS_KEPT = 5
+    old = train_run(k=3)
+    before = labels.run_labels(old.pk)
+    assert train_run(k=4).is_active
+    errors: list[Exception] = []
+
+    def in_thread(work) -> threading.Thread:
+        def target():
+            try:
+                work()
+            except Exception as exc:  # reported by the assertion below
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    def pending() -> bool:
+        with connection.cursor() as cursor:
+            return labels._partition_state(cursor, old.pk) == "pending"
+
+    params = connection.get_connection_params()
+    dsn = {k: v for k, v in params.items() if k in ("host", "port", "user", "password", "dbname")}
+    with psycopg.connect(**dsn) as reader:
+        reader.execute("SELECT count(*) FROM clustering_songlabel")  # a read whose transaction is still open
+        dropping = in_thread(lambda: labels.labels_drop(old.pk))
+        wait_for(pending, timeout=30)  # decided, and detaching: it waits for the reader
+        rolling_back = in_thread(lambda: services.training_run_activate(run=TrainingRun.objects.get(pk=old.pk)))
+        time.sleep(0.5)
+        assert rolling_back.is_alive() and not errors, errors  # it waits for the drop
+        reader.rollback()
+    dropping.join(timeout=60)
+    rolling_back.join(timeout=120)
+    assert not dropping.is_alive() and not rolling_back.is_alive() and not errors, errors
+    old.refresh_from_db()
+    assert old.is_active and labels.labels_exist(old.pk)
+    # Labelled again by its model: the same clusters and map positions as when it trained.
+    after = labels.run_labels(old.pk)
+    assert sorted(after) == sorted(before) == sorted(Song.objects.values_list("id", flat=True))
+    assert all(after[i][0] == before[i][0] for i in before)
+    assert max(abs(after[i][1] - before[i][1]) + abs(after[i][2] - before[i][2]) for i in before) < 1e-9
+    assert {i: label.cluster_id for i, label in active_labels().items()} == {i: c for i, (c, _, _) in after.items()}
