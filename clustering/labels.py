@@ -194,6 +194,9 @@ def labels_drops_held():
     labels of the run that has just become active. Drops decide and act
     under the same lock. On Postgres an advisory lock (to the end of the
     transaction inside one, else to the end of the block); a no-op on SQLite.
+    Inside a transaction take it before the transaction reads any label: a
+    drop detaching concurrently waits for that transaction's reads, and this
+    wait for the drop would close the circle (Postgres fails one of them).
     """
     if not _pg():
         yield

@@ -155,6 +155,10 @@ def start_worker(queue: str, *, concurrency: int = 2, name: str | None = None) -
     env["MODEL_DIR"] = str(settings.MODEL_DIR)
     env.setdefault("SECRET_KEY", settings.SECRET_KEY)
     env["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    # No sweeper: the test database is emptied and refilled between tests
+    # (run ids repeat), which no production database is; the sweeper is
+    # tested on stacks of its own (tests/faults) and by calling it.
+    env["WORK_SWEEP_SECONDS"] = "0"
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
     name = name or queue
     proc = subprocess.Popen(
@@ -218,13 +222,36 @@ def celery_worker_process(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def task_runner(request):
-    """'eager' in the embedded mode; a real worker when a broker and Postgres are configured."""
+    """'eager' in the embedded mode; a real worker when a broker and Postgres are configured.
+
+    A test that used the worker ends when the worker is idle: what a task
+    does after the state the test waited for (a run's clean-up after it
+    succeeded) never runs into the next test's database.
+    """
     from django.conf import settings
 
-    if settings.CELERY_BROKER_URL:
-        request.getfixturevalue("celery_worker_process")
-        return "worker"
-    return "eager"
+    if not settings.CELERY_BROKER_URL:
+        yield "eager"
+        return
+    request.getfixturevalue("celery_worker_process")
+    yield "worker"
+    worker_idle_wait()
+
+
+def worker_idle_wait(timeout: float = 60.0) -> None:
+    """Wait until the suite's worker runs, holds and schedules no task."""
+    from musiccluster.celery import app
+
+    destination = [f"{app.conf.task_default_queue}@{os.uname().nodename}"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inspect = app.control.inspect(destination=destination, timeout=1.0)
+        replies = [inspect.active(), inspect.reserved(), inspect.scheduled()]
+        busy = [task for found in replies for tasks in (found or {}).values() for task in tasks]
+        if all(replies) and not busy:  # every question answered (None: no reply yet)
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the worker still had tasks {timeout:.0f} s after the test: {busy}")
 
 
 def wait_for(predicate, timeout=60.0, interval=0.2):
