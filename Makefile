@@ -41,9 +41,13 @@ run: install $(if $(DEBUG_ON),,$(STATIC_MANIFEST))
 	$(BIN)/python manage.py setup_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) $(if $(DEBUG_ON),,--noreload)
 
-## test: install, check lint and the dependency rules (make lint), then run the whole suite (browser tests need /usr/bin/chromium)
+## test: install, check lint and the dependency rules (make lint), then run the suite but its browser tests
 test: install-dev lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS)
+
+## test-browser: the browser tests (tests/browser/, real headless Chromium: /usr/bin/chromium; CI runs them too)
+test-browser: install-dev
+	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
 
 ## worker: a Celery worker (needs CELERY_BROKER_URL and DATABASE_URL). It survives
 ##   broker restarts and sweeps dead or lost work itself (no beat needed); in
