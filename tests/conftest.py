@@ -459,10 +459,10 @@ class CatalogSnapshot:
             else:
                 shutil.copyfile(path, model_dir / path.name)
         qn = connection.ops.quote_name
-        # Under the drop lock, as an activation: the suite's worker sweeps this
-        # database too, and a labels prune deciding on the state before this
-        # restore must not drop the restored runs' labels (run ids repeat
-        # between tests).
+        # Under the drop lock, as an activation: a labels prune in another
+        # session (a worker's run clean-up, a sweeper) deciding on the state
+        # before this restore must not drop the restored runs' labels (run
+        # ids repeat between tests).
         with transaction.atomic(), labels_drops_held(), connection.cursor() as cursor:
             for model, fields, rows in self.tables:
                 if not rows:
