@@ -866,9 +866,10 @@ class SimilarityIndex(BaseEstimator):
         """Cells of the inverted file (1: every search is exact)."""
         return 1 if self.faiss_ is None else int(self.faiss_.nlist)
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
+    def to_arrays(self, *, with_faiss: bool = True) -> dict[str, np.ndarray]:
         """Everything the index needs, as plain arrays (no pickle); the faiss
-        index as its serialised bytes (``faiss_index``)."""
+        index as its serialised bytes (``faiss_index``) unless ``with_faiss``
+        is off (a copy of every code: ~0.6 GB at 10M songs)."""
         self._check_fitted()
         emb = self.embedding_
         arrays = {
@@ -906,7 +907,7 @@ class SimilarityIndex(BaseEstimator):
             "emb_artist_ids": emb.artist_ids_,
             "emb_artist_means": emb.artist_means_,
         }
-        if self.faiss_ is not None:
+        if with_faiss and self.faiss_ is not None:
             arrays["faiss_index"] = faiss.serialize_index(self.faiss_)
         return arrays
 
@@ -958,8 +959,9 @@ class SimilarityIndex(BaseEstimator):
         scalars in ``meta.json``. Returns the names written. (Durability and
         atomicity are the caller's: :mod:`clustering.artifacts`.)"""
         directory = Path(directory)
-        arrays = self.to_arrays()
-        arrays.pop("faiss_index", None)
+        # The faiss index is written by faiss itself (below), not serialised
+        # into memory first: that copy was the peak of a 10M-song retrain.
+        arrays = self.to_arrays(with_faiss=False)
         names = []
         meta = {"format": SAVE_FORMAT, "arrays": []}
         for key in _META_KEYS:
