@@ -907,22 +907,12 @@ class CatalogReader:
 # another version never match, so the next import compares every row in full.
 CONTENT_HASH_VERSION = 1
 
-SONG_HASH_COLUMNS = (
-    "external_id",
-    "name",
-    "album",
-    "artist_external_id",
-    "genres",
-    "popularity",
-    "explicit",
-    "release_date",
-    "release_year",
-    *FEATURE_NAMES,
-    "key",
-    "mode",
-    "time_signature",
-)
 ARTIST_HASH_COLUMNS = ("artist_external_id", "artist_name", "artist_genres", "artist_followers", "artist_popularity")
+# Every staged column of a song but the file's line and its artist's own
+# columns (a column staged later is hashed without a second list to edit).
+SONG_HASH_COLUMNS = tuple(
+    c for c in STAGE_COLUMNS if c != "line" and (c == "artist_external_id" or c not in ARTIST_HASH_COLUMNS)
+)
 # A song's stored hash is its file row's, artist columns included: a row is
 # staged again when either part changes, and rows of one artist that
 # disagree about it (the last one wins) stay put once written.
