@@ -20,9 +20,10 @@ from contextlib import contextmanager
 
 import numpy as np
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
+from songs.background import session_advisory_lock
 from songs.labels import LabelSource
 
 from .models import Cluster, SongLabel, TrainingRun
@@ -206,16 +207,8 @@ def labels_drops_held():
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DROP_LOCK_ID])
         yield
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [_DROP_LOCK_ID])
-    try:
+    with session_advisory_lock(_DROP_LOCK_ID, what="labels drop lock"):
         yield
-    finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_DROP_LOCK_ID])
-        except DatabaseError:  # the connection is gone, and its session lock with it
-            logger.warning("could not release the labels drop lock: the connection was lost")
 
 
 def labels_drop(run_id: int) -> bool:

@@ -12,14 +12,18 @@ before a task is queued, and the heartbeat of a long step.
   broker's queue, not yet taken by any worker: work that is alive although
   no process beats for it yet (a run's labelling chunks queued behind
   other tasks).
+- :func:`session_advisory_lock` holds a Postgres advisory lock for a block
+  that spans transactions (a bulk load, a drop of labels, an activation).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import threading
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -27,6 +31,25 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 logger = logging.getLogger(__name__)
 
 BROKER_DOWN = "The task queue (broker) is unavailable; nothing was queued. Try again in a little while."
+
+
+@contextlib.contextmanager
+def session_advisory_lock(lock_id: int, *, what: str) -> Iterator[None]:
+    """Hold Postgres advisory lock ``lock_id`` on this session for the block
+    (re-entrant; transactions inside it commit freely). It is released
+    however the block ends; a release that fails (the connection was lost,
+    and the lock with it) is logged as ``what``, never raised over the
+    block's own outcome."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [lock_id])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
+        except Exception:
+            logger.exception("could not release the %s", what)
 
 
 class BrokerUnavailable(Exception):

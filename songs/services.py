@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.utils import timezone
 
-from .background import Heartbeat, broker_check
+from .background import Heartbeat, broker_check, session_advisory_lock
 from .features import FEATURE_NAMES
 from .models import Artist, ImportJob, Song
 from .signals import songs_imported
@@ -265,16 +265,8 @@ def _catalog_session_lock() -> Iterator[None]:
     if not _can_rebuild_concurrently():
         yield
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [CATALOG_LOCK_ID])
-    try:
+    with session_advisory_lock(CATALOG_LOCK_ID, what="catalog lock"):
         yield
-    finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [CATALOG_LOCK_ID])
-        except Exception:  # a lost connection lost its lock too; never mask the import's own outcome
-            logger.exception("could not release the catalog lock")
 
 
 def catalog_indexes_ensure() -> list[str]:
