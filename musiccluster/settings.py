@@ -406,14 +406,26 @@ else:
     raise ImproperlyConfigured(
         f"CACHE_URL must be redis://…, rediss://…, file:///path or locmem:// (got {CACHE_URL!r})."
     )
+# With the folder cache, the throttles' histories are files of their own beside
+# it (VAR_DIR/throttle by default), rewritten in place under a lock
+# (musiccluster.throttling: a few system calls a request, and no request
+# uncounted between processes); with any other cache they stay in the cache.
+THROTTLE_HISTORY_DIR = None
+if CACHE_URL.startswith("file://"):
+    _cache_dir = Path(CACHE_URL.removeprefix("file://"))
+    THROTTLE_HISTORY_DIR = _cache_dir.parent / (
+        "throttle" if _cache_dir.name == "cache" else f"{_cache_dir.name}-throttle"
+    )
 
 # X-Forwarded-For is believed through this many proxies in front of the web
 # processes (0: the connecting address is the client, whatever the header says).
 REST_FRAMEWORK["NUM_PROXIES"] = int(os.environ.get("NUM_PROXIES", "0"))
+# DRF's rates and sliding windows (musiccluster.throttling): anonymous clients
+# per IP, signed-in ones per user, and the expensive endpoints' own rates.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
-    "rest_framework.throttling.AnonRateThrottle",  # per client IP
-    "rest_framework.throttling.UserRateThrottle",  # per signed-in user or token
-    "rest_framework.throttling.ScopedRateThrottle",  # the expensive endpoints (throttle_scope on the view)
+    "musiccluster.throttling.AnonRateThrottle",  # per client IP
+    "musiccluster.throttling.UserRateThrottle",  # per signed-in user or token
+    "musiccluster.throttling.ScopedRateThrottle",  # the expensive endpoints (throttle_scope on the view)
 ]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "anon": os.environ.get("API_ANON_RATE", "1200/minute"),

@@ -308,7 +308,10 @@ def pytest_configure(config):
     (Servers the tests start get their own VAR_DIR, so their own folder.)"""
     from django.test.utils import override_settings
 
-    override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}).enable()
+    override_settings(
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        THROTTLE_HISTORY_DIR=None,  # throttle histories in that cache too (tests/musiccluster/test_throttles.py: files)
+    ).enable()
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,9 @@
 token rates, scoped rates on the expensive endpoints, the work one predict
 may ask for, and the request body size."""
 
+import os
+import time
+
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
@@ -141,6 +144,8 @@ def test_the_limits_come_from_the_environment(tmp_path):
     # The embedded default: a folder under VAR_DIR that every process of the machine shares.
     assert defaults["CACHES"]["default"]["BACKEND"].endswith("FileBasedCache")
     assert defaults["CACHES"]["default"]["LOCATION"] == str(tmp_path / "cache")
+    # ...and the throttles' histories in files beside it; with Redis they stay in the cache.
+    assert defaults["THROTTLE_HISTORY_DIR"] == tmp_path / "throttle" and s["THROTTLE_HISTORY_DIR"] is None
     assert defaults["PREDICT_MAX_NEIGHBOUR_LOOKUPS"] == 20_000
     assert defaults["DATA_UPLOAD_MAX_MEMORY_SIZE"] == 10 * 1024 * 1024
 
@@ -177,3 +182,67 @@ def test_the_embedded_default_cache_is_shared_by_separate_processes(tmp_path):
     process("cache.set('throttle_anon_203.0.113.9', [1.0, 2.0, 3.0], 60)")
     assert process("print(cache.get('throttle_anon_203.0.113.9'))") == "[1.0, 2.0, 3.0]"
     assert (tmp_path / "cache").is_dir()
+
+
+# --- histories in files: the embedded default (musiccluster.throttling) ------------------------
+
+
+def test_a_file_history_is_a_sliding_window_in_drf_order(tmp_path):
+    from musiccluster.throttling import FileHistories
+
+    histories = FileHistories(tmp_path)
+    takes = [histories.take("k", now=t, num_requests=3, duration=10.0) for t in (0.0, 1.0, 2.0, 3.0)]
+    assert [allowed for allowed, _ in takes] == [True, True, True, False]
+    assert takes[3][1] == [2.0, 1.0, 0.0]  # newest first, as DRF's wait() reads it
+    # The request of t=0 leaves the window at t=10: one more fits, and no refused one was counted.
+    assert histories.take("k", now=10.5, num_requests=3, duration=10.0) == (True, [2.0, 1.0])
+    assert histories.take("k", now=10.6, num_requests=3, duration=10.0)[0] is False
+    assert histories.take("other", now=10.6, num_requests=3, duration=10.0) == (True, [])
+
+
+def test_file_histories_count_every_request_of_concurrent_processes(tmp_path):
+    """Four processes take from one client's budget at once: exactly the
+    rate's number are let through, none more (a cache's get-then-set lets two
+    processes that read the same history both write their own)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time; from musiccluster.throttling import FileHistories; h = FileHistories(sys.argv[1]); "
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
+        "print(sum(h.take('client', now=time.time(), num_requests=150, duration=3600)[0] for _ in range(100)))"
+    )
+    start = f"{__import__('time').time() + 2.0}"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "musiccluster.settings"}
+    args = [sys.executable, "-c", f"import django; django.setup(); {code}", str(tmp_path), start]
+    procs = [
+        subprocess.Popen(args, cwd=django_settings.BASE_DIR, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    allowed = [int(p.communicate(timeout=120)[0].strip()) for p in procs]
+    assert sum(allowed) == 150, allowed
+
+
+def test_expired_histories_are_swept_and_live_ones_kept(tmp_path):
+    from musiccluster.throttling import FileHistories
+
+    histories = FileHistories(tmp_path)
+    histories.take("gone", now=time.time() - 120, num_requests=5, duration=60.0)
+    histories.take("here", now=time.time(), num_requests=5, duration=60.0)
+    assert histories.sweep() == 1
+    assert not histories.path("gone").exists() and histories.path("here").exists()
+    # A swept client starts again with its whole budget.
+    assert histories.take("gone", now=time.time(), num_requests=5, duration=60.0) == (True, [])
+
+
+def test_the_api_counts_in_file_histories_when_they_are_set(api, rates, settings, tmp_path):
+    settings.THROTTLE_HISTORY_DIR = tmp_path / "throttle"
+    rates(anon="3/minute", user="1/minute")
+    sent = [api.get("/api/clusters/", REMOTE_ADDR="10.0.0.7").status_code for _ in range(4)]
+    assert sent == [200, 200, 200, 429]  # anonymous: the anonymous rate, not the (lower) user rate
+    refused = api.get("/api/clusters/", REMOTE_ADDR="10.0.0.7")
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert len(list((tmp_path / "throttle").iterdir())) == 1  # one history per client and rate
+    user = get_user_model().objects.create_user("files")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    assert [api.get("/api/clusters/", REMOTE_ADDR="10.0.0.7").status_code for _ in range(2)] == [200, 429]
