@@ -50,6 +50,7 @@ LOG_OFFSETS = {"speechiness": 0.01, "liveness": 0.01, "acousticness": 0.01, "ins
 # the ten features plus these, in this column order.
 EXTRA_ATTRIBUTES = ("key", "mode", "popularity", "time_signature")
 ATTRIBUTES = (*FEATURES, *EXTRA_ATTRIBUTES)
+_FEATURE_POSITION = {f: j for j, f in enumerate(FEATURES)}
 
 # Points of the stored catalog distributions (feature values, 10th-neighbour
 # distances): percentiles 0, 1, ... 100.
@@ -754,38 +755,42 @@ class SimilarityIndex(BaseEstimator):
             mid_seed = np.array([_mid_rank(q[:, j], seed[j]) for j in range(n_feat)])
             mid_all = np.column_stack([_mid_rank(q[:, j], values[:, j]) for j in range(n_feat)])
             floor = q[0] + FLOOR_SPAN * (q[95] - q[0])
+        # Every row's comparisons at once; only the words are per row.
+        gap = np.abs(values - seed) / std
+        if q is not None:
+            between = between_all
+            between[(seed <= floor) & (values <= floor)] = 1.0
+            apart = np.abs(mid_all - mid_seed)
+        else:  # an index built before the quantiles were stored
+            between = apart = np.minimum(gap / 4, 1.0)
+        far = np.argsort(-gap, axis=1, kind="stable")[:, : max(n_far, 1)].tolist()
+        # A feature already named as a shared level is not repeated as "close in".
+        order = np.lexsort((gap, between), axis=-1).tolist()
+        closeable = (between <= CLOSE_MAX_SHARE).tolist()
+        # The contrast a listener hears: far apart in catalog percentiles
+        # *and* in standard deviations (percentiles alone make a small
+        # step in a crowded range look big).
+        audible = (apart >= CONTRAST_MIN_PERCENTILES) & (gap >= CONTRAST_MIN_STD)
+        contrast_j = np.argmax(np.where(audible, gap, -np.inf), axis=1).tolist()
+        has_contrast = audible.any(axis=1).tolist()
+        louder = (values > seed).tolist()
+        # The seed's words, once: a row shares a word only where the seed has one.
+        seed_words = [
+            (f, w, _FEATURE_POSITION[f]) for f in WORD_ORDER if (w := level_word(f, seed[_FEATURE_POSITION[f]]))
+        ]
+        rows_values = values.tolist()
         out = []
-        for i, b in enumerate(values):
-            gap = np.abs(b - seed) / std
-            if q is not None:
-                between = between_all[i].copy()
-                apart = np.abs(mid_all[i] - mid_seed)
-                between[(seed <= floor) & (b <= floor)] = 1.0
-            else:  # an index built before the quantiles were stored
-                between = np.minimum(gap / 4, 1.0)
-                apart = np.minimum(gap / 4, 1.0)
-            far = np.argsort(-gap, kind="stable")[: max(n_far, 1)]
-            far_j = int(far[0])
-            worded = [
-                f
-                for f in WORD_ORDER
-                if (w := level_word(f, seed[FEATURES.index(f)])) and w == level_word(f, b[FEATURES.index(f)])
-            ][:3]
-            shared = [level_word(f, seed[FEATURES.index(f)]) for f in worded]
-            # A feature already named as a shared level is not repeated as "close in".
-            order = np.lexsort((gap, between))
-            close = [
-                FEATURES[j] for j in order if between[j] <= CLOSE_MAX_SHARE and j != far_j and FEATURES[j] not in worded
-            ][:n_close]
-            # The contrast a listener hears: far apart in catalog percentiles
-            # *and* in standard deviations (percentiles alone make a small
-            # step in a crowded range look big).
-            audible = np.flatnonzero((apart >= CONTRAST_MIN_PERCENTILES) & (gap >= CONTRAST_MIN_STD))
+        for i, b in enumerate(rows_values):
+            worded = [f for f, w, j in seed_words if level_word(f, b[j]) == w][:3]
+            shared = [w for f, w, _ in seed_words if f in worded]
+            far_j = far[i][0]
+            close = [FEATURES[j] for j in order[i] if closeable[i][j] and j != far_j and FEATURES[j] not in worded][
+                :n_close
+            ]
             contrast = None
-            if len(audible):
-                cj = int(audible[np.argmax(gap[audible])])
-                more, less = COMPARATIVES[FEATURES[cj]]
-                contrast = more if b[cj] > seed[cj] else less
+            if has_contrast[i]:
+                more, less = COMPARATIVES[FEATURES[contrast_j[i]]]
+                contrast = more if louder[i][contrast_j[i]] else less
             parts = []
             if shared:
                 parts.append(f"both {join_words(shared)}")
@@ -797,7 +802,7 @@ class SimilarityIndex(BaseEstimator):
             out.append(
                 {
                     "closest": close,
-                    "furthest": [FEATURES[j] for j in far],
+                    "furthest": [FEATURES[j] for j in far[i]],
                     "shared": shared,
                     "contrast": contrast,
                     "text": text[0].upper() + text[1:] + ".",
