@@ -86,7 +86,13 @@ def similarity_index_fit(
         popularity=catalog.popularity,
         artist=catalog.artist_id,
         dup_keys=dup,
-        extra=np.column_stack([catalog.key, catalog.mode, catalog.popularity, catalog.time_signature]),
+        # float32 (what the index stores), not a float64 copy of four columns
+        extra=np.column_stack(
+            [
+                np.asarray(c, dtype=np.float32)
+                for c in (catalog.key, catalog.mode, catalog.popularity, catalog.time_signature)
+            ]
+        ),
         labels=labels,
         genre_rows=catalog.genre_rows,
         genre_names=catalog.genre_names,

@@ -30,6 +30,29 @@ FEATURES: tuple[str, ...] = (
 SCALERS: tuple[str, ...] = ("standard", "robust", "quantile")
 
 
+# Rows per block of :func:`column_sums`.
+SUM_BLOCK = 262_144
+
+
+def column_sums(A: np.ndarray, transform=None, *, block: int = SUM_BLOCK) -> np.ndarray:
+    """``transform(A).sum(axis=0)`` for a C-ordered matrix, computed by blocks
+    of rows: the temporaries hold one block, not a copy of every row (at 10M
+    songs a float64 copy of twelve columns is ~1 GB), and the sums are the
+    same bit for bit, since NumPy adds the rows of such a matrix along axis 0
+    one after another (each block's rows are added after the running total).
+    ``transform`` maps a block of rows to a block of values (None: the rows)."""
+    A = np.asarray(A)
+    if not A.flags.c_contiguous or A.ndim != 2:  # another layout sums in another order: at once, as NumPy does
+        return (A if transform is None else transform(A)).sum(axis=0)
+    total = None
+    for start in range(0, len(A), block):
+        rows = A[start : start + block]
+        if transform is not None:
+            rows = transform(rows)
+        total = np.add.reduce(rows if total is None else np.concatenate([total[None], rows]), axis=0)
+    return total if total is not None else (A if transform is None else transform(A)).sum(axis=0)
+
+
 def check_matrix(X, *, feature_names: Sequence[str], name: str = "X") -> np.ndarray:
     """Return ``X`` as a 2-D float64 array with one column per feature name.
 

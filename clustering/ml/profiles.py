@@ -8,7 +8,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from .features import FEATURES
+from .features import FEATURES, column_sums
 from .scales import SHARE_THRESHOLDS, join_words, level_word
 
 NOISE_LABEL = -1
@@ -87,7 +87,8 @@ def cluster_profiles(
         return []
 
     mean = X_raw.mean(axis=0)
-    std = X_raw.std(axis=0)
+    # X_raw.std(axis=0), without its centred copy of every row (the same sums)
+    std = np.sqrt(column_sums(X_raw, lambda rows: np.square(rows - mean)) / n)
     safe_std = np.where(std > 0, std, 1.0)
     uniq = np.unique(labels)
     means = _group_means(X_raw, labels, uniq)

@@ -39,7 +39,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import NotFittedError
 
 from ._threads import limit_threads, one_search_thread
-from .features import FEATURES, check_matrix
+from .features import FEATURES, check_matrix, column_sums
 from .scales import COMPARATIVES, join_words, level_word
 
 # Skewed features (most songs near 0, a long tail): log(x + offset) spreads
@@ -191,24 +191,28 @@ class SongEmbedding(BaseEstimator):
         self._fit_base(X, year, popularity, artist, members)
         return self
 
-    def fit_transform(self, X, year, popularity, artist, members=None) -> np.ndarray:
+    def fit_transform(self, X, year, popularity, artist, members=None, *, dtype=np.float32) -> np.ndarray:
         """:meth:`fit`, then :meth:`transform` of the same songs, computing
         their base columns once."""
-        return self._embed(self._fit_base(X, year, popularity, artist, members), artist)
+        return self._embed(self._fit_base(X, year, popularity, artist, members), artist, dtype=dtype)
 
     def _fit_base(self, X, year, popularity, artist, members) -> np.ndarray:
         raw = self._raw_base(X, year, popularity)
-        finite = np.isfinite(raw)
-        counts = finite.sum(axis=0)
-        # The same sums as nansum over the zero-filled matrix, without its copy.
-        self.mean_ = np.where(counts > 0, np.where(finite, raw, 0).sum(axis=0) / np.maximum(counts, 1), 0.0)
-        centred = raw - self.mean_
-        centred[~finite] = 0.0  # in place: one copy of the matrix, not two
-        del finite
-        std = np.sqrt(np.square(centred, out=centred).sum(axis=0) / np.maximum(counts, 1))
-        del centred
+        # Means and standard deviations of the known values, summed by blocks
+        # of rows (the same sums as over whole zero-filled and centred copies,
+        # without the copies).
+        counts = column_sums(raw, lambda rows: np.isfinite(rows).astype(np.int64))
+        known = column_sums(raw, lambda rows: np.where(np.isfinite(rows), rows, 0))
+        self.mean_ = np.where(counts > 0, known / np.maximum(counts, 1), 0.0)
+
+        def squares(rows):
+            centred = rows - self.mean_
+            centred[~np.isfinite(rows)] = 0.0
+            return np.square(centred, out=centred)
+
+        std = np.sqrt(column_sums(raw, squares) / np.maximum(counts, 1))
         self.std_ = np.where(std > 0, std, 1.0)
-        base = self._base_of(raw)
+        base = self._base_of(raw, in_place=True)
         del raw
         artist = np.asarray(artist, dtype=np.int64)
         self.artist_ids_, codes = np.unique(artist, return_inverse=True)
@@ -224,11 +228,17 @@ class SongEmbedding(BaseEstimator):
         self.dim_ = base.shape[1] * (2 if self.artist_weight else 1)
         return base
 
-    def _base_of(self, raw: np.ndarray) -> np.ndarray:
-        # In place on one copy (the values of np.where(finite, (raw - mean) / std, 0)).
-        z = raw - self.mean_
+    def _base_of(self, raw: np.ndarray, *, in_place: bool = False) -> np.ndarray:
+        # The values of np.where(finite, (raw - mean) / std, 0), in one copy of
+        # raw or (``in_place``) in raw itself.
+        unknown = ~np.isfinite(raw)
+        if in_place:
+            z = raw
+            z -= self.mean_
+        else:
+            z = raw - self.mean_
         z /= self.std_
-        z[~np.isfinite(raw)] = 0.0
+        z[unknown] = 0.0
         z[:, -2] *= self.year_weight
         z[:, -1] *= self.popularity_weight
         return z
@@ -237,18 +247,21 @@ class SongEmbedding(BaseEstimator):
         """The 12 standardised, weighted base columns (missing year/popularity: the mean)."""
         return self._base_of(self._raw_base(X, year, popularity))
 
-    def transform(self, X, year, popularity, artist) -> np.ndarray:
-        """Embedding rows (float32). An artist unknown at fit time contributes the song's own base."""
+    def transform(self, X, year, popularity, artist, *, dtype=np.float32) -> np.ndarray:
+        """Embedding rows (float32; ``dtype=np.float16``: the float32 values
+        rounded to half precision, written without a float32 copy of every
+        row). An artist unknown at fit time contributes the song's own base."""
         self._check_fitted()
-        return self._embed(self.base(X, year, popularity), artist)
+        return self._embed(self.base(X, year, popularity), artist, dtype=dtype)
 
-    def _embed(self, base: np.ndarray, artist) -> np.ndarray:
+    def _embed(self, base: np.ndarray, artist, *, dtype=np.float32) -> np.ndarray:
         if not self.artist_weight:
-            return base.astype(np.float32)
+            return base.astype(np.float32).astype(dtype, copy=False)
         artist = np.asarray(artist, dtype=np.int64)
         n, d = base.shape
-        out = np.empty((n, 2 * d), dtype=np.float32)
-        # By blocks of rows: the float64 temporaries stay small at 10M songs.
+        out = np.empty((n, 2 * d), dtype=dtype)
+        # By blocks of rows: the float64 temporaries stay small at 10M songs;
+        # each block is float32 first, whatever ``dtype`` it is stored in.
         for start in range(0, n, EMBED_BLOCK):
             part = base[start : start + EMBED_BLOCK]
             profile = part
@@ -257,8 +270,10 @@ class SongEmbedding(BaseEstimator):
                 pos = np.clip(np.searchsorted(self.artist_ids_, block), 0, len(self.artist_ids_) - 1)
                 known = self.artist_ids_[pos] == block
                 profile = np.where(known[:, None], self.artist_means_[pos], part)
-            out[start : start + len(part), :d] = part
-            out[start : start + len(part), d:] = self.artist_weight * profile
+            rows = np.empty((len(part), 2 * d), dtype=np.float32)
+            rows[:, :d] = part
+            rows[:, d:] = self.artist_weight * profile
+            out[start : start + len(part)] = rows
         return out
 
     def _check_fitted(self) -> None:
@@ -343,23 +358,19 @@ class SimilarityIndex(BaseEstimator):
         if n == 0:
             raise ValueError("cannot build a similarity index over an empty catalog")
         emb = self.embedding or SongEmbedding()
+        # float16 halves the largest array (48 MB instead of 96 at 1M songs),
+        # which exact searches and lookups read; faiss encodes its own fp16
+        # codes (each song's residual to its cell) from these values.
         if hasattr(emb, "mean_"):
-            vectors = emb.transform(X, year, popularity, artist)
+            vectors16 = emb.transform(X, year, popularity, artist, dtype=np.float16)
         else:
-            vectors = emb.fit_transform(X, year, popularity, artist, members=artist_members)
+            vectors16 = emb.fit_transform(X, year, popularity, artist, members=artist_members, dtype=np.float16)
         self.embedding_ = emb
-        # float32 before the row order: the same values, half the copies.
-        attrs = np.hstack([np.asarray(X, dtype=np.float32), np.asarray(extra, dtype=np.float32).reshape(n, 4)])
         labels = np.full(n, -1) if labels is None else np.asarray(labels)
 
         # -- cells
         n_cells = self.n_cells if self.n_cells is not None else (0 if n < EXACT_BELOW else int(np.sqrt(n)))
         n_cells = int(min(max(n_cells, 0), n))
-        # float16 halves the largest array (48 MB instead of 96 at 1M songs);
-        # faiss's fp16 codes decode to exactly these values, and distances are
-        # computed in float32 from them, so every search sees the same vectors.
-        vectors16 = np.ascontiguousarray(vectors, dtype=np.float16)
-        del vectors
         build_threads = faiss.omp_get_max_threads()
         # The build runs beside the run's labelling and the database: every
         # core but one (on 2 cores, 1 thread built 1M songs in 26 s, 2 threads
@@ -397,21 +408,19 @@ class SimilarityIndex(BaseEstimator):
             self.sq_norms_[start : start + len(block)] = (block**2).sum(axis=1)
         if index is not None:
             # faiss ids are rows; the cells are known, so no second assignment.
-            cell = np.ascontiguousarray(cell[order])
-            for start in range(0, n, 200_000):
-                part = np.ascontiguousarray(self.vectors_[start : start + 200_000], dtype=np.float32)
-                rows = np.arange(start, start + len(part), dtype=np.int64)
-                index.add_core(
-                    len(part),
-                    faiss.swig_ptr(part),
-                    faiss.swig_ptr(rows),
-                    faiss.swig_ptr(cell[start : start + len(part)]),
-                )
+            _ivf_fill(index, np.searchsorted(cell[order], np.arange(n_cells + 1)), self.vectors_)
+            del cell
             index.nprobe = int(self.n_probe)
         faiss.omp_set_num_threads(build_threads)
         self.faiss_ = index
-        self.attributes_ = attrs[order]
-        del attrs
+        # Written in row order column by column (float32, NaN when unknown):
+        # no unordered copy of every row beside the vectors while they are built.
+        X = np.asarray(X)
+        extra = np.asarray(extra).reshape(n, len(EXTRA_ATTRIBUTES))
+        self.attributes_ = np.empty((n, len(ATTRIBUTES)), dtype=np.float32)
+        for j in range(len(ATTRIBUTES)):
+            column = X[:, j] if j < X.shape[1] else extra[:, j - X.shape[1]]
+            self.attributes_[:, j] = column[order]
         self.artists_ = np.asarray(artist, dtype=np.int64)[order]
         if n and self.artists_.max() < 2**31 and self.artists_.min() >= -(2**31):
             self.artists_ = self.artists_.astype(np.int32)
@@ -1108,15 +1117,27 @@ def _ivf_from_cells(cells: np.ndarray, cell_starts: np.ndarray, vectors: np.ndar
     """A faiss IVF (fp16) over ``vectors`` laid out by an index saved before
     faiss: rows sorted by cell, cell c's rows ``cell_starts[c]:cell_starts[c+1]``."""
     index = _ivf(cells)
-    starts = np.asarray(cell_starts, dtype=np.int64)
-    cell = np.repeat(np.arange(len(cells), dtype=np.int64), np.diff(starts))
-    for start in range(0, len(vectors), 200_000):
-        part = np.ascontiguousarray(vectors[start : start + 200_000], dtype=np.float32)
-        rows = np.arange(start, start + len(part), dtype=np.int64)
-        index.add_core(
-            len(part), faiss.swig_ptr(part), faiss.swig_ptr(rows), faiss.swig_ptr(cell[start : start + len(part)])
-        )
+    _ivf_fill(index, cell_starts, vectors)
     return index
+
+
+def _ivf_fill(index, cell_starts: np.ndarray, vectors: np.ndarray) -> None:
+    """Give each cell of an empty IVF (fp16) its rows at once: ids are rows,
+    sorted by cell (cell c's are ``cell_starts[c]:cell_starts[c+1]``), each
+    list encoded by faiss (the residuals to its cell, as ``add`` would) and
+    appended in one piece, which sizes it exactly: adding by batches of rows
+    grew every list by doubling (up to twice its codes)."""
+    starts = np.asarray(cell_starts, dtype=np.int64)
+    lists = index.invlists
+    for c in np.flatnonzero(np.diff(starts)).tolist():
+        lo, hi = int(starts[c]), int(starts[c + 1])
+        part = np.ascontiguousarray(vectors[lo:hi], dtype=np.float32)
+        rows = np.arange(lo, hi, dtype=np.int64)
+        cell = np.full(hi - lo, c, dtype=np.int64)  # held: swig_ptr keeps no reference
+        codes = np.empty((hi - lo, index.code_size), dtype=np.uint8)
+        index.encode_vectors(hi - lo, faiss.swig_ptr(part), faiss.swig_ptr(cell), faiss.swig_ptr(codes))
+        lists.add_entries(c, hi - lo, faiss.swig_ptr(rows), faiss.swig_ptr(codes))
+    index.ntotal = len(vectors)
 
 
 def _mid_rank(q: np.ndarray, x):

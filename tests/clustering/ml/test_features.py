@@ -90,3 +90,25 @@ def test_wrong_shape_rejected(X):
 def test_transform_before_fit():
     with pytest.raises(NotFittedError):
         FeaturePreparer().transform(np.zeros((1, 10)))
+
+
+@pytest.mark.parametrize("n, block", [(1, 4), (999, 7), (200_003, 65_536)])
+def test_column_sums_by_blocks_are_numpys_sums_bit_for_bit(n, block):
+    """The embedding's and the profiles' statistics are summed by blocks of
+    rows to spare a copy of every row; the sums must not move by one bit."""
+    from clustering.ml.features import column_sums
+
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((n, 12)) * np.logspace(-3, 6, 12) + rng.random(12) * 100
+    A[rng.random(A.shape) < 0.02] = np.nan
+
+    def known(rows):
+        return np.where(np.isfinite(rows), rows, 0)
+
+    assert np.array_equal(column_sums(A, known, block=block), known(A).sum(axis=0))
+    B = known(A)
+    mean = B.mean(axis=0)
+    assert np.array_equal(np.sqrt(column_sums(B, lambda r: np.square(r - mean), block=block) / n), B.std(axis=0))
+    # Another layout is summed at once, as NumPy would.
+    F = np.asfortranarray(B)
+    assert np.array_equal(column_sums(F, block=block), F.sum(axis=0))
