@@ -23,16 +23,40 @@ from .ml.credits import credit_pairs
 from .ml.similarity import SimilarityIndex, external_id_hashes
 from .ml.titles import MARKED_RE2, title_key
 
+# Titles and public ids become Python strings this many at a time (at 10M
+# songs, all at once they were ~1.5 GB: the retrain's peak).
+TEXT_BLOCK = 500_000
+
+
+def _text_blocks(texts) -> list[pa.Array]:
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    elif not isinstance(texts, pa.Array):
+        texts = pa.array(texts, type=pa.string())
+    return [texts.slice(start, TEXT_BLOCK) for start in range(0, len(texts), TEXT_BLOCK)] or [texts]
+
 
 def dup_keys(titles: np.ndarray, artists: np.ndarray) -> np.ndarray:
     """int64 keys equal for near-duplicates: the same artist and the same
     :func:`~clustering.ml.titles.title_key` (stable across processes)."""
+    artists = np.asarray(artists, dtype=np.int64)
+    keys, start = [], 0
+    for block in _text_blocks(titles):  # each key depends on its own title only
+        keys.append(_dup_keys_block(block, artists[start : start + len(block)]))
+        start += len(block)
+    return np.concatenate(keys)
+
+
+def public_id_hashes(external_ids) -> np.ndarray:
+    """:func:`~clustering.ml.similarity.external_id_hashes` of an Arrow column, by blocks."""
+    return np.concatenate(
+        [external_id_hashes(block.to_numpy(zero_copy_only=False)) for block in _text_blocks(external_ids)]
+    )
+
+
+def _dup_keys_block(titles: pa.Array, artists: np.ndarray) -> np.ndarray:
     # Most titles carry no version marker: Arrow normalises those in bulk, the
     # others go through title_key (faster than title_key on every title).
-    if isinstance(titles, pa.ChunkedArray):
-        titles = titles.combine_chunks()
-    elif not isinstance(titles, pa.Array):
-        titles = pa.array(titles, type=pa.string())
     lowered = pc.utf8_trim_whitespace(
         pc.replace_substring_regex(pc.utf8_lower(pc.utf8_normalize(titles, "NFKC")), r"[ \t\n\r\f\v]+", " ")
     )
@@ -43,8 +67,7 @@ def dup_keys(titles: np.ndarray, artists: np.ndarray) -> np.ndarray:
     )
     if len(marked):
         # Each distinct marked title once ("Intro (Live)" recurs across artists).
-        taken = titles.take(pa.array(marked, pa.int64()))
-        encoded = pc.dictionary_encode(taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken)
+        encoded = pc.dictionary_encode(titles.take(pa.array(marked, pa.int64())))
         distinct = np.array([title_key(t) for t in encoded.dictionary.to_pylist()], dtype=object)
         keys[marked] = distinct[encoded.indices.to_numpy(zero_copy_only=False)]
     return (pd.util.hash_array(keys).astype(np.int64) ^ (np.asarray(artists, dtype=np.int64) * 0x9E3779B1)).astype(
@@ -60,28 +83,29 @@ def artist_credit_pairs(artist_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def similarity_index_fit(
-    *, catalog: CatalogColumns, labels: np.ndarray | None = None, release_texts: bool = False
+    *, catalog: CatalogColumns, labels: np.ndarray | None = None, release: bool = False
 ) -> tuple[SimilarityIndex, dict]:
     """The similar-song index over the songs a run read (``catalog``), with
     their clusters when ``labels`` is given (else set later with
     :meth:`~clustering.ml.similarity.SimilarityIndex.labels_set`). With
-    ``release_texts`` the catalog's titles and public ids are let go once
-    keyed (the run's peak memory is the index fit beside the clustering).
-    Returns (index, timings)."""
+    ``release`` the catalog's titles and public ids are let go once keyed,
+    and its feature matrix is handed to the index fit, which lets it go once
+    read (the run's peak memory is the index fit beside the clustering; the
+    run's fit must hold its own reference). Returns (index, timings)."""
     t0 = time.perf_counter()
     # Near-duplicates: same artist and the same title once version markers
     # ("Live", "Remastered 2011", "feat. …") are stripped (clustering.ml.titles).
     dup = dup_keys(catalog.name, catalog.artist_id)
     t1 = time.perf_counter()
-    key_hashes = external_id_hashes(catalog.external_id.to_numpy(zero_copy_only=False))
-    if release_texts:
+    key_hashes = public_id_hashes(catalog.external_id)
+    if release:
         catalog.texts_release()
     t2 = time.perf_counter()
     members = artist_credit_pairs(catalog.artist_id)
     t3 = time.perf_counter()
     index = SimilarityIndex().fit(
         ids=catalog.ids,
-        X=catalog.X,
+        X=catalog.features_take() if release else catalog.X,
         year=catalog.release_year,
         popularity=catalog.popularity,
         artist=catalog.artist_id,

@@ -293,7 +293,7 @@ class _IndexBuild:
         waited = 0.0
         try:
             # Everything but the clusters, which the fit beside it decides.
-            index, self.timings = similarity_index_fit(catalog=self.catalog, release_texts=True)
+            index, self.timings = similarity_index_fit(catalog=self.catalog, release=True)
             t = time.perf_counter()
             self._labels_given.wait()
             waited = time.perf_counter() - t
@@ -376,6 +376,7 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
         except ValueError as exc:
             raise TrainingError(f"the model could not be fitted: {exc}") from None
         outputs = model.pop_training_outputs()
+        del X  # the index build, which may still read them, lets the features go last
         index.labels_give(outputs["labels"])
         progress("saving", 82, force=True)
         t1 = time.perf_counter()
@@ -416,6 +417,7 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
         progress("labelling", 86, force=True)
         t2 = time.perf_counter()
         labels_write(run=run, ids=ids, labels=outputs["labels"], embedding=outputs["embedding"])
+        del outputs  # the map positions (the index holds the labels)
         labels_analyze(run.pk)
         timings["labels"] = time.perf_counter() - t2
         if overlap:

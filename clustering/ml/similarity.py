@@ -421,6 +421,7 @@ class SimilarityIndex(BaseEstimator):
         for j in range(len(ATTRIBUTES)):
             column = X[:, j] if j < X.shape[1] else extra[:, j - X.shape[1]]
             self.attributes_[:, j] = column[order]
+        del X, extra, column  # read for the last time (a caller that handed them over lets them go)
         self.artists_ = np.asarray(artist, dtype=np.int64)[order]
         if n and self.artists_.max() < 2**31 and self.artists_.min() >= -(2**31):
             self.artists_ = self.artists_.astype(np.int32)
