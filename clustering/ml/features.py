@@ -38,19 +38,27 @@ def column_sums(A: np.ndarray, transform=None, *, block: int = SUM_BLOCK) -> np.
     """``transform(A).sum(axis=0)`` for a C-ordered matrix, computed by blocks
     of rows: the temporaries hold one block, not a copy of every row (at 10M
     songs a float64 copy of twelve columns is ~1 GB), and the sums are the
-    same bit for bit, since NumPy adds the rows of such a matrix along axis 0
-    one after another (each block's rows are added after the running total).
-    ``transform`` maps a block of rows to a block of values (None: the rows)."""
+    same bit for bit (see :func:`block_sums`). ``transform`` maps a block of
+    rows to a block of values (None: the rows)."""
     A = np.asarray(A)
-    if not A.flags.c_contiguous or A.ndim != 2:  # another layout sums in another order: at once, as NumPy does
+    if not A.flags.c_contiguous or A.ndim != 2 or not len(A):  # another layout sums in another order: as NumPy does
         return (A if transform is None else transform(A)).sum(axis=0)
+    blocks = (A[start : start + block] for start in range(0, len(A), block))
+    return block_sums(blocks if transform is None else map(transform, blocks))
+
+
+def block_sums(blocks) -> np.ndarray:
+    """The column sums of the rows of consecutive blocks (C-ordered 2-D
+    arrays, at least one): what ``.sum(axis=0)`` gives for their
+    concatenation, bit for bit. NumPy adds the rows of a C-ordered matrix
+    along axis 0 one after another, so each block's rows are added after
+    the running total."""
     total = None
-    for start in range(0, len(A), block):
-        rows = A[start : start + block]
-        if transform is not None:
-            rows = transform(rows)
+    for rows in blocks:
         total = np.add.reduce(rows if total is None else np.concatenate([total[None], rows]), axis=0)
-    return total if total is not None else (A if transform is None else transform(A)).sum(axis=0)
+    if total is None:
+        raise ValueError("no blocks to sum")
+    return total
 
 
 def check_matrix(X, *, feature_names: Sequence[str], name: str = "X") -> np.ndarray:

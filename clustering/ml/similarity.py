@@ -39,7 +39,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import NotFittedError
 
 from ._threads import limit_threads, one_search_thread
-from .features import FEATURES, check_matrix, column_sums
+from .features import FEATURES, block_sums, check_matrix
 from .scales import COMPARATIVES, join_words, level_word
 
 # Skewed features (most songs near 0, a long tail): log(x + offset) spreads
@@ -172,7 +172,16 @@ class SongEmbedding(BaseEstimator):
 
     def _raw_base(self, X, year, popularity) -> np.ndarray:
         X = check_matrix(X, feature_names=FEATURES)
-        # Written straight into the 12 columns (no copy of X, no stacking).
+        return self._raw_rows(
+            X,
+            np.asarray(year, dtype=np.float64).reshape(len(X)),
+            np.asarray(popularity, dtype=np.float64).reshape(len(X)),
+        )
+
+    @staticmethod
+    def _raw_rows(X: np.ndarray, year: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+        """The 12 raw base columns of checked rows (log scales where the
+        feature is one), written straight into one matrix (no stacking)."""
         raw = np.empty((len(X), len(FEATURES) + 2), dtype=np.float64)
         raw[:, : len(FEATURES)] = X
         for j, name in enumerate(FEATURES):
@@ -180,29 +189,45 @@ class SongEmbedding(BaseEstimator):
                 raw[:, j] = np.log(np.clip(raw[:, j], 0, None) + LOG_OFFSETS[name])
             elif name == "duration_ms":
                 raw[:, j] = np.log(np.clip(raw[:, j], 1000, None))
-        raw[:, -2] = np.asarray(year, dtype=np.float64).reshape(len(X))
-        raw[:, -1] = np.asarray(popularity, dtype=np.float64).reshape(len(X))
+        raw[:, -2] = year
+        raw[:, -1] = popularity
         return raw
+
+    def _raw_blocks(self, X, year, popularity):
+        """The raw base columns by blocks of EMBED_BLOCK rows: a function
+        giving a fresh iterator of (start, rows) each time it is called."""
+        X = check_matrix(X, feature_names=FEATURES)
+        year = np.asarray(year, dtype=np.float64).reshape(len(X))
+        popularity = np.asarray(popularity, dtype=np.float64).reshape(len(X))
+
+        def blocks():
+            for start in range(0, max(len(X), 1), EMBED_BLOCK):  # one empty block for no rows
+                stop = start + EMBED_BLOCK
+                yield start, self._raw_rows(X[start:stop], year[start:stop], popularity[start:stop])
+
+        return blocks
 
     def fit(self, X, year, popularity, artist, members=None) -> SongEmbedding:
         """``members``: optional (artist ids, member codes) pairs naming the
         artists of joint credits (:func:`.credits.credit_pairs`); a member's
         profile is the mean of every song whose credit names it."""
-        self._fit_base(X, year, popularity, artist, members)
+        self._fit_blocks(self._raw_blocks(X, year, popularity), artist, members)
         return self
 
     def fit_transform(self, X, year, popularity, artist, members=None, *, dtype=np.float32) -> np.ndarray:
-        """:meth:`fit`, then :meth:`transform` of the same songs, computing
-        their base columns once."""
-        return self._embed(self._fit_base(X, year, popularity, artist, members), artist, dtype=dtype)
+        """:meth:`fit`, then :meth:`transform` of the same songs."""
+        blocks = self._raw_blocks(X, year, popularity)
+        self._fit_blocks(blocks, artist, members)
+        return self._embed_blocks(blocks, artist, dtype=dtype)
 
-    def _fit_base(self, X, year, popularity, artist, members) -> np.ndarray:
-        raw = self._raw_base(X, year, popularity)
-        # Means and standard deviations of the known values, summed by blocks
-        # of rows (the same sums as over whole zero-filled and centred copies,
-        # without the copies).
-        counts = column_sums(raw, lambda rows: np.isfinite(rows).astype(np.int64))
-        known = column_sums(raw, lambda rows: np.where(np.isfinite(rows), rows, 0))
+    def _fit_blocks(self, blocks, artist, members) -> None:
+        # Every statistic is summed over blocks of rows, each block's raw
+        # columns computed again when read (a log or two per value): no
+        # matrix of every song's 12 columns (~1 GB at 10M songs) is ever
+        # held, and the sums are those over whole matrices, bit for bit
+        # (block_sums; np.add.at adds in order, as np.bincount does).
+        counts = block_sums(np.isfinite(rows).astype(np.int64) for _, rows in blocks())
+        known = block_sums(np.where(np.isfinite(rows), rows, 0) for _, rows in blocks())
         self.mean_ = np.where(counts > 0, known / np.maximum(counts, 1), 0.0)
 
         def squares(rows):
@@ -210,23 +235,23 @@ class SongEmbedding(BaseEstimator):
             centred[~np.isfinite(rows)] = 0.0
             return np.square(centred, out=centred)
 
-        std = np.sqrt(column_sums(raw, squares) / np.maximum(counts, 1))
+        std = np.sqrt(block_sums(squares(rows) for _, rows in blocks()) / np.maximum(counts, 1))
         self.std_ = np.where(std > 0, std, 1.0)
-        base = self._base_of(raw, in_place=True)
-        del raw
         artist = np.asarray(artist, dtype=np.int64)
         self.artist_ids_, codes = np.unique(artist, return_inverse=True)
         n_artists = len(self.artist_ids_)
         sizes = np.bincount(codes, minlength=n_artists).astype(np.float64)
-        sums = np.column_stack(
-            [np.bincount(codes, weights=base[:, j], minlength=n_artists) for j in range(base.shape[1])]
-        )
+        width = len(FEATURES) + 2
+        sums = np.zeros((n_artists, width))
+        for start, rows in blocks():
+            base = self._base_of(rows, in_place=True)
+            for j in range(width):
+                np.add.at(sums[:, j], codes[start : start + len(base)], base[:, j])
         means = sums / sizes[:, None]
         if members is not None and len(members[0]):
             means = _credit_profiles(self.artist_ids_, sums, sizes, means, *members)
         self.artist_means_ = means.astype(np.float32)
-        self.dim_ = base.shape[1] * (2 if self.artist_weight else 1)
-        return base
+        self.dim_ = width * (2 if self.artist_weight else 1)
 
     def _base_of(self, raw: np.ndarray, *, in_place: bool = False) -> np.ndarray:
         # The values of np.where(finite, (raw - mean) / std, 0), in one copy of
@@ -252,21 +277,24 @@ class SongEmbedding(BaseEstimator):
         rounded to half precision, written without a float32 copy of every
         row). An artist unknown at fit time contributes the song's own base."""
         self._check_fitted()
-        return self._embed(self.base(X, year, popularity), artist, dtype=dtype)
+        return self._embed_blocks(self._raw_blocks(X, year, popularity), artist, dtype=dtype)
 
-    def _embed(self, base: np.ndarray, artist, *, dtype=np.float32) -> np.ndarray:
-        if not self.artist_weight:
-            return base.astype(np.float32).astype(dtype, copy=False)
+    def _embed_blocks(self, blocks, artist, *, dtype=np.float32) -> np.ndarray:
         artist = np.asarray(artist, dtype=np.int64)
-        n, d = base.shape
-        out = np.empty((n, 2 * d), dtype=dtype)
+        d = len(FEATURES) + 2
+        out = None
         # By blocks of rows: the float64 temporaries stay small at 10M songs;
         # each block is float32 first, whatever ``dtype`` it is stored in.
-        for start in range(0, n, EMBED_BLOCK):
-            part = base[start : start + EMBED_BLOCK]
+        for start, raw in blocks():
+            part = self._base_of(raw, in_place=True)
+            if out is None:
+                out = np.empty((len(artist), self.dim_), dtype=dtype)
+            if not self.artist_weight:
+                out[start : start + len(part)] = part.astype(np.float32)
+                continue
             profile = part
             if len(self.artist_ids_):
-                block = artist[start : start + EMBED_BLOCK]
+                block = artist[start : start + len(part)]
                 pos = np.clip(np.searchsorted(self.artist_ids_, block), 0, len(self.artist_ids_) - 1)
                 known = self.artist_ids_[pos] == block
                 profile = np.where(known[:, None], self.artist_means_[pos], part)
@@ -274,7 +302,7 @@ class SongEmbedding(BaseEstimator):
             rows[:, :d] = part
             rows[:, d:] = self.artist_weight * profile
             out[start : start + len(part)] = rows
-        return out
+        return out if out is not None else np.empty((0, self.dim_), dtype=dtype)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "mean_"):
