@@ -130,6 +130,24 @@ def test_bulk_duplicate_keys_agree_with_title_keys():
     assert other_artist[0] != keys[0]
 
 
+def test_duplicate_keys_and_id_hashes_are_the_same_by_blocks(monkeypatch):
+    """A run keys its titles and public ids by blocks (no Python string of
+    every title at once); each key must stay with its own song."""
+    import pyarrow as pa
+
+    from clustering import index
+    from clustering.ml.similarity import external_id_hashes
+
+    titles = np.array([*VERSIONS, "Kafamın İçi (Live)", "Song X", "Intro (Live)", "Intro"] * 3, dtype=object)
+    artists = np.arange(len(titles), dtype=np.int64) % 7
+    ids = pa.array([f"id{i:03d}" for i in range(len(titles))])
+    at_once = dup_keys(titles, artists), index.public_id_hashes(ids)
+    monkeypatch.setattr(index, "TEXT_BLOCK", 4)
+    assert np.array_equal(dup_keys(titles, artists), at_once[0])
+    assert np.array_equal(index.public_id_hashes(ids), at_once[1])
+    assert np.array_equal(at_once[1], external_id_hashes(ids.to_pylist()))
+
+
 def test_seed_genre_returns_only_songs_carrying_it_when_there_are_enough(catalog):
     api = APIClient()
     body = api.get("/api/recommendations/", {"seed_genres": "metal", "limit": 10}).json()

@@ -220,3 +220,22 @@ def test_genres_given_as_codes_build_what_names_build():
     np.testing.assert_array_equal(by_codes.genre_starts_, by_names.genre_starts_)
     np.testing.assert_array_equal(by_codes.genre_sizes_, by_names.genre_sizes_)
     np.testing.assert_array_equal(by_codes.genre_vectors_, by_names.genre_vectors_)
+
+
+def test_the_embedding_is_the_same_by_blocks_of_rows_as_at_once(monkeypatch):
+    """Fit and transform stream over blocks of rows (a 10M-song run holds no
+    matrix of every song's columns); block edges must not move a bit."""
+    import clustering.ml.similarity as similarity
+
+    data = _data(n_per=500)
+    args = (data["X"], data["year"], data["popularity"], data["artist"])
+    whole = SongEmbedding().fit(*args)
+    at_once = whole.transform(*args, dtype=np.float16)
+    monkeypatch.setattr(similarity, "EMBED_BLOCK", 97)  # 21 blocks, the last one short
+    blocks = SongEmbedding()
+    by_blocks = blocks.fit_transform(*args, dtype=np.float16)
+    for name in ("mean_", "std_", "artist_ids_", "artist_means_"):
+        assert np.array_equal(getattr(whole, name), getattr(blocks, name)), name
+    assert by_blocks.dtype == np.float16 and np.array_equal(by_blocks, at_once)
+    # float16 is the float32 embedding rounded once more, as the index always stored it
+    assert np.array_equal(by_blocks, whole.transform(*args).astype(np.float16))
