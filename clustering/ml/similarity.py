@@ -170,14 +170,6 @@ class SongEmbedding(BaseEstimator):
         self.popularity_weight = popularity_weight
         self.artist_weight = artist_weight
 
-    def _raw_base(self, X, year, popularity) -> np.ndarray:
-        X = check_matrix(X, feature_names=FEATURES)
-        return self._raw_rows(
-            X,
-            np.asarray(year, dtype=np.float64).reshape(len(X)),
-            np.asarray(popularity, dtype=np.float64).reshape(len(X)),
-        )
-
     @staticmethod
     def _raw_rows(X: np.ndarray, year: np.ndarray, popularity: np.ndarray) -> np.ndarray:
         """The 12 raw base columns of checked rows (log scales where the
@@ -226,8 +218,16 @@ class SongEmbedding(BaseEstimator):
         # matrix of every song's 12 columns (~1 GB at 10M songs) is ever
         # held, and the sums are those over whole matrices, bit for bit
         # (block_sums; np.add.at adds in order, as np.bincount does).
-        counts = block_sums(np.isfinite(rows).astype(np.int64) for _, rows in blocks())
-        known = block_sums(np.where(np.isfinite(rows), rows, 0) for _, rows in blocks())
+        width = len(FEATURES) + 2
+        counts = np.zeros(width, dtype=np.int64)
+
+        def known_values():
+            for _, rows in blocks():
+                finite = np.isfinite(rows)
+                np.add(counts, finite.sum(axis=0), out=counts)  # integers: exact in any order
+                yield np.where(finite, rows, 0)
+
+        known = block_sums(known_values())  # the counts in the same pass
         self.mean_ = np.where(counts > 0, known / np.maximum(counts, 1), 0.0)
 
         def squares(rows):
@@ -241,7 +241,6 @@ class SongEmbedding(BaseEstimator):
         self.artist_ids_, codes = np.unique(artist, return_inverse=True)
         n_artists = len(self.artist_ids_)
         sizes = np.bincount(codes, minlength=n_artists).astype(np.float64)
-        width = len(FEATURES) + 2
         sums = np.zeros((n_artists, width))
         for start, rows in blocks():
             base = self._base_of(rows, in_place=True)
@@ -270,7 +269,9 @@ class SongEmbedding(BaseEstimator):
 
     def base(self, X, year, popularity) -> np.ndarray:
         """The 12 standardised, weighted base columns (missing year/popularity: the mean)."""
-        return self._base_of(self._raw_base(X, year, popularity))
+        return np.concatenate(
+            [self._base_of(rows, in_place=True) for _, rows in self._raw_blocks(X, year, popularity)()]
+        )
 
     def transform(self, X, year, popularity, artist, *, dtype=np.float32) -> np.ndarray:
         """Embedding rows (float32; ``dtype=np.float16``: the float32 values
