@@ -53,19 +53,24 @@ def partition_name(run_id: int) -> str:
 # --- the catalog's view: the active run's labels -------------------------------------------
 
 
-def active_label_source() -> LabelSource:
-    """The active run's labels as the catalog joins them (songs.labels).
+def active_label_source(run: int | None = None) -> LabelSource:
+    """The active run's labels as the catalog joins them (songs.labels), or
+    run ``run``'s.
 
     The active run is read inside the same statement, so one read sees one
     run's labels whatever flips meanwhile; Postgres prunes the other runs'
-    partitions when the statement starts.
+    partitions when the statement starts. A given run is pruned when the
+    statement is planned, which is cheaper (a similar-song lookup names the
+    run of the index it searched).
     """
     runs, clusters = TrainingRun._meta.db_table, Cluster._meta.db_table
-    return LabelSource(
+    select = (
         f"SELECT sl.song_id, sl.cluster_id, c.label AS cluster_label, c.name AS cluster_name, sl.map_x, sl.map_y "
         f"FROM {TABLE} sl LEFT JOIN {clusters} c ON c.id = sl.cluster_id "
-        f"WHERE sl.run_id = (SELECT r.id FROM {runs} r WHERE r.is_active)"
     )
+    if run is not None:
+        return LabelSource(select + "WHERE sl.run_id = %s", (int(run),))
+    return LabelSource(select + f"WHERE sl.run_id = (SELECT r.id FROM {runs} r WHERE r.is_active)")
 
 
 # --- which runs have labels ---------------------------------------------------------------

@@ -265,10 +265,11 @@ def _delta(run, index: SimilarityIndex) -> Delta:
         return Delta((), (), 0, *(np.empty(0, dtype=np.int64),) * 4, np.empty(0, dtype=np.int64), [])
 
 
-def _songs_by_row(index: SimilarityIndex, rows: np.ndarray) -> dict[int, SongRecord]:
-    """{row: SongRecord} for index rows; songs deleted since the run trained are left out."""
+def _songs_by_row(index: SimilarityIndex, rows: np.ndarray, run: int) -> dict[int, SongRecord]:
+    """{row: SongRecord} for index rows, labelled as in ``run`` (the index's
+    run); songs deleted since the run trained are left out."""
     ids = index.ids_[rows].tolist()
-    records = song_records(ids=ids)
+    records = song_records(ids=ids, run=run)
     return {int(r): records[i] for r, i in zip(rows.tolist(), ids) if i in records}
 
 
@@ -399,7 +400,7 @@ def song_similar(
                 capped.append(c)
         merged = capped
     seed_pk = int(index.ids_[row]) if record is None else None
-    records = song_records(ids=[*([seed_pk] if seed_pk is not None else []), *(c[1] for c in merged)])
+    records = song_records(ids=[*([seed_pk] if seed_pk is not None else []), *(c[1] for c in merged)], run=run.pk)
     if record is None:
         record = records.get(seed_pk)
         if record is None or record["id"] != external_id:  # deleted since training, or a hash collision
@@ -563,7 +564,7 @@ def recommendations_get(
         chosen.append(r)
         if len(chosen) >= limit + 5:
             break
-    by_row = _songs_by_row(index, np.asarray(chosen, dtype=np.int64))
+    by_row = _songs_by_row(index, np.asarray(chosen, dtype=np.int64), run.pk)
     seed_ids = set(seed_songs)
     seed_records = song_records(external_ids=list(seed_songs)).values() if seed_songs else []
     tracks = _distinct(
@@ -669,7 +670,7 @@ def song_path(
         max_per_artist=max_per_artist,
         mask=filters.full_mask(index),
     )
-    by_row = _songs_by_row(index, np.asarray(steps, dtype=np.int64))
+    by_row = _songs_by_row(index, np.asarray(steps, dtype=np.int64), run.pk)
     middle = [by_row[r] for r in steps if r in by_row]
     vectors = [a.vector] + [index.vector(r) for r in steps if r in by_row] + [b.vector]
     gaps = [float(np.linalg.norm(vectors[i + 1] - vectors[i])) / index.distance_scale_ for i in range(len(vectors) - 1)]
@@ -680,12 +681,12 @@ def songs_nearest_features(*, X: np.ndarray, k: int) -> list[list[tuple[SongReco
     """For each feature vector (FEATURE_NAMES order, real units; no artist,
     year or popularity: those count as the catalog mean), the k nearest songs
     of the index as (song, distance, similarity)."""
-    _, index = active_index()
+    run, index = active_index()
     n = len(X)
     vectors = index.embed(X=X, year=np.full(n, np.nan), popularity=np.full(n, np.nan), artist=np.full(n, -1))
     found = [index.query(v, k=k) for v in vectors]
     rows = np.concatenate([r for r, _ in found]) if found else np.empty(0, dtype=np.int64)
-    by_row = _songs_by_row(index, rows)
+    by_row = _songs_by_row(index, rows, run.pk)
     return [
         [
             (by_row[r], round(float(d), 4), round(float(index.similarity(d)), 4))
@@ -727,7 +728,7 @@ def cluster_playlist(
     if not mask.any():
         return []
     rows, _ = index.query(centre, k=limit + 5, mask=mask, max_per_artist=max_per_artist, **filters.query_kwargs())
-    by_row = _songs_by_row(index, rows)
+    by_row = _songs_by_row(index, rows, run.pk)
     return _distinct([by_row[r] for r in rows.tolist() if r in by_row])[:limit]
 
 

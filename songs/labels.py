@@ -39,17 +39,22 @@ class ActiveLabel(NamedTuple):
     map_y: float | None
 
 
-_provider: Callable[[], LabelSource | None] | None = None
+_provider: Callable[..., LabelSource | None] | None = None
 
 
-def label_source_register(provider: Callable[[], LabelSource | None] | None) -> None:
-    """Set the function that says where the active run's labels are (None: no labels)."""
+def label_source_register(provider: Callable[..., LabelSource | None] | None) -> None:
+    """Set the function that says where the active run's labels are (None: no
+    labels). It is called with ``run=None`` (the run active when the statement
+    runs) or with the id of the run a caller already works with."""
     global _provider
     _provider = provider
 
 
-def label_source() -> LabelSource | None:
-    return _provider() if _provider is not None else None
+def label_source(run: int | None = None) -> LabelSource | None:
+    """The active run's labels; with ``run``, that run's (a caller that read
+    the active run's index names it: the records then match the index, and
+    the database plans the join for one known run)."""
+    return _provider(run=run) if _provider is not None else None
 
 
 # SQLite allows 999 parameters per statement by default.

@@ -422,15 +422,17 @@ def song_record_of(song: Song) -> SongRecord:
     )
 
 
-def song_records(*, ids=None, external_ids=None) -> dict:
-    """{song id: SongRecord} for song ids, or {external id: SongRecord} for external ids."""
+def song_records(*, ids=None, external_ids=None, run: int | None = None) -> dict:
+    """{song id: SongRecord} for song ids, or {external id: SongRecord} for
+    external ids; their clusters in the active run, or in run ``run``
+    (:func:`songs.labels.label_source`)."""
     by_external = external_ids is not None
     keys = list(external_ids if by_external else ids)
     if not keys:
         return {}
     column = "s.external_id" if by_external else "s.id"
     # The active run's labels (songs.labels); without a source, none.
-    source = label_source() or LabelSource(
+    source = label_source(run) or LabelSource(
         "SELECT NULL AS song_id, NULL AS cluster_id, NULL AS cluster_name, NULL AS map_x, NULL AS map_y WHERE 1 = 0"
     )
     sql = (

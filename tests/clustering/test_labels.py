@@ -14,9 +14,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from clustering import artifacts, labels, selectors, services
-from clustering.models import TrainingRun
+from clustering.models import Cluster, TrainingRun
 from songs.labels import labels_of
 from songs.models import Song
+from songs.selectors import song_records
 from songs.services import songs_import_file
 from tests.conftest import active_labels, flagship_rows, train_run, write_csv
 
@@ -62,6 +63,24 @@ def test_a_rollback_restores_exactly_the_previous_runs_labels(demo_catalog):
     assert active_labels() != before
     services.training_run_activate(run=first)
     assert active_labels() == before  # song for song: cluster, its name, map position
+
+
+def test_records_read_for_a_named_run_carry_its_labels_whichever_run_is_active(demo_catalog):
+    """A similar-song lookup reads its results' records with the labels of
+    the run whose index it searched (songs.selectors.song_records(run=…))."""
+    first = train_run(k=3, random_state=0)
+    second = train_run(k=6, random_state=1)
+    ids = sorted(Song.objects.values_list("id", flat=True))
+    expected = {run.pk: labels.run_labels(run.pk) for run in (first, second)}
+    assert expected[first.pk] != expected[second.pk]
+    for active in (second, first):
+        services.training_run_activate(run=active)
+        for run in (first, second, None):
+            records = song_records(ids=ids, run=None if run is None else run.pk)
+            shown = {pk: (r["cluster"]["id"], r["map_x"], r["map_y"]) for pk, r in records.items()}
+            assert shown == expected[(active if run is None else run).pk]
+    names = dict(Cluster.objects.filter(run=first).values_list("id", "name"))
+    assert all(r["cluster"]["name"] == names[r["cluster"]["id"]] for r in song_records(ids=ids, run=first.pk).values())
 
 
 def test_old_runs_labels_are_dropped_past_label_runs_kept(demo_catalog, settings):
