@@ -59,7 +59,12 @@ class DiscoveryFiltersMixin(serializers.Serializer):
 
     def get_fields(self):
         fields = super().get_fields()
+        # With request data, only the filters it holds (validate() reads an
+        # absent one as empty); without, all of them (the schema).
+        given = getattr(self, "initial_data", None)
         for name, text in _FILTER_HELP.items():
+            if given is not None and name not in given:
+                continue
             fields[name] = serializers.CharField(
                 required=False, default="", allow_blank=True, help_text=f"{text} At most {MAX_FILTER_ITEMS} items."
             )
