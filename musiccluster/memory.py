@@ -87,7 +87,11 @@ def is_large(request, response) -> bool:
         body = 0
     if body >= limit:
         return True
-    return not response.streaming and len(response.content) >= limit
+    if response.streaming:
+        return False
+    # CommonMiddleware (inside this one) has set Content-Length: no copy of the content to measure it.
+    length = response.get("Content-Length")
+    return (int(length) if length and length.isdigit() else len(response.content)) >= limit
 
 
 class ReleaseMemoryMiddleware:

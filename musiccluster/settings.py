@@ -446,11 +446,11 @@ PREDICT_MAX_NEIGHBOUR_LOOKUPS = int(os.environ.get("PREDICT_MAX_NEIGHBOUR_LOOKUP
 # with a 429. One slot leaves the second of two workers to everyone else.
 API_EXPENSIVE_CONCURRENCY = int(os.environ.get("API_EXPENSIVE_CONCURRENCY", "1"))
 EXPENSIVE_SLOT_DIR = Path(os.environ.get("EXPENSIVE_SLOT_DIR", VAR_DIR / "slots"))
-# Request bodies (not file uploads) above this size are refused: 413 under /api/.
 # A request whose body or response is at least this large (a 10,000-vector
 # predict: ~2 MB in, ~5 MB out) is followed by a garbage collection and a
 # malloc_trim in the background (musiccluster/memory.py); 0: never.
 LARGE_REQUEST_BYTES = int(os.environ.get("LARGE_REQUEST_BYTES", str(1_000_000)))
+# Request bodies (not file uploads) above this size are refused: 413 under /api/.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024 * 1024)))
 
 # --- Sign-in lockout (django-axes) ---------------------------------------------
