@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 
 from .features import FEATURE_NAMES
 from .labels import ActiveLabel, labels_attach
@@ -10,6 +10,43 @@ def _with_hash(kwargs: dict) -> dict:
     if kwargs.get("update_fields") is not None:
         kwargs = {**kwargs, "update_fields": {*kwargs["update_fields"], "content_hash"}}
     return kwargs
+
+
+class _EditsClearHashQuerySet(models.QuerySet):
+    """update() and bulk_update() are edits outside the import too: they clear
+    content_hash (unless they write it themselves), as save() does, so that
+    the next import compares the rows in full rather than trusting a hash of
+    what the file once said."""
+
+    def update(self, **kwargs):
+        if "content_hash" in kwargs:
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            self._edited()
+            return super().update(**kwargs, content_hash=None)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        fields = list(fields)
+        if "content_hash" not in fields:
+            objs = list(objs)
+            for obj in objs:
+                obj.content_hash = None
+            fields.append("content_hash")
+            with transaction.atomic(using=self.db):
+                self.model.objects.using(self.db).filter(pk__in=[o.pk for o in objs])._edited()
+                return super().bulk_update(objs, fields, batch_size=batch_size)
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+    def _edited(self) -> None:
+        """What else an edit of these rows makes stale (before they change)."""
+
+
+class _ArtistQuerySet(_EditsClearHashQuerySet):
+    def _edited(self) -> None:
+        # Songs' rows name their artist: they are compared in full too (Artist.save).
+        Song.objects.using(self.db).filter(artist_id__in=self.values("pk"), content_hash__isnull=False).update(
+            content_hash=None
+        )
 
 
 class Artist(models.Model):
@@ -24,6 +61,8 @@ class Artist(models.Model):
     # came from the file (songs.importing.ARTIST_HASH_COLUMNS). NULL once the
     # row is edited by other means, so the next import compares it in full.
     content_hash = models.BigIntegerField(null=True, blank=True, editable=False)
+
+    objects = _ArtistQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -91,6 +130,8 @@ class Song(models.Model):
     # any other means clears it (save below), so such a row is compared in
     # full and re-written when the file differs.
     content_hash = models.BigIntegerField(null=True, blank=True, editable=False)
+
+    objects = _EditsClearHashQuerySet.as_manager()
 
     FEATURES = FEATURE_NAMES
 

@@ -119,6 +119,57 @@ def test_a_save_of_some_fields_clears_the_hash_too(catalog_csv):
     assert Song.objects.get(pk=song.pk).content_hash is None
 
 
+def test_a_queryset_update_is_an_edit_too_and_is_written_again(catalog_csv, staged):
+    rows = flagship_rows(8)
+    run_import(catalog_csv(rows, name="a.csv"))
+    edited = [rows[2]["id_songs"], rows[5]["id_songs"]]
+    assert Song.objects.filter(external_id__in=edited).update(tempo=199.0) == 2
+    assert list(Song.objects.filter(external_id__in=edited).values_list("content_hash", flat=True)) == [None, None]
+    assert Song.objects.filter(content_hash__isnull=False).count() == 6
+    # Writing the hash itself is left alone (the import's own bookkeeping).
+    Song.objects.filter(external_id=rows[0]["id_songs"]).update(content_hash=7)
+    assert Song.objects.get(external_id=rows[0]["id_songs"]).content_hash == 7
+
+    job = run_import(catalog_csv(rows, name="b.csv"))
+    # Staged: the two edited songs and the one whose hash was overwritten (same content: unchanged).
+    assert counts(job) == (0, 2, 6, 0)
+    assert staged[-1] == 3
+    assert Song.objects.get(external_id=rows[0]["id_songs"]).content_hash != 7
+    for i in (2, 5):
+        assert Song.objects.get(external_id=rows[i]["id_songs"]).tempo == pytest.approx(float(rows[i]["tempo"]))
+    assert not Song.objects.filter(content_hash__isnull=True).exists()
+
+
+def test_a_bulk_update_clears_the_hashes_of_the_rows_it_writes(catalog_csv, staged):
+    rows = flagship_rows(5)
+    run_import(catalog_csv(rows, name="a.csv"))
+    songs = list(Song.objects.filter(external_id__in=[rows[1]["id_songs"], rows[3]["id_songs"]]))
+    for song in songs:
+        song.energy = 0.01
+    Song.objects.bulk_update(songs, ["energy"])
+    assert sorted(Song.objects.filter(content_hash__isnull=True).values_list("pk", flat=True)) == sorted(
+        s.pk for s in songs
+    )
+    assert counts(run_import(catalog_csv(rows, name="b.csv"))) == (0, 2, 3, 0)
+    assert staged[-1] == 2
+
+
+def test_a_queryset_update_of_artists_clears_their_songs_hashes_too(catalog_csv, staged):
+    rows = flagship_rows(14)
+    run_import(catalog_csv(rows, name="a.csv"))
+    artist = Artist.objects.get(external_id=rows[0]["id_artists"])
+    # Filtered by the column it changes: the songs are found before the artist changes.
+    assert Artist.objects.filter(name=artist.name).update(name="Edited") == 1
+    assert Artist.objects.get(pk=artist.pk).content_hash is None
+    assert not Song.objects.filter(artist=artist, content_hash__isnull=False).exists()
+    assert Song.objects.filter(content_hash__isnull=True).count() == Song.objects.filter(artist=artist).count() == 2
+
+    job = run_import(catalog_csv(rows, name="b.csv"))
+    assert counts(job) == (0, 0, 14, 0)
+    assert staged[-1] == 2
+    assert Artist.objects.get(pk=artist.pk).name == rows[0]["name_artists"]
+
+
 def test_a_song_saved_without_a_change_is_not_counted_as_updated(catalog_csv, staged):
     rows = flagship_rows(6)
     run_import(catalog_csv(rows, name="a.csv"))
