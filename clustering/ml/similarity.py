@@ -88,6 +88,9 @@ EXACT_BELOW = 20_000
 EMBED_BLOCK = 262_144
 # A filtered query whose selection is this small is answered exactly.
 EXACT_SELECTION = 50_000
+# At most this many excluded rows are fetched and dropped after an unmasked
+# search (SimilarityIndex.query) rather than excluded by a selector inside it.
+DROP_AFTER_ROWS = 64
 # Probes multiply by this when the probed cells hold fewer than k selected rows.
 WIDEN = 4
 # Songs sampled per cell to fit the cells (a few Lloyd iterations): 25
@@ -681,6 +684,13 @@ class SimilarityIndex(BaseEstimator):
         excluded_artists = {int(a) for a in exclude_artists}
         selector_rows = self._excluded_rows(exclude_rows, exclude_artists, exclude_keys)
         fetch = max(2 * k, k + 20)
+        if mask is None and selector_rows is not None and len(selector_rows) <= DROP_AFTER_ROWS:
+            # A few rows (the seed and its versions): fetched and dropped
+            # below instead of a selector inside the search, which tests every
+            # scanned vector one at a time (1M songs, 16 probes: 0.30-0.39 ms
+            # a search against 0.14). The same rows come out.
+            fetch += len(selector_rows)
+            selector_rows = None
         n = len(self.ids_)
         while True:
             rows, dist = self.search(vector, k=fetch, mask=mask, exclude_rows=selector_rows)

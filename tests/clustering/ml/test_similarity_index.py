@@ -76,6 +76,44 @@ def test_query_drops_duplicates_excluded_rows_and_caps_artists(built):
     assert len(set(artists.tolist())) == 30
 
 
+def test_a_few_excluded_rows_are_dropped_after_the_search_with_the_selector_s_results(built, monkeypatch):
+    """The seed and its versions are searched for and dropped afterwards
+    (no selector: faiss tests every scanned vector against one); the rows and
+    distances are those of the search with the selector."""
+    import clustering.ml.similarity as similarity
+
+    _, index = built
+    rng = np.random.default_rng(3)
+    small_artist = int(np.bincount(index.artists_).argmin())  # an artist of few songs (maybe none)
+    calls = []
+    search = index.search
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs.get("exclude_rows"))
+        return search(*args, **kwargs)
+
+    for row in rng.choice(len(index.ids_), 60, replace=False).tolist():
+        other = int(rng.integers(len(index.ids_)))
+        kwargs = {
+            "exclude_rows": [row],
+            "exclude_keys": [int(index.dup_keys_[row]), int(index.dup_keys_[other])],
+            "exclude_artists": [small_artist],
+            "max_per_artist": 2,
+        }
+        results = {}
+        for limit in (0, similarity.DROP_AFTER_ROWS):
+            monkeypatch.setattr(similarity, "DROP_AFTER_ROWS", limit)
+            monkeypatch.setattr(index, "search", recording)
+            calls.clear()
+            results[limit] = index.query(index.vector(row), k=15, **kwargs)
+            monkeypatch.undo()
+            assert (calls[0] is None) == (limit > 0)  # the selector only when the rows are not dropped after
+        (rows, dist), (rows_after, dist_after) = results.values()
+        assert rows_after.tolist() == rows.tolist() and np.allclose(dist_after, dist)
+        assert len(rows) == 15 and not {row, other} & set(rows.tolist())
+        assert small_artist not in index.artists_[rows].tolist()
+
+
 def test_arrays_round_trip_answers_the_same(built):
     _, index = built
     copy = SimilarityIndex.from_arrays(index.to_arrays())
