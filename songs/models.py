@@ -26,16 +26,14 @@ class _EditsClearHashQuerySet(models.QuerySet):
             return super().update(**kwargs, content_hash=None)
 
     def bulk_update(self, objs, fields, batch_size=None):
-        fields = list(fields)
-        if "content_hash" not in fields:
-            objs = list(objs)
-            for obj in objs:
-                obj.content_hash = None
-            fields.append("content_hash")
-            with transaction.atomic(using=self.db):
-                self.model.objects.using(self.db).filter(pk__in=[o.pk for o in objs])._edited()
-                return super().bulk_update(objs, fields, batch_size=batch_size)
-        return super().bulk_update(objs, fields, batch_size=batch_size)
+        if "content_hash" in fields:
+            return super().bulk_update(objs, fields, batch_size=batch_size)
+        objs = list(objs)
+        for obj in objs:
+            obj.content_hash = None
+        with transaction.atomic(using=self.db):
+            self.filter(pk__in=[o.pk for o in objs])._edited()
+            return super().bulk_update(objs, [*fields, "content_hash"], batch_size=batch_size)
 
     def _edited(self) -> None:
         """What else an edit of these rows makes stale (before they change)."""
@@ -43,7 +41,7 @@ class _EditsClearHashQuerySet(models.QuerySet):
 
 class _ArtistQuerySet(_EditsClearHashQuerySet):
     def _edited(self) -> None:
-        # Songs' rows name their artist: they are compared in full too (Artist.save).
+        # Songs' rows name their artist: they are compared in full too (also after Artist.save).
         Song.objects.using(self.db).filter(artist_id__in=self.values("pk"), content_hash__isnull=False).update(
             content_hash=None
         )
@@ -80,7 +78,7 @@ class Artist(models.Model):
         self.content_hash = None
         super().save(*args, **_with_hash(kwargs))
         if self.pk is not None:
-            Song.objects.filter(artist_id=self.pk, content_hash__isnull=False).update(content_hash=None)
+            Artist.objects.using(self._state.db).filter(pk=self.pk)._edited()
 
 
 class Song(models.Model):
