@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 
 from .background import Heartbeat, broker_check, session_advisory_lock
@@ -192,6 +192,7 @@ def _upsert_sql(
     dedupe: bool,
     join: str = "",
     source: str | None = None,
+    conflicts: bool = True,
 ) -> str:
     """INSERT … SELECT from the staging table … ON CONFLICT DO UPDATE.
 
@@ -205,7 +206,11 @@ def _upsert_sql(
     `source` replaces the staging table as the rows' source. Rows identical
     to what is stored are filtered out before the upsert: ON CONFLICT would
     lock (and log) every conflicting row before looking at its WHERE clause.
-    Rows come sorted by key, which keeps the unique index's pages hot.
+    Rows come sorted by key, which keeps the unique index's pages hot; on
+    Postgres bytewise (the public ids' collation, migration 0008). With
+    ``conflicts=False`` (the table held no row when the merge began) it is a
+    plain INSERT: ON CONFLICT's speculative insertion was a third of a first
+    import's song merge.
     """
     target = ", ".join(c for c, _ in columns)
     exprs = ", ".join(e for _, e in columns)
@@ -225,10 +230,14 @@ def _upsert_sql(
         )
     else:
         source = f"{stage} s"
+    collate = ' COLLATE "C"' if _is_postgres() else ""
+    order = f"ORDER BY s.{key}{collate}"
+    if not conflicts:
+        return f"INSERT INTO {table} ({target}) SELECT {exprs} FROM {source} {join} {order}"
     return (
         f"INSERT INTO {table} ({target}) SELECT {exprs} FROM {source} {join} "
         f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.external_id = s.{key} AND {identical}) "
-        f"ORDER BY s.{key} "
+        f"{order} "
         f"ON CONFLICT (external_id) DO UPDATE SET {updates} WHERE {where}"
     )
 
@@ -513,6 +522,29 @@ def _last_per_artist(table):
     return grouped.select(["artist", "line_last", "hash_last"]).rename_columns(["artist", "line", "hash"])
 
 
+def _table_empty(cursor, table: str) -> bool:
+    cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")
+    return bool(cursor.fetchone()[0])
+
+
+def _merge_into(cursor, table: str, statement: Callable[[bool], str], params: list) -> None:
+    """Run the merge statement ``statement(conflicts)`` into ``table``.
+
+    Into a table with no row (a first import) it is a plain INSERT, in a
+    savepoint: should another writer add a row with one of the same ids
+    meanwhile, the INSERT fails on the unique index and the full upsert runs
+    instead, which merges it. The statement's result is left on ``cursor``.
+    """
+    if _table_empty(cursor, table):
+        try:
+            with transaction.atomic():
+                cursor.execute(statement(False), params)
+            return
+        except IntegrityError as exc:
+            logger.info("%s gained rows during a first import: merging them (%s)", table, exc)
+    cursor.execute(statement(True), params)
+
+
 def _merge(stage: _Stage, *, staged: int, rows: int, dedupe: bool, rebuild: list[str] = ()) -> dict[str, int]:
     """Merge the staging table into the catalog; the caller holds a transaction.
 
@@ -558,14 +590,17 @@ def _merge(stage: _Stage, *, staged: int, rows: int, dedupe: bool, rebuild: list
             ("updated_at", "%s"),
         ]
         t0 = time.perf_counter()
-        cursor.execute(
-            _upsert_sql(
+        _merge_into(
+            cursor,
+            Artist._meta.db_table,
+            lambda conflicts: _upsert_sql(
                 table=Artist._meta.db_table,
                 stage=table,
                 columns=artist_cols,
                 key="artist_external_id",
                 dedupe=False,
                 source=f"{stage.artists} l JOIN {table} s ON s.line = l.line",
+                conflicts=conflicts,
             ),
             [now, now],
         )
@@ -588,14 +623,18 @@ def _merge(stage: _Stage, *, staged: int, rows: int, dedupe: bool, rebuild: list
             ("created_at", "%s"),
             ("updated_at", "%s"),
         ]
-        upsert = _upsert_sql(
-            table=Song._meta.db_table,
-            stage=table,
-            columns=song_cols,
-            key="external_id",
-            dedupe=dedupe,
-            join=f"JOIN {Artist._meta.db_table} a ON a.external_id = s.artist_external_id",
-        )
+
+        def upsert(conflicts: bool) -> str:
+            return _upsert_sql(
+                table=Song._meta.db_table,
+                stage=table,
+                columns=song_cols,
+                key="external_id",
+                dedupe=dedupe,
+                join=f"JOIN {Artist._meta.db_table} a ON a.external_id = s.artist_external_id",
+                conflicts=conflicts,
+            )
+
         duplicates = 0
         if dedupe:  # every row of a repeated id is staged: the extra ones are the file's duplicates
             cursor.execute(f"SELECT count(*) - count(DISTINCT external_id) FROM {table}")
@@ -604,14 +643,18 @@ def _merge(stage: _Stage, *, staged: int, rows: int, dedupe: bool, rebuild: list
             # xmax = 0 marks a freshly inserted row, updated_at = this merge's
             # stamp a created or changed one (a row whose hash alone was
             # written keeps its own): counts without scanning the table.
-            cursor.execute(
-                f"WITH w AS ({upsert} RETURNING (xmax = 0) AS created, (updated_at = %s) AS changed) "
-                "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE changed AND NOT created) FROM w",
+            _merge_into(
+                cursor,
+                Song._meta.db_table,
+                lambda conflicts: (
+                    f"WITH w AS ({upsert(conflicts)} RETURNING (xmax = 0) AS created, (updated_at = %s) AS changed) "
+                    "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE changed AND NOT created) FROM w"
+                ),
                 [now, now, now],
             )
             created, updated = cursor.fetchone()
         else:
-            cursor.execute(upsert, [now, now])
+            _merge_into(cursor, Song._meta.db_table, upsert, [now, now])
             cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table}")
             created = cursor.fetchone()[0] - before
             cursor.execute(f"SELECT count(*) FROM {Song._meta.db_table} WHERE updated_at = %s", [now])

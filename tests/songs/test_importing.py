@@ -452,6 +452,67 @@ def test_rebuilt_index_definitions_match_the_migrations():
     assert stored == expected
 
 
+def _merge_statements(queries) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].removeprefix("WITH w AS (").startswith("INSERT INTO songs_")
+    ]
+
+
+def test_a_first_import_inserts_plainly_and_a_later_one_merges(catalog_csv):
+    """Into empty tables the merge is a plain INSERT (no conflict can
+    arise); once songs are stored it is the upsert, which updates them."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    rows = flagship_rows(12)
+    with CaptureQueriesContext(connection) as queries:
+        first = run_import(catalog_csv(rows, name="a.csv"))
+    assert (first.status, first.rows_created) == ("succeeded", 12), first.error
+    statements = _merge_statements(queries)
+    assert len(statements) == 2 and not any("ON CONFLICT" in s for s in statements)  # artists, then songs
+    rows[0]["name_song"] = "Renamed"
+    rows += flagship_rows(3, start=13)
+    with CaptureQueriesContext(connection) as queries:
+        second = run_import(catalog_csv(rows, name="b.csv"))
+    assert (second.rows_created, second.rows_updated, second.rows_unchanged) == (3, 1, 11)
+    assert all("ON CONFLICT" in s for s in _merge_statements(queries))
+    assert Song.objects.get(external_id=rows[0]["id_songs"]).name == "Renamed"
+    assert Song.objects.count() == 15
+
+
+def test_a_song_stored_while_a_first_import_checked_is_merged_not_lost(catalog_csv, monkeypatch, seeded):
+    """The plain INSERT of a first import meets a row another writer added
+    after the emptiness check: it fails on the unique index inside its
+    savepoint and the upsert merges the file instead; nothing is lost."""
+    from songs import services
+
+    monkeypatch.setattr(services, "_table_empty", lambda cursor, table: True)  # the check saw no row
+    rows = flagship_rows(25)  # the 20 stored songs (one changed) and 5 new ones
+    rows[3]["name_song"] = "Changed meanwhile"
+    job = run_import(catalog_csv(rows))
+    assert job.status == "succeeded", job.error
+    assert (job.rows_created, job.rows_updated, job.rows_unchanged) == (5, 1, 19)
+    assert Song.objects.count() == 25 and Artist.objects.count() == 7
+    assert Song.objects.get(external_id=rows[3]["id_songs"]).name == "Changed meanwhile"
+
+
+def test_public_ids_compare_bytewise_on_postgres():
+    """Migration 0008: the unique indexes on public ids sort bytewise (the
+    merge orders its rows the same way, which keeps their pages hot)."""
+    from django.db import connection
+
+    _require_postgres()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.attrelid::regclass::text, c.collname FROM pg_attribute a "
+            "JOIN pg_collation c ON c.oid = a.attcollation "
+            "WHERE a.attrelid IN ('songs_song'::regclass, 'songs_artist'::regclass) AND a.attname = 'external_id'"
+        )
+        assert dict(cursor.fetchall()) == {"songs_song": "C", "songs_artist": "C"}
+
+
 def test_a_failure_while_staging_stores_nothing(catalog_csv, monkeypatch, seeded):
     """On Postgres blocks are written by a thread beside the reader: its error
     ends the import (failed, with the reason) and nothing is merged."""
