@@ -313,12 +313,12 @@ def _sqlite_columns() -> CatalogColumns:
     return _from_table(table)
 
 
-def artist_names(artist_ids: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def artist_names(artist_ids: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """(ids, names) of the artists among ``artist_ids`` (sorted, distinct),
     for the joint credits of the similar-song index."""
     wanted = np.unique(np.asarray(artist_ids, dtype=np.int64))
     if not len(wanted):
-        return wanted, []
+        return wanted, pa.array([], pa.string())
     table = Artist._meta.db_table
     if connection.vendor == "postgresql":
         artists = _copy_csv(
@@ -337,7 +337,7 @@ def artist_names(artist_ids: np.ndarray) -> tuple[np.ndarray, list[str]]:
         names = pa.array([r[1] for r in rows], pa.string())
     pos = np.clip(np.searchsorted(wanted, ids), 0, len(wanted) - 1)
     hit = np.flatnonzero(wanted[pos] == ids)
-    return ids[hit], names.take(pa.array(hit)).to_pylist()
+    return ids[hit], names.take(pa.array(hit))
 
 
 def feature_matrix_binary(*, id_range: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ import numpy as np
 from django.db import DatabaseError
 
 from songs.features import ATTRIBUTE_LABELS, ATTRIBUTE_NAMES
+from songs.hashing import public_id_hashes
 from songs.models import Artist
 from songs.selectors import (
     SongRecord,
@@ -273,6 +274,19 @@ def _songs_by_row(index: SimilarityIndex, rows: np.ndarray, run: int) -> dict[in
     return {int(r): records[i] for r, i in zip(rows.tolist(), ids) if i in records}
 
 
+def _row_of_public_id(index: SimilarityIndex, external_id: str) -> int:
+    """The index row of the song ``external_id`` by the key of its id
+    (:func:`songs.hashing.public_id_hashes`), -1 when the index holds no such
+    key (the caller confirms the id: keys can collide). An index built before
+    2026-12-07 keyed ids with blake2b
+    (:func:`~clustering.ml.similarity.external_id_hashes`): looked up that way
+    when the key misses, until such runs are pruned."""
+    row = index.row_of_key_hash(int(public_id_hashes([external_id])[0]))
+    if row < 0:
+        row = index.row_of_key_hash(int(external_id_hashes([external_id])[0]))
+    return row
+
+
 def _within(record: SongRecord, bounds: dict | None) -> bool:
     """The database's values meet every bound: the index's mask compares
     float32 copies, which may round a value across a bound by ~1e-7."""
@@ -328,7 +342,7 @@ def song_similar(
     read first and embedded from its own data.
     """
     run, index = active_index()
-    row = index.row_of_key_hash(int(external_id_hashes([external_id])[0])) if _trust_index else -1
+    row = _row_of_public_id(index, external_id) if _trust_index else -1
     record = None
     if row >= 0:
         seed = Seed("song", external_id, index.vector(row), index.attributes_[row], row, int(index.dup_keys_[row]))

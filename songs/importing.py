@@ -35,6 +35,7 @@ import pyarrow.csv as pacsv
 
 from .features import ATTRIBUTES, FEATURE_NAMES, FEATURES
 from .formats import FLAGSHIP, FLAGSHIP_HEADER, FORMATS, SPOTIFY
+from .hashing import NULL_HASH, mix64, string_hashes
 
 # Fields of a CSV can be long (genre lists), but not absurdly so.
 csv.field_size_limit(1_000_000)
@@ -919,64 +920,7 @@ SONG_HASH_COLUMNS = tuple(
 ROW_HASH_COLUMNS = (*SONG_HASH_COLUMNS, *(c for c in ARTIST_HASH_COLUMNS if c not in SONG_HASH_COLUMNS))
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: a bijection of uint64 that spreads every bit."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-# Powers of an odd base and of its inverse modulo 2^64, grown on demand: a
-# string's hash is the polynomial sum of its bytes at their own positions,
-# taken from one running sum over the block (no per-byte Python, four NumPy
-# passes). Fixed by construction: a value hashes alike in every process,
-# version and machine.
-_BASE = np.uint64(0x100000001B3)  # FNV's 64-bit prime (odd)
-_BASE_INVERSE = np.uint64(pow(0x100000001B3, -1, 1 << 64))
-_powers = {"up": np.ones(1, np.uint64), "down": np.ones(1, np.uint64)}
-_COLUMN_WEIGHTS = _mix64(np.arange(5001, 5101, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
-_NULL = np.uint64(0x6E756C6C2D76616C)  # "null-val": a null's value, beside its own validity bit
-
-
-def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
-    up, down = _powers["up"], _powers["down"]
-    if len(up) < n:
-        size = max(n, 2 * len(up), 1 << 20)  # a block's column is a few hundred KB: one growth
-        with np.errstate(over="ignore"):
-            up = np.cumprod(np.full(size, _BASE, np.uint64), dtype=np.uint64)
-            down = np.cumprod(np.full(size, _BASE_INVERSE, np.uint64), dtype=np.uint64)
-        # B^0 first: position p weighs B^p, and B^-p brings a string starting at p back to 0.
-        up = np.concatenate([np.ones(1, np.uint64), up[:-1]])
-        down = np.concatenate([np.ones(1, np.uint64), down[:-1]])
-        _powers.update(up=up, down=down)
-    return up, down
-
-
-def _string_hashes(values: pa.Array) -> np.ndarray:
-    """A uint64 per string: the polynomial hash of its bytes (mod 2^64), mixed with its length."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if pa.types.is_large_string(values.type):
-        values = values.cast(pa.string())
-    n = len(values)
-    if n == 0:
-        return np.zeros(0, np.uint64)
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + n + 1].astype(np.int64)
-    data_buffer = values.buffers()[2]
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
-    data = data[offsets[0] : offsets[-1]]
-    offsets -= offsets[0]
-    up, down = _power_tables(len(data) + 1)
-    sums = np.empty(len(data) + 1, np.uint64)
-    sums[0] = 0
-    np.cumsum((data + np.uint64(1)) * up[: len(data)], dtype=np.uint64, out=sums[1:])
-    lengths = np.diff(offsets).astype(np.uint64)
-    hashes = _mix64(((sums[offsets[1:]] - sums[offsets[:-1]]) * down[offsets[:-1]]) ^ lengths)
-    if values.null_count:
-        hashes[~np.asarray(values.is_valid())] = _NULL
-    return hashes
+_COLUMN_WEIGHTS = mix64(np.arange(5001, 5101, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
 
 
 def _value_hashes(values: pa.Array) -> np.ndarray:
@@ -985,7 +929,7 @@ def _value_hashes(values: pa.Array) -> np.ndarray:
         values = values.combine_chunks()
     kind = values.type
     if pa.types.is_null(kind):
-        return np.full(len(values), _NULL, np.uint64)
+        return np.full(len(values), NULL_HASH, np.uint64)
     if pa.types.is_boolean(kind):
         values = values.cast(pa.int8())
     elif pa.types.is_date32(kind):
@@ -993,9 +937,9 @@ def _value_hashes(values: pa.Array) -> np.ndarray:
     filled = values.fill_null(0) if values.null_count else values
     numbers = filled.to_numpy(zero_copy_only=False)
     bits = numbers.view(np.uint64) if numbers.dtype == np.float64 else numbers.astype(np.int64).view(np.uint64)
-    bits = _mix64(bits)
+    bits = mix64(bits)
     if values.null_count:
-        bits = np.where(np.asarray(values.is_valid()), bits, _NULL)
+        bits = np.where(np.asarray(values.is_valid()), bits, NULL_HASH)
     return bits
 
 
@@ -1015,7 +959,7 @@ def column_hashes(table: pa.Table, name: str, *, cache: dict | None = None) -> n
     hashes = None if cache is None else cache.get(key)
     if hashes is None:
         string = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
-        hashes = _string_hashes(values) if string else _value_hashes(values)
+        hashes = string_hashes(values) if string else _value_hashes(values)
         if cache is not None:
             cache[key] = hashes
     return hashes
@@ -1036,4 +980,4 @@ def content_hashes(table: pa.Table, columns: tuple[str, ...], *, cache: dict | N
     for i, name in enumerate(columns):
         h = (h ^ column_hashes(table, name, cache=cache)) * _COLUMN_WEIGHTS[i]
         h ^= h >> np.uint64(29)
-    return _mix64(h).view(np.int64)
+    return mix64(h).view(np.int64)

@@ -1188,8 +1188,9 @@ def _mid_rank(q: np.ndarray, x):
 
 
 def external_id_hashes(external_ids) -> np.ndarray:
-    """int64 hashes of public song ids, the same in every process (blake2b:
-    ~1 µs per id, where pandas' hash_array costs ~1 ms for a single one)."""
+    """int64 hashes of public song ids with blake2b, the same in every
+    process: the keys of indexes built before 2026-12-07 (newer ones take
+    ``songs.hashing.public_id_hashes``, given to :meth:`SimilarityIndex.fit`)."""
     return np.fromiter(
         (
             int.from_bytes(hashlib.blake2b(str(e).encode(), digest_size=8).digest(), "little", signed=True)

@@ -116,7 +116,18 @@ def test_title_keys_strip_version_markers_but_keep_remixes():
 
 def test_bulk_duplicate_keys_agree_with_title_keys():
     titles = np.array(
-        [*VERSIONS, "Ｓtairway", "stairway ", "Kafamın İçi", "Kafamın İçi (Live)", "Straße", "Song\u00a0X", "Song X"],
+        [
+            *VERSIONS,
+            "Ｓtairway",
+            "stairway ",
+            "Kafamın İçi",
+            "Kafamın İçi (Live)",
+            "Straße",
+            "Song\u00a0X",
+            "Song X",
+            "Song  X",
+            "Song\tX ",
+        ],
         dtype=object,
     )
     artists = np.zeros(len(titles), dtype=np.int64)
@@ -136,16 +147,20 @@ def test_duplicate_keys_and_id_hashes_are_the_same_by_blocks(monkeypatch):
     import pyarrow as pa
 
     from clustering import index
-    from clustering.ml.similarity import external_id_hashes
+    from songs import hashing
+    from songs.hashing import public_id_hashes
 
     titles = np.array([*VERSIONS, "Kafamın İçi (Live)", "Song X", "Intro (Live)", "Intro"] * 3, dtype=object)
     artists = np.arange(len(titles), dtype=np.int64) % 7
     ids = pa.array([f"id{i:03d}" for i in range(len(titles))])
-    at_once = dup_keys(titles, artists), index.public_id_hashes(ids)
+    at_once = dup_keys(titles, artists), public_id_hashes(ids)
     monkeypatch.setattr(index, "TEXT_BLOCK", 4)
+    monkeypatch.setattr(hashing, "HASH_SLICE", 3)
     assert np.array_equal(dup_keys(titles, artists), at_once[0])
-    assert np.array_equal(index.public_id_hashes(ids), at_once[1])
-    assert np.array_equal(at_once[1], external_id_hashes(ids.to_pylist()))
+    assert np.array_equal(public_id_hashes(ids), at_once[1])
+    # A web process keys one id given as str: the same key.
+    assert [public_id_hashes([i])[0] for i in ids.to_pylist()] == at_once[1].tolist()
+    assert len(set(at_once[1].tolist())) == len(ids)
 
 
 def test_seed_genre_returns_only_songs_carrying_it_when_there_are_enough(catalog):

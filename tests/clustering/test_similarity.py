@@ -452,6 +452,31 @@ def test_similar_finds_its_seed_without_a_lookup_query(api, trained_demo_with_tw
     assert len(queries.captured_queries) == 1  # seed and results in one query
 
 
+def test_an_index_keyed_before_the_arrow_hash_still_finds_its_seed_without_a_query(
+    api, trained_demo_with_twins, settings
+):
+    """Indexes built before the public ids were hashed from Arrow's buffers
+    keyed them with blake2b: their seeds are still found in the index (one
+    query, not a lookup first), until such runs are pruned."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from clustering.ml.similarity import external_id_hashes
+
+    seed = trained_demo_with_twins["seed"]
+    api.get(f"/api/songs/{seed.external_id}/similar/")  # loads the index
+    settings.MODEL_RECHECK_SECONDS = 3600
+    _, index = artifacts.active_index()
+    public = dict(Song.objects.values_list("id", "external_id"))
+    legacy = external_id_hashes([public[int(pk)] for pk in index.ids_])
+    by_hash = np.argsort(legacy, kind="stable")
+    index.key_hashes_, index.key_rows_ = legacy[by_hash], by_hash
+    with CaptureQueriesContext(connection) as queries:
+        body = api.get(f"/api/songs/{seed.external_id}/similar/", {"limit": 5}).json()
+    assert body["seed"]["id"] == seed.external_id and len(body["results"]) == 5
+    assert len(queries.captured_queries) == 1
+
+
 def test_a_song_deleted_since_training_is_404_not_500(api, trained_demo_with_twins):
     seed = trained_demo_with_twins["seed"]
     Song.objects.filter(external_id="dup-1").delete()

@@ -420,3 +420,16 @@ def test_content_hashes_tell_null_from_empty_and_moved_bytes():
     c = content_hashes(_table(name=["a", "a"], album=["b", None]), ("name", "album"))
     d = content_hashes(_table(name=["ab", "a"], album=["", None]), ("name", "album"))
     assert c[0] != d[0]
+
+
+def test_string_hashes_are_the_same_by_slices(monkeypatch):
+    """Millions of strings (a run's titles) are hashed a slice at a time:
+    each hash stays with its own string, nulls and a sliced input included."""
+    from songs import hashing
+
+    values = pa.array([f"title {i}" if i % 5 else None for i in range(1, 40)] + ["", "Ünïcode ✓"])
+    whole = hashing.string_hashes(values)
+    monkeypatch.setattr(hashing, "HASH_SLICE", 4)
+    assert np.array_equal(hashing.string_hashes(values), whole)
+    assert np.array_equal(hashing.string_hashes(values.slice(3, 20)), whole[3:23])
+    assert len(set(whole.tolist())) == len(values) - 7 + 1  # the 7 nulls share one value

@@ -61,3 +61,32 @@ def test_a_joint_credit_profile_is_the_mean_of_its_artists_profiles():
     V = emb.transform(X, year, pop, artist)
     tail = V[8, base.shape[1] :]
     np.testing.assert_allclose(tail, emb.artist_weight * (ann + bob) / 2, rtol=1e-4, atol=1e-5)
+
+
+def _pairs_name_by_name(artist_ids, credits):
+    """credit_pairs as it was written first, one credit at a time: the reference."""
+    codes: dict[str, int] = {}
+    artists, members = [], []
+    for artist, credit in zip(artist_ids, credits, strict=True):
+        for name in credit_members(credit or "") or [f"#{artist}"]:
+            artists.append(artist)
+            members.append(codes.setdefault(name, len(codes)))
+    return artists, members
+
+
+def test_credit_pairs_in_bulk_equal_the_name_by_name_reading():
+    import pyarrow as pa
+
+    credits = [
+        "Bruno Mars", "  Billie   Eilish ", "bruno mars", "Lady Gaga, Bruno Mars", "Drake feat. Future",
+        "Drake FT Future", "Calvin Harris (feat. Rihanna)", "Marshmello x Anne-Marie", "Malcolm X", "X Ambassadors",
+        "Simon & Garfunkel", "AC/DC", "BEYONCÉ; Beyoncé", "Beyoncé", "Straße", "Tab\tSeparated", "", "   ", None,
+        "Sigur Rós", "Featuring", "Earth, Wind & Fire", "The xx", "Ñ", "Future",
+    ]  # fmt: skip
+    ids = list(range(100, 100 + len(credits)))
+    expected = _pairs_name_by_name(ids, credits)
+    for given in (credits, pa.array(credits, pa.string())):
+        artists, codes = credit_pairs(np.array(ids), given)
+        assert (artists.tolist(), codes.tolist()) == expected
+    with pytest.raises(ValueError, match="2 artist ids for 1 credits"):
+        credit_pairs([1, 2], ["one"])
