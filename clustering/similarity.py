@@ -16,7 +16,7 @@ import numpy as np
 from django.db import DatabaseError
 
 from songs.features import ATTRIBUTE_LABELS, ATTRIBUTE_NAMES
-from songs.hashing import public_id_hashes
+from songs.hashing import public_id_hash
 from songs.models import Artist
 from songs.selectors import (
     SongRecord,
@@ -276,12 +276,12 @@ def _songs_by_row(index: SimilarityIndex, rows: np.ndarray, run: int) -> dict[in
 
 def _row_of_public_id(index: SimilarityIndex, external_id: str) -> int:
     """The index row of the song ``external_id`` by the key of its id
-    (:func:`songs.hashing.public_id_hashes`), -1 when the index holds no such
+    (:func:`songs.hashing.public_id_hash`), -1 when the index holds no such
     key (the caller confirms the id: keys can collide). An index built before
     2026-12-07 keyed ids with blake2b
     (:func:`~clustering.ml.similarity.external_id_hashes`): looked up that way
     when the key misses, until such runs are pruned."""
-    row = index.row_of_key_hash(int(public_id_hashes([external_id])[0]))
+    row = index.row_of_key_hash(public_id_hash(external_id))
     if row < 0:
         row = index.row_of_key_hash(int(external_id_hashes([external_id])[0]))
     return row

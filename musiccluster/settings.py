@@ -303,6 +303,11 @@ ACTIVATION_CHUNK_SONGS = int(os.environ.get("ACTIVATION_CHUNK_SONGS", "200000"))
 # --- REST framework ---------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's JSON written by orjson (musiccluster/renderers.py), and the browsable API.
+    "DEFAULT_RENDERER_CLASSES": [
+        "musiccluster.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     # Token first: an anonymous API call then gets 401 with
     # `WWW-Authenticate: Token` rather than a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [

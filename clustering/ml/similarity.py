@@ -792,17 +792,17 @@ class SimilarityIndex(BaseEstimator):
         std = self.attribute_std_[:n_feat]
         q = getattr(self, "feature_quantiles_", None)
         if q is not None:
-            # Percentile positions of every row at once, one search per feature
-            # (not per row and feature: that was a third of a similar-song request).
-            lo, hi = np.minimum(seed, values), np.maximum(seed, values)
-            between_all = np.column_stack(
-                [
-                    np.searchsorted(q[:, j], hi[:, j], "right") - np.searchsorted(q[:, j], lo[:, j], "left")
-                    for j in range(n_feat)
-                ]
-            ) / len(q)
-            mid_seed = np.array([_mid_rank(q[:, j], seed[j]) for j in range(n_feat)])
-            mid_all = np.column_stack([_mid_rank(q[:, j], values[:, j]) for j in range(n_feat)])
+            # Percentile positions of the seed and every row at once: how many
+            # percentile points lie below (``left``) and at or below
+            # (``right``) each value, per feature, in one comparison (what a
+            # search per feature gives on these sorted columns, without 40
+            # numpy calls per request).
+            left, right = _ranks(q, np.vstack([seed, values]))
+            n_q = len(q)
+            # The points between the two songs' values: a count is monotone in the value.
+            between_all = (np.maximum(right[0], right[1:]) - np.minimum(left[0], left[1:])) / n_q
+            mid = (left + right) / (2 * n_q)
+            mid_seed, mid_all = mid[0], mid[1:]
             floor = q[0] + FLOOR_SPAN * (q[95] - q[0])
         # Every row's comparisons at once; only the words are per row.
         gap = np.abs(values - seed) / std
@@ -1180,11 +1180,15 @@ def _ivf_fill(index, cell_starts: np.ndarray, vectors: np.ndarray) -> None:
     index.ntotal = len(vectors)
 
 
-def _mid_rank(q: np.ndarray, x):
-    """The catalog percentile of ``x`` (a value or an array of them) from the
-    percentile points ``q``; a value many songs share (a pile at 0) sits in
-    the middle of its pile."""
-    return (np.searchsorted(q, x, "left") + np.searchsorted(q, x, "right")) / (2 * len(q))
+def _ranks(q: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows ``x`` (n, features) and per-feature percentile points ``q``
+    (points, features), sorted along each column: how many points lie
+    below each value and how many at or below it, (n, features) each
+    (``np.searchsorted`` per column, "left" and "right"). Their mean over
+    ``len(q)`` is the value's catalog percentile; a value many songs share
+    (a pile at 0) sits in the middle of its pile."""
+    x = x[:, None, :]
+    return (q < x).sum(axis=1), (q <= x).sum(axis=1)
 
 
 def external_id_hashes(external_ids) -> np.ndarray:

@@ -160,7 +160,31 @@ def test_duplicate_keys_and_id_hashes_are_the_same_by_blocks(monkeypatch):
     assert np.array_equal(public_id_hashes(ids), at_once[1])
     # A web process keys one id given as str: the same key.
     assert [public_id_hashes([i])[0] for i in ids.to_pylist()] == at_once[1].tolist()
+    assert [hashing.public_id_hash(i) for i in ids.to_pylist()] == at_once[1].tolist()
     assert len(set(at_once[1].tolist())) == len(ids)
+
+
+def test_one_ids_key_in_python_is_the_key_of_the_column():
+    """A request keys one public id in plain Python: the same int64 as the
+    run's keys of the whole column, for ids of any length and script, the
+    empty one and those whose key has the top bit set."""
+    import random
+
+    import pyarrow as pa
+
+    from songs.hashing import public_id_hash, public_id_hashes
+
+    rng = random.Random(5)
+    alphabet = "abcXYZ019-_ é日本🎵"
+    ids = [
+        "",
+        "a",
+        "4uLU6hMCjMI75M1A2tKUQC",
+        *("".join(rng.choices(alphabet, k=rng.randint(1, 70))) for _ in range(500)),
+    ]
+    column = public_id_hashes(pa.array(ids)).tolist()
+    assert [public_id_hash(i) for i in ids] == column
+    assert min(column) < 0 < max(column)  # both halves of int64
 
 
 def test_seed_genre_returns_only_songs_carrying_it_when_there_are_enough(catalog):

@@ -163,3 +163,24 @@ def test_explaining_rows_together_says_what_each_alone_says(index):
         alone = [index.explain(index.attributes_[seed], [r], labels=ATTRIBUTE_LABELS)[0] for r in rows]
         assert together == alone
         assert len({e["text"] for e in together}) > 3  # the rows differ, so must their words
+
+
+def test_percentile_counts_are_those_of_a_search_per_feature():
+    """The counts behind explain()'s percentiles, all features at once,
+    equal np.searchsorted column by column ("left" and "right"), ties
+    included: a pile of songs at one value (instrumentalness 0) shares
+    many percentile points, and a value below or above every point counts
+    none or all of them."""
+    from clustering.ml.similarity import QUANTILES, _ranks
+
+    rng = np.random.default_rng(7)
+    catalog = rng.random((5_000, 4))
+    catalog[:2_500, 1] = 0.0  # half the catalog at one value
+    catalog[:, 2] = np.round(catalog[:, 2], 1)  # a handful of values, each shared
+    q = np.quantile(catalog, QUANTILES, axis=0)
+    x = np.vstack([catalog[rng.integers(0, len(catalog), 50)], rng.random((20, 4)), [[-1.0] * 4, [2.0] * 4], q[::7]])
+    left, right = _ranks(q, x)
+    for j in range(q.shape[1]):
+        assert left[:, j].tolist() == np.searchsorted(q[:, j], x[:, j], "left").tolist()
+        assert right[:, j].tolist() == np.searchsorted(q[:, j], x[:, j], "right").tolist()
+    assert (right[:, 1] - left[:, 1]).max() > 40  # the pile at 0 spans many points
