@@ -59,3 +59,27 @@ def test_bench_baseline_reads_as_the_run_reads(catalog_csv):
     X = catalog_columns().X
     assert X.shape == (25, 10) and X.dtype == np.float64
     np.testing.assert_array_equal(X, song_feature_matrix()[1])
+
+
+def test_page_cache_only_one_process_maps_is_told_apart_from_its_own_memory(tmp_path):
+    """The serve phase's worker memory: pages of a memory-mapped file that
+    only this process has read (clean), or that were written and not yet
+    flushed (dirty, in a shared mapping), are the page cache's; the
+    process's own heap and its private copies are not."""
+    import os
+
+    import numpy as np
+
+    from clustering.management.commands.bench import _file_private_kb
+
+    before = _file_private_kb(os.getpid())
+    path = tmp_path / "index.bin"
+    np.full(40 * 2**20, 7, dtype=np.uint8).tofile(path)
+    mapped = np.memmap(path, mode="r")
+    assert int(mapped[::4096].sum()) == 7 * (len(mapped) // 4096)  # every page read once
+    heap = np.ones(30 * 2**20, dtype=np.uint8)  # 30 MB of its own: not page cache
+    copy = np.memmap(path, mode="c")  # a private mapping: a written page is this process's copy
+    copy[::4096] = 1
+    grown = (_file_private_kb(os.getpid()) - before) / 1024
+    assert 38 <= grown <= 42, grown
+    del mapped, copy, heap

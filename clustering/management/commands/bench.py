@@ -725,6 +725,7 @@ class Command(BaseCommand):
             memory.pop(server.pid)
             values["worker_rss_before_batch_mb"] = [m["rss"] for m in memory.values()]
             values["worker_private_before_batch_mb"] = [m["private"] for m in memory.values()]
+            values["worker_private_file_before_batch_mb"] = [m["private_file"] for m in memory.values()]
 
             http = []
             for _ in range(5):
@@ -754,6 +755,8 @@ class Command(BaseCommand):
             values["worker_pss_mb"] = [m["pss"] for m in memory.values()]
             # Private_Clean + Private_Dirty: the memory a worker does not share.
             values["worker_private_mb"] = [m["private"] for m in memory.values()]
+            # Of which page cache (the index's pages only this worker has read so far).
+            values["worker_private_file_mb"] = [m["private_file"] for m in memory.values()]
             values["worker_anonymous_mb"] = [m["anonymous"] for m in memory.values()]
             values["worker_peak_rss_mb"] = [m["hwm"] for m in memory.values()]
             index_path = Path(run.index_path)
@@ -1201,11 +1204,15 @@ def _load(client: _Http, make, *, clients: int, seconds: float | None, requests:
 
 
 def _process_memory(master: int) -> dict[int, dict]:
-    """{pid: {rss, hwm, pss, private, anonymous (MB), cpu (seconds)}} of the
-    gunicorn master and its workers. ``private`` is Private_Clean +
-    Private_Dirty (pages no other process maps: what one more worker costs);
-    file pages the workers share (the memory-mapped index) are in rss, not in
-    private."""
+    """{pid: {rss, hwm, pss, private, private_file, anonymous (MB), cpu
+    (seconds)}} of the gunicorn master and its workers. ``private`` is
+    Private_Clean + Private_Dirty (pages no other process maps right now).
+    File pages that both workers have touched (the memory-mapped index) are
+    in rss, not in private; a page of the index that only one worker has
+    touched so far is private to that worker, though it is the page cache's
+    and a second worker reading it adds nothing: ``private_file`` is that
+    part (:func:`_file_private_kb`), and ``private`` minus it is what one
+    more worker costs."""
     pids = [master]
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -1232,8 +1239,30 @@ def _process_memory(master: int) -> dict[int, dict]:
         out[pid]["private"] = round(
             (int(fields["Private_Clean"].split()[0]) + int(fields["Private_Dirty"].split()[0])) / 1024, 1
         )
+        out[pid]["private_file"] = round(_file_private_kb(pid) / 1024, 1)
         out[pid]["cpu"] = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
     return out
+
+
+def _file_private_kb(pid: int) -> int:
+    """kB of page cache that only process ``pid`` maps at the moment, from
+    /proc/PID/smaps: the Private_Clean pages of its file mappings, and the
+    Private_Dirty ones of its shared file mappings (a page of a file just
+    written is dirty until written back; a shared mapping never copies it).
+    A private mapping's dirty pages are its own copies, and stay counted."""
+    total, file_backed, shared = 0, False, False
+    try:
+        lines = Path(f"/proc/{pid}/smaps").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        head = line.split(None, 6)
+        if head and "-" in head[0] and ":" not in head[0] and len(head) >= 5:  # a mapping's header line
+            file_backed = len(head) >= 6 and head[5].startswith("/") and head[4] != "0"
+            shared = head[1].endswith("s")
+        elif file_backed and (line.startswith("Private_Clean:") or (shared and line.startswith("Private_Dirty:"))):
+            total += int(line.split()[1])
+    return total
 
 
 def _cpu_seconds(memory: dict[int, dict]) -> float:
