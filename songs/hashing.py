@@ -93,7 +93,7 @@ def public_id_hash(external_id: str) -> int:
     for byte in data:
         h = (h + (byte + 1) * power) & _MASK
         power = (power * base) & _MASK
-    x = h ^ len(data)
+    x = h ^ len(data)  # then :func:`mix64`, on a Python int
     x ^= x >> 30
     x = (x * 0xBF58476D1CE4E5B9) & _MASK
     x ^= x >> 27
