@@ -11,14 +11,30 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+# splitmix64's finaliser: shifts and multipliers (mix64 on arrays, _mix64_int on one value).
+_MIX_SHIFTS = (30, 27, 31)
+_MIX_MULTIPLIERS = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+_MASK = (1 << 64) - 1
+
 
 def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser: a bijection of uint64 that spreads every bit."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    (s1, s2, s3), (m1, m2) = _MIX_SHIFTS, _MIX_MULTIPLIERS
+    x = x ^ (x >> np.uint64(s1))
+    x = x * np.uint64(m1)
+    x = x ^ (x >> np.uint64(s2))
+    x = x * np.uint64(m2)
+    return x ^ (x >> np.uint64(s3))
+
+
+def _mix64_int(x: int) -> int:
+    """:func:`mix64` of one value as a Python int (numpy scalars cost more than the arithmetic)."""
+    (s1, s2, s3), (m1, m2) = _MIX_SHIFTS, _MIX_MULTIPLIERS
+    x ^= x >> s1
+    x = (x * m1) & _MASK
+    x ^= x >> s2
+    x = (x * m2) & _MASK
+    return x ^ (x >> s3)
 
 
 # Powers of an odd base and of its inverse modulo 2^64, grown on demand: a
@@ -80,9 +96,6 @@ def string_hashes(values: pa.Array) -> np.ndarray:
     return hashes
 
 
-_MASK = (1 << 64) - 1
-
-
 def public_id_hash(external_id: str) -> int:
     """:func:`public_id_hashes` of one id, in plain Python: a request that
     looks one song up pays a tenth of what an Arrow array of one id and the
@@ -93,12 +106,7 @@ def public_id_hash(external_id: str) -> int:
     for byte in data:
         h = (h + (byte + 1) * power) & _MASK
         power = (power * base) & _MASK
-    x = h ^ len(data)  # then :func:`mix64`, on a Python int
-    x ^= x >> 30
-    x = (x * 0xBF58476D1CE4E5B9) & _MASK
-    x ^= x >> 27
-    x = (x * 0x94D049BB133111EB) & _MASK
-    x ^= x >> 31
+    x = _mix64_int(h ^ len(data))
     return x - (1 << 64) if x >> 63 else x
 
 
