@@ -11,6 +11,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from clustering import services
 from songs.services import songs_import_file
+from tests.browser.conftest import _live_server_drained, screenshot
 from tests.conftest import cluster_members
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -44,15 +45,27 @@ def trained(db):
 
 
 @pytest.fixture
-def csp_page(browser):
-    """A page that enforces the policy (the suite's `page` bypasses it)."""
+def csp_page(browser, request):
+    """A page that enforces the policy (the suite's `page` bypasses it); like
+    `page`, a screenshot when the test fails, and the live server drained after it."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.console_errors = []
     page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
-    yield from _listening(page)
-    context.close()
+    # The requests in flight, so that a page that never settles says which request it waits for.
+    page.in_flight = {}
+    page.on("request", lambda req: page.in_flight.__setitem__(id(req), (time.monotonic(), req.method, req.url)))
+    page.on("requestfinished", lambda req: page.in_flight.pop(id(req), None))
+    page.on("requestfailed", lambda req: page.in_flight.pop(id(req), None))
+    try:
+        yield from _listening(page)
+        report = getattr(request.node, "report_call", None)
+        if report is None or report.failed:
+            screenshot(page, f"FAILED-{request.node.name}")
+    finally:
+        context.close()
+        _live_server_drained()
 
 
 def _listening(page):
@@ -78,7 +91,29 @@ def wait_js(page, expression, timeout=20.0):
         time.sleep(0.1)
 
 
+def settle(page, timeout: float = 30.0) -> None:
+    """Wait until no request of the page has been in flight for 0.5 s (as
+    Playwright's "networkidle"); past ``timeout``, fail naming the requests
+    still open and how long each has been."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while True:
+        now = time.monotonic()
+        if page.in_flight:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= 0.5:
+            return
+        if now > deadline:
+            pending = [f"{method} {url} ({now - t:.1f} s)" for t, method, url in page.in_flight.values()]
+            raise AssertionError(f"{page.url}: requests still in flight after {timeout:.0f} s: {pending}")
+        page.wait_for_timeout(50)  # lets the page's events arrive
+
+
 def open_page(page, url, *, charts=0, ready=None):
+    """Open ``url`` and check its policy; then wait for what its scripts
+    fetch (admin pages fetch nothing after their load event, which goto waits for)."""
     response = page.goto(url)
     policy = response.headers.get("content-security-policy", "")
     directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if d.strip())
@@ -86,7 +121,8 @@ def open_page(page, url, *, charts=0, ready=None):
     assert directives["object-src"] == "'none'" and directives["default-src"] == "'self'", policy
     if "/api/docs/" not in url:  # Swagger UI injects <style> elements
         assert "unsafe-inline" not in directives["style-src"], policy
-    page.wait_for_load_state("networkidle")
+    if "/admin/" not in url:
+        settle(page)
     if charts:
         # Plotly drew its SVG: the chart is there, not just its container.
         wait_js(page, f"{DRAWN}.length >= {charts}")
@@ -130,7 +166,7 @@ def test_pages_and_charts_work_under_the_policy(live_server, csp_page, trained):
     # The live prediction (a fetch and a chart update) works too.
     open_page(page, base + "/predict/", charts=2)
     page.locator("input[type=range]").first.fill("0.9")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert_no_violation(page, "/predict/ after a slider move")
 
 
