@@ -42,6 +42,7 @@ from .labels import (
     labels_write,
 )
 from .ml import ClusterModel, match_models
+from .ml.algorithms import DENSITY_ALGORITHMS
 from .ml.spec import TrainingSpec, spec_params
 from .models import BlockedItem, Cluster, TrainingRun
 from .selectors import active_run, song_feature_matrix, song_features_of
@@ -276,13 +277,17 @@ class _IndexBuild:
         self.timings: dict[str, float] = {}
         self._thread: threading.Thread | None = None
         self._labels: np.ndarray | None = None
+        self._map: np.ndarray | None = None
         self._labels_given = threading.Event()
 
-    def labels_give(self, labels: np.ndarray | None) -> None:
+    def labels_give(self, labels: np.ndarray | None, map_positions: np.ndarray | None = None) -> None:
         """The run's clusters, which the index stores (None: the run stopped
-        first; a thread waiting for them gives up). Only the first call counts."""
+        first; a thread waiting for them gives up), and with ``map_positions``
+        the map positions: given when the run's stored labels are these very
+        arrays, so that readers may take a result's label from the index
+        (``SimilarityIndex.labels_set``). Only the first call counts."""
         if not self._labels_given.is_set():
-            self._labels = labels
+            self._labels, self._map = labels, map_positions
             self._labels_given.set()
 
     def run(self) -> None:
@@ -299,7 +304,8 @@ class _IndexBuild:
             waited = time.perf_counter() - t
             if self._labels is None:
                 raise TrainingError("the run stopped before its clusters were known")
-            index.labels_set(self.catalog.ids, self._labels)
+            index.labels_set(self.catalog.ids, self._labels, self._map)
+            self._labels = self._map = None
             t = time.perf_counter()
             self.path, self.digest = similarity_index_save(run_id=self.run_id, index=index)
             self.timings["save"] = time.perf_counter() - t
@@ -377,7 +383,15 @@ def _training_run_execute(*, run_id: int) -> TrainingRun:
             raise TrainingError(f"the model could not be fitted: {exc}") from None
         outputs = model.pop_training_outputs()
         del X  # the index build, which may still read them, lets the features go last
-        index.labels_give(outputs["labels"])
+        # The stored labels are these arrays, or (split over workers, or
+        # written again for a song an import relabels) the model's
+        # prediction from the same features, which equals them for every
+        # algorithm but the density ones (a border point may take either
+        # cluster): with those the index keeps its clusters but not the
+        # map, and readers take results' labels from the database
+        # (clustering.index_labels).
+        stored = model.algorithm_ not in DENSITY_ALGORITHMS
+        index.labels_give(outputs["labels"], outputs["embedding"] if stored else None)
         progress("saving", 82, force=True)
         t1 = time.perf_counter()
         path, digest = model_write(model=model, run_id=run.pk)

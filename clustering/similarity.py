@@ -33,6 +33,7 @@ from songs.selectors import (
 from .artifacts import active_index
 from .delta import Delta, delta_for
 from .errors import SimilarityError
+from .index_labels import records_labelled
 from .ml.paths import smooth_path
 from .ml.similarity import ATTRIBUTES, SimilarityIndex, external_id_hashes
 from .ml.titles import title_key
@@ -266,11 +267,11 @@ def _delta(run, index: SimilarityIndex) -> Delta:
         return Delta((), (), 0, *(np.empty(0, dtype=np.int64),) * 4, np.empty(0, dtype=np.int64), [])
 
 
-def _songs_by_row(index: SimilarityIndex, rows: np.ndarray, run: int) -> dict[int, SongRecord]:
+def _songs_by_row(index: SimilarityIndex, rows: np.ndarray, run) -> dict[int, SongRecord]:
     """{row: SongRecord} for index rows, labelled as in ``run`` (the index's
     run); songs deleted since the run trained are left out."""
     ids = index.ids_[rows].tolist()
-    records = song_records(ids=ids, run=run)
+    records = records_labelled(index=index, run=run, ids=ids, rows=dict(zip(ids, rows.tolist())))
     return {int(r): records[i] for r, i in zip(rows.tolist(), ids) if i in records}
 
 
@@ -393,14 +394,14 @@ def song_similar(
         genres=filters.genres_in,
         exclude_genres=filters.genre_names,
     )
-    # (distance, song id, attributes, artist), nearest first, the artist cap over both.
+    # (distance, song id, attributes, artist, index row or -1), nearest first, the artist cap over both.
     merged = sorted(
         [
-            (d, int(index.ids_[r]), index.attributes_[r], int(index.artists_[r]))
+            (d, int(index.ids_[r]), index.attributes_[r], int(index.artists_[r]), r)
             for r, d in zip(rows.tolist(), dist.tolist())
         ]
         + [
-            (d, int(p), delta.attributes[i], int(delta.artists[i]))
+            (d, int(p), delta.attributes[i], int(delta.artists[i]), -1)
             for i, p, d in zip(d_pos.tolist(), d_pks.tolist(), d_dist.tolist())
         ],
         key=lambda c: c[0],
@@ -414,7 +415,12 @@ def song_similar(
                 capped.append(c)
         merged = capped
     seed_pk = int(index.ids_[row]) if record is None else None
-    records = song_records(ids=[*([seed_pk] if seed_pk is not None else []), *(c[1] for c in merged)], run=run.pk)
+    records = records_labelled(
+        index=index,
+        run=run,
+        ids=[*([seed_pk] if seed_pk is not None else []), *(c[1] for c in merged)],
+        rows={**({seed_pk: row} if seed_pk is not None else {}), **{c[1]: c[4] for c in merged if c[4] >= 0}},
+    )
     if record is None:
         record = records.get(seed_pk)
         if record is None or record["id"] != external_id:  # deleted since training, or a hash collision
@@ -578,7 +584,7 @@ def recommendations_get(
         chosen.append(r)
         if len(chosen) >= limit + 5:
             break
-    by_row = _songs_by_row(index, np.asarray(chosen, dtype=np.int64), run.pk)
+    by_row = _songs_by_row(index, np.asarray(chosen, dtype=np.int64), run)
     seed_ids = set(seed_songs)
     seed_records = song_records(external_ids=list(seed_songs)).values() if seed_songs else []
     tracks = _distinct(
@@ -684,7 +690,7 @@ def song_path(
         max_per_artist=max_per_artist,
         mask=filters.full_mask(index),
     )
-    by_row = _songs_by_row(index, np.asarray(steps, dtype=np.int64), run.pk)
+    by_row = _songs_by_row(index, np.asarray(steps, dtype=np.int64), run)
     middle = [by_row[r] for r in steps if r in by_row]
     vectors = [a.vector] + [index.vector(r) for r in steps if r in by_row] + [b.vector]
     gaps = [float(np.linalg.norm(vectors[i + 1] - vectors[i])) / index.distance_scale_ for i in range(len(vectors) - 1)]
@@ -700,7 +706,7 @@ def songs_nearest_features(*, X: np.ndarray, k: int) -> list[list[tuple[SongReco
     vectors = index.embed(X=X, year=np.full(n, np.nan), popularity=np.full(n, np.nan), artist=np.full(n, -1))
     found = [index.query(v, k=k) for v in vectors]
     rows = np.concatenate([r for r, _ in found]) if found else np.empty(0, dtype=np.int64)
-    by_row = _songs_by_row(index, rows, run.pk)
+    by_row = _songs_by_row(index, rows, run)
     return [
         [
             (by_row[r], round(float(d), 4), round(float(index.similarity(d)), 4))
@@ -742,7 +748,7 @@ def cluster_playlist(
     if not mask.any():
         return []
     rows, _ = index.query(centre, k=limit + 5, mask=mask, max_per_artist=max_per_artist, **filters.query_kwargs())
-    by_row = _songs_by_row(index, rows, run.pk)
+    by_row = _songs_by_row(index, rows, run)
     return _distinct([by_row[r] for r in rows.tolist() if r in by_row])[:limit]
 
 

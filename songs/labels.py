@@ -61,10 +61,10 @@ def label_source(run: int | None = None) -> LabelSource | None:
 _CHUNK = 900
 
 
-def labels_of(song_ids: Iterable[int]) -> dict[int, ActiveLabel]:
-    """{song id: its label in the active run} for the labelled ones among ``song_ids``."""
+def labels_of(song_ids: Iterable[int], *, run: int | None = None) -> dict[int, ActiveLabel]:
+    """{song id: its label in the active run (or in run ``run``)} for the labelled ones among ``song_ids``."""
     ids = sorted({int(i) for i in song_ids})
-    source = label_source()
+    source = label_source(run)
     if source is None or not ids:
         return {}
     out: dict[int, ActiveLabel] = {}

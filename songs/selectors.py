@@ -422,29 +422,32 @@ def song_record_of(song: Song) -> SongRecord:
     )
 
 
-def song_records(*, ids=None, external_ids=None, run: int | None = None) -> dict:
+def song_records(*, ids=None, external_ids=None, run: int | None = None, labels: bool = True) -> dict:
     """{song id: SongRecord} for song ids, or {external id: SongRecord} for
     external ids; their clusters in the active run, or in run ``run``
-    (:func:`songs.labels.label_source`)."""
+    (:func:`songs.labels.label_source`). Without ``labels``, none: for a
+    caller that knows them (the engine, from its index)."""
     by_external = external_ids is not None
     keys = list(external_ids if by_external else ids)
     if not keys:
         return {}
     column = "s.external_id" if by_external else "s.id"
-    # The active run's labels (songs.labels); without a source, none.
-    source = label_source(run) or LabelSource(
-        "SELECT NULL AS song_id, NULL AS cluster_id, NULL AS cluster_name, NULL AS map_x, NULL AS map_y WHERE 1 = 0"
-    )
+    label_columns, join, params = "NULL, NULL, NULL, NULL", "", ()
+    if labels:
+        # The active run's labels (songs.labels); without a source, none.
+        source = label_source(run) or LabelSource(
+            "SELECT NULL AS song_id, NULL AS cluster_id, NULL AS cluster_name, NULL AS map_x, NULL AS map_y WHERE 1 = 0"
+        )
+        label_columns = "l.cluster_id, l.cluster_name, l.map_x, l.map_y"
+        join, params = f"LEFT JOIN ({source.sql}) l ON l.song_id = s.id ", source.params
     sql = (
         f"SELECT s.id, s.artist_id, s.external_id, s.name, a.name, a.external_id, s.album, s.genres, s.popularity, "
         f"s.explicit, s.release_date, s.release_year, {_FEATURES_SQL}, s.key, s.mode, s.time_signature, "
-        f"l.cluster_id, l.cluster_name, l.map_x, l.map_y "
-        f"FROM {Song._meta.db_table} s JOIN {Artist._meta.db_table} a ON a.id = s.artist_id "
-        f"LEFT JOIN ({source.sql}) l ON l.song_id = s.id "
-        f"WHERE {column} IN ({', '.join(['%s'] * len(keys))})"
+        f"{label_columns} FROM {Song._meta.db_table} s JOIN {Artist._meta.db_table} a ON a.id = s.artist_id "
+        f"{join}WHERE {column} IN ({', '.join(['%s'] * len(keys))})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*source.params, *(str(k) if by_external else int(k) for k in keys)])
+        cursor.execute(sql, [*params, *(str(k) if by_external else int(k) for k in keys)])
         rows = cursor.fetchall()
     out = {}
     n_feat = len(FEATURE_NAMES)

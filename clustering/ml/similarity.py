@@ -328,7 +328,9 @@ class SimilarityIndex(BaseEstimator):
     ``ids_`` song ids; ``vectors_`` float16 embedding; ``attributes_``
     float32 (n, 14) in :data:`ATTRIBUTES` order (NaN when unknown);
     ``artists_`` artist ids; ``dup_keys_`` (artist, normalised title) keys;
-    ``labels_`` cluster label at training time; ``faiss_`` the faiss
+    ``labels_`` cluster label at training time; ``map_`` (n, 2) float64
+    map positions at training time (NaN: off the map), or None when the
+    index was not given the ones its run stored (:meth:`labels_set`); ``faiss_`` the faiss
     ``IndexIVFScalarQuantizer`` over the rows (None below EXACT_BELOW songs:
     every search is exact); ``artist_rows_`` / ``dup_rows_`` the rows sorted
     by artist / by duplicate key (the excluded rows of a query, found by
@@ -459,6 +461,7 @@ class SimilarityIndex(BaseEstimator):
             self.artists_ = self.artists_.astype(np.int32)
         self.dup_keys_ = np.asarray(dup_keys, dtype=np.int64)[order]
         self.labels_ = labels[order].astype(np.int16)
+        self.map_ = None
         self._build_exclusion_lookups()
         # intp: searchsorted copies a sorter of any other type on every call.
         if n < 2 or bool((ids[1:] > ids[:-1]).all()):
@@ -544,16 +547,24 @@ class SimilarityIndex(BaseEstimator):
         self.nn_distance_quantiles_ = np.quantile(tenth, QUANTILES) if tenth else None
         return self
 
-    def labels_set(self, song_ids, labels) -> SimilarityIndex:
+    def labels_set(self, song_ids, labels, map_positions=None) -> SimilarityIndex:
         """Set the cluster labels of songs (``labels[i]`` of ``song_ids[i]``)
         after the fit, for an index built before its run's clusters were
-        known; songs not given keep -1."""
+        known; songs not given keep -1. With ``map_positions`` ((n, 2), the
+        run's stored map positions of the same songs), the index holds the
+        songs' stored labels (``map_``): a reader may take a result's cluster
+        and map position from it rather than from the database."""
         self._check_fitted()
         rows = self.rows_of(song_ids)
         known = rows >= 0
         labels_ = np.full(len(self.ids_), -1, dtype=np.int16)
         labels_[rows[known]] = np.asarray(labels)[known]
         self.labels_ = labels_
+        self.map_ = None
+        if map_positions is not None:
+            self.map_ = np.full((len(self.ids_), 2), np.nan)
+            positions = np.asarray(map_positions, dtype=np.float64).reshape(-1, 2)
+            self.map_[rows[known]] = positions if known.all() else positions[known]
         return self
 
     # --------------------------------------------------------------- lookup
@@ -934,6 +945,7 @@ class SimilarityIndex(BaseEstimator):
             "artists": self.artists_,
             "dup_keys": self.dup_keys_,
             "labels": self.labels_,
+            **({"map": self.map_} if self.map_ is not None else {}),
             "artist_rows": self.artist_rows_,
             "dup_rows": self.dup_rows_,
             "id_order": self.id_order_,
@@ -982,6 +994,7 @@ class SimilarityIndex(BaseEstimator):
         index.ids_, index.vectors_, index.sq_norms_ = a["ids"], a["vectors"], a["sq_norms"]
         index.attributes_, index.artists_, index.dup_keys_ = a["attributes"], a["artists"], a["dup_keys"]
         index.labels_ = a["labels"]
+        index.map_ = a.get("map")  # absent: an index saved before it held the stored map positions
         index.id_order_ = np.asarray(a["id_order"]).astype(np.intp, copy=False)
         index.key_hashes_ = a.get("key_hashes", np.empty(0, dtype=np.int64))
         index.key_rows_ = a.get("key_rows", np.empty(0, dtype=np.int64))

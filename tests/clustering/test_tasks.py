@@ -172,6 +172,19 @@ def test_activation_split_over_two_workers(demo_catalog, task_runner):
     assert [label_of[split[i][0]] for i in ids] == predicted
     # The split run is the active one: its labels are what reads see.
     assert {i: label.cluster_id for i, label in active_labels().items()} == {i: split[i][0] for i in ids}
+    # Its index holds the fit's labels, which results take (clustering.index_labels):
+    # the chunks' clusters, and their map positions to the last bits.
+    from clustering.index_labels import records_labelled
+    from songs.selectors import song_records
+
+    active, index = artifacts.active_index()
+    assert active.pk == run.pk and index.map_ is not None
+    rows = dict(zip(ids, index.rows_of(ids).tolist()))
+    from_index, stored = records_labelled(index=index, run=run, ids=ids, rows=rows), song_records(ids=ids, run=run.pk)
+    for song_id in ids:
+        a, b = from_index[song_id], stored[song_id]
+        assert a["cluster"] == b["cluster"], song_id
+        assert abs(a["map_x"] - b["map_x"]) < 1e-9 and abs(a["map_y"] - b["map_y"]) < 1e-9, song_id
 
 
 def test_a_worker_killed_mid_run_leaves_a_failed_run_and_the_old_model(tmp_path, task_runner):
