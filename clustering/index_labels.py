@@ -41,22 +41,29 @@ from .ml.similarity import FEATURES, SimilarityIndex
 from .models import Cluster, TrainingRun
 
 _lock = threading.Lock()
-_clusters: dict = {"run": None, "checked": 0.0, "by_label": {}}
+_clusters: dict = {"key": None, "checked": 0.0, "by_label": {}}
 
 
-def run_clusters(run_id: int) -> dict[int, tuple[int, str]]:
-    """{label: (cluster id, name)} of a run's clusters, kept per process."""
-    now = time.monotonic()
+def cluster_names_by_label(run: TrainingRun) -> dict[int, tuple[int, str]]:
+    """{label: (cluster id, name)} of a run's clusters, kept per process
+    (by run id and index hash) for MODEL_RECHECK_SECONDS."""
+    key, now = (run.pk, run.index_sha256), time.monotonic()
     with _lock:
-        if _clusters["run"] == run_id and now - _clusters["checked"] < settings.MODEL_RECHECK_SECONDS:
+        if _clusters["key"] == key and now - _clusters["checked"] < settings.MODEL_RECHECK_SECONDS:
             return _clusters["by_label"]
     by_label = {
         label: (pk, name)
-        for pk, label, name in Cluster.objects.filter(run_id=run_id).values_list("id", "label", "name")
+        for pk, label, name in Cluster.objects.filter(run_id=run.pk).values_list("id", "label", "name")
     }
     with _lock:
-        _clusters.update(run=run_id, checked=now, by_label=by_label)
+        _clusters.update(key=key, checked=now, by_label=by_label)
     return by_label
+
+
+def cache_clear() -> None:
+    """Forget the cluster names kept."""
+    with _lock:
+        _clusters.update(key=None, checked=0.0, by_label={})
 
 
 def records_labelled(
@@ -75,7 +82,7 @@ def records_labelled(
         # As the index holds them (float32): a song changed since shows other values.
         now = np.array([[records[pk][name] for name in FEATURES] for pk, _ in indexed], dtype=np.float32)
         same = (now == index.attributes_[at, : len(FEATURES)]).all(axis=1).tolist()
-        clusters = run_clusters(run.pk)
+        clusters = cluster_names_by_label(run)
         labels, positions = index.labels_[at].tolist(), index.map_[at].tolist()
         for (pk, _), unchanged, label, (x, y) in zip(indexed, same, labels, positions):
             if unchanged:

@@ -320,10 +320,11 @@ def _fresh_caches():
     ids repeat across tests, so every test starts and ends with empty ones."""
     from django.core.cache import cache
 
-    from clustering import artifacts
+    from clustering import artifacts, index_labels
 
     cache.clear()
     artifacts.cache_clear()
+    index_labels.cache_clear()
     yield
     cache.clear()
 
