@@ -81,6 +81,35 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+def track_requests(page) -> None:
+    """Keep ``page.in_flight``: the requests the page has sent and not yet
+    seen finish or fail (for :func:`settle`)."""
+    page.in_flight = {}
+    page.on("request", lambda req: page.in_flight.__setitem__(id(req), (time.monotonic(), req.method, req.url)))
+    page.on("requestfinished", lambda req: page.in_flight.pop(id(req), None))
+    page.on("requestfailed", lambda req: page.in_flight.pop(id(req), None))
+
+
+def settle(page, timeout: float = 30.0) -> None:
+    """Wait until no request of the page (tracked by :func:`track_requests`)
+    has been in flight for 0.5 s, as Playwright's "networkidle"; past
+    ``timeout``, fail naming the requests still open and for how long."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while True:
+        now = time.monotonic()
+        if page.in_flight:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= 0.5:
+            return
+        if now > deadline:
+            pending = [f"{method} {url} ({now - t:.1f} s)" for t, method, url in page.in_flight.values()]
+            raise AssertionError(f"{page.url}: requests still in flight after {timeout:.0f} s: {pending}")
+        page.wait_for_timeout(50)  # lets the page's events arrive
+
+
 @pytest.fixture
 def page(browser, request):
     """A fresh page that records console errors; a screenshot of it is left
@@ -93,6 +122,7 @@ def page(browser, request):
     page.console_errors = []
     page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+    track_requests(page)
     # alert()/confirm() from injected markup would show up here (and is dismissed).
     page.dialogs = []
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
@@ -133,9 +163,10 @@ def assert_fits_a_phone(browser, url: str, shot: str) -> None:
     errors = []
     phone.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
     phone.on("pageerror", lambda exc: errors.append(str(exc)))
+    track_requests(phone)
     try:
         phone.goto(url)
-        phone.wait_for_load_state("networkidle")
+        settle(phone)
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{url} is {width}px wide on a 375px screen"
         assert phone.locator("nav[aria-label=Main]").is_visible()
@@ -153,16 +184,16 @@ def alice(db):
     return get_user_model().objects.create_user("alice", password=PASSWORD)
 
 
-def visit(page, url, *, charts=0, maps=0, state=None, settle=None):
+def visit(page, url, *, charts=0, maps=0, state=None, settled=None):
     """Open a page; then wait for `maps` drawn maps, `charts` Plotly charts,
     and with `state`, until #<id> has a data-state (its data arrived).
 
-    Without such a wait (or with settle=True, for tests that read the
+    Without such a wait (or with settled=True, for tests that read the
     console after every request) it waits for the network to settle:
     500 ms with no request, which the explicit waits make needless."""
     page.goto(url)
-    if settle or (settle is None and not (charts or maps or state)):
-        page.wait_for_load_state("networkidle")
+    if settled or (settled is None and not (charts or maps or state)):
+        settle(page)
     if maps:
         page.wait_for_function(f"document.querySelectorAll('[data-ready=\"1\"]').length >= {maps}")
     if charts:
@@ -184,7 +215,7 @@ def sign_in(page, base, next_url="/playlists/"):
     page.wait_for_url(
         lambda url: (got := urlsplit(url)).path == want.path and parse_qs(got.query) == parse_qs(want.query)
     )
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert page.locator(".account-name").inner_text() == "alice"
 
 

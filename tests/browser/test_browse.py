@@ -74,7 +74,7 @@ def test_every_page_loads_without_console_errors(live_server, page, scanned_demo
         ("playlists", "/playlists/", {}),
     ]
     for name, url, waits in pages:
-        visit(page, base + url, **waits, settle=True)
+        visit(page, base + url, **waits, settled=True)
         assert page.locator("h1").count() == 1, url
         assert page.locator("nav[aria-label=Main] a").count() == 9
         screenshot(page, f"page-{name}")

@@ -6,7 +6,7 @@ import pytest
 
 from clustering.models import Cluster
 from songs.models import Song
-from tests.browser.conftest import screenshot, visit
+from tests.browser.conftest import screenshot, settle, visit
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -49,6 +49,7 @@ def test_cards_show_genres_examples_and_comparable_charts(live_server, page, sca
     first = cards.nth(0).locator(".card-examples li a").first
     name = first.inner_text()
     first.click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_url("**/songs/**")
+    settle(page)
     assert page.locator("h1").inner_text().startswith(name)
     assert page.console_errors == []

@@ -11,7 +11,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from clustering import services
 from songs.services import songs_import_file
-from tests.browser.conftest import _live_server_drained, screenshot
+from tests.browser.conftest import _live_server_drained, screenshot, settle, track_requests
 from tests.conftest import cluster_members
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -53,11 +53,7 @@ def csp_page(browser, request):
     page.console_errors = []
     page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
-    # The requests in flight, so that a page that never settles says which request it waits for.
-    page.in_flight = {}
-    page.on("request", lambda req: page.in_flight.__setitem__(id(req), (time.monotonic(), req.method, req.url)))
-    page.on("requestfinished", lambda req: page.in_flight.pop(id(req), None))
-    page.on("requestfailed", lambda req: page.in_flight.pop(id(req), None))
+    track_requests(page)  # a page that never settles says which request it waits for
     try:
         yield from _listening(page)
         report = getattr(request.node, "report_call", None)
@@ -89,26 +85,6 @@ def wait_js(page, expression, timeout=20.0):
                 raise
         assert time.monotonic() < deadline, f"not true within {timeout} s: {expression}"
         time.sleep(0.1)
-
-
-def settle(page, timeout: float = 30.0) -> None:
-    """Wait until no request of the page has been in flight for 0.5 s (as
-    Playwright's "networkidle"); past ``timeout``, fail naming the requests
-    still open and how long each has been."""
-    deadline = time.monotonic() + timeout
-    quiet_since = None
-    while True:
-        now = time.monotonic()
-        if page.in_flight:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = now
-        elif now - quiet_since >= 0.5:
-            return
-        if now > deadline:
-            pending = [f"{method} {url} ({now - t:.1f} s)" for t, method, url in page.in_flight.values()]
-            raise AssertionError(f"{page.url}: requests still in flight after {timeout:.0f} s: {pending}")
-        page.wait_for_timeout(50)  # lets the page's events arrive
 
 
 def open_page(page, url, *, charts=0, ready=None):

@@ -50,7 +50,7 @@ def test_discovery_playlist_and_sign_in_pages_load_without_console_errors(
         ("login", "/accounts/login/", None),
     ]
     for name, url, state in pages:
-        visit(page, base + url, state=state, settle=True)
+        visit(page, base + url, state=state, settled=True)
         assert page.locator("h1").count() == 1, url
         assert page.locator("nav[aria-label=Main] a").count() == 9
         screenshot(page, f"page-{name}")
