@@ -8,6 +8,7 @@ import os
 import re
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -110,30 +111,38 @@ def settle(page, timeout: float = 30.0) -> None:
         page.wait_for_timeout(50)  # lets the page's events arrive
 
 
-@pytest.fixture
-def page(browser, request):
-    """A fresh page that records console errors; a screenshot of it is left
-    when the test fails (tests take the ones they show with ``screenshot``)."""
-    # bypass_csp: Playwright's wait_for_function evaluates its predicate as a
-    # string in the page, which the Content-Security-Policy refuses (no
-    # 'unsafe-eval'); tests/browser/test_csp.py checks the policy itself.
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+@contextmanager
+def recorded_page(browser, request, **context_options):
+    """A fresh page (a context of its own, ``context_options``) that records
+    console errors and tracks its requests; a screenshot of it is left when
+    the test fails, and the live server is drained once it closes."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
     page = context.new_page()
     page.console_errors = []
     page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     track_requests(page)
-    # alert()/confirm() from injected markup would show up here (and is dismissed).
-    page.dialogs = []
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    yield page
     try:
+        yield page
         report = getattr(request.node, "report_call", None)
         if report is None or report.failed:
             screenshot(page, f"FAILED-{request.node.name}")
     finally:
         context.close()
         _live_server_drained()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh page (:func:`recorded_page`); tests take the screenshots they show with ``screenshot``."""
+    # bypass_csp: Playwright's wait_for_function evaluates its predicate as a
+    # string in the page, which the Content-Security-Policy refuses (no
+    # 'unsafe-eval'); tests/browser/test_csp.py checks the policy itself.
+    with recorded_page(browser, request, bypass_csp=True) as page:
+        # alert()/confirm() from injected markup would show up here (and is dismissed).
+        page.dialogs = []
+        page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+        yield page
 
 
 def _live_server_drained(timeout: float = 15.0) -> None:

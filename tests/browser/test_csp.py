@@ -11,7 +11,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from clustering import services
 from songs.services import songs_import_file
-from tests.browser.conftest import _live_server_drained, screenshot, settle, track_requests
+from tests.browser.conftest import recorded_page, settle
 from tests.conftest import cluster_members
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -46,22 +46,9 @@ def trained(db):
 
 @pytest.fixture
 def csp_page(browser, request):
-    """A page that enforces the policy (the suite's `page` bypasses it); like
-    `page`, a screenshot when the test fails, and the live server drained after it."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.console_errors = []
-    page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
-    page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
-    track_requests(page)  # a page that never settles says which request it waits for
-    try:
+    """A page that enforces the policy (the suite's `page` bypasses it)."""
+    with recorded_page(browser, request) as page:
         yield from _listening(page)
-        report = getattr(request.node, "report_call", None)
-        if report is None or report.failed:
-            screenshot(page, f"FAILED-{request.node.name}")
-    finally:
-        context.close()
-        _live_server_drained()
 
 
 def _listening(page):
