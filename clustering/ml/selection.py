@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.neighbors import NearestNeighbors
 
@@ -88,6 +87,46 @@ def silhouette(X, labels, *, chunk_size: int = 1024) -> float | None:
     return float(s.mean())
 
 
+def spread_scores(X, labels, *, chunk_size: int = 1 << 17) -> tuple[float, float]:
+    """Davies-Bouldin and Calinski-Harabasz of ``X`` labelled ``labels`` (no noise).
+
+    The definitions of ``sklearn.metrics.davies_bouldin_score`` and
+    ``calinski_harabasz_score``, from one pass over the rows in chunks:
+    each cluster's centroid (one ``bincount`` per feature), then each row's
+    distance to its centroid, summed per cluster squared (CH) and not (DB).
+    scikit-learn's pair copies each cluster's rows twice; this takes ~0.1 s
+    against ~0.6 s at 1M rows, and a chunk's memory at any size.
+    """
+    labels = np.asarray(labels)
+    n, d = X.shape
+    k_all = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=k_all).astype(np.float64)
+    sums = np.column_stack([np.bincount(labels, weights=X[:, j], minlength=k_all) for j in range(d)])
+    centroids = sums / np.maximum(counts, 1)[:, None]
+    squared = np.zeros(k_all)
+    distance = np.zeros(k_all)
+    for start in range(0, n, chunk_size):
+        lab = labels[start : start + chunk_size]
+        diff = np.asarray(X[start : start + chunk_size], dtype=np.float64) - centroids[lab]
+        sq = np.einsum("ij,ij->i", diff, diff)
+        squared += np.bincount(lab, weights=sq, minlength=k_all)
+        distance += np.bincount(lab, weights=np.sqrt(sq), minlength=k_all)
+    present = counts > 0  # scikit-learn knows only the labels that occur
+    counts, centroids, squared, distance = counts[present], centroids[present], squared[present], distance[present]
+    k = len(counts)
+    mean = sums[present].sum(axis=0) / n
+    between = float((counts * ((centroids - mean) ** 2).sum(axis=1)).sum())
+    within = float(squared.sum())
+    ch = 1.0 if within == 0.0 else between * (n - k) / (within * (k - 1))
+    spread = distance / counts
+    apart = np.sqrt(((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=-1))
+    if np.allclose(spread, 0) or np.allclose(apart, 0):
+        return 0.0, float(ch)
+    apart[apart == 0] = np.inf
+    db = float(np.max((spread[:, None] + spread[None, :]) / apart, axis=1).mean())
+    return db, float(ch)
+
+
 def label_metrics(X, labels, *, silhouette_rows: np.ndarray) -> dict[str, float | None]:
     """Silhouette (on ``silhouette_rows``), Davies-Bouldin and Calinski-Harabasz, noise excluded."""
     labels = np.asarray(labels)
@@ -99,8 +138,7 @@ def label_metrics(X, labels, *, silhouette_rows: np.ndarray) -> dict[str, float 
             Xc, lc = X, labels
         else:
             Xc, lc = X[clustered], labels[clustered]
-        out["davies_bouldin"] = float(davies_bouldin_score(Xc, lc))
-        out["calinski_harabasz"] = float(calinski_harabasz_score(Xc, lc))
+        out["davies_bouldin"], out["calinski_harabasz"] = spread_scores(Xc, lc)
     else:
         out["davies_bouldin"] = out["calinski_harabasz"] = None
     return out

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 from sklearn.cluster import DBSCAN
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from clustering.ml import FeaturePreparer, choose_eps, choose_k, scan_k, silhouette
+from clustering.ml.selection import label_metrics, spread_scores
 
 from .synth import catalog, four_centers
 
@@ -73,6 +74,29 @@ def test_silhouette_matches_sklearn(Z4):
     labels[::7] = (labels[::7] + 1) % 4  # not a perfect partition
     assert silhouette(Z4, labels) == pytest.approx(silhouette_score(Z4, labels), abs=1e-9)
     assert silhouette(Z4, np.zeros(len(Z4), dtype=int)) is None
+
+
+def test_spread_scores_match_sklearn(Z4):
+    labels = np.repeat(np.arange(4), 150)
+    labels[::7] = (labels[::7] + 1) % 4
+    for lab in (labels, labels + 2 * (labels == 3)):  # labels 0, 1, 2, 5: absent ones skipped
+        db, ch = spread_scores(Z4, lab, chunk_size=37)  # chunks that do not divide the rows
+        assert db == pytest.approx(davies_bouldin_score(Z4, lab), rel=1e-10)
+        assert ch == pytest.approx(calinski_harabasz_score(Z4, lab), rel=1e-10)
+    same = np.repeat([[0.0, 1.0], [2.0, 3.0]], 5, axis=0)  # every cluster a single point: scikit-learn's 0 and 1
+    assert spread_scores(same, np.repeat([0, 1], 5)) == (0.0, 1.0)
+    assert davies_bouldin_score(same, np.repeat([0, 1], 5)) == 0.0
+    assert calinski_harabasz_score(same, np.repeat([0, 1], 5)) == 1.0
+
+
+def test_label_metrics_leave_noise_out(Z4):
+    labels = np.repeat(np.arange(4), 150)
+    labels[::5] = -1
+    got = label_metrics(Z4, labels, silhouette_rows=np.arange(len(Z4)))
+    keep = labels >= 0
+    assert got["davies_bouldin"] == pytest.approx(davies_bouldin_score(Z4[keep], labels[keep]), rel=1e-10)
+    assert got["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(Z4[keep], labels[keep]), rel=1e-10)
+    assert got["silhouette"] == pytest.approx(silhouette_score(Z4[keep], labels[keep]), abs=1e-9)
 
 
 def test_choose_eps_gives_sensible_dbscan_clusters(Z4):
