@@ -229,8 +229,14 @@ def _verify_folder(*, path: str | None, recorded: str, run_id: int) -> Path:
 
 _lock = threading.Lock()
 _models: dict[tuple[int, str], ClusterModel] = {}
-_indexes: dict[tuple[int, str], SimilarityIndex] = {}
+# The one index this process serves from: {(run id, sha256): (run, index)}.
+_indexes: dict[tuple[int, str], tuple[TrainingRun, SimilarityIndex]] = {}
 _active: dict[str, Any] = {"run": None, "checked": -1e9}
+# Background loads of a newly active run's index: the key being loaded (a
+# load installs its index only while its key is still this one: not after a
+# cache_clear, nor after another run became the one to load), and the error
+# of a load that failed (the next request loads in the open and says it).
+_loading: dict[str, Any] = {"key": None, "failed": {}}
 
 
 def cache_clear() -> None:
@@ -239,6 +245,7 @@ def cache_clear() -> None:
         _models.clear()
         _indexes.clear()
         _active.update(run=None, checked=-1e9)
+        _loading.update(key=None, failed={})
 
 
 def model_load(run: TrainingRun) -> ClusterModel:
@@ -267,12 +274,12 @@ def model_load(run: TrainingRun) -> ClusterModel:
     return model
 
 
-def index_load(run: TrainingRun) -> SimilarityIndex:
-    """The run's similar-song index, loaded once per process and cached by (run id, sha256)."""
-    key = (run.pk, run.index_sha256)
-    cached = _indexes.get(key)
-    if cached is not None:
-        return cached
+def _index_key(run: TrainingRun) -> tuple[int, str]:
+    return (run.pk, run.index_sha256)
+
+
+def _index_open(run: TrainingRun) -> SimilarityIndex:
+    """Verify the run's index files against their recorded sha256 and map them."""
     from .ml.similarity import SimilarityIndex
 
     legacy = bool(run.index_path) and Path(run.index_path).suffix == ".npz"
@@ -287,27 +294,87 @@ def index_load(run: TrainingRun) -> SimilarityIndex:
             import numpy as np
 
             with np.load(path, allow_pickle=False) as arrays:
-                index = SimilarityIndex.from_arrays(arrays)
-        else:
-            index = SimilarityIndex.load(path, mmap=True)
+                return SimilarityIndex.from_arrays(arrays)
+        return SimilarityIndex.load(path, mmap=True)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         logger.error("The similar-song index of run #%s (%s) cannot be read", run.pk, path, exc_info=exc)
         raise ArtifactError(
             f"the similar-song index of run #{run.pk} cannot be read ({exc.__class__.__name__}); retrain"
         ) from None
+
+
+def _index_install(run: TrainingRun, index: SimilarityIndex, *, behind: bool = False) -> bool:
+    """Serve ``index`` from now on (a load ``behind`` requests: only if its
+    run is still the one to load); whether it was installed."""
+    key = _index_key(run)
     with _lock:
-        _indexes.clear()  # one active index per process
-        _indexes[key] = index
+        if behind and _loading["key"] != key:
+            return False
+        if _loading["key"] == key:  # loaded in the open meanwhile: a load behind is not installed
+            _loading["key"] = None
+        _loading["failed"].pop(key, None)
+        _indexes.clear()  # one index per process: requests that hold the old one keep it
+        _indexes[key] = (run, index)
+    return True
+
+
+def index_load(run: TrainingRun) -> SimilarityIndex:
+    """The run's similar-song index, loaded once per process and cached by (run id, sha256)."""
+    cached = _indexes.get(_index_key(run))  # one read: another thread may clear the cache
+    if cached is not None:
+        return cached[1]
+    index = _index_open(run)
+    _index_install(run, index)
     return index
 
 
-def active_index() -> tuple[TrainingRun, SimilarityIndex]:
+def _index_load_behind(run: TrainingRun) -> bool:
+    """Start loading ``run``'s index in a thread of this process, unless it is
+    loading already; False when a load of it here failed (the caller loads
+    it in the open: the request gets the error, as without a background
+    load, and a mended file is picked up)."""
+    key = _index_key(run)
+    with _lock:
+        if key in _loading["failed"]:  # until a load in the open succeeds
+            return False
+        if _loading["key"] == key:
+            return True
+        _loading["key"] = key
+
+    def load() -> None:
+        started = time.monotonic()
+        try:
+            index = _index_open(run)
+        except Exception as exc:  # any failure: the next request loads in the open and reports it
+            logger.warning("The similar-song index of run #%s could not be loaded in the background: %s", run.pk, exc)
+            with _lock:
+                if _loading["key"] == key:
+                    _loading["failed"][key] = exc
+                    _loading["key"] = None
+            return
+        if _index_install(run, index, behind=True):
+            logger.info(
+                "Run #%s's similar-song index loaded in %.2f s in the background", run.pk, time.monotonic() - started
+            )
+
+    threading.Thread(target=load, name=f"index-load-run-{run.pk}", daemon=True).start()
+    return True
+
+
+def active_index(*, wait: bool = False) -> tuple[TrainingRun, SimilarityIndex]:
     """The active run and its index; TrainingError without a model, ArtifactError when unreadable.
 
     Which run is active is asked of the database at most every
     MODEL_RECHECK_SECONDS per process (default 1 s): a query saved on every
     request of the hot path, and an activation still reaches every process
     within a second, without a restart.
+
+    Opening a newly active run's index checks the sha256 of all its files
+    (~1.9 s at 10M songs). With INDEX_LOAD_IN_BACKGROUND (the default), a
+    process that already serves another run's index loads the new one in a
+    thread and answers from the one it has - each answer labelled with the
+    run whose index it searched - until the new one is ready; ``wait=True``
+    (a question about the new run's own clusters) loads it in the open.
     """
     now = time.monotonic()
     run = _active["run"]
@@ -316,6 +383,14 @@ def active_index() -> tuple[TrainingRun, SimilarityIndex]:
         _active.update(run=run, checked=now)
     if run is None:
         raise TrainingError("no model is active yet: train one first")
+    cached = _indexes.get(_index_key(run))
+    if cached is not None:
+        return run, cached[1]
+    if not wait and settings.INDEX_LOAD_IN_BACKGROUND:
+        with _lock:  # another thread may swap it meanwhile
+            serving = next(iter(_indexes.values()), None)
+        if serving is not None and _index_load_behind(run):
+            return serving
     return run, index_load(run)
 
 

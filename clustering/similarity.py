@@ -731,6 +731,8 @@ def cluster_playlist(
     its songs' vectors), at most ``max_per_artist`` per artist, no
     near-duplicates, within the filters of :func:`filters_resolve`."""
     run, index = active_index()
+    if cluster.run_id != run.pk:  # the previous run's index while the new one loads: wait for it
+        run, index = active_index(wait=True)
     if cluster.run_id != run.pk:
         raise SimilarityError(f"cluster {cluster.pk} belongs to run #{cluster.run_id}, not the active run #{run.pk}")
     members = index.labels_ == cluster.label

@@ -236,6 +236,11 @@ LABEL_RUNS_KEPT = int(os.environ.get("LABEL_RUNS_KEPT", "3"))
 # How often a web process asks which run is active (seconds): an activation
 # reaches every process within this time, without a restart.
 MODEL_RECHECK_SECONDS = float(os.environ.get("MODEL_RECHECK_SECONDS", "1"))
+# A process that serves one run's similar-song index and finds another run
+# active loads the new index (its files' sha256 checked: ~1.9 s at 10M
+# songs) in a thread, answering from the one it has until then, instead of
+# making one request per process wait for it. "0": that request waits.
+INDEX_LOAD_IN_BACKGROUND = os.environ.get("INDEX_LOAD_IN_BACKGROUND", "1") == "1"
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

@@ -297,8 +297,11 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def _model_recheck_every_request(settings):
-    """Tests switch runs back to back: ask which run is active on every request."""
+    """Tests switch runs back to back: ask which run is active on every
+    request, and answer from its index at once (the background load of a
+    new run's index is tested on its own, in tests/clustering/test_artifacts.py)."""
     settings.MODEL_RECHECK_SECONDS = 0
+    settings.INDEX_LOAD_IN_BACKGROUND = False
 
 
 def pytest_configure(config):
