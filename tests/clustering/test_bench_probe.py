@@ -83,3 +83,48 @@ def test_page_cache_only_one_process_maps_is_told_apart_from_its_own_memory(tmp_
     grown = (_file_private_kb(os.getpid()) - before) / 1024
     assert 38 <= grown <= 42, grown
     del mapped, copy, heap
+
+
+@pytest.mark.parametrize("behind", [True, False])
+def test_the_switch_window_times_answers_until_the_new_run_serves(
+    live_server, demo_catalog, settings, monkeypatch, behind
+):
+    """The serve phase's run switch: answers from the activation on, until
+    every one carries the new run's clusters; whether the new index loads
+    behind the requests or in the first one, no answer fails."""
+    import random
+
+    from rest_framework.throttling import SimpleRateThrottle
+
+    from clustering import services
+    from clustering.management.commands.bench import _Http, _switch_window
+    from clustering.models import TrainingRun
+    from songs.models import Song
+    from tests.conftest import _require, train_run
+
+    if connection.vendor != "postgresql":
+        # The in-memory SQLite test database shares one cache between
+        # connections: the server threads' reads of the runs' table fail
+        # ("table is locked") while the activation writes it.
+        _require("the run switch is timed against a server on Postgres")
+    first = train_run(k=3, random_state=0)
+    second = train_run(k=6, random_state=1)
+    services.training_run_activate(run=first)
+    settings.INDEX_LOAD_IN_BACKGROUND = behind
+    monkeypatch.setattr(
+        SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, "anon": "100000/minute"}
+    )
+    ids = list(Song.objects.order_by("id").values_list("external_id", flat=True)[:300])
+    rng = random.Random(0)
+
+    def similar():
+        return "GET", f"/api/songs/{rng.choice(ids)}/similar/?limit=10", b""
+
+    client = _Http(int(live_server.url.rsplit(":", 1)[1]))
+    client.check(*similar())  # the first run's index is served
+    for old, new in ((first, second), (second, first)):
+        out = _switch_window(client, similar, clients=2, old=old, new=new, timeout=30)
+        assert TrainingRun.objects.get(is_active=True) == new
+        assert out["requests"] > 0 and out["longest_ms"] >= out["p50_ms"] > 0
+        assert 0 <= out["new_run_after_seconds"] < 30
+        assert 0 < out["activate_seconds"] < 30

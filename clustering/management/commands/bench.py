@@ -152,6 +152,12 @@ class Command(BaseCommand):
             help="Only the serving phase, against the current database and its active run "
             "(read-only; no scratch database, nothing generated)",
         )
+        parser.add_argument(
+            "--switch",
+            action="store_true",
+            help="With --serve-only: also time similar songs while the active run switches to the latest other "
+            "run with an index and back (writes the active flag; the whole bench does it when its k scan ran)",
+        )
         parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for the serving phase (default 2)")
         parser.add_argument(
             "--threads", type=int, default=1, help="gunicorn threads per worker (default 1: sync workers)"
@@ -173,6 +179,7 @@ class Command(BaseCommand):
         serve_only,
         workers,
         threads,
+        switch=False,
         **options,
     ):
         self.db_name = options.get("db_name")
@@ -181,6 +188,7 @@ class Command(BaseCommand):
         if not 1_000 <= songs <= 20_000_000:
             raise CommandError("--songs must be between 1,000 and 20,000,000.")
         self.gunicorn = {"workers": workers, "threads": threads}
+        self.switch = switch or not serve_only
         self.skip_copy_baseline = skip_copy_baseline
         self.results: dict = {
             "songs": songs,
@@ -762,9 +770,42 @@ class Command(BaseCommand):
             index_path = Path(run.index_path)
             files = [f for f in index_path.iterdir() if f.is_file()] if index_path.is_dir() else [index_path]
             values["index_file_mb"] = sum(f.stat().st_size for f in files) / 1e6
+            if self.switch:
+                values["switch"] = self._bench_switch(client, run, similar, clients=2 * workers)
+            else:
+                self.stderr.write("serve: run switch skipped (--serve-only without --switch)")
             self._phase("serve", **values)
         finally:
             _stop(server)
+
+    def _bench_switch(self, client: "_Http", run, similar, *, clients: int) -> dict | str:
+        """Similar songs while the active run switches to the latest other run
+        with an index and back, under ``clients`` concurrent clients: the
+        longest request, and how long until every answer came from the new
+        run (its clusters on the results). Each web process loads the new
+        index behind its requests (INDEX_LOAD_IN_BACKGROUND) or in the first
+        one (=0)."""
+        from clustering import services
+        from clustering.models import TrainingRun
+
+        other = (
+            TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED)
+            .exclude(pk=run.pk)
+            .exclude(index_path="")
+            .order_by("-pk")
+            .first()
+        )
+        if other is None or not Path(other.index_path).exists():
+            self.stderr.write("serve: run switch skipped (no other run with an index: a k scan makes one)")
+            return "skipped: no other run with an index"
+        out: dict = {"to_run": other.pk}
+        try:
+            for name, (old, new) in (("switch", (run, other)), ("back", (other, run))):
+                out[name] = _switch_window(client, similar, clients=clients, old=old, new=new)
+        finally:
+            if not TrainingRun.objects.filter(pk=run.pk, is_active=True).exists():
+                services.training_run_activate(run=TrainingRun.objects.get(pk=run.pk))
+        return out
 
     def _bench_spotify(self, client: "_Http", ids: list[str], n: int = SPOTIFY_REQUESTS) -> None:
         """Phase ``spotify``: the same recommendations query on both surfaces,
@@ -1201,6 +1242,69 @@ def _load(client: _Http, make, *, clients: int, seconds: float | None, requests:
         raise CommandError(f"serve: {errors[0]}")
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     return sum(done), elapsed, cpu
+
+
+def _switch_window(client: _Http, similar, *, clients: int, old, new, timeout: float = 60.0) -> dict:
+    """Activate ``new`` (``old`` active, its index loaded by every worker)
+    while ``clients`` threads request similar songs; returns the activation's
+    seconds, the requests' p50 and longest (ms) from the activation on, and
+    the seconds until every answer carried ``new``'s clusters (the last
+    answer from ``old`` started before it)."""
+    from clustering import services
+    from clustering.models import Cluster
+
+    runs = dict(Cluster.objects.filter(run__in=[old.pk, new.pk]).values_list("pk", "run_id"))
+    seen: list[tuple[float, float, int | None]] = []  # (start, seconds, run of the answer)
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            method, path, body = similar()
+            t = time.perf_counter()
+            status, payload = client.request(method, path, body)
+            took = time.perf_counter() - t
+            if status != 200:
+                errors.append(f"{method} {path} answered {status}: {payload[:300]!r}")
+                stop.set()
+                return
+            clusters = [r["song"]["cluster"] for r in json.loads(payload)["results"]]
+            answered = next((runs.get(c["id"]) for c in clusters if c), None)
+            seen.append((t, took, answered))
+
+    pool = [threading.Thread(target=work) for _ in range(clients)]
+    for thread in pool:
+        thread.start()
+    try:
+        time.sleep(1.0)
+        t0 = time.perf_counter()
+        services.training_run_activate(run=new)
+        activate = time.perf_counter() - t0
+        deadline = t0 + timeout
+        while time.perf_counter() < deadline and not stop.is_set():
+            time.sleep(0.25)
+            after = [(t, r) for t, _, r in seen if t > t0]
+            last_old = max((t for t, r in after if r == old.pk), default=t0)
+            if any(r == new.pk and t > last_old + 1.0 for t, r in after):
+                break  # a second of answers from the new run only
+    finally:
+        stop.set()
+        for thread in pool:
+            thread.join()
+    if errors:
+        raise CommandError(f"serve: {errors[0]}")
+    after = [(t, took, r) for t, took, r in seen if t >= t0]
+    last_old = max((t for t, _, r in after if r == old.pk), default=t0)
+    if not any(r == new.pk for _, _, r in after):
+        raise CommandError(f"serve: no answer came from run #{new.pk} within {timeout:.0f} s of its activation")
+    ms = np.array([took for _, took, _ in after]) * 1000
+    return {
+        "activate_seconds": activate,
+        "requests": len(after),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "longest_ms": float(ms.max()),
+        "new_run_after_seconds": last_old - t0,
+    }
 
 
 def _process_memory(master: int) -> dict[int, dict]:
