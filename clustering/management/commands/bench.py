@@ -771,20 +771,21 @@ class Command(BaseCommand):
             files = [f for f in index_path.iterdir() if f.is_file()] if index_path.is_dir() else [index_path]
             values["index_file_mb"] = sum(f.stat().st_size for f in files) / 1e6
             if self.switch:
-                values["switch"] = self._bench_switch(client, run, similar, clients=2 * workers)
+                values["switch"] = self._bench_switch(client, run, similar, clients=2 * workers, server=server)
             else:
                 self.stderr.write("serve: run switch skipped (--serve-only without --switch)")
             self._phase("serve", **values)
         finally:
             _stop(server)
 
-    def _bench_switch(self, client: "_Http", run, similar, *, clients: int) -> dict | str:
+    def _bench_switch(self, client: "_Http", run, similar, *, clients: int, server: subprocess.Popen) -> dict | str:
         """Similar songs while the active run switches to the latest other run
         with an index and back, under ``clients`` concurrent clients: the
         longest request, and how long until every answer came from the new
         run (its clusters on the results). Each web process loads the new
         index behind its requests (INDEX_LOAD_IN_BACKGROUND) or in the first
-        one (=0)."""
+        one (=0). Then the workers' private memory, which the index they
+        stopped serving must not stay in."""
         from clustering import services
         from clustering.models import TrainingRun
 
@@ -802,6 +803,9 @@ class Command(BaseCommand):
         try:
             for name, (old, new) in (("switch", (run, other)), ("back", (other, run))):
                 out[name] = _switch_window(client, similar, clients=clients, old=old, new=new)
+            memory = _process_memory(server.pid)
+            memory.pop(server.pid)
+            out["worker_private_after_mb"] = [m["private"] for m in memory.values()]
         finally:
             if not TrainingRun.objects.filter(pk=run.pk, is_active=True).exists():
                 services.training_run_activate(run=TrainingRun.objects.get(pk=run.pk))
