@@ -806,6 +806,9 @@ class Command(BaseCommand):
             memory = _process_memory(server.pid)
             memory.pop(server.pid)
             out["worker_private_after_mb"] = [m["private"] for m in memory.values()]
+            # Of which page cache of the served index that one worker alone has mapped so far.
+            out["worker_private_file_after_mb"] = [m["private_file"] for m in memory.values()]
+            out["worker_anonymous_after_mb"] = [m["anonymous"] for m in memory.values()]
         finally:
             if not TrainingRun.objects.filter(pk=run.pk, is_active=True).exists():
                 services.training_run_activate(run=TrainingRun.objects.get(pk=run.pk))
