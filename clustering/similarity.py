@@ -349,7 +349,8 @@ def song_similar(
         seed = Seed("song", external_id, index.vector(row), index.attributes_[row], row, int(index.dup_keys_[row]))
         artist_pk = int(index.artists_[row])
     else:
-        record = song_record_get(external_id=external_id)
+        # Its cluster in the run whose index is searched (the previous run's while a new one loads).
+        record = song_record_get(external_id=external_id, run=run.pk)
         if record is None:
             return None
         seed = _song_seed(index, record)

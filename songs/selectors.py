@@ -457,8 +457,9 @@ def song_records(*, ids=None, external_ids=None, run: int | None = None, labels:
     return out
 
 
-def song_record_get(*, external_id: str) -> SongRecord | None:
-    return song_records(external_ids=[external_id]).get(external_id)
+def song_record_get(*, external_id: str, run: int | None = None) -> SongRecord | None:
+    """One song's record; its cluster in the active run, or in run ``run``."""
+    return song_records(external_ids=[external_id], run=run).get(external_id)
 
 
 # --- artists, and searches by position (the Spotify-compatible surface) ---------------

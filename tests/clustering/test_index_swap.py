@@ -16,7 +16,8 @@ from clustering import artifacts, services, similarity
 from clustering.errors import ArtifactError
 from clustering.models import Cluster
 from songs.models import Song
-from tests.conftest import train_run
+from songs.services import songs_import_file
+from tests.conftest import flagship_rows, train_run, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +85,23 @@ def test_a_new_runs_index_loads_behind_the_one_served(two_runs, gate, api):
     assert gate.opened == [(second.pk, False)]
     body = api.get(f"/api/songs/{seed}/similar/", {"limit": 10}).json()
     assert _clusters_of(body) <= set(second.clusters.values_list("id", flat=True))
+
+
+def test_a_seed_imported_since_keeps_the_served_runs_cluster(two_runs, gate, api, tmp_path):
+    """A seed the index does not hold (imported after both runs trained)
+    takes its cluster from the run whose index is searched: "same cluster"
+    is that run's cluster, not the newly active run's."""
+    first, second, _served = two_runs
+    rows = flagship_rows(1, start=7001)
+    assert songs_import_file(path=write_csv(tmp_path / "late.csv", rows)).rows_created == 1
+    seed = rows[0]["id_songs"]
+    own = api.get(f"/api/songs/{seed}/").json()["cluster"]["id"]
+    assert Cluster.objects.get(pk=own).run_id == first.pk
+    services.training_run_activate(run=second)  # labels the late song in the second run too
+    assert artifacts.active_index()[0].pk == first.pk
+    body = api.get(f"/api/songs/{seed}/similar/", {"limit": 10, "same_cluster": "true"}).json()
+    assert body["seed"]["cluster"]["id"] == own and body["run"] == first.pk
+    assert len(body["results"]) == 10 and _clusters_of(body) == {own}
 
 
 def test_without_the_setting_the_request_loads_the_new_index(two_runs, gate, settings):
