@@ -47,6 +47,15 @@ def column_sums(A: np.ndarray, transform=None, *, block: int = SUM_BLOCK) -> np.
     return block_sums(blocks if transform is None else map(transform, blocks))
 
 
+def group_sums(X: np.ndarray, groups: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, column sums) of each group of ``X``'s rows, ``groups`` in
+    0..n_groups-1: one ``bincount`` per column, no (n, k) temporary and no
+    copy of the rows. Counts are float64; sums have shape (n_groups, d)."""
+    counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+    sums = np.column_stack([np.bincount(groups, weights=X[:, j], minlength=n_groups) for j in range(X.shape[1])])
+    return counts, sums.reshape(n_groups, X.shape[1])
+
+
 def block_sums(blocks) -> np.ndarray:
     """The column sums of the rows of consecutive blocks (C-ordered 2-D
     arrays, at least one): what ``.sum(axis=0)`` gives for their

@@ -28,7 +28,7 @@ from .algorithms import (
     default_min_samples,
     make_estimator,
 )
-from .features import FEATURES, FeaturePreparer
+from .features import FEATURES, FeaturePreparer, group_sums
 from .identity import DEFAULT_MAX_MATCH_DISTANCE, match_clusters
 from .naming import name_clusters
 from .profiles import NOISE_LABEL, cluster_profiles, describe_cluster
@@ -489,11 +489,9 @@ class ClusterModel(BaseEstimator):
     def _member_means(Z: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
         if n_clusters == 0:
             return np.empty((0, Z.shape[1]))
-        keep = labels >= 0
-        idx = labels[keep]
-        counts = np.bincount(idx, minlength=n_clusters).astype(np.float64)
-        sums = np.column_stack([np.bincount(idx, weights=Z[keep, j], minlength=n_clusters) for j in range(Z.shape[1])])
-        return sums / np.maximum(counts, 1)[:, None]
+        # Noise (-1) sums into a group of its own past the clusters, dropped.
+        counts, sums = group_sums(Z, np.where(labels >= 0, labels, n_clusters), n_clusters + 1)
+        return sums[:n_clusters] / np.maximum(counts[:n_clusters], 1)[:, None]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "preparer_"):

@@ -8,7 +8,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from .features import FEATURES, column_sums
+from .features import FEATURES, column_sums, group_sums
 from .scales import SHARE_THRESHOLDS, join_words, level_word
 
 NOISE_LABEL = -1
@@ -43,10 +43,7 @@ class ClusterProfile(TypedDict, total=False):
 
 
 def _group_means(X: np.ndarray, labels: np.ndarray, uniq: np.ndarray) -> np.ndarray:
-    # bincount per column: one pass over the data, no (n, k) temporaries.
-    idx = np.searchsorted(uniq, labels)
-    counts = np.bincount(idx, minlength=len(uniq)).astype(np.float64)
-    sums = np.column_stack([np.bincount(idx, weights=X[:, j], minlength=len(uniq)) for j in range(X.shape[1])])
+    counts, sums = group_sums(X, np.searchsorted(uniq, labels), len(uniq))
     return sums / counts[:, None]
 
 
