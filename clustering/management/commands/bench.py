@@ -664,10 +664,9 @@ class Command(BaseCommand):
                 seconds=None,
                 requests=20 * workers,
             )
-            memory = _process_memory(server.pid)
-            memory.pop(server.pid)
-            values["worker_rss_at_start_mb"] = [m["rss"] for m in memory.values()]
-            values["worker_private_at_start_mb"] = [m["private"] for m in memory.values()]
+            workers_now = _worker_memory(server.pid)
+            values["worker_rss_at_start_mb"] = [m["rss"] for m in workers_now]
+            values["worker_private_at_start_mb"] = [m["private"] for m in workers_now]
 
             def similar():
                 return "GET", f"/api/songs/{rng.choice(ids)}/similar/?limit=10", b""
@@ -729,11 +728,10 @@ class Command(BaseCommand):
             )
 
             # The model and the index are loaded; no 10k batch has been parsed yet.
-            memory = _process_memory(server.pid)
-            memory.pop(server.pid)
-            values["worker_rss_before_batch_mb"] = [m["rss"] for m in memory.values()]
-            values["worker_private_before_batch_mb"] = [m["private"] for m in memory.values()]
-            values["worker_private_file_before_batch_mb"] = [m["private_file"] for m in memory.values()]
+            workers_now = _worker_memory(server.pid)
+            values["worker_rss_before_batch_mb"] = [m["rss"] for m in workers_now]
+            values["worker_private_before_batch_mb"] = [m["private"] for m in workers_now]
+            values["worker_private_file_before_batch_mb"] = [m["private_file"] for m in workers_now]
 
             http = []
             for _ in range(5):
@@ -803,12 +801,11 @@ class Command(BaseCommand):
         try:
             for name, (old, new) in (("switch", (run, other)), ("back", (other, run))):
                 out[name] = _switch_window(client, similar, clients=clients, old=old, new=new)
-            memory = _process_memory(server.pid)
-            memory.pop(server.pid)
-            out["worker_private_after_mb"] = [m["private"] for m in memory.values()]
+            workers_now = _worker_memory(server.pid)
+            out["worker_private_after_mb"] = [m["private"] for m in workers_now]
             # Of which page cache of the served index that one worker alone has mapped so far.
-            out["worker_private_file_after_mb"] = [m["private_file"] for m in memory.values()]
-            out["worker_anonymous_after_mb"] = [m["anonymous"] for m in memory.values()]
+            out["worker_private_file_after_mb"] = [m["private_file"] for m in workers_now]
+            out["worker_anonymous_after_mb"] = [m["anonymous"] for m in workers_now]
         finally:
             if not TrainingRun.objects.filter(pk=run.pk, is_active=True).exists():
                 services.training_run_activate(run=TrainingRun.objects.get(pk=run.pk))
@@ -1353,6 +1350,13 @@ def _process_memory(master: int) -> dict[int, dict]:
         out[pid]["private_file"] = round(_file_private_kb(pid) / 1024, 1)
         out[pid]["cpu"] = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
     return out
+
+
+def _worker_memory(master: int) -> list[dict]:
+    """:func:`_process_memory` of the gunicorn workers only."""
+    memory = _process_memory(master)
+    memory.pop(master)
+    return list(memory.values())
 
 
 def _file_private_kb(pid: int) -> int:
