@@ -65,24 +65,60 @@ def test_page_cache_only_one_process_maps_is_told_apart_from_its_own_memory(tmp_
     """The serve phase's worker memory: pages of a memory-mapped file that
     only this process has read (clean), or that were written and not yet
     flushed (dirty, in a shared mapping), are the page cache's; the
-    process's own heap and its private copies are not."""
+    process's own heap and its private copies are not.
+
+    Counted in a forked child: every page it inherits is shared with this
+    process, so another process mapping the same libraries meanwhile (a
+    parallel test worker) cannot turn its private pages shared mid-count."""
+    import json
     import os
 
     import numpy as np
 
     from clustering.management.commands.bench import _file_private_kb
 
-    before = _file_private_kb(os.getpid())
     path = tmp_path / "index.bin"
     np.full(40 * 2**20, 7, dtype=np.uint8).tofile(path)
-    mapped = np.memmap(path, mode="r")
-    assert int(mapped[::4096].sum()) == 7 * (len(mapped) // 4096)  # every page read once
-    heap = np.ones(30 * 2**20, dtype=np.uint8)  # 30 MB of its own: not page cache
-    copy = np.memmap(path, mode="c")  # a private mapping: a written page is this process's copy
-    copy[::4096] = 1
-    grown = (_file_private_kb(os.getpid()) - before) / 1024
-    assert 38 <= grown <= 42, grown
-    del mapped, copy, heap
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(read)
+            before = _file_private_kb(os.getpid())
+            mapped = np.memmap(path, mode="r")
+            pages = int(mapped[::4096].sum()) == 7 * (len(mapped) // 4096)  # every page read once
+            heap = np.ones(30 * 2**20, dtype=np.uint8)  # 30 MB of its own: not page cache
+            copy = np.memmap(path, mode="c")  # a private mapping: a written page is this process's copy
+            copy[::4096] = 1
+            grown = (_file_private_kb(os.getpid()) - before) / 1024
+            os.write(write, json.dumps({"pages": pages, "grown": grown, "heap": int(heap[-1])}).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        found = json.loads(pipe.read() or "{}")
+    os.waitpid(child, 0)
+    assert found.get("pages") is True, found
+    assert 38 <= found["grown"] <= 42, found
+
+
+@pytest.mark.django_db
+def test_the_figures_carry_the_database_servers_settings():
+    """Figures taken on a tuned server are told apart from the default's:
+    the bench records the settings that move them, as the server reports
+    them (SHOW); SQLite has none."""
+    from clustering.management.commands.bench import SERVER_SETTINGS, _server_settings
+
+    found = _server_settings()
+    if connection.vendor != "postgresql":
+        assert found == {}
+        return
+    assert set(found) == {"server_version", *SERVER_SETTINGS}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('shared_buffers'), current_setting('max_wal_size')")
+        assert (found["shared_buffers"], found["max_wal_size"]) == cursor.fetchone()
+        cursor.execute("SET work_mem = '7MB'")  # a session's own value is what its figures ran with
+    assert _server_settings()["work_mem"] == "7MB"
 
 
 @pytest.mark.parametrize("behind", [True, False])

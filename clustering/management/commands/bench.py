@@ -195,6 +195,7 @@ class Command(BaseCommand):
             "database": connection.vendor,
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "server": _server_settings(),
             "phases": {},
         }
         with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
@@ -1169,6 +1170,36 @@ class _Http:
         if status != 200:
             raise CommandError(f"serve: {method} {path} answered {status}: {payload[:500]!r}")
         return payload
+
+
+# The server settings that move these figures: the buffers a similar
+# request's random reads hit, and how often a large import checkpoints.
+SERVER_SETTINGS = (
+    "shared_buffers",
+    "effective_cache_size",
+    "max_wal_size",
+    "checkpoint_timeout",
+    "work_mem",
+    "maintenance_work_mem",
+    "max_parallel_maintenance_workers",
+    "fsync",
+    "synchronous_commit",
+    "full_page_writes",
+)
+
+
+def _server_settings() -> dict[str, str]:
+    """The database server's version and the settings of SERVER_SETTINGS as
+    it reports them ({} on SQLite), recorded with the figures."""
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        found = {"server_version": cursor.fetchone()[0]}
+        for name in SERVER_SETTINGS:
+            cursor.execute(f"SHOW {name}")
+            found[name] = cursor.fetchone()[0]
+    return found
 
 
 def _free_port() -> int:
