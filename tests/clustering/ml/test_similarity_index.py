@@ -65,6 +65,35 @@ def test_filtered_search_returns_only_selected_rows_and_widens(built):
     assert sorted(rows.tolist()) == [7, 70, 700]  # fewer than k: every selected row, no padding
 
 
+def test_bounds_are_inclusive_and_an_unknown_or_infinite_value_fails_them():
+    """A bound keeps values within [low, high] (a float32 rounding of 1e-6
+    either side), and never NaN or an infinity, on either layout; no bound
+    at all is no mask."""
+    from clustering.ml.similarity import ATTRIBUTES, bounds_mask
+
+    rng = np.random.default_rng(3)
+    values = rng.uniform(0, 200, (2_000, len(ATTRIBUTES))).astype(np.float32)
+    j = ATTRIBUTES.index("tempo")
+    values[:6, j] = [np.nan, np.inf, -np.inf, 100.0, 120.0, np.float32(100) - np.float32(5e-7)]
+    for layout in (values, np.asfortranarray(values)):
+        col = layout[:, j]
+        for low, high in ((100.0, None), (None, 120.0), (100.0, 120.0), (None, None)):
+            expected = np.isfinite(col)
+            if low is not None:
+                expected &= col >= np.float32(low) - np.float32(1e-6)
+            if high is not None:
+                expected &= col <= np.float32(high) + np.float32(1e-6)
+            got = bounds_mask(layout, {"tempo": (low, high)})
+            assert np.array_equal(got, expected), (low, high)
+            assert not got[:3].any()  # NaN, +inf, -inf
+        assert bounds_mask(layout, {"tempo": (100.0, 120.0)})[3:6].all()  # both ends, and just under low
+        both = bounds_mask(layout, {"tempo": (100.0, None), "energy": (None, 50.0)})
+        assert np.array_equal(
+            both, (col >= np.float32(100) - np.float32(1e-6)) & (layout[:, ATTRIBUTES.index("energy")] <= 50.0 + 1e-6)
+        )
+    assert bounds_mask(values, {}) is None and bounds_mask(values, None) is None
+
+
 def test_query_drops_duplicates_excluded_rows_and_caps_artists(built):
     _, index = built
     index.dup_keys_[[11, 12]] = index.dup_keys_[10]  # exact duplicates of row 10
@@ -215,6 +244,10 @@ def test_saved_files_are_memory_mapped_and_answer_the_same(built, tmp_path):
         assert a.tolist() == b.tolist() and np.allclose(da, db)
     mask = index.attribute_mask({"energy": (0.7, None)})
     assert np.array_equal(loaded.attribute_mask({"energy": (0.7, None)}), mask)
+    # The attributes are stored column-major and mapped so: a bound reads one column in one piece.
+    assert index.attributes_.flags.f_contiguous and loaded.attributes_.flags.f_contiguous
+    assert isinstance(loaded.attributes_, np.memmap) or isinstance(loaded.attributes_.base, np.memmap)
+    np.testing.assert_array_equal(np.asarray(loaded.attributes_), index.attributes_)
     a, _ = loaded.query(index.vector(3), k=5, max_per_artist=1)
     assert a.tolist() == index.query(index.vector(3), k=5, max_per_artist=1)[0].tolist()
 
