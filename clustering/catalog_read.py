@@ -40,6 +40,8 @@ from django.db import connection
 from songs.features import FEATURE_NAMES
 from songs.models import Artist, Song
 
+from .ml.features import unique_ints
+
 # Optional small integers, read as float64 with NaN for unknown.
 OPTIONAL_NUMBERS = ("release_year", "popularity", "key", "mode", "time_signature")
 TEXTS = ("external_id", "name", "genres")
@@ -316,7 +318,7 @@ def _sqlite_columns() -> CatalogColumns:
 def artist_names(artist_ids: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """(ids, names) of the artists among ``artist_ids`` (sorted, distinct),
     for the joint credits of the similar-song index."""
-    wanted = np.unique(np.asarray(artist_ids, dtype=np.int64))
+    wanted = unique_ints(np.asarray(artist_ids, dtype=np.int64))
     if not len(wanted):
         return wanted, pa.array([], pa.string())
     table = Artist._meta.db_table

@@ -34,6 +34,7 @@ from songs.selectors import (
 )
 
 from .artifacts import active_index_or_none
+from .ml.features import unique_ints
 from .ml.selection import explain_k_choice
 from .ml.similarity import ATTRIBUTES
 from .models import BlockedItem, Cluster, Playlist, SongLabel, TrainingRun
@@ -90,7 +91,7 @@ def song_features_of(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(ids, X) of the songs with these ids (sorted; missing ones left out).
     Many ids are read as the id range they span (an import's new songs are
     consecutive), a few by key."""
-    ids = np.unique(np.asarray(ids, dtype=np.int64))
+    ids = unique_ints(np.asarray(ids, dtype=np.int64))
     if not len(ids):
         return ids, np.empty((0, len(FEATURE_NAMES)))
     if len(ids) > 5_000:

@@ -43,6 +43,7 @@ from .labels import (
 )
 from .ml import ClusterModel, match_models
 from .ml.algorithms import DENSITY_ALGORITHMS
+from .ml.features import unique_ints
 from .ml.spec import TrainingSpec, spec_params
 from .models import BlockedItem, Cluster, TrainingRun
 from .selectors import active_run, song_feature_matrix, song_features_of
@@ -608,7 +609,7 @@ def songs_label_imported(*, song_ids: Iterable[int]) -> int:
     signal triggers). Prediction is cheap; the songs join the similar-song
     index at the next retrain. The number of songs labelled."""
     run = active_run()
-    ids = np.unique(np.fromiter((int(i) for i in song_ids), dtype=np.int64))
+    ids = unique_ints(np.fromiter((int(i) for i in song_ids), dtype=np.int64))
     if run is None or not len(ids):
         return 0
     try:

@@ -34,6 +34,7 @@ from .artifacts import active_index
 from .delta import Delta, delta_for
 from .errors import SimilarityError
 from .index_labels import records_labelled
+from .ml.features import unique_ints
 from .ml.paths import smooth_path
 from .ml.similarity import ATTRIBUTES, SimilarityIndex, external_id_hashes
 from .ml.titles import title_key
@@ -129,7 +130,7 @@ def _genre_member_rows(index: SimilarityIndex, names: list[str]) -> np.ndarray:
         return index.genre_rows(names)
     # An index saved before genre membership was kept: the catalog answers (GIN index on Postgres).
     rows = index.rows_of(song_ids_with_genres(genres=names))
-    return np.unique(rows[rows >= 0])
+    return unique_ints(rows[rows >= 0])
 
 
 def _genre_known(index: SimilarityIndex, name: str) -> bool:

@@ -56,6 +56,50 @@ def group_sums(X: np.ndarray, groups: np.ndarray, n_groups: int) -> tuple[np.nda
     return counts, sums.reshape(n_groups, X.shape[1])
 
 
+def unique_ints(values, *, return_inverse: bool = False):
+    """``np.unique`` of an integer array (flattened), the same values in the
+    same dtype, and with ``return_inverse`` their positions, without NumPy's
+    own path: since NumPy 2.3 a plain ``np.unique`` finds values through a
+    hash table, here 4.0 s for 10M artist ids (1.8 s with
+    ``return_inverse``) and 0.27 s for 552k sorted rows. Values spanning a
+    range no wider than a few times their count are marked in a table of
+    that range (one pass; its inverse is a lookup); others are sorted."""
+    a = np.asarray(values).ravel()
+    if a.dtype.kind not in "iub":
+        raise TypeError(f"unique_ints takes integers, not {a.dtype}")
+    if a.size == 0:
+        out = a.copy()
+        return (out, np.empty(0, dtype=np.intp)) if return_inverse else out
+    lo, hi = int(a.min()), int(a.max())
+    if hi - lo <= max(4 * a.size, 1 << 16):
+        offsets = a.astype(np.intp, copy=False)  # no copy of int64 ids; booleans become positions
+        if lo:
+            offsets = offsets - lo
+        seen = np.zeros(hi - lo + 1, dtype=bool)
+        seen[offsets] = True
+        present = np.flatnonzero(seen)
+        out = (present + lo).astype(a.dtype)
+        if not return_inverse:
+            return out
+        position = np.empty(len(seen), dtype=np.intp)
+        position[present] = np.arange(len(present), dtype=np.intp)
+        return out, position[offsets]
+    if return_inverse:
+        order = np.argsort(a, kind="stable")
+        ordered = a[order]
+        new = np.empty(a.size, dtype=bool)
+        new[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+        inverse = np.empty(a.size, dtype=np.intp)
+        inverse[order] = np.cumsum(new) - 1
+        return ordered[new], inverse
+    ordered = np.sort(a)
+    new = np.empty(a.size, dtype=bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    return ordered[new]
+
+
 def block_sums(blocks) -> np.ndarray:
     """The column sums of the rows of consecutive blocks (C-ordered 2-D
     arrays, at least one): what ``.sum(axis=0)`` gives for their

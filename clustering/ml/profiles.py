@@ -8,7 +8,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from .features import FEATURES, column_sums, group_sums
+from .features import FEATURES, column_sums, group_sums, unique_ints
 from .scales import SHARE_THRESHOLDS, join_words, level_word
 
 NOISE_LABEL = -1
@@ -87,7 +87,7 @@ def cluster_profiles(
     # X_raw.std(axis=0), without its centred copy of every row (the same sums)
     std = np.sqrt(column_sums(X_raw, lambda rows: np.square(rows - mean)) / n)
     safe_std = np.where(std > 0, std, 1.0)
-    uniq = np.unique(labels)
+    uniq = unique_ints(labels)
     means = _group_means(X_raw, labels, uniq)
     counts = np.bincount(np.searchsorted(uniq, labels), minlength=len(uniq))
     zs = (means - mean) / safe_std

@@ -16,7 +16,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from ._threads import limit_threads
 from .algorithms import K_ALGORITHMS, REGISTRY, _int, check_k, make_estimator
-from .features import group_sums
+from .features import group_sums, unique_ints
 
 # Rows each k is fitted on during a scan when fit_sample_size is None come
 # from the registry (Algorithm.scan_fit_sample).
@@ -132,7 +132,7 @@ def label_metrics(X, labels, *, silhouette_rows: np.ndarray) -> dict[str, float 
     labels = np.asarray(labels)
     out: dict[str, float | None] = {"silhouette": silhouette(X[silhouette_rows], labels[silhouette_rows])}
     clustered = labels >= 0
-    n_clusters = len(np.unique(labels[clustered]))
+    n_clusters = len(unique_ints(labels[clustered]))
     if 2 <= n_clusters < clustered.sum():
         if clustered.all():
             Xc, lc = X, labels

@@ -39,7 +39,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import NotFittedError
 
 from ._threads import limit_threads, one_search_thread
-from .features import FEATURES, block_sums, check_matrix
+from .features import FEATURES, block_sums, check_matrix, unique_ints
 from .scales import COMPARATIVES, join_words, level_word
 
 # Skewed features (most songs near 0, a long tail): log(x + offset) spreads
@@ -245,7 +245,7 @@ class SongEmbedding(BaseEstimator):
         std = np.sqrt(block_sums(squares(rows) for _, rows in blocks()) / np.maximum(counts, 1))
         self.std_ = np.where(std > 0, std, 1.0)
         artist = np.asarray(artist, dtype=np.int64)
-        self.artist_ids_, codes = np.unique(artist, return_inverse=True)
+        self.artist_ids_, codes = unique_ints(artist, return_inverse=True)
         n_artists = len(self.artist_ids_)
         sizes = np.bincount(codes, minlength=n_artists).astype(np.float64)
         sums = np.zeros((n_artists, width))
@@ -926,7 +926,9 @@ class SimilarityIndex(BaseEstimator):
                 parts.append(self.genre_members_[self.genre_starts_[pos] : self.genre_starts_[pos + 1]])
         if not parts:
             return np.empty(0, dtype=np.int64)
-        return np.unique(np.concatenate(parts)).astype(np.int64)
+        if len(parts) == 1:  # one genre's members are sorted and distinct already
+            return parts[0].astype(np.int64)
+        return unique_ints(np.concatenate(parts)).astype(np.int64)
 
     def rows_mask(self, rows) -> np.ndarray:
         """A boolean row mask, True at ``rows``."""
@@ -1087,7 +1089,7 @@ class SimilarityIndex(BaseEstimator):
 
     @staticmethod
     def _rows_by(order: np.ndarray, values: np.ndarray, wanted) -> np.ndarray:
-        wanted = np.unique(np.asarray(list(wanted) if not isinstance(wanted, np.ndarray) else wanted, dtype=np.int64))
+        wanted = unique_ints(np.asarray(list(wanted) if not isinstance(wanted, np.ndarray) else wanted, dtype=np.int64))
         if not len(wanted) or not len(order):
             return np.empty(0, dtype=np.int64)
         # values[order] is sorted; its bounds are read row by row, not copied.
@@ -1107,7 +1109,7 @@ class SimilarityIndex(BaseEstimator):
             parts.append(self._rows_by(self.dup_rows_, self.dup_keys_, keys))
         out = np.concatenate(parts)
         out = out[out >= 0]
-        return np.unique(out) if len(out) else None
+        return unique_ints(out) if len(out) else None
 
     def _exact(self, q: np.ndarray, rows: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest of ``rows`` (None: every row), in chunks so that the

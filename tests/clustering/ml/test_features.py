@@ -112,3 +112,37 @@ def test_column_sums_by_blocks_are_numpys_sums_bit_for_bit(n, block):
     # Another layout is summed at once, as NumPy would.
     F = np.asfortranarray(B)
     assert np.array_equal(column_sums(F, block=block), F.sum(axis=0))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([], dtype=np.int64),
+        np.array([7]),
+        np.array([3, -2, 3, 0, -2, 9], dtype=np.int32),  # negative, repeated: a table of the range
+        np.array([2**40, -(2**40), 5, 5, 2**40]),  # a range far wider than the count: sorted
+        np.random.default_rng(0).integers(-1, 8, 50_000),  # cluster labels with noise
+        np.random.default_rng(1).integers(0, 1_000, 20_000).astype(np.int32),  # artist ids
+        np.sort(np.random.default_rng(2).choice(10**7, 5_000, replace=False)).astype(np.int32),  # genre rows
+        np.random.default_rng(3).integers(0, 255, (40, 30)).astype(np.uint8),  # 2-D: flattened
+        np.array([True, False, True]),
+    ],
+)
+def test_unique_ints_is_numpys_unique(values):
+    """The values and the inverse are np.unique's, dtype included, by both
+    of its ways (a table of a narrow range, a sort of a wide one)."""
+    from clustering.ml.features import unique_ints
+
+    expected, inverse = np.unique(values.ravel(), return_inverse=True)
+    got = unique_ints(values)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    got, got_inverse = unique_ints(values, return_inverse=True)
+    assert np.array_equal(got, expected) and np.array_equal(got_inverse, inverse.ravel())
+    assert np.array_equal(got[got_inverse], values.ravel())
+
+
+def test_unique_ints_refuses_floats():
+    from clustering.ml.features import unique_ints
+
+    with pytest.raises(TypeError, match="integers"):
+        unique_ints(np.array([1.0, np.nan]))
