@@ -71,7 +71,10 @@ def unique_ints(values, *, return_inverse: bool = False):
         out = a.copy()
         return (out, np.empty(0, dtype=np.intp)) if return_inverse else out
     lo, hi = int(a.min()), int(a.max())
-    if hi - lo <= max(4 * a.size, 1 << 16):
+    narrow = max(4 * a.size, 1 << 16)
+    if 0 <= lo and hi <= narrow:
+        lo = 0  # ids from 1 up: a table from 0, no shifted copy of every value
+    if hi - lo <= narrow:
         offsets = a.astype(np.intp, copy=False)  # no copy of int64 ids; booleans become positions
         if lo:
             offsets = offsets - lo
