@@ -737,10 +737,10 @@ def cluster_playlist(
         run, index = active_index(wait=True)
     if cluster.run_id != run.pk:
         raise SimilarityError(f"cluster {cluster.pk} belongs to run #{cluster.run_id}, not the active run #{run.pk}")
-    members = index.labels_ == cluster.label
-    if not members.any():
+    centre = index.cluster_centre(cluster.label)  # kept by the index: the same for every request
+    if centre is None:
         return []
-    centre = np.mean(index.vectors_[members], axis=0, dtype=np.float32)
+    members = index.labels_ == cluster.label
     filters = filters_resolve(
         index=index,
         genres=genres,

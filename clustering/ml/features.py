@@ -72,7 +72,7 @@ def unique_ints(values, *, return_inverse: bool = False):
         return (out, np.empty(0, dtype=np.intp)) if return_inverse else out
     lo, hi = int(a.min()), int(a.max())
     narrow = max(4 * a.size, 1 << 16)
-    if 0 <= lo and hi <= narrow:
+    if lo >= 0 and hi <= narrow:
         lo = 0  # ids from 1 up: a table from 0, no shifted copy of every value
     if hi - lo <= narrow:
         offsets = a.astype(np.intp, copy=False)  # no copy of int64 ids; booleans become positions

@@ -575,6 +575,19 @@ class SimilarityIndex(BaseEstimator):
             self.map_[rows[known]] = positions if known.all() else positions[known]
         return self
 
+    def cluster_centre(self, label: int) -> np.ndarray | None:
+        """The mean vector of the rows labelled ``label`` (float32), None when
+        no row is: computed once per labelling and kept (a cluster of 1.25M
+        songs at 10M takes ~190 ms to gather and average)."""
+        labels = self.labels_
+        cache = getattr(self, "_centres", None)
+        if cache is None or cache[0] is not labels:
+            cache = self._centres = (labels, {})
+        if label not in cache[1]:
+            members = labels == label
+            cache[1][label] = np.mean(self.vectors_[members], axis=0, dtype=np.float32) if members.any() else None
+        return cache[1][label]
+
     # --------------------------------------------------------------- lookup
     def rows_of(self, song_ids) -> np.ndarray:
         """Row of each song id, -1 when the song is not in the index."""

@@ -310,3 +310,20 @@ def test_the_embedding_is_the_same_by_blocks_of_rows_as_at_once(monkeypatch):
     assert by_blocks.dtype == np.float16 and np.array_equal(by_blocks, at_once)
     # float16 is the float32 embedding rounded once more, as the index always stored it
     assert np.array_equal(by_blocks, whole.transform(*args).astype(np.float16))
+
+
+def test_a_clusters_centre_is_its_members_mean_kept_until_the_labels_change():
+    """A cluster playlist's centre: the mean of the members' vectors, the
+    same array for every later request, recomputed when the index is labelled again."""
+    data = _data(n_per=500, seed=4)
+    index = SimilarityIndex(random_state=0).fit(**data)
+    label = int(index.labels_[0])
+    centre = index.cluster_centre(label)
+    members = index.vectors_[index.labels_ == label].astype(np.float64)
+    np.testing.assert_allclose(centre, members.mean(axis=0), rtol=1e-5, atol=1e-6)
+    assert index.cluster_centre(label) is centre
+    assert index.cluster_centre(99) is None
+    relabelled = np.where(np.asarray(data["labels"]) == label, 99, data["labels"])
+    index.labels_set(data["ids"], relabelled)
+    assert index.cluster_centre(label) is None
+    np.testing.assert_allclose(index.cluster_centre(99), centre, rtol=1e-6)
