@@ -533,3 +533,38 @@ def test_bounds_are_checked_on_the_stored_values_not_float32_copies(api, trained
         "tracks"
     ]
     assert tracks and all(t["energy"] <= 0.7 for t in tracks)
+
+
+def test_enough_songs_is_decided_on_a_prefix_only_when_the_prefix_holds_enough():
+    """Whether a genre seed's songs fill a list: many rows are judged on a
+    prefix when it holds enough (more rows never hold fewer songs), and on
+    every row when it does not; the answer is the whole rows' either way."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from clustering import similarity
+
+    def whole(index, rows, limit, cap):  # the definition, on every row
+        keys, first = np.unique(index.dup_keys_[rows], return_index=True)
+        if not cap:
+            return len(keys) >= limit
+        _, per_artist = np.unique(index.artists_[rows[first]], return_counts=True)
+        return int(np.minimum(per_artist, cap).sum()) >= limit
+
+    rng = np.random.default_rng(5)
+    n = 5_000
+    cases = {
+        "varied": (rng.integers(0, 2**62, n), rng.integers(0, 900, n)),
+        "one artist first": (rng.integers(0, 2**62, n), np.where(np.arange(n) < 4_000, 7, np.arange(n))),
+        "duplicates first": (np.where(np.arange(n) < 4_500, 11, np.arange(n)), np.arange(n)),
+        "one artist": (rng.integers(0, 2**62, n), np.full(n, 3)),
+    }
+    for name, (keys, artists) in cases.items():
+        index = SimpleNamespace(dup_keys_=keys, artists_=artists)
+        rows = rng.permutation(n) if name == "varied" else np.arange(n)
+        for limit, cap in ((20, 2), (20, None), (50, 1), (10, 2)):
+            got = similarity._enough(index, rows, limit=limit, max_per_artist=cap)
+            assert got == whole(index, rows, limit, cap), (name, limit, cap)
+    one = SimpleNamespace(dup_keys_=rng.integers(0, 2**62, n), artists_=np.full(n, 3))
+    assert not similarity._enough(one, np.arange(n), limit=20, max_per_artist=2)  # one artist, capped at 2
