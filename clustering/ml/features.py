@@ -74,7 +74,7 @@ def unique_ints(values, *, return_inverse: bool = False):
     narrow = max(4 * a.size, 1 << 16)
     if lo >= 0 and hi <= narrow:
         lo = 0  # ids from 1 up: a table from 0, no shifted copy of every value
-    if hi - lo <= narrow:
+    if hi - lo <= narrow and hi < 2**62:  # an unsigned value past int64 would not fit a position
         offsets = a.astype(np.intp, copy=False)  # no copy of int64 ids; booleans become positions
         if lo:
             offsets = offsets - lo

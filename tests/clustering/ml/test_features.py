@@ -126,6 +126,8 @@ def test_column_sums_by_blocks_are_numpys_sums_bit_for_bit(n, block):
         np.sort(np.random.default_rng(2).choice(10**7, 5_000, replace=False)).astype(np.int32),  # genre rows
         np.random.default_rng(3).integers(0, 255, (40, 30)).astype(np.uint8),  # 2-D: flattened
         np.array([True, False, True]),
+        np.array([2**64 - 1, 2**64 - 3, 2**64 - 1], dtype=np.uint64),  # a narrow range past int64
+        np.array([-(2**63), -(2**63) + 2, -(2**63)], dtype=np.int64),  # and at its bottom
     ],
 )
 def test_unique_ints_is_numpys_unique(values):
