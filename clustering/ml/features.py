@@ -87,20 +87,16 @@ def unique_ints(values, *, return_inverse: bool = False):
         position = np.empty(len(seen), dtype=np.intp)
         position[present] = np.arange(len(present), dtype=np.intp)
         return out, position[offsets]
-    if return_inverse:
-        order = np.argsort(a, kind="stable")
-        ordered = a[order]
-        new = np.empty(a.size, dtype=bool)
-        new[0] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-        inverse = np.empty(a.size, dtype=np.intp)
-        inverse[order] = np.cumsum(new) - 1
-        return ordered[new], inverse
-    ordered = np.sort(a)
-    new = np.empty(a.size, dtype=bool)
+    order = np.argsort(a, kind="stable") if return_inverse else None
+    ordered = a[order] if return_inverse else np.sort(a)
+    new = np.empty(a.size, dtype=bool)  # the first of each run of equal values
     new[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    return ordered[new]
+    if not return_inverse:
+        return ordered[new]
+    inverse = np.empty(a.size, dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    return ordered[new], inverse
 
 
 def block_sums(blocks) -> np.ndarray:

@@ -162,8 +162,7 @@ def _top_genres(labels: np.ndarray, uniq: np.ndarray, genres, n_genres: int) -> 
         raise ValueError(f"genres: codes must lie in 0..{len(genre_names) - 1}")
     # One count per (song, genre): a genre listed twice for a song counts once.
     g = len(genre_names)
-    pair = np.sort(rows * g + codes_)  # sort, not np.unique: its hash path took 12 s on 1.5M
-    pair = pair[np.concatenate([[True], pair[1:] != pair[:-1]])]
+    pair = unique_ints(rows * g + codes_)  # not np.unique: its hash path took 12 s on 1.5M
     rows, codes_ = pair // g, pair % g
     cluster = np.searchsorted(uniq, labels[rows])
     counts = np.bincount(cluster * g + codes_, minlength=len(uniq) * g).reshape(len(uniq), g).astype(np.float64)
